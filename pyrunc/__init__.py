@@ -1,0 +1,17 @@
+"""pyrunc: a pure-Python pod runtime.
+
+General layout (see docs/design.md):
+  spec/        Pod manifests -> validated, defaulted, frozen dataclasses (pure)
+  cgroups/     QoS and cgroup arithmetic (pure) plus the v1/v2 drivers
+  network/     bridge, veth, IPAM, port forwarding, /etc/hosts and resolv.conf
+  linux/       thin ctypes wrappers over the syscalls Python lacks (setns, unshare, mount, pivot_root)
+  store/       on-disk layout and atomic JSON state
+  images/      image references -> read-only root filesystems
+  sandbox/     the pod sandbox: namespaces held by bind mounts, shared /dev/shm
+  runtime/     container launch: fork, join namespaces, build the rootfs, exec
+  supervisor/  the daemon that owns every pod: start, watch, restart, stop
+  printers/    kubectl-shaped tables and describe output from v1 Pod dicts (pure)
+  cli/         one module per verb
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,181 @@
+"""The CgroupDriver interface and the file helpers shared by the v1 and v2 drivers."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from pyrunc.cgroups.plan import PodCgroupPlan
+from pyrunc.errors import CgroupError
+
+# rmdir of a cgroup fails with EBUSY until its last task has left; killed tasks leave
+# within milliseconds, so a short bounded retry is enough (runc retries ~5 s in total too).
+RMDIR_ATTEMPTS = 100
+RMDIR_DELAY = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class CgroupStats:
+    cpu_usage_ns: int
+    # kubectl top's memory: usage minus inactive file cache (cadvisor's working set).
+    memory_working_set: int
+
+
+class CgroupDriver(Protocol):
+    """One pod cgroup tree per pod: <parent>/[burstable|besteffort/]pod<uid>/<container>."""
+
+    @property
+    def version(self) -> int: ...
+
+    def setup_pod(self, plan: PodCgroupPlan) -> None: ...
+
+    def setup_container(self, plan: PodCgroupPlan, name: str) -> None: ...
+
+    def attach(self, pid: int, pod_uid: str, name: str | None) -> None: ...
+
+    def procs(self, pod_uid: str, name: str | None) -> list[int]: ...
+
+    def oom_killed(self, pod_uid: str, name: str) -> bool: ...
+
+    def stats(self, pod_uid: str, name: str | None) -> CgroupStats: ...
+
+    def kill(self, pod_uid: str, name: str | None) -> None: ...
+
+    def remove_container(self, pod_uid: str, name: str) -> None: ...
+
+    def remove_pod(self, pod_uid: str) -> None: ...
+
+    def paths(self, pod_uid: str, name: str | None) -> dict[str, str]: ...
+
+    def cleanup_parent(self) -> None: ...
+
+
+QOS_DIRS = ("", "burstable", "besteffort")
+
+
+def check_name(kind: str, name: str) -> str:
+    """A pod uid or container name must be one plain path component."""
+    if not name or "/" in name or name in (".", "..") or "\0" in name:
+        raise CgroupError(f"invalid {kind} {name!r} for a cgroup directory name", path=name)
+    return name
+
+
+def find_pod_dir(hierarchy_root: str, pod_uid: str) -> str | None:
+    """The existing pod<uid> directory under one hierarchy's parent group, whatever its QoS."""
+    check_name("pod uid", pod_uid)
+    for qos in QOS_DIRS:
+        path = os.path.join(hierarchy_root, qos, f"pod{pod_uid}")
+        if os.path.isdir(path):
+            return path
+    return None
+
+
+def write(path: str, value: str) -> None:
+    try:
+        with open(path, "w", encoding="ascii") as f:
+            f.write(value)
+    except OSError as e:
+        raise CgroupError(f"cannot write {value!r} to {path}: {e.strerror}", path=path) from e
+
+
+def read(path: str) -> str:
+    try:
+        with open(path, encoding="ascii") as f:
+            return f.read()
+    except OSError as e:
+        raise CgroupError(f"cannot read {path}: {e.strerror}", path=path) from e
+
+
+def read_keyed(path: str) -> dict[str, int]:
+    """Parse a flat-keyed file ("key value" per line: memory.stat, memory.events, cpu.stat)."""
+    out: dict[str, int] = {}
+    for line in read(path).splitlines():
+        key, _, value = line.partition(" ")
+        if value.strip().lstrip("-").isdigit():
+            out[key] = int(value)
+    return out
+
+
+def read_procs(directory: str) -> list[int]:
+    """PIDs in cgroup.procs of one group; a vanished group has none."""
+    try:
+        with open(os.path.join(directory, "cgroup.procs"), encoding="ascii") as f:
+            return [int(x) for x in f.read().split()]
+    except FileNotFoundError:
+        return []
+    except OSError as e:
+        raise CgroupError(f"cannot read {directory}/cgroup.procs: {e.strerror}", path=directory) from e
+
+
+def walk_groups(directory: str) -> Iterator[str]:
+    """``directory`` and every group below it, deepest first (the order rmdir needs)."""
+    for dirpath, _dirs, _files in os.walk(directory, topdown=False):
+        yield dirpath
+
+
+def procs_recursive(directory: str) -> list[int]:
+    return [pid for group in walk_groups(directory) for pid in read_procs(group)]
+
+
+def attach_pid(directory: str, pid: int) -> None:
+    path = os.path.join(directory, "cgroup.procs")
+    for _ in range(5):
+        try:
+            with open(path, "w", encoding="ascii") as f:
+                f.write(str(pid))
+            return
+        except OSError as e:
+            # EINVAL may mean the task is still TASK_NEW (just forked): retry, as runc does.
+            if e.errno != errno.EINVAL:
+                raise CgroupError(f"cannot move pid {pid} into {directory}: {e.strerror}", path=directory) from e
+            time.sleep(0.03)
+    raise CgroupError(f"cannot move pid {pid} into {directory}: invalid argument", path=directory)
+
+
+def kill_loop(directory: str, attempts: int = 200) -> None:
+    """SIGKILL every task below ``directory`` until none is left (for groups without freezer/cgroup.kill).
+
+    A task may fork between reading cgroup.procs and the kill, so the loop repeats.
+    """
+    for _ in range(attempts):
+        pids = procs_recursive(directory)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.01)
+    raise CgroupError(f"tasks keep appearing in {directory} after SIGKILL", path=directory)
+
+
+def rmdir_tree(directory: str) -> None:
+    """Remove ``directory`` and every group below it, deepest first, retrying while tasks exit."""
+    for group in walk_groups(directory):
+        for attempt in range(RMDIR_ATTEMPTS):
+            try:
+                os.rmdir(group)
+                break
+            except FileNotFoundError:
+                break
+            except OSError as e:
+                if e.errno != errno.EBUSY or attempt == RMDIR_ATTEMPTS - 1:
+                    raise CgroupError(f"cannot remove cgroup {group}: {e.strerror}", path=group) from e
+                time.sleep(RMDIR_DELAY)
+
+
+def rmdir_if_empty(directory: str) -> None:
+    """Remove a parent group if it has no child groups and no tasks; otherwise leave it."""
+    try:
+        os.rmdir(directory)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        if e.errno not in (errno.EBUSY, errno.ENOTEMPTY):
+            raise CgroupError(f"cannot remove cgroup {directory}: {e.strerror}", path=directory) from e

@@ -1,0 +1,48 @@
+"""pyrunc apply -f FILE: create or update pods (FILE may be - for stdin; YAML streams or JSON)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from pyrunc.errors import PyruncError
+
+
+def add_arguments(parser: Any) -> None:
+    parser.add_argument("-f", "--filename", required=True, action="append", help="manifest file, or - for stdin")
+
+
+def read_manifest_text(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise PyruncError(f'the path "{path}" does not exist') from None
+    except IsADirectoryError:
+        raise PyruncError(f'the path "{path}" is a directory') from None
+    except UnicodeDecodeError:
+        raise PyruncError(f'the file "{path}" is not UTF-8 text') from None
+
+
+def load_all(paths: list[str]) -> list[Any]:
+    from pyrunc.spec import load_manifests
+
+    pods = []
+    for path in paths:
+        pods += load_manifests(read_manifest_text(path), "STDIN" if path == "-" else path)
+    if not pods:
+        raise PyruncError("no objects passed to apply")
+    return pods
+
+
+def run(cfg: Any, args: Any) -> int:
+    from pyrunc.spec import pod_to_dict
+    from pyrunc.supervisor.client import request
+
+    pods = load_all(args.filename)  # every document is validated before anything is created
+    for pod in pods:
+        reply = request(cfg, {"op": "apply", "manifest": pod_to_dict(pod)})
+        print(f"pod/{pod.metadata.name} {reply['result']}")
+    return 0

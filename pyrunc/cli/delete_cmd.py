@@ -1,0 +1,78 @@
+"""pyrunc delete pod NAME... | delete -f FILE: graceful termination; returns when nothing is left."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyrunc.cli.view import add_namespace_flag
+from pyrunc.errors import PyruncError
+
+POD_WORDS = ("pod", "pods", "po")
+
+
+def add_arguments(parser: Any) -> None:
+    parser.add_argument("args", nargs="*", help="pod NAME... (or pod/NAME)")
+    parser.add_argument("-f", "--filename", action="append", help="delete the pods a manifest names")
+    add_namespace_flag(parser)
+    parser.add_argument("--grace-period", type=int, default=-1,
+                        help="seconds to wait before SIGKILL (default: the pod's terminationGracePeriodSeconds)")
+    parser.add_argument("--force", action="store_true", help="with --grace-period=0: kill immediately")
+    parser.add_argument("--now", action="store_true", help="same as --grace-period=1")
+    parser.add_argument("--ignore-not-found", action="store_true")
+
+
+def targets(args: Any) -> list[tuple[str, str]]:
+    if args.filename:
+        from pyrunc.cli.apply_cmd import load_all
+
+        return [(p.metadata.namespace, p.metadata.name) for p in load_all(args.filename)]
+    words = list(args.args)
+    names: list[str] = []
+    if words and words[0] in POD_WORDS:
+        names = words[1:]
+    else:
+        for w in words:
+            kind, sep, name = w.partition("/")
+            if not sep or kind not in POD_WORDS:
+                raise PyruncError(f'the server doesn\'t have a resource type "{kind}"')
+            names.append(name)
+    if not names:
+        raise PyruncError("resource(s) were provided, but no name was specified" if words else
+                          "You must provide one or more resources by argument or filename.")
+    return [(args.namespace, n) for n in names]
+
+
+def grace_of(args: Any) -> int | None:
+    if args.now:
+        return 1
+    if args.grace_period < 0:
+        return None
+    if args.grace_period == 0 and not args.force:
+        return 1  # kubectl: --grace-period=0 without --force means 1
+    return args.grace_period
+
+
+def run(cfg: Any, args: Any) -> int:
+    from pyrunc.errors import NotFound
+    from pyrunc.store.layout import pod_exists, pod_key
+    from pyrunc.supervisor.client import request
+
+    failed = 0
+    grace = grace_of(args)
+    if args.force and grace == 0:
+        print("Warning: Immediate deletion does not wait for confirmation that the running resource has been terminated. "
+              "The resource may continue to run on the cluster indefinitely.")
+    for namespace, name in targets(args):
+        try:
+            if not pod_exists(cfg.root, namespace, name):
+                raise NotFound("pods", name)
+            request(cfg, {"op": "delete", "key": pod_key(namespace, name), "grace": grace})
+        except NotFound:
+            if not args.ignore_not_found:
+                import sys
+
+                print(f'Error from server (NotFound): pods "{name}" not found', file=sys.stderr)
+                failed = 1
+            continue
+        print(f'pod "{name}" {"force " if args.force and grace == 0 else ""}deleted')
+    return failed

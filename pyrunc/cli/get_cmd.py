@@ -1,0 +1,69 @@
+"""pyrunc get pods [NAME...] [-n NS | -A] [-o wide|json|yaml|name]"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from typing import Any
+
+from pyrunc.cli.view import add_namespace_flag, load_pod, load_pods
+from pyrunc.errors import PyruncError
+
+POD_WORDS = ("pod", "pods", "po")
+FORMATS = ("wide", "json", "yaml", "name")
+
+
+def add_arguments(parser: Any) -> None:
+    parser.add_argument("args", nargs="+", help="pods [NAME...] or pod/NAME")
+    add_namespace_flag(parser)
+    parser.add_argument("-A", "--all-namespaces", action="store_true")
+    parser.add_argument("-o", "--output", default="", help="wide | json | yaml | name")
+    parser.add_argument("--no-headers", action="store_true")
+
+
+def parse_targets(words: list[str]) -> list[str]:
+    """`pods`, `pod a b`, `pod/a pod/b` -> the names asked for ([] = all)."""
+    if words[0] in POD_WORDS:
+        return words[1:]
+    names = []
+    for w in words:
+        kind, sep, name = w.partition("/")
+        if not sep or kind not in POD_WORDS:
+            raise PyruncError(f'the server doesn\'t have a resource type "{kind}"')
+        names.append(name)
+    return names
+
+
+def run(cfg: Any, args: Any) -> int:
+    from pyrunc import printers
+    from pyrunc.printers.table import pods_table
+
+    if args.output and args.output not in FORMATS:
+        raise PyruncError(f'unable to match a printer suitable for the output format "{args.output}", '
+                          f"allowed formats are: {','.join(FORMATS)}")
+    names = parse_targets(args.args)
+    now = dt.datetime.now(dt.timezone.utc)
+    failed = False
+    if names:
+        pods = []
+        for name in names:
+            try:
+                pods.append(load_pod(cfg, args.namespace, name)[1])
+            except PyruncError as e:
+                print(e.message, file=sys.stderr)
+                failed = True
+    else:
+        pods = load_pods(cfg, None if args.all_namespaces else args.namespace)
+    if args.output in ("json", "yaml"):
+        obj = pods[0] if len(names) == 1 and pods else printers.as_list(pods)
+        if pods or not names:
+            sys.stdout.write(printers.as_json(obj) if args.output == "json" else printers.as_yaml(obj))
+    elif args.output == "name":
+        for p in pods:
+            print(printers.as_name(p))
+    elif pods:
+        sys.stdout.write(pods_table(pods, now, wide=args.output == "wide",
+                                    all_namespaces=args.all_namespaces, no_headers=args.no_headers))
+    elif not names:
+        print(printers.no_resources(None if args.all_namespaces else args.namespace), file=sys.stderr)
+    return 1 if failed else 0

@@ -1,0 +1,75 @@
+"""Reading pods from disk for the read-only verbs: the stored manifest plus a status derived now.
+
+No daemon is contacted and nothing heavy is imported: get/describe/logs stay fast.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from pyrunc.config import NodeConfig
+from pyrunc.errors import NotFound, PyruncError
+from pyrunc.linux.syscalls import pid_alive
+from pyrunc.status import pod_status
+from pyrunc.store.atomic import read_json
+from pyrunc.store.layout import PodLayout, layout_for_key, list_pod_keys
+from pyrunc.supervisor.client import daemon_running
+
+
+def pod_view(cfg: NodeConfig, layout: PodLayout, supervised: bool, now: float) -> dict[str, Any] | None:
+    manifest = read_json(layout.pod_json)
+    if not manifest:
+        return None
+    names = [c["name"] for c in manifest["spec"].get("initContainers", []) + manifest["spec"]["containers"]]
+    records = {n: read_json(layout.container_state(n), {}) or {} for n in names}
+    sandbox = read_json(layout.sandbox_json)
+    from pyrunc.supervisor.node import host_ip
+
+    pod = dict(manifest)
+    pod["spec"] = dict(manifest["spec"], nodeName=cfg.node_name)
+    pod["status"] = pod_status(manifest, records, sandbox, lambda pid, st: pid_alive(pid, st), now, supervised, host_ip())
+    return pod
+
+
+def load_pods(cfg: NodeConfig, namespace: str | None) -> list[dict[str, Any]]:
+    supervised = daemon_running(cfg)
+    now = time.time()
+    pods = []
+    for key in list_pod_keys(cfg.root):
+        layout = layout_for_key(cfg.root, key)
+        if namespace is not None and layout.namespace != namespace:
+            continue
+        view = pod_view(cfg, layout, supervised, now)
+        if view is not None:
+            pods.append(view)
+    return pods
+
+
+def load_pod(cfg: NodeConfig, namespace: str, name: str) -> tuple[PodLayout, dict[str, Any]]:
+    layout = PodLayout(cfg.root, namespace, name)
+    if "/" in name or "_" in namespace:
+        raise NotFound("pods", name)
+    view = pod_view(cfg, layout, daemon_running(cfg), time.time()) if os.path.isdir(layout.dir) else None
+    if view is None:
+        raise NotFound("pods", name)
+    return layout, view
+
+
+def pick_container(pod: dict[str, Any], container: str | None, verb: str) -> str:
+    names = [c["name"] for c in pod["spec"]["containers"]]
+    all_names = [c["name"] for c in pod["spec"].get("initContainers", [])] + names
+    if container is None:
+        if len(names) > 1:
+            # kubectl picks the default-container annotation or the first container and says so.
+            default = pod["metadata"].get("annotations", {}).get("kubectl.kubernetes.io/default-container")
+            return default if default in all_names else names[0]
+        return names[0]
+    if container not in all_names:
+        raise PyruncError(f"container {container} is not valid for pod {pod['metadata']['name']}")
+    return container
+
+
+def add_namespace_flag(parser: Any) -> None:
+    parser.add_argument("-n", "--namespace", default="default", help="namespace (default: default)")

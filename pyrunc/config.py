@@ -1,0 +1,76 @@
+"""Node settings: what a kubelet would read from its configuration file.
+
+Read from ``<root>/config.json`` when it exists (tests write one per isolated root);
+every key is optional. Nothing here is global: the CLI builds one NodeConfig and passes it down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass, fields, replace
+
+from pyrunc.errors import PyruncError
+
+DEFAULT_ROOT = "/run/pyrunc"
+DEFAULT_IMAGES = "/var/lib/pyrunc/images"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    root: str = DEFAULT_ROOT
+    # Where built or pulled images live (read-only lower layers); shared by every root.
+    images_dir: str = DEFAULT_IMAGES
+    node_name: str = ""
+    # Pod networking (issue: pod networking). The subnet avoids podman (10.88/16, 10.89/16),
+    # docker (172.17/16), k3s (10.42/16) and flannel (10.244/16).
+    # "bridge": one IP per pod on the node bridge; "none": loopback only (like a kubelet without CNI).
+    network: str = "bridge"
+    bridge: str = "pyrunc0"
+    pod_subnet: str = "10.66.0.0/16"
+    # Restart back-off, as the kubelet's crashLoopBackOff.maxContainerRestartPeriod (seconds).
+    # The initial delay is 10 s, or the maximum itself when that is below 10 s.
+    crashloop_max_backoff: float = 300.0
+    # Seconds a container must run without failing before its back-off is reset (kubelet: 10 min).
+    backoff_reset_after: float = 600.0
+    # cgroups: parent group name and the pids limit per pod (kubelet podPidsLimit; -1 = none).
+    cgroup_parent: str = "pyrunc"
+    pod_pids_limit: int = -1
+    # cpu.shares -> cpu.weight on cgroup v2: "quadratic" (runc >= 1.3.2, crun >= 1.23) or "linear" (older).
+    cpu_weight_conversion: str = "quadratic"
+
+    @property
+    def pods_dir(self) -> str:
+        return os.path.join(self.root, "pods")
+
+
+def load_config(root: str | None = None) -> NodeConfig:
+    """Build the NodeConfig for ``root`` (``--root``, then $PYRUNC_ROOT, then /run/pyrunc)."""
+    root = os.path.abspath(root or os.environ.get("PYRUNC_ROOT") or DEFAULT_ROOT)
+    cfg = NodeConfig(root=root, node_name=socket.gethostname())
+    images = os.environ.get("PYRUNC_IMAGES")
+    if images:
+        cfg = replace(cfg, images_dir=os.path.abspath(images))
+    path = os.path.join(root, "config.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        return cfg
+    except (OSError, ValueError) as e:
+        raise PyruncError(f"{path}: cannot read node configuration: {e}") from None
+    known = {f.name: f for f in fields(NodeConfig)}
+    changes = {}
+    for key, value in data.items():
+        if key not in known or key == "root":
+            raise PyruncError(f"{path}: unknown setting {key!r}", hint="known: " + ", ".join(sorted(known)))
+        default = getattr(cfg, key)
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise PyruncError(f"{path}: {key}: expected a number, got {value!r}")
+            value = type(default)(value)
+        elif not isinstance(value, type(default)):
+            raise PyruncError(f"{path}: {key}: expected {type(default).__name__}, got {value!r}")
+        changes[key] = value
+    return replace(cfg, **changes)

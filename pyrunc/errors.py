@@ -1,0 +1,70 @@
+"""Typed errors. Every error the CLI prints is a PyruncError: one line, an optional hint, exit status 1."""
+
+from __future__ import annotations
+
+
+class PyruncError(Exception):
+    """Base of every error meant for the user."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class FieldError(PyruncError):
+    """One invalid field of a manifest, named by its path (``spec.containers[1].image``)."""
+
+    def __init__(self, path: str, message: str, hint: str = "") -> None:
+        super().__init__(f"{path}: {message}" if path else message, hint)
+        self.path = path
+        self.detail = message
+
+
+class SpecError(PyruncError):
+    """A manifest is invalid; carries every FieldError found (kubelet ValidatePod reports them all)."""
+
+    def __init__(self, errors: list[FieldError], source: str = "") -> None:
+        self.errors = list(errors)
+        self.source = source
+        first = self.errors[0].message if self.errors else "invalid manifest"
+        more = f" (and {len(self.errors) - 1} more error(s))" if len(self.errors) > 1 else ""
+        super().__init__(first + more)
+
+
+class NotFound(PyruncError):
+    """A pod (or container) that does not exist; worded like the API server."""
+
+    def __init__(self, kind: str, name: str) -> None:
+        super().__init__(f'Error from server (NotFound): {kind} "{name}" not found')
+        self.kind = kind
+        self.name = name
+
+
+class ImageError(PyruncError):
+    """An image reference that cannot be resolved to a root filesystem."""
+
+
+class RuntimeFailure(PyruncError):
+    """A kernel operation failed while creating or running a pod."""
+
+
+class CgroupError(RuntimeFailure):
+    """A cgroup operation failed."""
+
+    def __init__(self, message: str, path: str = "", hint: str = "") -> None:
+        super().__init__(message, hint)
+        self.path = path
+
+
+class NetworkError(RuntimeFailure):
+    """A network set-up step failed (bridge, veth, address, port)."""
+
+
+class DaemonError(PyruncError):
+    """The supervising daemon could not be reached or refused a request."""

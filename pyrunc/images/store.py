@@ -1,0 +1,95 @@
+"""Image references -> read-only root filesystems on this node.
+
+An image lives in ``<images_dir>/<registry>/<repository>/<tag>/`` with ``rootfs/`` (the shared,
+read-only lower layer of every container using it) and ``config.json`` (an OCI image config).
+The built-in ``busybox`` image is made by ``rootfs/busybox.sh`` from Debian's busybox-static.
+Pulling from registries is a later issue; an image that is not here is ``ErrImageNeverPull``-like.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+from pyrunc.errors import ImageError
+
+DEFAULT_REGISTRY = "docker.io"
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    registry: str
+    repository: str
+    tag: str
+    digest: str = ""
+
+    def __str__(self) -> str:
+        s = f"{self.registry}/{self.repository}"
+        return f"{s}@{self.digest}" if self.digest else f"{s}:{self.tag}"
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    ref: ImageRef
+    rootfs: str
+    image_id: str
+    env: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
+    working_dir: str = ""
+    user: str = ""
+    stop_signal: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def parse_ref(text: str) -> ImageRef:
+    """Normalise like containerd's docker reference parser: busybox -> docker.io/library/busybox:latest."""
+    if not text or text != text.strip() or any(c.isspace() for c in text):
+        raise ImageError(f"invalid image reference {text!r}")
+    name, digest = (text.split("@", 1) + [""])[:2]
+    registry = DEFAULT_REGISTRY
+    first, sep, rest = name.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        registry, name = first, rest
+    last = name.rsplit("/", 1)[-1]
+    tag = "latest"
+    if ":" in last:
+        name, tag = name.rsplit(":", 1)
+    if registry == DEFAULT_REGISTRY and "/" not in name:
+        name = f"library/{name}"
+    if not name or name != name.lower() or ".." in name.split("/") or not tag:
+        raise ImageError(f"invalid image reference {text!r}")
+    return ImageRef(registry, name, tag, digest)
+
+
+def image_dir(images_dir: str, ref: ImageRef) -> str:
+    return os.path.join(images_dir, ref.registry, ref.repository, ref.digest.replace(":", "_") or ref.tag)
+
+
+def resolve(images_dir: str, text: str) -> Image:
+    ref = parse_ref(text)
+    base = image_dir(images_dir, ref)
+    try:
+        with open(os.path.join(base, "config.json"), encoding="utf-8") as f:
+            cfg = json.load(f)
+    except FileNotFoundError:
+        raise ImageError(
+            f'image "{text}" is not present on this node (looked in {base})',
+            hint="the built-in image is busybox (built by `make setup`); pulling from registries is not supported yet",
+        ) from None
+    except ValueError as e:
+        raise ImageError(f"image {text}: broken config.json: {e}") from None
+    c = cfg.get("config") or {}
+    return Image(
+        ref=ref,
+        rootfs=os.path.join(base, "rootfs"),
+        image_id=str(cfg.get("pyrunc.digest", "")),
+        env=tuple(c.get("Env") or ()),
+        entrypoint=tuple(c.get("Entrypoint") or ()),
+        cmd=tuple(c.get("Cmd") or ()),
+        working_dir=c.get("WorkingDir") or "",
+        user=c.get("User") or "",
+        stop_signal=c.get("StopSignal") or "",
+        labels=dict(c.get("Labels") or {}),
+    )

@@ -1,0 +1,159 @@
+"""Thin wrappers over the Linux syscalls Python lacks (or only has from 3.12).
+
+Each raises OSError with errno set, like the os module does. Nothing here keeps state
+except the lazily opened libc handle, which is a property of the process, not of a pod.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import fcntl
+import os
+import socket
+import struct
+from functools import lru_cache
+
+# Namespace flags (linux/sched.h).
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+NS_FLAGS = {
+    "net": CLONE_NEWNET,
+    "ipc": CLONE_NEWIPC,
+    "uts": CLONE_NEWUTS,
+    "pid": CLONE_NEWPID,
+    "mnt": CLONE_NEWNS,
+    "cgroup": CLONE_NEWCGROUP,
+}
+
+# Mount flags (linux/mount.h).
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_STRICTATIME = 1 << 24
+MNT_DETACH = 2
+
+SYS_PIVOT_ROOT = 155  # x86_64; glibc has no wrapper for pivot_root(2)
+
+
+@lru_cache(maxsize=1)
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+def _check(ret: int, what: str, path: str | None = None) -> None:
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}", path)
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    if hasattr(os, "setns"):  # Python >= 3.12
+        os.setns(fd, nstype)
+        return
+    _check(_libc().setns(fd, nstype), "setns")
+
+
+def setns_path(path: str, nstype: int = 0) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        setns(fd, nstype)
+    finally:
+        os.close(fd)
+
+
+def unshare(flags: int) -> None:
+    if hasattr(os, "unshare"):  # Python >= 3.12
+        os.unshare(flags)
+        return
+    _check(_libc().unshare(flags), "unshare")
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
+    enc = lambda s: s.encode() if s is not None else None  # noqa: E731
+    ret = _libc().mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data))
+    _check(ret, f"mount {source or fstype} on {target}", target)
+
+
+def umount(target: str, flags: int = 0) -> None:
+    _check(_libc().umount2(target.encode(), flags), f"umount {target}", target)
+
+
+def umount_quiet(target: str) -> bool:
+    """Detach a mount if one is there; False when nothing was mounted (EINVAL) or the path is gone."""
+    try:
+        umount(target, MNT_DETACH)
+        return True
+    except OSError as e:
+        if e.errno in (errno.EINVAL, errno.ENOENT):
+            return False
+        raise
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    libc = _libc()
+    _check(libc.syscall(SYS_PIVOT_ROOT, new_root.encode(), put_old.encode()), "pivot_root", new_root)
+
+
+def set_hostname(name: str) -> None:
+    socket.sethostname(name)
+
+
+def loopback_up() -> None:
+    """Bring `lo` up in the current network namespace (SIOCGIFFLAGS / SIOCSIFFLAGS).
+
+    Done with two ioctls instead of netlink so the sandbox needs no pyroute2 import.
+    """
+    SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        ifreq = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, ifreq))[1]
+        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+
+
+def set_child_subreaper() -> None:
+    """Orphaned descendants (container PID 1s after their launcher exits) get reparented to us."""
+    PR_SET_CHILD_SUBREAPER = 36
+    _check(_libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def set_pdeathsig(sig: int) -> None:
+    PR_SET_PDEATHSIG = 1
+    _check(_libc().prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
+
+
+def proc_start_time(pid: int) -> int | None:
+    """Field 22 of /proc/PID/stat (start time in clock ticks since boot); None if gone or a zombie.
+
+    A pid plus its start time names one process for good: pids are reused, start times are not.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # comm (field 2) may contain spaces and parentheses: split after the last ')'.
+    rest = data[data.rfind(b")") + 2 :].split()
+    if rest[0] in (b"Z", b"X"):
+        return None
+    return int(rest[19])
+
+
+def pid_alive(pid: int, start_time: int | None) -> bool:
+    if pid <= 0:
+        return False
+    now = proc_start_time(pid)
+    return now is not None and (start_time is None or now == start_time)

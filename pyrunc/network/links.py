@@ -1,0 +1,149 @@
+"""Bridge, veth pair and the pod's eth0, through pyroute2 netlink sockets.
+
+pyroute2 is imported inside the functions only: its import costs ~140 ms and ``pyrunc get``
+must not pay it. Its ``NetNS``/``IPRoute(netns=...)`` fork a helper process per socket; instead
+``iproute_in`` moves the calling thread into the pod's netns with setns(2), opens the socket
+there and moves back. A netlink socket stays bound to the netns it was created in, so it keeps
+configuring the pod's namespace after the thread is back home.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from pyrunc.errors import NetworkError
+
+CLONE_NEWNET = 0x40000000
+POD_IFNAME = "eth0"
+
+
+def _setns(libc: ctypes.CDLL, fd: int, what: str) -> None:
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise NetworkError(f"setns into {what} failed: {os.strerror(err)}")
+
+
+@contextlib.contextmanager
+def iproute_in(netns_path: str | None = None) -> Iterator[Any]:
+    """An ``IPRoute`` bound to ``netns_path`` (the caller's own netns when None)."""
+    from pyroute2 import IPRoute
+
+    if netns_path is None:
+        ipr = IPRoute()
+    else:
+        try:
+            target = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            raise NetworkError(f"pod network namespace {netns_path}: {e.strerror}") from None
+        # setns(2) with CLONE_NEWNET moves only the calling thread; /proc/thread-self names it.
+        home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        libc = ctypes.CDLL(None, use_errno=True)
+        try:
+            _setns(libc, target, netns_path)
+            try:
+                ipr = IPRoute()
+            finally:
+                # Staying in the pod's netns would silently misconfigure the node: never continue.
+                if libc.setns(home, CLONE_NEWNET) != 0:
+                    os.abort()
+        finally:
+            os.close(target)
+            os.close(home)
+    try:
+        yield ipr
+    finally:
+        ipr.close()
+
+
+@contextlib.contextmanager
+def _netlink(what: str) -> Iterator[None]:
+    """Turn a pyroute2 NetlinkError into a NetworkError naming the step."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    try:
+        yield
+    except NetlinkError as e:
+        raise NetworkError(f"{what}: {os.strerror(e.code)}") from e
+
+
+def link_index(ipr: Any, ifname: str) -> int | None:
+    found = ipr.link_lookup(ifname=ifname)
+    return found[0] if found else None
+
+
+def ensure_bridge(ipr: Any, bridge: str, gateway: str, prefix_len: int) -> int:
+    """The bridge's index; created, addressed and up if it is missing."""
+    index = link_index(ipr, bridge)
+    if index is None:
+        with _netlink(f"create bridge {bridge}"):
+            ipr.link("add", ifname=bridge, kind="bridge")
+        index = link_index(ipr, bridge)
+        if index is None:
+            raise NetworkError(f"bridge {bridge} vanished right after it was created")
+    with _netlink(f"set up bridge {bridge}"):
+        have = {a.get("IFA_ADDRESS") for a in ipr.get_addr(index=index, family=2)}
+        if gateway not in have:
+            ipr.addr("add", index=index, address=gateway, prefixlen=prefix_len)
+        ipr.link("set", index=index, state="up")
+    return index
+
+
+def delete_link(ipr: Any, ifname: str) -> None:
+    """Delete ``ifname``; gone already (e.g. with its netns) is fine."""
+    index = link_index(ipr, ifname)
+    if index is None:
+        return
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    try:
+        ipr.link("del", index=index)
+    except NetlinkError as e:
+        if e.code != errno.ENODEV:
+            raise NetworkError(f"delete interface {ifname}: {os.strerror(e.code)}") from e
+
+
+def create_veth(ipr: Any, host_veth: str, netns_path: str, bridge_index: int) -> None:
+    """veth pair: ``host_veth`` on the bridge, its peer created straight in the pod netns as eth0.
+
+    Creating the peer inside the target netns (IFLA_NET_NS_FD on the peer) avoids a name clash
+    with the node's own eth0 and a separate move step.
+    """
+    fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with _netlink(f"create veth {host_veth}"):
+            ipr.link("add", ifname=host_veth, kind="veth", peer={"ifname": POD_IFNAME, "net_ns_fd": fd})
+    finally:
+        os.close(fd)
+    index = link_index(ipr, host_veth)
+    if index is None:
+        raise NetworkError(f"veth {host_veth} vanished right after it was created")
+    with _netlink(f"attach veth {host_veth} to the bridge"):
+        ipr.link("set", index=index, master=bridge_index, state="up")
+
+
+def configure_pod_side(ipr_pod: Any, ip: str, prefix_len: int, gateway: str) -> None:
+    """In the pod netns: lo and eth0 up, eth0 addressed, default route via the bridge."""
+    with _netlink("configure the pod's eth0"):
+        lo = link_index(ipr_pod, "lo")
+        if lo is not None:
+            ipr_pod.link("set", index=lo, state="up")
+        eth0 = link_index(ipr_pod, POD_IFNAME)
+        if eth0 is None:
+            raise NetworkError(f"{POD_IFNAME} did not appear in the pod network namespace")
+        ipr_pod.addr("add", index=eth0, address=ip, prefixlen=prefix_len)
+        ipr_pod.link("set", index=eth0, state="up")
+        ipr_pod.route("add", dst="0.0.0.0/0", gateway=gateway, oif=eth0)
+
+
+def write_sysctl(path: str, value: str) -> None:
+    """Write ``value`` to ``/proc/sys/<path>`` (path with slashes: a bridge name may hold dots)."""
+    try:
+        with open("/proc/sys/" + path, "w", encoding="ascii") as f:
+            f.write(value)
+    except OSError as e:
+        raise NetworkError(f"sysctl {path.replace('/', '.')}={value}: {e.strerror}") from None

@@ -1,0 +1,261 @@
+"""Pure translation: a Pod's container + its image + the sandbox's facts -> ContainerConfig.
+
+This is pyrunc's `specconv`: no I/O, table-tested without root. The launcher (runtime/launch.py)
+consumes a ContainerConfig; `exec` reads the same config back from disk so it runs with the
+container's own environment, user and working directory.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    destination: str
+    source: str
+    type: str = "bind"  # "bind" | "tmpfs"
+    read_only: bool = False
+    data: str = ""  # mount data for tmpfs (size=...)
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerConfig:
+    pod_key: str
+    name: str
+    args: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    cwd: str
+    uid: int
+    gid: int
+    additional_gids: tuple[int, ...]
+    lower: str
+    upper: str
+    work: str
+    merged: str
+    # kind -> "host" | "new" | path of a namespace file to join (net, ipc, uts, pid)
+    namespaces: Mapping[str, str]
+    mounts: tuple[Mount, ...]
+    shm: str = ""  # host path bind-mounted at /dev/shm ("" = the host's own, for hostIPC)
+    stop_signal: int = int(signal.SIGTERM)
+    read_only_rootfs: bool = False
+    stdin: bool = False
+    tty: bool = False
+    termination_message_path: str = "/dev/termination-log"
+    termination_log: str = ""  # host side of terminationMessagePath
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @staticmethod
+    def from_json(text: str) -> "ContainerConfig":
+        d = json.loads(text)
+        d["mounts"] = tuple(Mount(**m) for m in d["mounts"])
+        for k in ("args", "additional_gids"):
+            d[k] = tuple(d[k])
+        d["env"] = tuple((k, v) for k, v in d["env"])
+        return ContainerConfig(**d)
+
+
+def expand(text: str, lookup: Callable[[str], str | None]) -> str:
+    """Kubernetes `$(VAR)` expansion: `$$` escapes a `$`, unknown or unterminated references stay as written."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c != "$" or i + 1 >= n:
+            out.append(c)
+            i += 1
+            continue
+        nxt = text[i + 1]
+        if nxt == "$":
+            out.append("$")
+            i += 2
+        elif nxt == "(":
+            end = text.find(")", i + 2)
+            if end < 0:
+                out.append(text[i:])
+                break
+            name = text[i + 2 : end]
+            value = lookup(name) if name else None
+            out.append(value if value is not None else text[i : end + 1])
+            i = end + 1
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def resolve_env(env_vars: Sequence[Any], image_env: Sequence[str], field_value: Callable[[Any], str]) -> list[tuple[str, str]]:
+    """Image env first, then the container's env in order, each expanding references to those before it."""
+    result: dict[str, str] = {}
+    for item in image_env:
+        k, _, v = item.partition("=")
+        result[k] = v
+    defined: dict[str, str] = {}
+    for var in env_vars:
+        if var.value_from is not None:
+            value = field_value(var.value_from)
+        else:
+            value = expand(var.value, defined.get)
+        defined[var.name] = value
+        result[var.name] = value
+    return list(result.items())
+
+
+def resolve_command(command: Sequence[str], args: Sequence[str], image_entrypoint: Sequence[str],
+                    image_cmd: Sequence[str], env: Mapping[str, str]) -> list[str]:
+    """Kubernetes rules: command replaces ENTRYPOINT (and drops CMD); args replace CMD."""
+    if command:
+        argv = list(command) + list(args)
+    elif args:
+        argv = list(image_entrypoint) + list(args)
+    else:
+        argv = list(image_entrypoint) + list(image_cmd)
+    # Only what the Pod spec wrote is expanded; the image's own words are taken literally.
+    if command or args:
+        spec_part = len(argv) - len(args) if not command else 0
+        argv = argv[:spec_part] + [expand(a, env.get) for a in argv[spec_part:]]
+    return argv
+
+
+def signal_number(name: str) -> int:
+    """`SIGTERM`, `TERM`, `15` -> 15 (an image's STOPSIGNAL or lifecycle.stopSignal)."""
+    if not name:
+        return int(signal.SIGTERM)
+    if name.isdigit():
+        return int(name)
+    up = name.upper()
+    if not up.startswith("SIG"):
+        up = "SIG" + up
+    try:
+        return int(getattr(signal, up))
+    except AttributeError:
+        return int(signal.SIGTERM)
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxFacts:
+    """What the sandbox provides to every member container."""
+
+    namespaces: Mapping[str, str]  # kind -> "host" | "new" | ns file path
+    shm: str  # host path bind-mounted at /dev/shm ("" = the host's /dev/shm)
+    etc_files: Mapping[str, str] = field(default_factory=dict)  # /etc/hosts etc. -> host path
+    volumes: Mapping[str, str] = field(default_factory=dict)  # volume name -> host path
+    pod_ip: str = ""
+    host_ip: str = ""
+    node_name: str = ""
+
+
+def field_ref_value(pod: Any, container: Any, source: Any, facts: SandboxFacts, node_cpus: int, node_memory: int) -> str:
+    """The downward API for env: fieldRef and resourceFieldRef values (KUBELET.md §2.9)."""
+    ref = source.field_ref
+    if ref is not None:
+        path = ref.field_path
+        meta = pod.metadata
+        simple = {
+            "metadata.name": meta.name,
+            "metadata.namespace": meta.namespace,
+            "metadata.uid": meta.uid,
+            "spec.nodeName": facts.node_name,
+            "spec.serviceAccountName": pod.spec.service_account_name or "default",
+            "status.hostIP": facts.host_ip,
+            "status.hostIPs": facts.host_ip,
+            "status.podIP": facts.pod_ip,
+            "status.podIPs": facts.pod_ip,
+        }
+        if path in simple:
+            return simple[path]
+        for prefix, mapping in (("metadata.labels", meta.labels), ("metadata.annotations", meta.annotations)):
+            if path.startswith(prefix + "['") and path.endswith("']"):
+                return str(mapping.get(path[len(prefix) + 2 : -2], ""))
+        return ""
+    rref = source.resource_field_ref
+    if rref is not None:
+        kind, _, res = rref.resource.partition(".")
+        values = container.resources.limits if kind == "limits" else container.resources.requests
+        q = values.get(res)
+        divisor = rref.divisor
+        if res == "cpu":
+            milli = q.milli_value() if q is not None else node_cpus * 1000
+            div = divisor.milli_value() if divisor is not None and divisor.milli_value() > 0 else 1000
+            return str(-(-milli // div))
+        amount = q.value() if q is not None else (node_memory if res == "memory" else 0)
+        div = divisor.value() if divisor is not None and divisor.value() > 0 else 1
+        return str(-(-amount // div))
+    return ""
+
+
+def container_config(pod: Any, container: Any, image: Any, facts: SandboxFacts, *, layout: Any,
+                     node_cpus: int = 1, node_memory: int = 0,
+                     sub_path: Callable[[str, str], str] = lambda vol, sub: f"{vol}/{sub}") -> ContainerConfig:
+    """Everything the launcher needs to start `container` of `pod`, decided up front."""
+    cdir = layout.container_dir(container.name)
+    env = resolve_env(
+        container.env,
+        image.env or (DEFAULT_PATH,),
+        lambda src: field_ref_value(pod, container, src, facts, node_cpus, node_memory),
+    )
+    env_map = dict(env)
+    if "HOSTNAME" not in env_map:  # containerd's CRI sets it to the pod's hostname
+        env.append(("HOSTNAME", pod.spec.hostname or pod.metadata.name))
+        env_map["HOSTNAME"] = env[-1][1]
+    argv = resolve_command(container.command, container.args, image.entrypoint, image.cmd, env_map)
+
+    sc = container.security_context
+    psc = pod.spec.security_context
+    uid = _first(sc and sc.run_as_user, psc and psc.run_as_user, _image_uid(image.user), 0)
+    gid = _first(sc and sc.run_as_group, psc and psc.run_as_group, 0 if uid == 0 else uid)
+    groups = tuple(psc.supplemental_groups) if psc is not None else ()
+    if psc is not None and psc.fs_group is not None:
+        groups += (psc.fs_group,)
+
+    mounts: list[Mount] = []
+    for dest, src in sorted(facts.etc_files.items()):
+        mounts.append(Mount(destination=dest, source=src))
+    mounts.append(Mount(destination=container.termination_message_path, source=f"{cdir}/termination-log"))
+    for vm in container.volume_mounts:
+        source = facts.volumes[vm.name]
+        if vm.sub_path:
+            source = sub_path(source, vm.sub_path)
+        mounts.append(Mount(destination=vm.mount_path, source=source, read_only=vm.read_only))
+
+    stop = container.lifecycle.stop_signal if container.lifecycle is not None and container.lifecycle.stop_signal else image.stop_signal
+    return ContainerConfig(
+        pod_key=layout.key,
+        name=container.name,
+        args=tuple(argv),
+        env=tuple(env),
+        cwd=container.working_dir or image.working_dir or "/",
+        uid=int(uid),
+        gid=int(gid),
+        additional_gids=groups,
+        lower=image.rootfs,
+        upper=f"{cdir}/rootfs/upper",
+        work=f"{cdir}/rootfs/work",
+        merged=f"{cdir}/rootfs/merged",
+        namespaces=dict(facts.namespaces),
+        mounts=tuple(mounts),
+        shm=facts.shm,
+        stop_signal=signal_number(stop),
+        read_only_rootfs=bool(sc is not None and sc.read_only_root_filesystem),
+        stdin=container.stdin,
+        tty=container.tty,
+        termination_message_path=container.termination_message_path,
+        termination_log=f"{cdir}/termination-log",
+    )
+
+
+def _first(*values: Any) -> Any:
+    """The first value that is set (0 counts as set)."""
+    return next((v for v in values if v is not None), 0)
+
+
+def _image_uid(user: str) -> int | None:
+    name = user.split(":", 1)[0]
+    return int(name) if name.isdigit() else None

@@ -1,0 +1,230 @@
+"""Starting a container: the fork/exec handshake between the supervisor and the container's first process.
+
+    supervisor (subreaper)        launcher (child 1)                 init (child 2)
+      fork ──────────────────────▶ setns net, ipc, uts
+                                   unshare(NEWPID) or setns pid
+                                   fork ─────────────────────────────▶ PID 1 of its pid namespace
+      ◀──────── {"pid": N} ─────── _exit(0)                            unshare(NEWNS), build rootfs,
+      waitpid(launcher)                                                pivot_root
+      (init is reparented to us: we are its subreaper)
+      ◀──────────────────────────────────────────────── {"ready": 1} ─ block on the go pipe
+      cgroup attach, oom_score_adj ...
+      ───────────────────────────────────────────────────── "go" ────▶ setgroups/setgid/setuid, chdir
+                                                                       exec(argv)
+      read sync pipe: EOF ⇒ exec succeeded (the pipe is close-on-exec)
+                      {"error", "stage"} ⇒ create (CreateContainerError) or exec (StartError, exit 128)
+
+Messages are JSON lines on one pipe (child → supervisor) and one byte on another (supervisor → init).
+The supervisor is single-threaded, so a bare os.fork() is safe here; the launcher exists only because
+a new PID namespace applies to the children of the process that unshares it, never to itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from pyrunc.errors import RuntimeFailure
+from pyrunc.linux import syscalls as sc
+from pyrunc.runtime.config import ContainerConfig
+
+# Joining order matters: user first would be, mount never (the init makes its own).
+JOIN_ORDER = ("ipc", "uts", "net")
+HANDSHAKE_TIMEOUT = 30.0
+
+
+class LaunchError(RuntimeFailure):
+    """The container could not be started; `stage` is "create" (before exec) or "exec"."""
+
+    def __init__(self, stage: str, message: str) -> None:
+        super().__init__(message)
+        self.stage = stage
+
+
+@dataclass(frozen=True, slots=True)
+class Launched:
+    pid: int
+    start_time: int
+
+
+def _send(fd: int, msg: dict) -> None:
+    os.write(fd, (json.dumps(msg) + "\n").encode())
+
+
+def _reset_signals() -> None:
+    # Python ignores SIGPIPE and may block signals; a container must start with defaults.
+    for sig in (signal.SIGPIPE, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
+def join_namespaces(namespaces: dict[str, str], order: tuple[str, ...] = JOIN_ORDER) -> None:
+    for kind in order:
+        where = namespaces.get(kind, "host")
+        if where == "new":
+            sc.unshare(sc.NS_FLAGS[kind])
+        elif where != "host":
+            sc.setns_path(where, sc.NS_FLAGS[kind])
+
+
+def enter_pid_namespace(where: str) -> None:
+    """Affects the children of the caller only (a process never changes its own pid namespace)."""
+    if where == "new":
+        sc.unshare(sc.CLONE_NEWPID)
+    elif where != "host":
+        sc.setns_path(where, sc.CLONE_NEWPID)
+
+
+def set_identity(uid: int, gid: int, groups: tuple[int, ...]) -> None:
+    os.setgroups(list(groups))
+    os.setgid(gid)
+    os.setuid(uid)
+
+
+def exec_argv(argv: list[str], env: dict[str, str]) -> None:
+    """execvpe with runc's words when the binary is missing."""
+    if not argv:
+        raise LaunchError("exec", "no command specified")
+    try:
+        os.execvpe(argv[0], argv, env)
+    except FileNotFoundError:
+        where = "executable file not found in $PATH" if "/" not in argv[0] else "no such file or directory"
+        raise LaunchError("exec", f'exec: "{argv[0]}": {where}') from None
+    except PermissionError:
+        raise LaunchError("exec", f'exec: "{argv[0]}": permission denied') from None
+    except OSError as e:
+        raise LaunchError("exec", f'exec: "{argv[0]}": {e.strerror}') from None
+
+
+def _init_main(cfg: ContainerConfig, sync_w: int, go_r: int, stdout: int, stderr: int) -> None:
+    """Child 2: becomes the container. Never returns."""
+    stage = "create"
+    try:
+        from pyrunc.runtime.rootfs import build_rootfs
+
+        os.setsid()
+        sc.unshare(sc.CLONE_NEWNS)
+        build_rootfs(cfg)
+        _send(sync_w, {"ready": 1})
+        if os.read(go_r, 1) != b"g":
+            os._exit(1)
+        os.close(go_r)
+        devnull = os.open("/dev/null", os.O_RDWR)
+        os.dup2(devnull, 0)
+        os.dup2(stdout, 1)
+        os.dup2(stderr, 2)
+        os.set_inheritable(0, True)
+        os.set_inheritable(1, True)
+        os.set_inheritable(2, True)
+        set_identity(cfg.uid, cfg.gid, cfg.additional_gids)
+        try:
+            os.chdir(cfg.cwd)
+        except FileNotFoundError:
+            os.makedirs(cfg.cwd, exist_ok=True)  # runc creates a missing working directory
+            os.chdir(cfg.cwd)
+        stage = "exec"
+        _reset_signals()
+        exec_argv(list(cfg.args), dict(cfg.env))
+    except LaunchError as e:
+        _report_and_exit(sync_w, e.stage, e.message)
+    except BaseException as e:  # noqa: BLE001 - anything that escapes must reach the supervisor
+        _report_and_exit(sync_w, stage, f"{type(e).__name__}: {e}")
+
+
+def _report_and_exit(sync_w: int, stage: str, message: str) -> None:
+    try:
+        _send(sync_w, {"error": message, "stage": stage})
+    finally:
+        os._exit(128)
+
+
+def _launcher_main(cfg: ContainerConfig, sync_w: int, go_r: int, stdout: int, stderr: int) -> None:
+    """Child 1: joins the pod's namespaces, forks the init into its pid namespace, exits."""
+    try:
+        join_namespaces(dict(cfg.namespaces))
+        enter_pid_namespace(cfg.namespaces.get("pid", "new"))
+        pid = os.fork()
+        if pid == 0:
+            _init_main(cfg, sync_w, go_r, stdout, stderr)
+            os._exit(127)
+        _send(sync_w, {"pid": pid})
+        os._exit(0)
+    except BaseException as e:  # noqa: BLE001
+        _report_and_exit(sync_w, "create", f"joining the pod sandbox: {e}")
+
+
+class _Reader:
+    """JSON lines from the sync pipe, with one deadline for the whole handshake."""
+
+    def __init__(self, fd: int, deadline: float) -> None:
+        self.fd, self.deadline, self.buf = fd, deadline, b""
+
+    def next(self) -> dict | None:
+        while b"\n" not in self.buf:
+            left = self.deadline - time.monotonic()
+            if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+                raise LaunchError("create", "timed out waiting for the container to start")
+            chunk = os.read(self.fd, 4096)
+            if not chunk:
+                return None
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+
+def launch(cfg: ContainerConfig, stdout: int, stderr: int, before_go: Callable[[int], None]) -> Launched:
+    """Start the container; `before_go(pid)` runs while its init waits (cgroup attach etc.).
+
+    Raises LaunchError; on any error the init is gone (killed and reaped) before this returns.
+    """
+    sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
+    go_r, go_w = os.pipe2(os.O_CLOEXEC)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    launcher = os.fork()
+    if launcher == 0:
+        os.close(sync_r)
+        os.close(go_w)
+        _launcher_main(cfg, sync_w, go_r, stdout, stderr)
+        os._exit(127)
+    os.close(sync_w)
+    os.close(go_r)
+    init_pid = 0
+    try:
+        reader = _Reader(sync_r, time.monotonic() + HANDSHAKE_TIMEOUT)
+        msg = reader.next()
+        os.waitpid(launcher, 0)
+        if msg is None or "error" in msg:
+            raise LaunchError("create", (msg or {}).get("error", "the container launcher died"))
+        init_pid = int(msg["pid"])
+        msg = reader.next()
+        if msg is None or "error" in msg:
+            raise LaunchError((msg or {}).get("stage", "create"), (msg or {}).get("error", "container init died"))
+        start_time = sc.proc_start_time(init_pid) or 0
+        before_go(init_pid)
+        os.write(go_w, b"g")
+        msg = reader.next()
+        if msg is not None:
+            raise LaunchError(msg.get("stage", "exec"), msg.get("error", "exec failed"))
+        return Launched(init_pid, start_time)
+    except BaseException:
+        if init_pid:
+            _kill_and_reap(init_pid)
+        raise
+    finally:
+        os.close(sync_r)
+        os.close(go_w)
+
+
+def _kill_and_reap(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass

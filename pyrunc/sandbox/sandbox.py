@@ -1,0 +1,219 @@
+"""The pod sandbox: the namespaces every member container joins, held for the pod's whole life.
+
+Network, IPC and UTS namespaces are held by bind mounts of their /proc/PID/ns files onto
+files under the pod directory (what `ip netns add` does), so no process is needed for them.
+Only a shared PID namespace (shareProcessNamespace) needs a process: the holder, which is PID 1
+there and reaps orphans, as the pause container does.
+
+Every step registers its undo; a failure unwinds what was done, in reverse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from pyrunc.errors import RuntimeFailure
+from pyrunc.linux import syscalls as sc
+from pyrunc.store.atomic import read_json, write_json
+
+SHM_SIZE = 64 * 1024 * 1024  # containerd's default /dev/shm for a sandbox
+
+
+@dataclass(frozen=True, slots=True)
+class NamespacePlan:
+    """Which namespaces the pod gets: "new" (held under the pod dir) or "host"."""
+
+    net: str
+    ipc: str
+    uts: str
+    pid: str  # "new" per container, "shared" (holder), or "host"
+
+    @staticmethod
+    def for_pod(spec: Any) -> "NamespacePlan":
+        # hostNetwork pods also get the host's UTS namespace (their hostname is the node's).
+        net = "host" if spec.host_network else "new"
+        pid = "host" if spec.host_pid else ("shared" if spec.share_process_namespace else "new")
+        return NamespacePlan(net=net, ipc="host" if spec.host_ipc else "new", uts=net, pid=pid)
+
+
+@dataclass
+class SandboxState:
+    """Facts about a created sandbox, persisted as sandbox.json."""
+
+    namespaces: dict[str, str] = field(default_factory=dict)  # kind -> "host" | ns file | /proc/PID/ns/pid
+    shm: str = ""
+    holder_pid: int = 0
+    holder_start: int = 0
+    network: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"namespaces": self.namespaces, "shm": self.shm, "holderPid": self.holder_pid,
+                "holderStart": self.holder_start, "network": self.network, "warnings": self.warnings}
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "SandboxState":
+        return SandboxState(d.get("namespaces", {}), d.get("shm", ""), d.get("holderPid", 0),
+                            d.get("holderStart", 0), d.get("network", {}), d.get("warnings", []))
+
+
+def _hold_namespaces(layout: Any, kinds: list[str], hostname: str) -> dict[str, str]:
+    """Unshare `kinds` in a short-lived child and pin each namespace with a bind mount."""
+    flags = 0
+    for k in kinds:
+        flags |= sc.NS_FLAGS[k]
+    ready_r, ready_w = os.pipe()
+    done_r, done_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(ready_r)
+            os.close(done_w)
+            sc.unshare(flags)
+            if "uts" in kinds:
+                sc.set_hostname(hostname)
+            if "net" in kinds:
+                sc.loopback_up()
+            os.write(ready_w, b"ok")
+            os.read(done_r, 1)
+            os._exit(0)
+        except BaseException as e:  # noqa: BLE001
+            with contextlib.suppress(OSError):
+                os.write(ready_w, f"error: {e}".encode())
+            os._exit(1)
+    os.close(ready_w)
+    os.close(done_r)
+    held: dict[str, str] = {}
+    try:
+        msg = os.read(ready_r, 4096).decode()
+        if msg != "ok":
+            raise RuntimeFailure(f"cannot create the pod's namespaces: {msg or 'the child died'}")
+        os.makedirs(layout.path("ns"), exist_ok=True)
+        for kind in kinds:
+            target = layout.ns_file(kind)
+            with open(target, "w"):
+                pass
+            sc.mount(f"/proc/{pid}/ns/{kind}", target, None, sc.MS_BIND)
+            held[kind] = target
+        return held
+    except BaseException:
+        for target in held.values():
+            sc.umount_quiet(target)
+        raise
+    finally:
+        os.write(done_w, b"x")
+        os.close(done_w)
+        os.close(ready_r)
+        os.waitpid(pid, 0)
+
+
+def _start_holder(namespaces: dict[str, str]) -> tuple[int, int]:
+    """Fork the holder: PID 1 of the pod's shared PID namespace, reaping orphans until SIGTERM/SIGKILL."""
+    from pyrunc.runtime.launch import enter_pid_namespace, join_namespaces
+
+    r, w = os.pipe()
+    launcher = os.fork()
+    if launcher == 0:
+        try:
+            os.close(r)
+            join_namespaces(namespaces)
+            enter_pid_namespace("new")
+            holder = os.fork()
+            if holder == 0:
+                _holder_main()
+            os.write(w, str(holder).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    data = os.read(r, 64)
+    os.close(r)
+    os.waitpid(launcher, 0)
+    if not data:
+        raise RuntimeFailure("cannot start the pod's process-namespace holder")
+    holder = int(data)
+    return holder, sc.proc_start_time(holder) or 0
+
+
+def _holder_main() -> None:
+    try:
+        os.setsid()
+        # PID 1 ignores signals it has no handler for: install one for TERM/INT.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: os._exit(0))
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+        devnull = os.open("/dev/null", os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.closerange(3, 65536)
+        while True:
+            try:
+                os.wait()  # reap every orphan reparented to us
+            except ChildProcessError:
+                signal.pause()
+    finally:
+        os._exit(0)
+
+
+def create_sandbox(layout: Any, spec: Any, hostname: str,
+                   setup_network: Callable[[SandboxState], None] | None = None) -> SandboxState:
+    """Namespaces, /dev/shm, the holder; then `setup_network` (given the held netns). All undone on failure."""
+    plan = NamespacePlan.for_pod(spec)
+    state = SandboxState()
+    with contextlib.ExitStack() as undo:
+        os.makedirs(layout.dir, exist_ok=True)
+        undo.callback(teardown_sandbox, layout, state)
+        kinds = [k for k in ("net", "ipc", "uts") if getattr(plan, k) == "new"]
+        held = _hold_namespaces(layout, kinds, hostname) if kinds else {}
+        state.namespaces = {k: held.get(k, "host") for k in ("net", "ipc", "uts")}
+        if plan.ipc == "new":
+            state.shm = layout.path("shm")
+            os.makedirs(state.shm, exist_ok=True)
+            sc.mount("shm", state.shm, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC,
+                     f"mode=1777,size={SHM_SIZE}")
+        if plan.pid == "shared":
+            state.holder_pid, state.holder_start = _start_holder(state.namespaces)
+            state.namespaces["pid"] = f"/proc/{state.holder_pid}/ns/pid"
+        else:
+            state.namespaces["pid"] = plan.pid
+        if setup_network is not None:
+            setup_network(state)
+        write_json(layout.sandbox_json, state.to_dict())
+        undo.pop_all()
+    return state
+
+
+def load_sandbox(layout: Any) -> SandboxState | None:
+    data = read_json(layout.sandbox_json)
+    return SandboxState.from_dict(data) if data else None
+
+
+def mounts_below(path: str) -> list[str]:
+    """Mount points at or below `path`, deepest first (from /proc/self/mountinfo)."""
+    prefix = path.rstrip("/") + "/"
+    found = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        for line in f:
+            mnt = line.split()[4].replace("\\040", " ")
+            if mnt == path or mnt.startswith(prefix):
+                found.append(mnt)
+    return sorted(set(found), key=lambda m: m.count("/"), reverse=True)
+
+
+def teardown_sandbox(layout: Any, state: SandboxState | None = None) -> None:
+    """Idempotent: stop the holder, detach every mount under the pod dir, remove the dir."""
+    state = state or load_sandbox(layout)
+    if state is not None and state.holder_pid and sc.pid_alive(state.holder_pid, state.holder_start):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(state.holder_pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(state.holder_pid, 0)
+    if os.path.isdir(layout.dir):
+        for mnt in mounts_below(layout.dir):
+            sc.umount_quiet(mnt)
+        shutil.rmtree(layout.dir, ignore_errors=True)

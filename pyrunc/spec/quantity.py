@@ -1,0 +1,91 @@
+"""Kubernetes resource quantities ("250m", "64Mi", "1e3"), parsed exactly.
+
+Grammar (k8s.io/apimachinery/pkg/api/resource, quantity.go):
+  quantity ::= [+-] number suffix
+  number   ::= digits | digits "." digits | digits "." | "." digits
+  suffix   ::= "" | binarySI (Ki Mi Gi Ti Pi Ei) | decimalSI (n u m k M G T P E) | ("e"|"E") [+-] digits
+The value is kept as an exact Fraction; the text is kept as written, for printing back.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+from pyrunc.errors import FieldError
+
+_QUANTITY = re.compile(r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?")
+
+_BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
+_DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+
+
+def _ceil_away_from_zero(x: Fraction) -> int:
+    """Round to an integer away from zero, as Quantity.Value()/MilliValue() do on inexact values."""
+    whole = int(x)  # truncates toward zero
+    if whole == x:
+        return whole
+    return whole + (1 if x > 0 else -1)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Quantity:
+    """An exact resource amount. Equal when the values are equal ("0.5" == "500m"); str() is the original text."""
+
+    amount: Fraction
+    text: str
+
+    def value(self) -> int:
+        """The value rounded up to an integer (k8s ``Value()``): "1m" -> 1, "1.5" -> 2."""
+        return _ceil_away_from_zero(self.amount)
+
+    def milli_value(self) -> int:
+        """value x 1000 rounded up (k8s ``MilliValue()``): "100m" -> 100, "0.5" -> 500."""
+        return _ceil_away_from_zero(self.amount * 1000)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"Quantity({self.text!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Quantity):
+            return NotImplemented
+        return self.amount == other.amount
+
+    def __hash__(self) -> int:
+        return hash(self.amount)
+
+    def __lt__(self, other: Quantity) -> bool:
+        return self.amount < other.amount
+
+    def __le__(self, other: Quantity) -> bool:
+        return self.amount <= other.amount
+
+
+def _text_of(raw: str | int | float) -> str:
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+        raise FieldError("", f"invalid quantity {raw!r}")
+    if isinstance(raw, float):
+        # YAML 0.5 or 1e3 arrive as floats; print them as a person would have written them.
+        return str(int(raw)) if raw.is_integer() else repr(raw)
+    return str(raw)
+
+
+def parse_quantity(raw: str | int | float) -> Quantity:
+    """Parse a quantity; raise FieldError (no path) ``invalid quantity "12Q"`` when it does not match the grammar."""
+    text = _text_of(raw)
+    m = _QUANTITY.fullmatch(text)
+    if m is None:
+        raise FieldError("", f'invalid quantity "{text}"')
+    number, suffix = m.group(1), m.group(2) or ""
+    amount = Fraction(number)  # Fraction parses "1.", ".5", "+3" exactly
+    if suffix in _BINARY:
+        amount *= 1024 ** _BINARY[suffix]
+    elif suffix in _DECIMAL:
+        amount *= Fraction(10) ** _DECIMAL[suffix]
+    else:
+        amount *= Fraction(10) ** int(suffix[1:])
+    return Quantity(amount, text)

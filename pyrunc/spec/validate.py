@@ -1,0 +1,223 @@
+"""Cross-field rules of a decoded Pod, as a list of named checks (runc's validator shape).
+
+Single-field rules (types, enums, names, ranges) are already enforced by the decoder; these checks see a
+Pod whose required fields may be zero placeholders (an error was already reported) and skip those.
+Each check yields FieldErrors; validate_pod runs them all.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+from collections.abc import Callable, Iterator
+
+from pyrunc.errors import FieldError
+from pyrunc.spec.model import (
+    Container, HTTPGetAction, Lifecycle, ObjectFieldSelector, Pod, Probe, ResourceFieldSelector, TCPSocketAction,
+    is_sidecar,
+)
+
+Errors = Iterator[FieldError]
+
+_SELECTOR_KEY = r"\['[^']*'\]"
+_VOLUME_FIELD_PATHS = re.compile(
+    rf"metadata\.(name|namespace|uid|labels|annotations)|metadata\.(labels|annotations){_SELECTOR_KEY}")
+_ENV_FIELD_PATHS = re.compile(
+    rf"metadata\.(name|namespace|uid)|metadata\.(labels|annotations){_SELECTOR_KEY}"
+    r"|spec\.(nodeName|serviceAccountName)|status\.(hostIP|hostIPs|podIP|podIPs)")
+_RESOURCE_FIELDS = re.compile(r"(limits|requests)\.(cpu|memory|ephemeral-storage|hugepages-.+)")
+_RT_SIGNAL = re.compile(r"SIGRTMIN\+\d+|SIGRTMAX-\d+")
+
+
+def _all_containers(pod: Pod) -> Iterator[tuple[str, Container, bool]]:
+    """(path, container, is_init) for init containers then app containers."""
+    for i, c in enumerate(pod.spec.init_containers):
+        yield f"spec.initContainers[{i}]", c, True
+    for i, c in enumerate(pod.spec.containers):
+        yield f"spec.containers[{i}]", c, False
+
+
+def _one_of(path: str, what: str, present: list[object]) -> Errors:
+    count = sum(1 for p in present if p is not None)
+    if count == 0:
+        yield FieldError(path, f"must specify a {what} type")
+    elif count > 1:
+        yield FieldError(path, f"may not specify more than 1 {what} type")
+
+
+def check_container_names(pod: Pod) -> Errors:
+    seen: set[str] = set()
+    for path, c, _ in _all_containers(pod):
+        if c.name and c.name in seen:
+            yield FieldError(f"{path}.name", f'Duplicate value: "{c.name}"')
+        seen.add(c.name)
+
+
+def check_volumes(pod: Pod) -> Errors:
+    seen: set[str] = set()
+    names = {c.name for _, c, _ in _all_containers(pod)}
+    for i, v in enumerate(pod.spec.volumes):
+        path = f"spec.volumes[{i}]"
+        if v.name and v.name in seen:
+            yield FieldError(f"{path}.name", f'Duplicate value: "{v.name}"')
+        seen.add(v.name)
+        yield from _one_of(path, "volume", [v.empty_dir, v.host_path, v.downward_api])
+        for j, item in enumerate(v.downward_api.items if v.downward_api else ()):
+            item_path = f"{path}.downwardAPI.items[{j}]"
+            yield from _one_of(item_path, "downward API source", [item.field_ref, item.resource_field_ref])
+            if item.field_ref:
+                yield from _field_ref(f"{item_path}.fieldRef", item.field_ref, _VOLUME_FIELD_PATHS)
+            if item.resource_field_ref:
+                ref = item.resource_field_ref
+                if not ref.container_name:
+                    yield FieldError(f"{item_path}.resourceFieldRef.containerName", "Required value")
+                yield from _resource_ref(f"{item_path}.resourceFieldRef", ref, names)
+
+
+def _field_ref(path: str, ref: ObjectFieldSelector, allowed: re.Pattern[str]) -> Errors:
+    if ref.api_version != "v1":
+        yield FieldError(f"{path}.apiVersion", f'Unsupported value: "{ref.api_version}": supported values: "v1"')
+    if ref.field_path and not allowed.fullmatch(ref.field_path):
+        yield FieldError(f"{path}.fieldPath", f'Unsupported value: "{ref.field_path}"')
+
+
+def _resource_ref(path: str, ref: ResourceFieldSelector, containers: set[str]) -> Errors:
+    if ref.resource and not _RESOURCE_FIELDS.fullmatch(ref.resource):
+        yield FieldError(f"{path}.resource", f'Unsupported value: "{ref.resource}": supported values: '
+                         '"limits.cpu", "limits.memory", "limits.ephemeral-storage", "requests.cpu", '
+                         '"requests.memory", "requests.ephemeral-storage"')
+    if ref.container_name and ref.container_name not in containers:
+        yield FieldError(f"{path}.containerName", f'Not found: "{ref.container_name}"')
+    if ref.divisor is not None and ref.divisor.amount <= 0:
+        yield FieldError(f"{path}.divisor", f'Invalid value: "{ref.divisor}": must be greater than 0')
+
+
+def check_volume_mounts(pod: Pod) -> Errors:
+    volumes = {v.name for v in pod.spec.volumes}
+    for path, c, _ in _all_containers(pod):
+        paths: set[str] = set()
+        for i, m in enumerate(c.volume_mounts):
+            mount = f"{path}.volumeMounts[{i}]"
+            if m.name and m.name not in volumes:
+                yield FieldError(f"{mount}.name", f'Not found: "{m.name}"')
+            if m.mount_path in paths:
+                yield FieldError(f"{mount}.mountPath", f'Invalid value: "{m.mount_path}": must be unique')
+            paths.add(m.mount_path)
+
+
+def check_env(pod: Pod) -> Errors:
+    names = {c.name for _, c, _ in _all_containers(pod)}
+    for path, c, _ in _all_containers(pod):
+        for i, e in enumerate(c.env):
+            if e.value_from is None:
+                continue
+            src = f"{path}.env[{i}].valueFrom"
+            if e.value:
+                yield FieldError(src, "may not be specified when `value` is not empty")
+            yield from _one_of(src, "valueFrom source", [e.value_from.field_ref, e.value_from.resource_field_ref])
+            if e.value_from.field_ref:
+                yield from _field_ref(f"{src}.fieldRef", e.value_from.field_ref, _ENV_FIELD_PATHS)
+            if e.value_from.resource_field_ref:
+                yield from _resource_ref(f"{src}.resourceFieldRef", e.value_from.resource_field_ref, names)
+
+
+def check_resources(pod: Pod) -> Errors:
+    for path, c, _ in _all_containers(pod):
+        for name, request in c.resources.requests.items():
+            limit = c.resources.limits.get(name)
+            if limit is not None and request.amount > limit.amount:
+                yield FieldError(f"{path}.resources.requests.{name}",
+                                 f'Invalid value: "{request}": must be less than or equal to {name} limit of {limit}')
+
+
+def check_ports(pod: Pod) -> Errors:
+    for path, c, _ in _all_containers(pod):
+        seen: set[str] = set()
+        for i, p in enumerate(c.ports):
+            port = f"{path}.ports[{i}]"
+            if p.name and p.name in seen:
+                yield FieldError(f"{port}.name", f'Duplicate value: "{p.name}"')
+            seen.add(p.name)
+            # Kubernetes rule: with the host's network there is no port mapping, so the two must agree.
+            if pod.spec.host_network and p.host_port and p.host_port != p.container_port:
+                yield FieldError(f"{port}.hostPort",
+                                 f"Invalid value: {p.host_port}: must match `containerPort` when `hostNetwork` is true")
+
+
+def _named_port(path: str, action: HTTPGetAction | TCPSocketAction | None, c: Container) -> Errors:
+    if action is not None and isinstance(action.port, str) and action.port:
+        if action.port not in {p.name for p in c.ports}:
+            yield FieldError(f"{path}.port", f'Invalid value: "{action.port}": must be the name of a port of this container')
+
+
+def _probe(path: str, probe: Probe, c: Container, kind: str) -> Errors:
+    yield from _one_of(path, "handler", [probe.exec, probe.http_get, probe.tcp_socket, probe.grpc])
+    yield from _named_port(f"{path}.httpGet", probe.http_get, c)
+    yield from _named_port(f"{path}.tcpSocket", probe.tcp_socket, c)
+    if kind != "readiness" and probe.success_threshold != 1:
+        yield FieldError(f"{path}.successThreshold", f"Invalid value: {probe.success_threshold}: must be 1")
+    if kind == "readiness" and probe.termination_grace_period_seconds is not None:
+        yield FieldError(f"{path}.terminationGracePeriodSeconds", "Invalid value: must not be set for readinessProbes")
+
+
+def check_probes(pod: Pod) -> Errors:
+    for path, c, _ in _all_containers(pod):
+        for kind, probe in (("liveness", c.liveness_probe), ("readiness", c.readiness_probe),
+                            ("startup", c.startup_probe)):
+            if probe is not None:
+                yield from _probe(f"{path}.{kind}Probe", probe, c, kind)
+
+
+def _stop_signal(path: str, lifecycle: Lifecycle) -> Errors:
+    name = lifecycle.stop_signal
+    if name and name not in signal.Signals.__members__ and not _RT_SIGNAL.fullmatch(name):
+        yield FieldError(f"{path}.stopSignal", f'Unsupported value: "{name}": must be a signal name such as "SIGTERM"')
+
+
+def check_lifecycle(pod: Pod) -> Errors:
+    for path, c, _ in _all_containers(pod):
+        if c.lifecycle is None:
+            continue
+        yield from _stop_signal(f"{path}.lifecycle", c.lifecycle)
+        for hook, handler in (("postStart", c.lifecycle.post_start), ("preStop", c.lifecycle.pre_stop)):
+            if handler is not None:
+                hook_path = f"{path}.lifecycle.{hook}"
+                yield from _one_of(hook_path, "handler", [handler.exec, handler.http_get, handler.sleep])
+                yield from _named_port(f"{hook_path}.httpGet", handler.http_get, c)
+
+
+def check_init_containers(pod: Pod) -> Errors:
+    for path, c, is_init in _all_containers(pod):
+        if not is_init:
+            if c.restart_policy is not None:
+                yield FieldError(f"{path}.restartPolicy", "Forbidden: may not be set for non-init containers")
+            continue
+        if is_sidecar(c):
+            continue
+        # Kubernetes rule: a run-to-completion init container has no hooks or probes; sidecars may.
+        for key, value in (("lifecycle", c.lifecycle), ("livenessProbe", c.liveness_probe),
+                           ("readinessProbe", c.readiness_probe), ("startupProbe", c.startup_probe)):
+            if value is not None:
+                yield FieldError(f"{path}.{key}",
+                                 "Forbidden: may not be set for init containers without restartPolicy=Always")
+
+
+def check_dns(pod: Pod) -> Errors:
+    if pod.spec.dns_policy != "None":
+        return
+    if pod.spec.dns_config is None:
+        yield FieldError("spec.dnsConfig", "Required value: must provide `dnsConfig` when `dnsPolicy` is None")
+    elif not pod.spec.dns_config.nameservers:
+        yield FieldError("spec.dnsConfig.nameservers",
+                         "Required value: must provide at least one DNS nameserver when `dnsPolicy` is None")
+
+
+CHECKS: tuple[Callable[[Pod], Errors], ...] = (
+    check_container_names, check_volumes, check_volume_mounts, check_env, check_resources, check_ports,
+    check_probes, check_lifecycle, check_init_containers, check_dns,
+)
+
+
+def validate_pod(pod: Pod) -> list[FieldError]:
+    """Every cross-field error of ``pod``, in check order."""
+    return [error for check in CHECKS for error in check(pod)]

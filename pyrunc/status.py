@@ -1,0 +1,165 @@
+"""Pod status, derived on every read from the facts on disk (kubelet's getPhase and friends).
+
+Pure except for the `alive(pid, start_time)` predicate it is given; the CLI passes a /proc
+check, tests pass a fake. Nothing here trusts a stored "Running": a pid plus its start time
+is checked each time, and a dead supervisor turns the phase into Unknown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Callable, Mapping
+
+Alive = Callable[[int, int], bool]
+
+
+def rfc3339(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def backoff_message(delay: float, container: str, pod_name: str, namespace: str, uid: str) -> str:
+    return f"back-off {_go_duration(delay)} restarting failed container={container} pod={pod_name}_{namespace}({uid})"
+
+
+def _go_duration(seconds: float) -> str:
+    s = int(round(seconds))
+    m, s = divmod(s, 60)
+    return f"{m}m{s}s" if m else f"{s}s"
+
+
+def container_state(rec: Mapping[str, Any], alive: Alive, now: float, supervised: bool) -> dict[str, Any]:
+    """The v1 ContainerState of one container from its state.json facts."""
+    pid = rec.get("pid", 0)
+    if pid and alive(pid, rec.get("startTime", 0)):
+        return {"running": {"startedAt": rec.get("startedAt", "")}}
+    term = rec.get("terminated")
+    if pid and not term:
+        # The process is gone and nobody recorded how: the supervisor was down when it ended.
+        return {"terminated": {"exitCode": 137, "reason": "ContainerStatusUnknown",
+                               "message": "The container could not be located when the pod was terminated",
+                               "startedAt": rec.get("startedAt", ""), "finishedAt": None}} if not supervised else \
+            {"waiting": {"reason": "ContainerCreating"}}
+    waiting = rec.get("waiting")
+    until = rec.get("backoffUntil") or 0
+    if term and until > now and rec.get("willRestart"):
+        return {"waiting": {"reason": "CrashLoopBackOff", "message": rec.get("backoffMessage", "")}}
+    if term and not rec.get("willRestart"):
+        return {"terminated": {k: v for k, v in term.items() if v not in (None, "")} | {"exitCode": term.get("exitCode", 0)}}
+    if waiting:
+        return {"waiting": dict(waiting)}
+    return {"waiting": {"reason": rec.get("defaultWaiting", "ContainerCreating")}}
+
+
+def container_status(spec_c: Mapping[str, Any], rec: Mapping[str, Any], alive: Alive, now: float,
+                     supervised: bool, image_id: str = "") -> dict[str, Any]:
+    state = container_state(rec, alive, now, supervised)
+    last = rec.get("lastTerminated")
+    if "waiting" in state and rec.get("terminated") and rec.get("willRestart"):
+        last = rec["terminated"]
+    running = "running" in state
+    status: dict[str, Any] = {
+        "name": spec_c["name"],
+        "image": spec_c.get("image", ""),
+        "imageID": rec.get("imageID", image_id),
+        "ready": bool(running and rec.get("ready", True) and supervised),
+        "restartCount": int(rec.get("restartCount", 0)),
+        "started": bool(running and rec.get("started", True)),
+        "state": state,
+        "lastState": {"terminated": {k: v for k, v in last.items() if v not in (None, "")} | {"exitCode": last.get("exitCode", 0)}} if last else {},
+    }
+    if rec.get("containerID"):
+        status["containerID"] = rec["containerID"]
+    return status
+
+
+def pod_phase(spec: Mapping[str, Any], init_statuses: list[dict], statuses: list[dict], supervised: bool) -> str:
+    """kubelet getPhase: from the containers' states and the restart policy."""
+    if not supervised:
+        return "Unknown"
+    policy = spec.get("restartPolicy", "Always")
+    sidecars = {c["name"] for c in spec.get("initContainers", []) if c.get("restartPolicy") == "Always"}
+    for st in init_statuses:
+        if st["name"] in sidecars:
+            continue
+        term = st["state"].get("terminated")
+        if term and term.get("exitCode") == 0:
+            continue
+        if term and policy == "Never":
+            return "Failed"
+        return "Pending"
+    running = stopped = succeeded = waiting = 0
+    for st in statuses:
+        state = st["state"]
+        if "running" in state:
+            running += 1
+        elif "terminated" in state:
+            stopped += 1
+            if state["terminated"].get("exitCode") == 0:
+                succeeded += 1
+        elif st.get("lastState", {}).get("terminated"):
+            stopped += 1
+        else:
+            waiting += 1
+    if waiting:
+        return "Pending"
+    if running:
+        return "Running"
+    if stopped:
+        if policy == "Always":
+            return "Running"
+        if stopped == succeeded:
+            return "Succeeded"
+        if policy == "Never":
+            return "Failed"
+        return "Running"
+    return "Pending"
+
+
+def _condition(kind: str, ok: bool, since: str, reason: str = "") -> dict[str, Any]:
+    c = {"type": kind, "status": "True" if ok else "False", "lastProbeTime": None, "lastTransitionTime": since}
+    if reason and not ok:
+        c["reason"] = reason
+    return c
+
+
+def pod_status(manifest: Mapping[str, Any], records: Mapping[str, Mapping[str, Any]], sandbox: Mapping[str, Any] | None,
+               alive: Alive, now: float, supervised: bool, host_ip: str = "") -> dict[str, Any]:
+    """The v1 PodStatus of a pod from its manifest, per-container records and sandbox facts."""
+    spec = manifest["spec"]
+    created = manifest["metadata"].get("creationTimestamp", "")
+    init_st = [container_status(c, records.get(c["name"], {}), alive, now, supervised) for c in spec.get("initContainers", [])]
+    app_st = [container_status(c, records.get(c["name"], {}), alive, now, supervised) for c in spec["containers"]]
+    phase = pod_phase(spec, init_st, app_st, supervised)
+    sidecars = {c["name"] for c in spec.get("initContainers", []) if c.get("restartPolicy") == "Always"}
+    initialized = all(
+        (st["name"] in sidecars and st["started"]) or st["state"].get("terminated", {}).get("exitCode", 1) == 0
+        for st in init_st
+    )
+    ready = initialized and all(st["ready"] for st in app_st) and all(st["ready"] for st in init_st if st["name"] in sidecars)
+    if phase == "Succeeded":
+        ready = False
+    net = (sandbox or {}).get("network") or {}
+    pod_ip = net.get("ip", "") or (host_ip if spec.get("hostNetwork") else "")
+    status: dict[str, Any] = {
+        "phase": phase,
+        "conditions": [
+            _condition("PodReadyToStartContainers", sandbox is not None, created),
+            _condition("Initialized", initialized, created, "ContainersNotInitialized"),
+            _condition("Ready", ready, created, "ContainersNotReady"),
+            _condition("ContainersReady", ready, created, "ContainersNotReady"),
+            _condition("PodScheduled", True, created),
+        ],
+        "hostIP": host_ip,
+        "hostIPs": [{"ip": host_ip}] if host_ip else [],
+        "qosClass": (sandbox or {}).get("qosClass", "BestEffort"),
+        "startTime": created,
+        "containerStatuses": app_st,
+    }
+    if init_st:
+        status["initContainerStatuses"] = init_st
+    if pod_ip:
+        status["podIP"] = pod_ip
+        status["podIPs"] = [{"ip": pod_ip}]
+    if not supervised:
+        status["message"] = "pyrunc's supervisor is not running; status is as last recorded"
+    return status

@@ -1,0 +1,113 @@
+"""Where everything of a pod lives on disk, under the node root (--root, default /run/pyrunc).
+
+    <root>/daemon.json               supervisor facts: pid, start time
+    <root>/daemon.sock               the supervisor's request socket
+    <root>/daemon.log                the supervisor's own log
+    <root>/pods/<ns>_<name>/
+        pod.json                     the applied Pod (v1 form, with uid and timestamps)
+        sandbox.json                 sandbox facts: namespace files, holder pid, IP, cgroup
+        events.json                  events, newest last
+        ns/{net,ipc,uts}             namespace files held by bind mounts
+        shm/                         the pod's /dev/shm (tmpfs)
+        etc/{hosts,hostname,resolv.conf}
+        volumes/<volume>/            emptyDir volumes
+        containers/<name>/
+            state.json               facts: pid, start time, exits, restart count, back-off
+            config.json              the resolved container config (command, env, mounts) for exec
+            rootfs/{upper,work,merged}  the writable layer, fresh per instance
+            termination-log
+        logs/<name>/<restartCount>.log   CRI-format logs, the previous instance's kept
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def valid_name(name: str, max_len: int = 253) -> bool:
+    """A DNS-1123 subdomain: the only names that may reach a path (no '/', '..' or '_')."""
+    return 0 < len(name) <= max_len and bool(_NAME.match(name))
+
+
+def pod_exists(root: str, namespace: str, name: str) -> bool:
+    if not (valid_name(namespace, 63) and valid_name(name)):
+        return False
+    return os.path.exists(PodLayout(root, namespace, name).pod_json)
+
+
+def pod_key(namespace: str, name: str) -> str:
+    # Both parts are validated DNS names (no '/', no '_'), so the key is unambiguous and path-safe.
+    return f"{namespace}_{name}"
+
+
+@dataclass(frozen=True, slots=True)
+class PodLayout:
+    root: str
+    namespace: str
+    name: str
+
+    @property
+    def key(self) -> str:
+        return pod_key(self.namespace, self.name)
+
+    @property
+    def dir(self) -> str:
+        return os.path.join(self.root, "pods", self.key)
+
+    def path(self, *parts: str) -> str:
+        return os.path.join(self.dir, *parts)
+
+    @property
+    def pod_json(self) -> str:
+        return self.path("pod.json")
+
+    @property
+    def sandbox_json(self) -> str:
+        return self.path("sandbox.json")
+
+    @property
+    def events_json(self) -> str:
+        return self.path("events.json")
+
+    def ns_file(self, ns: str) -> str:
+        return self.path("ns", ns)
+
+    def volume_dir(self, volume: str) -> str:
+        return self.path("volumes", volume)
+
+    def container_dir(self, container: str) -> str:
+        return self.path("containers", container)
+
+    def container_state(self, container: str) -> str:
+        return self.path("containers", container, "state.json")
+
+    def container_config(self, container: str) -> str:
+        return self.path("containers", container, "config.json")
+
+    def log_file(self, container: str, restart_count: int) -> str:
+        return self.path("logs", container, f"{restart_count}.log")
+
+
+def list_pod_keys(root: str) -> list[str]:
+    try:
+        keys = os.listdir(os.path.join(root, "pods"))
+    except FileNotFoundError:
+        return []
+    out = []
+    for k in sorted(keys):
+        namespace, _, name = k.partition("_")
+        if valid_name(namespace, 63) and valid_name(name):
+            out.append(k)
+    return out
+
+
+def layout_for_key(root: str, key: str) -> PodLayout:
+    namespace, _, name = key.partition("_")
+    if not (valid_name(namespace, 63) and valid_name(name)):
+        raise ValueError(f"invalid pod key {key!r}")
+    return PodLayout(root, namespace, name)

@@ -1,0 +1,467 @@
+"""One pod under supervision: its sandbox, its containers' lives, restarts and termination.
+
+The decisions (what to start next, whether and when to restart, what a status is) are small
+pure functions (supervisor/backoff.py, status.py); this module carries them out and records the
+facts they are made from in state.json files, so a new supervisor can take over after a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import time
+import uuid
+from typing import Any, Callable
+
+from pyrunc.errors import ImageError, PyruncError
+from pyrunc.images.store import resolve as resolve_image
+from pyrunc.linux import syscalls as sc
+from pyrunc.runtime.config import SandboxFacts, container_config
+from pyrunc.runtime.launch import LaunchError, launch
+from pyrunc.sandbox import sandbox as sbx
+from pyrunc.sandbox.volumes import prepare_volumes, sub_path_source
+from pyrunc.spec import Pod, is_sidecar, pod_from_dict
+from pyrunc.status import backoff_message, rfc3339
+from pyrunc.store.atomic import read_json, write_json
+from pyrunc.supervisor.backoff import Backoff, should_restart
+from pyrunc.supervisor.events import record_event
+from pyrunc.supervisor.logs import LogWriter
+
+TERMINATION_MESSAGE_MAX = 4096
+
+
+class ContainerRun:
+    """Supervision state of one container of the pod (init, sidecar or app)."""
+
+    def __init__(self, spec: Any, kind: str, index: int, layout: Any) -> None:
+        self.spec = spec
+        self.kind = kind  # "init" | "sidecar" | "app"
+        self.index = index
+        self.layout = layout
+        self.rec: dict[str, Any] = read_json(layout.container_state(spec.name), {}) or {}
+        self.timer: int | None = None
+        self.readers: list[tuple[int, LogWriter]] = []
+        self.log_fd = -1
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def pid(self) -> int:
+        return int(self.rec.get("pid", 0))
+
+    def alive(self) -> bool:
+        return bool(self.pid) and not self.rec.get("terminated") and sc.pid_alive(self.pid, self.rec.get("startTime"))
+
+    def succeeded(self) -> bool:
+        term = self.rec.get("terminated")
+        return bool(term) and term.get("exitCode") == 0 and not self.rec.get("willRestart")
+
+    def save(self) -> None:
+        os.makedirs(self.layout.container_dir(self.name), exist_ok=True)
+        write_json(self.layout.container_state(self.name), self.rec)
+
+
+class PodRunner:
+    def __init__(self, node: Any, layout: Any, manifest: dict[str, Any]) -> None:
+        self.node = node
+        self.layout = layout
+        self.manifest = manifest
+        self.pod: Pod = pod_from_dict(manifest)
+        self.backoff = Backoff(node.cfg.crashloop_max_backoff, node.cfg.backoff_reset_after)
+        self.runs: list[ContainerRun] = []
+        for i, c in enumerate(self.pod.spec.init_containers):
+            self.runs.append(ContainerRun(c, "sidecar" if is_sidecar(c) else "init", i, layout))
+        for i, c in enumerate(self.pod.spec.containers):
+            self.runs.append(ContainerRun(c, "app", i, layout))
+        self.sandbox: sbx.SandboxState | None = None
+        self.volumes: dict[str, str] = {}
+        self.terminating = False
+        self.on_terminated: list[Callable[[], None]] = []
+        self.kill_timer: int | None = None
+
+    # ---------------------------------------------------------------- set-up
+    @property
+    def uid(self) -> str:
+        return self.pod.metadata.uid
+
+    def event(self, type_: str, reason: str, message: str, run: ContainerRun | None = None) -> None:
+        record_event(self.layout, self.node.cfg.node_name, type_, reason, message,
+                     container=run.name if run else "", init=bool(run and run.kind != "app"))
+
+    def create(self) -> None:
+        """Sandbox, files, volumes, cgroups — undone in reverse on any failure — then start containers."""
+        with contextlib.ExitStack() as undo:
+            os.makedirs(self.layout.dir, exist_ok=True)
+            undo.callback(self.teardown)
+            write_json(self.layout.pod_json, self.manifest)
+            self.event("Normal", "Scheduled", f"Successfully assigned {self.pod.metadata.namespace}/{self.pod.metadata.name} to {self.node.cfg.node_name}")
+            hostname = self.pod.spec.hostname or self.pod.metadata.name
+            self.sandbox = sbx.create_sandbox(self.layout, self.pod.spec, hostname[:63],
+                                              setup_network=self.node.network_setup(self))
+            self.node.cgroups_setup(self)
+            write_json(self.layout.sandbox_json, self.sandbox.to_dict())
+            self.node.write_etc_files(self)
+            self.volumes = prepare_volumes(self.pod, self.layout, self.node.memory)
+            undo.pop_all()
+        self.sync()
+
+    def adopt(self) -> None:
+        """Take over after a supervisor restart: watch what still runs, account for what ended unseen."""
+        self.sandbox = sbx.load_sandbox(self.layout)
+        self.volumes = {}
+        for vol in self.pod.spec.volumes:
+            if vol.empty_dir is not None or getattr(vol, "downward_api", None) is not None:
+                self.volumes[vol.name] = self.layout.volume_dir(vol.name)
+            elif vol.host_path is not None:
+                self.volumes[vol.name] = vol.host_path.path
+        self.terminating = bool(self.manifest["metadata"].get("deletionTimestamp"))
+        for run in self.runs:
+            if run.pid and not run.rec.get("terminated"):
+                if sc.pid_alive(run.pid, run.rec.get("startTime")):
+                    self._reopen_logs(run)
+                    self.node.loop.watch_foreign(run.pid, lambda pid, st, r=run: self.on_exit(r, st))
+                else:
+                    self.on_exit(run, None)
+            elif run.rec.get("willRestart") and not self.terminating:
+                delay = max(0.0, float(run.rec.get("backoffUntil", 0)) - time.time())
+                run.timer = self.node.loop.call_later(delay, lambda r=run: self.restart(r))
+
+    # ---------------------------------------------------------------- decisions
+    def sync(self) -> None:
+        """Start whatever should run now: init containers one at a time, then every app container."""
+        if self.terminating:
+            return
+        for run in self.runs:
+            if run.kind == "app":
+                break
+            if run.kind == "sidecar":
+                if not run.rec and run.timer is None:
+                    self.start(run)
+                if not run.alive():
+                    return  # the next init container waits for the sidecar to be started
+                continue
+            if run.succeeded():
+                continue
+            if not run.rec and run.timer is None:
+                self.start(run)
+            return
+        for run in self.runs:
+            if run.kind == "app" and not run.rec and run.timer is None:
+                self.start(run)
+
+    def restart_policy(self, run: ContainerRun) -> str:
+        if run.kind == "sidecar":
+            return "Always"
+        policy = self.pod.spec.restart_policy
+        if run.kind == "init" and policy == "Always":
+            return "OnFailure"  # init containers are only ever re-run to make them succeed
+        return policy
+
+    # ---------------------------------------------------------------- actions
+    def start(self, run: ContainerRun) -> None:
+        run.timer = None
+        rec = run.rec
+        rec.setdefault("restartCount", 0)
+        rec.update(pid=0, startTime=0, terminated=None, waiting=None, willRestart=False)
+        try:
+            image = resolve_image(self.node.cfg.images_dir, run.spec.image)
+        except ImageError as e:
+            self._fail_to_create(run, "ErrImagePull", e.message)
+            return
+        self.event("Normal", "Pulled", f'Container image "{run.spec.image}" already present on machine', run)
+        try:
+            cfg = self._prepare(run, image)
+        except (OSError, PyruncError) as e:
+            self._fail_to_create(run, "CreateContainerError", str(e))
+            return
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        container_id = uuid.uuid4().hex + uuid.uuid4().hex
+        try:
+            launched = launch(cfg, out_w, err_w, before_go=lambda pid: self.node.cgroups_attach(self, run, pid))
+        except LaunchError as e:
+            for fd in (out_r, out_w, err_r, err_w):
+                os.close(fd)
+            if e.stage == "create":
+                self._fail_to_create(run, "CreateContainerError", e.message)
+            else:
+                now = time.time()
+                rec.update(containerID=f"pyrunc://{container_id}", startedAt=rfc3339(now), imageID=image.image_id)
+                self.event("Warning", "Failed", f"Error: failed to start container \"{run.name}\": {e.message}", run)
+                self._record_exit(run, 128 << 8, now, reason="StartError", message=e.message)
+            return
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(out_w)
+                os.close(err_w)
+        now = time.time()
+        rec.update(pid=launched.pid, startTime=launched.start_time, startedAt=rfc3339(now), startedMono=now,
+                   containerID=f"pyrunc://{container_id}", imageID=image.image_id, started=True, ready=True)
+        run.save()
+        self._attach_logs(run, out_r, err_r)
+        self.node.loop.watch_child(launched.pid, lambda pid, st, r=run: self.on_exit(r, st))
+        self.event("Normal", "Created", f"Created container {run.name}", run)
+        self.event("Normal", "Started", f"Started container {run.name}", run)
+
+    def _prepare(self, run: ContainerRun, image: Any) -> Any:
+        cdir = self.layout.container_dir(run.name)
+        layer = os.path.join(cdir, "rootfs")
+        # A (re)started container gets a fresh writable layer, as containerd gives each new container.
+        shutil.rmtree(layer, ignore_errors=True)
+        for d in ("upper", "work", "merged"):
+            os.makedirs(os.path.join(layer, d), exist_ok=True)
+        with open(os.path.join(cdir, "termination-log"), "w"):
+            pass
+        sandbox = self.sandbox or sbx.SandboxState()
+        facts = SandboxFacts(
+            namespaces=sandbox.namespaces, shm=sandbox.shm, etc_files=self.node.etc_mounts(self),
+            volumes=self.volumes, pod_ip=(sandbox.network or {}).get("ip", ""),
+            host_ip=self.node.host_ip, node_name=self.node.cfg.node_name,
+        )
+        cfg = container_config(self.pod, run.spec, image, facts, layout=self.layout, node_cpus=self.node.cpus,
+                               node_memory=self.node.memory, sub_path=sub_path_source)
+        with open(self.layout.container_config(run.name), "w", encoding="utf-8") as f:
+            f.write(cfg.to_json())
+        return cfg
+
+    def _attach_logs(self, run: ContainerRun, out_r: int, err_r: int) -> None:
+        count = int(run.rec.get("restartCount", 0))
+        path = self.layout.log_file(run.name, count)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        run.log_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        log_fd = run.log_fd
+        for fd, stream in ((out_r, "stdout"), (err_r, "stderr")):
+            writer = LogWriter(log_fd, stream)
+            os.set_blocking(fd, False)
+            run.readers.append((fd, writer))
+            self.node.loop.add_reader(fd, lambda fd=fd, w=writer, r=run: self._pump(r, fd, w))
+
+    def _reopen_logs(self, run: ContainerRun) -> None:
+        """After a supervisor restart: the pipes still exist, held by the container; open new read ends."""
+        fds = []
+        for n in (1, 2):
+            try:
+                fds.append(os.open(f"/proc/{run.pid}/fd/{n}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+            except OSError:
+                fds.append(os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC))
+        self._attach_logs(run, fds[0], fds[1])
+
+    def _pump(self, run: ContainerRun, fd: int, writer: LogWriter, final: bool = False) -> None:
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:
+                if final:
+                    writer.close()
+                return
+            except OSError:
+                data = b""
+            if not data:
+                writer.close()
+                self.node.loop.remove_reader(fd)
+                os.close(fd)
+                run.readers = [(f, w) for f, w in run.readers if f != fd]
+                if not run.readers and run.log_fd >= 0 and writer.fd == run.log_fd:
+                    os.close(run.log_fd)
+                    run.log_fd = -1
+                return
+            writer.feed(data)
+
+    def _fail_to_create(self, run: ContainerRun, reason: str, message: str) -> None:
+        run.rec.update(waiting={"reason": reason, "message": message})
+        failures = run.rec.get("createFailures", 0) + 1
+        run.rec["createFailures"] = failures
+        run.save()
+        self.event("Warning", "Failed", f"Error: {message}", run)
+        delay = max(1.0, self.backoff.delay(failures + 1))
+        if not self.terminating:
+            run.timer = self.node.loop.call_later(delay, lambda: self.start(run))
+
+    def on_exit(self, run: ContainerRun, status: int | None) -> None:
+        for fd, writer in list(run.readers):
+            self._pump(run, fd, writer, final=True)
+        now = time.time()
+        if status is None:
+            self._record_exit(run, None, now, reason="ContainerStatusUnknown",
+                              message="The container exited while pyrunc's supervisor was not running; its exit status is unknown")
+        else:
+            self._record_exit(run, status, now)
+
+    def _record_exit(self, run: ContainerRun, status: int | None, now: float, reason: str = "", message: str = "") -> None:
+        rec = run.rec
+        if status is None:
+            code, sig = 137, 0
+        else:
+            code = os.waitstatus_to_exitcode(status)
+            sig = 0
+            if code < 0:
+                sig, code = -code, 128 - code
+        if not reason:
+            if self.node.cgroups_oom_killed(self, run):
+                reason = "OOMKilled"
+            else:
+                reason = "Completed" if code == 0 else "Error"
+        if not message:
+            message = self._termination_message(run, code)
+        rec["terminated"] = {
+            "exitCode": code, "signal": sig or None, "reason": reason, "message": message or None,
+            "startedAt": rec.get("startedAt"), "finishedAt": rfc3339(now), "containerID": rec.get("containerID"),
+        }
+        rec["ready"] = False
+        ran_for = now - float(rec.get("startedMono", now))
+        policy = self.restart_policy(run)
+        if self.terminating or not should_restart(policy, code):
+            rec["willRestart"] = False
+            run.save()
+            if self.terminating:
+                self._maybe_finish()
+            else:
+                self.sync()
+            return
+        failures = self.backoff.failures_after_exit(int(rec.get("failures", 0)), ran_for)
+        delay = self.backoff.delay(failures)
+        rec.update(failures=failures, willRestart=True, backoffUntil=now + delay,
+                   backoffMessage=backoff_message(delay, run.name, self.pod.metadata.name,
+                                                  self.pod.metadata.namespace, self.uid))
+        run.save()
+        if delay > 0:
+            self.event("Warning", "BackOff", "Back-off restarting failed container " + run.name, run)
+        run.timer = self.node.loop.call_later(delay, lambda: self.restart(run))
+        self.sync()
+
+    def _termination_message(self, run: ContainerRun, code: int) -> str:
+        try:
+            with open(os.path.join(self.layout.container_dir(run.name), "termination-log"), "rb") as f:
+                text = f.read(TERMINATION_MESSAGE_MAX).decode(errors="replace")
+        except OSError:
+            text = ""
+        if not text and code != 0 and run.spec.termination_message_policy == "FallbackToLogsOnError":
+            text = self._log_tail(run)
+        return text
+
+    def _log_tail(self, run: ContainerRun) -> str:
+        from pyrunc.supervisor.logs import parse_records
+
+        path = self.layout.log_file(run.name, int(run.rec.get("restartCount", 0)))
+        try:
+            with open(path, "rb") as f:
+                f.seek(max(0, os.path.getsize(path) - 64 * 1024))
+                data = f.read()
+        except OSError:
+            return ""
+        lines = [r.content for r in parse_records(data)][-80:]
+        return b"\n".join(lines)[-2048:].decode(errors="replace")
+
+    def restart(self, run: ContainerRun) -> None:
+        run.timer = None
+        if self.terminating:
+            return
+        rec = run.rec
+        rec["restartCount"] = int(rec.get("restartCount", 0)) + 1
+        rec["lastTerminated"] = rec.get("terminated")
+        self.node.cgroups_reset_container(self, run)
+        self.start(run)
+
+    # ---------------------------------------------------------------- termination
+    def terminate(self, grace: int | None, done: Callable[[], None]) -> None:
+        """Stop every container (stop signal, then SIGKILL when the grace period ends), then tear down."""
+        self.on_terminated.append(done)
+        if grace is None:
+            grace = self.pod.spec.termination_grace_period_seconds
+        if self.terminating and self.kill_timer is not None and grace > 0:
+            return  # already terminating with a grace period running
+        self.terminating = True
+        meta = self.manifest["metadata"]
+        meta.setdefault("deletionTimestamp", rfc3339(time.time() + grace))
+        meta["deletionGracePeriodSeconds"] = grace
+        write_json(self.layout.pod_json, self.manifest)
+        for run in self.runs:
+            self.node.loop.cancel(run.timer)
+            run.timer = None
+            if run.rec.get("willRestart"):
+                run.rec["willRestart"] = False
+                run.save()
+        self.node.loop.cancel(self.kill_timer)
+        if grace <= 0:
+            self._kill_all()
+        else:
+            self.kill_timer = self.node.loop.call_later(grace, self._kill_all)
+            self._signal_stage()
+        self._maybe_finish()
+
+    def _signal_stage(self) -> None:
+        """Main containers first; sidecars only after the last main container ended, last one first."""
+        mains = [r for r in self.runs if r.kind != "sidecar" and r.alive()]
+        targets = mains or [r for r in reversed(self.runs) if r.kind == "sidecar" and r.alive()][:1]
+        for run in targets:
+            if not run.rec.get("stopSent"):
+                run.rec["stopSent"] = True
+                self.event("Normal", "Killing", f"Stopping container {run.name}", run)
+                self._signal(run, self._stop_signal(run))
+
+    def _stop_signal(self, run: ContainerRun) -> int:
+        try:
+            with open(self.layout.container_config(run.name), encoding="utf-8") as f:
+                return int(json.load(f).get("stop_signal", signal.SIGTERM))
+        except (OSError, ValueError):
+            return int(signal.SIGTERM)
+
+    def _signal(self, run: ContainerRun, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(run.pid, sig)
+
+    def _kill_all(self) -> None:
+        self.kill_timer = None
+        for run in self.runs:
+            if run.alive():
+                # SIGKILL to a PID namespace's init kills every process in it; the cgroup kill
+                # reaches the rest (shared or host PID namespaces, escaped orphans).
+                self._signal(run, signal.SIGKILL)
+                self.node.cgroups_kill(self, run)
+
+    def _maybe_finish(self) -> None:
+        if not self.terminating:
+            return
+        if any(r.alive() for r in self.runs):
+            if self.kill_timer is not None:
+                self._signal_stage()
+            return
+        self.node.loop.cancel(self.kill_timer)
+        self.kill_timer = None
+        self.teardown()
+        callbacks, self.on_terminated = self.on_terminated, []
+        for cb in callbacks:
+            cb()
+
+    def teardown(self) -> None:
+        """Idempotent: everything of the pod goes — logs readers, cgroups, network, mounts, files."""
+        for run in self.runs:
+            self.node.loop.cancel(run.timer)
+            for fd, _ in run.readers:
+                self.node.loop.remove_reader(fd)
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            run.readers = []
+            if run.log_fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(run.log_fd)
+                run.log_fd = -1
+        self.node.cgroups_teardown(self)
+        self.node.network_teardown(self)
+        sbx.teardown_sandbox(self.layout, self.sandbox)
+
+
+def new_manifest(pod: Pod, pod_dict: dict[str, Any]) -> dict[str, Any]:
+    """The stored form of a newly applied pod: uid and creationTimestamp filled in."""
+    manifest = dict(pod_dict)
+    meta = dict(manifest["metadata"])
+    meta["uid"] = str(uuid.uuid4())
+    meta["creationTimestamp"] = rfc3339(time.time())
+    manifest["metadata"] = meta
+    return manifest
+

@@ -359,7 +359,16 @@ class OciRuntime:
 
     def start(self) -> None:
         self.started = True
-        self.oci("run", "--detach", "--bundle", str(self.bundle), self.id)
+        # The detached container inherits run's stdout/stderr: pipes would never reach EOF.
+        log = self.bundle / "run.log"
+        with open(log, "w", encoding="utf-8") as err:
+            rc = subprocess.run(
+                [self.binary, "--root", self.state, "run", "--detach", "--bundle", str(self.bundle), self.id],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, timeout=CMD_TIMEOUT, check=False,
+            ).returncode
+        if rc != 0:
+            lines = log.read_text().strip().splitlines()
+            raise BenchError(f"{self.binary} run exited {rc}: {lines[-1] if lines else ''}")
 
     def exec_true(self) -> None:
         self.oci("exec", self.id, "/bin/true")
@@ -427,7 +436,7 @@ def start_delete_exec(side: Pyrunc | Podman, prefix: str, repeat: int) -> dict[s
 
 def many_pods(side: Pyrunc | Podman, prefix: str, pods: int, repeat: int) -> dict[str, Samples]:
     """Bring pods up, read the helpers' PSS per pod and time the pod listing, then take them down."""
-    out = {"up": Samples(), "pss": Samples(), "get": Samples(), "down": Samples()}
+    out = {"up": Samples(), "pss": Samples(), "helpers": Samples(), "get": Samples(), "down": Samples()}
 
     def up() -> None:
         for i in range(pods):
@@ -441,13 +450,14 @@ def many_pods(side: Pyrunc | Podman, prefix: str, pods: int, repeat: int) -> dic
         try:
             pids = side.helper_pids()
             out["pss"].values.append(pss_kib(pids) / 1024 / pods)
-            print(f"  {type(side).__name__}: {len(pids)} helper processes for {pods} pods")
+            out["helpers"].values.append(len(pids))
+            print(f"  {type(side).__name__}: {len(pids)} resident runtime processes for {pods} pods")
         except BenchError as e:
             out["pss"].error = str(e)
         for _ in range(repeat):
             attempt(out["get"], side.get)
     else:
-        out["pss"].error = out["get"].error = "pods did not come up"
+        out["pss"].error = out["helpers"].error = out["get"].error = "pods did not come up"
     attempt(out["down"], down)
     return out
 
@@ -459,15 +469,19 @@ def oci_exec(binary: str, work: Path, run_id: str, rootfs: Path, repeat: int) ->
         return samples
     oci = OciRuntime(binary, work, run_id, rootfs)
     try:
-        if attempt(Samples(), oci.start):
-            attempt(Samples(), oci.exec_true)  # warm-up
-            for _ in range(repeat * 3):
-                attempt(samples, oci.exec_true)
-        else:
-            samples.error = f"{binary} run failed"
+        oci.start()
+        oci.exec_true()  # warm-up
+        for _ in range(repeat * 3):
+            attempt(samples, oci.exec_true)
+    except BenchError as e:
+        samples.error = str(e)
     finally:
         oci.cleanup()
     return samples
+
+
+def count(samples: Samples) -> str:
+    return "n/a" if samples.median() is None else f"{samples.median():.0f}"
 
 
 def version(cmd: list[str]) -> str:
@@ -534,7 +548,7 @@ def table(rows: list[Row]) -> str:
 def report(rows: list[Row], facts: dict[str, str], errors: list[str], args: argparse.Namespace) -> str:
     facts_md = "\n".join(f"- {k}: {v}" for k, v in facts.items())
     errors_md = "\n".join(f"- {e}" for e in errors) or "- none"
-    notes = "\n".join(f"- {r.measure} ({r.ours}): {r.note}" for r in rows if r.note)
+    notes = "\n".join(f"- {r.measure}: {r.note}" for r in rows if r.note)
     return f"""# Benchmarks: pyrunc against podman, runc and crun
 
 Made by `sudo python3 bench/run.py --pods {args.pods} --repeat {args.repeat}` (after `sudo bench/setup.sh`).
@@ -639,7 +653,7 @@ def main(argv: list[str] | None = None) -> int:
         Row("exec /bin/true", "pyrunc", p["exec"].median(), "crun exec", crun.median(), "s", "-", None),
         Row("exec /bin/true", "podman exec", pm["exec"].median(), "runc exec", runc.median(), "s", "-", None),
         Row(f"runtime PSS per pod, {n} pods", "pyrunc", p["pss"].median(), "conmon+catatonit", pm["pss"].median(),
-            "MiB", "≤ 1x", 1.0),
+            "MiB", "≤ 1x", 1.0, note=f"processes counted: pyrunc {count(p['helpers'])}, podman {count(pm['helpers'])}"),
         Row(f"get pods, {n} pods", "pyrunc", p["get"].median(), "podman ps -q", pm["get"].median(), "s", "≤ 0.1 s",
             0.1, absolute=True),
         Row(f"{n} pods up, one after another", "pyrunc", p["up"].median(), "podman", pm["up"].median(), "s", "-", None),

@@ -40,8 +40,7 @@ def run(cfg: Any, args: Any) -> int:
                           else f'container {container} is not running in pod "{name}"')
     with open(layout.container_config(container), encoding="utf-8") as f:
         ccfg = ContainerConfig.from_json(f.read())
-    sandbox = read_json(layout.sandbox_json) or {}
-    procs = (sandbox.get("cgroupProcs") or {}).get(container, [])
+    procs = [f"{d}/cgroup.procs" for d in (rec.get("cgroupPaths") or {}).values()]
     if args.tty and not sys.stdin.isatty():
         print("Unable to use a TTY - input is not a terminal or the right kind of file", file=sys.stderr)
     code, err = exec_in(ccfg, pid, argv, cgroup_procs=procs, stdin=args.stdin)

@@ -41,6 +41,7 @@ class ContainerConfig:
     # kind -> "host" | "new" | path of a namespace file to join (net, ipc, uts, pid)
     namespaces: Mapping[str, str]
     mounts: tuple[Mount, ...]
+    cgroupns: bool = False  # a cgroup namespace rooted at the container's own cgroup (cgroup v2)
     shm: str = ""  # host path bind-mounted at /dev/shm ("" = the host's own, for hostIPC)
     stop_signal: int = int(signal.SIGTERM)
     read_only_rootfs: bool = False

@@ -4,12 +4,14 @@
       fork ──────────────────────▶ setns net, ipc, uts
                                    unshare(NEWPID) or setns pid
                                    fork ─────────────────────────────▶ PID 1 of its pid namespace
-      ◀──────── {"pid": N} ─────── _exit(0)                            unshare(NEWNS), build rootfs,
-      waitpid(launcher)                                                pivot_root
+      ◀──────── {"pid": N} ─────── _exit(0)
+      waitpid(launcher)
       (init is reparented to us: we are its subreaper)
       ◀──────────────────────────────────────────────── {"ready": 1} ─ block on the go pipe
       cgroup attach, oom_score_adj ...
-      ───────────────────────────────────────────────────── "go" ────▶ setgroups/setgid/setuid, chdir
+      ───────────────────────────────────────────────────── "go" ────▶ unshare(NEWNS [|NEWCGROUP]),
+                                                                       build rootfs, pivot_root,
+                                                                       setgroups/setgid/setuid, chdir,
                                                                        exec(argv)
       read sync pipe: EOF ⇒ exec succeeded (the pipe is close-on-exec)
                       {"error", "stage"} ⇒ create (CreateContainerError) or exec (StartError, exit 128)
@@ -109,12 +111,13 @@ def _init_main(cfg: ContainerConfig, sync_w: int, go_r: int, stdout: int, stderr
         from pyrunc.runtime.rootfs import build_rootfs
 
         os.setsid()
-        sc.unshare(sc.CLONE_NEWNS)
-        build_rootfs(cfg)
         _send(sync_w, {"ready": 1})
         if os.read(go_r, 1) != b"g":
             os._exit(1)
         os.close(go_r)
+        # Now in the container's cgroup: a cgroup namespace made here is rooted at it.
+        sc.unshare(sc.CLONE_NEWNS | (sc.CLONE_NEWCGROUP if cfg.cgroupns else 0))
+        build_rootfs(cfg)
         devnull = os.open("/dev/null", os.O_RDWR)
         os.dup2(devnull, 0)
         os.dup2(stdout, 1)

@@ -78,6 +78,10 @@ def bind(source: str, target: str, read_only: bool = False) -> None:
 
 def mount_user(rootfs: str, m: Mount) -> None:
     target = secure_join(rootfs, m.destination)
+    if m.type == "cgroup2":
+        # Inside the container's cgroup namespace this shows its own cgroup as the root.
+        sc.mount("cgroup2", target, "cgroup2", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | sc.MS_RDONLY)
+        return
     if m.type == "tmpfs":
         _make_target(target, True)
         sc.mount("tmpfs", target, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, m.data or None)
@@ -136,6 +140,9 @@ def build_rootfs(cfg: ContainerConfig) -> None:
     mount_dev(root, cfg.shm)
     for m in cfg.mounts:
         mount_user(root, m)
+    if any(m.destination == "/sys/fs/cgroup" and m.type == "tmpfs" for m in cfg.mounts):
+        # cgroup v1: the tmpfs holding the per-controller binds is read-only once they are in.
+        sc.mount(None, secure_join(root, "/sys/fs/cgroup"), None, sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV)
     mask_paths(root)
     # pivot_root(".", ".") stacks the old root under the new one; detaching "." then drops it
     # without needing a directory for it inside the image (runc does the same).

@@ -51,15 +51,19 @@ class SandboxState:
     holder_start: int = 0
     network: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    qos_class: str = "BestEffort"
+    cgroups: list[tuple[str, str]] = field(default_factory=list)  # what describe shows: file -> value
 
     def to_dict(self) -> dict[str, Any]:
         return {"namespaces": self.namespaces, "shm": self.shm, "holderPid": self.holder_pid,
-                "holderStart": self.holder_start, "network": self.network, "warnings": self.warnings}
+                "holderStart": self.holder_start, "network": self.network, "warnings": self.warnings,
+                "qosClass": self.qos_class, "cgroups": [list(row) for row in self.cgroups]}
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> "SandboxState":
         return SandboxState(d.get("namespaces", {}), d.get("shm", ""), d.get("holderPid", 0),
-                            d.get("holderStart", 0), d.get("network", {}), d.get("warnings", []))
+                            d.get("holderStart", 0), d.get("network", {}), d.get("warnings", []),
+                            d.get("qosClass", "BestEffort"), [tuple(r) for r in d.get("cgroups", [])])
 
 
 def _hold_namespaces(layout: Any, kinds: list[str], hostname: str) -> dict[str, str]:

@@ -56,6 +56,7 @@ class Daemon:
         self.pending = 0  # requests waiting for a pod to terminate
         self.listener: socket.socket | None = None
         self.idle_since = time.monotonic()
+        self.served_once = False  # after one answered request, "no pods, no clients" means leave now
 
     # ------------------------------------------------------------------ lifecycle
     def serve(self) -> None:
@@ -95,7 +96,7 @@ class Daemon:
         if self.pods or self.clients or self.pending:
             self.idle_since = time.monotonic()
             return False
-        return time.monotonic() - self.idle_since > IDLE_EXIT_AFTER or self.node.served_once
+        return time.monotonic() - self.idle_since > IDLE_EXIT_AFTER or self.served_once
 
     def _adopt_all(self) -> None:
         for key in list_pod_keys(self.cfg.root):
@@ -177,7 +178,7 @@ class Daemon:
             conn.setblocking(True)
             conn.sendall((json.dumps(msg) + "\n").encode())
         self._close(fd)
-        self.node.served_once = True
+        self.served_once = True
 
     def _close(self, fd: int) -> None:
         entry = self.clients.pop(fd, None)
@@ -258,6 +259,8 @@ class Daemon:
         def done() -> None:
             self.pending -= 1
             self.pods.pop(key, None)
+            if not self.pods and not self.pending:
+                self.node.node_teardown()  # the last pod: bridge and NAT table go before we answer
             reply({"ok": True})
 
         runner.terminate(grace, done)

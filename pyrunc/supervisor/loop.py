@@ -10,12 +10,14 @@ from __future__ import annotations
 import errno
 import heapq
 import itertools
+import logging
 import os
 import selectors
 import signal
 import time
 from typing import Callable
 
+log = logging.getLogger("pyrunc.loop")
 ExitCallback = Callable[[int, "int | None"], None]  # (pid, wait status or None when unknown)
 
 
@@ -102,7 +104,7 @@ class Loop:
                 return
             callback = self.children.pop(pid, None)
             if callback is not None:
-                callback(pid, status)
+                self._call(lambda: callback(pid, status))
             # else: an orphan reparented to us (we are a subreaper) — reaped, nothing to record.
 
     # -- running -------------------------------------------------------------------
@@ -113,11 +115,23 @@ class Loop:
             if handle in self.cancelled:
                 self.cancelled.discard(handle)
                 continue
-            callback()
+            self._call(callback)
             now = time.monotonic()
         wait = max_wait
         if self.timers:
             wait = max(0.0, min(wait, self.timers[0][0] - time.monotonic()))
         for key, _ in self.sel.select(wait):
-            key.data()
+            # An earlier callback of this batch may have unregistered (and closed) this fd; its
+            # number may even belong to a new fd by now. Only call what is still registered.
+            current = self.sel.get_map().get(key.fd)
+            if current is not None and current.data is key.data:
+                self._call(key.data)
         self.reap()
+
+    @staticmethod
+    def _call(callback: Callable[[], None]) -> None:
+        """One failing callback (one pod's trouble) must never take the supervisor down."""
+        try:
+            callback()
+        except Exception:  # noqa: BLE001
+            log.exception("callback %r failed", callback)

@@ -49,7 +49,9 @@ class Node:
         self.memory = machine_memory()
         self.cpus = os.cpu_count() or 1
         self.host_ip = host_ip()
-        self.served_once = False
+        from pyrunc.cgroups import detect
+
+        self.cgroups = detect(parent=cfg.cgroup_parent, weight_method=cfg.cpu_weight_conversion)
 
     # ------------------------------------------------------------ /etc files
     def write_etc_files(self, runner: Any) -> None:
@@ -128,22 +130,92 @@ class Node:
             from pyrunc.network import remove_bridge_if_unused
 
             remove_bridge_if_unused(self._net_config())
+        self.cgroups.cleanup_parent()
 
-    # ------------------------------------------------------------ cgroups (wired by the cgroups issue)
+    # ------------------------------------------------------------ cgroups
     def cgroups_setup(self, runner: Any) -> None:
-        pass
+        """The pod's cgroup with the kubelet's values; the holder (if any) in a group of its own."""
+        from pyrunc.cgroups.plan import describe_values
+
+        plan = runner.cgroup_plan = self.cgroups_plan(runner)
+        sandbox = runner.sandbox
+        sandbox.qos_class = plan.qos
+        self.cgroups.setup_pod(plan)
+        if self.cgroups.version:
+            pod_dir = next(iter(self.cgroups.paths(runner.uid, None).values()))
+            sandbox.cgroups = [("Driver", f"cgroup v{self.cgroups.version}"), ("Pod cgroup", pod_dir)]
+            sandbox.cgroups += list(describe_values(plan, self.cgroups.version))
+        else:
+            sandbox.cgroups = [("Driver", f"none: {getattr(self.cgroups, 'reason', 'no usable cgroups')}")]
+        if sandbox.holder_pid:
+            # cgroup v2 forbids processes in a group that delegates controllers: the holder gets a leaf.
+            self.cgroups.setup_container(plan, "pause")
+            self.cgroups.attach(sandbox.holder_pid, runner.uid, "pause")
+
+    def cgroups_plan(self, runner: Any) -> Any:
+        from pyrunc.cgroups.plan import plan_pod
+
+        spec = runner.pod.spec
+        return plan_pod(runner.uid, [resources_of(c) for c in spec.containers],
+                        [resources_of(c) for c in spec.init_containers], machine_memory=self.memory,
+                        pids_limit=self.cfg.pod_pids_limit, weight_method=self.cfg.cpu_weight_conversion)
 
     def cgroups_attach(self, runner: Any, run: Any, pid: int) -> None:
-        pass
+        """Before the container's init may exec: its cgroup, then oom_score_adj (clamped if refused)."""
+        from pyrunc.cgroups.oom import apply_oom_score_adj
+
+        plan = runner.cgroup_plan
+        self.cgroups.setup_container(plan, run.name)
+        self.cgroups.attach(pid, runner.uid, run.name)
+        run.rec["cgroupPaths"] = self.cgroups.paths(runner.uid, run.name) if self.cgroups.version else {}
+        wanted = plan.oom_score_adj[run.name]
+        got = apply_oom_score_adj(pid, wanted)
+        run.rec["oomScoreAdj"] = got
+        if got != wanted:
+            runner.warn_once(f"oom_score_adj {wanted} refused by the host (no CAP_SYS_RESOURCE); clamped to {got}")
+
+    def cgroup_mounts(self, runner: Any, run: Any) -> tuple[list[Any], bool]:
+        """What the container sees at /sys/fs/cgroup: its own cgroup, read-only (mounts, cgroupns)."""
+        from pyrunc.runtime.config import Mount
+
+        if self.cgroups.version == 2:
+            return [Mount(destination="/sys/fs/cgroup", source="cgroup2", type="cgroup2", read_only=True)], True
+        if self.cgroups.version == 1:
+            mounts = [Mount(destination="/sys/fs/cgroup", source="tmpfs", type="tmpfs", data="mode=755")]
+            for controller, path in sorted(self.cgroups.paths(runner.uid, run.name).items()):
+                mounts.append(Mount(destination=f"/sys/fs/cgroup/{controller}", source=path, read_only=True))
+            return mounts, False
+        return [], False
 
     def cgroups_oom_killed(self, runner: Any, run: Any) -> bool:
-        return False
+        try:
+            return bool(self.cgroups.version) and self.cgroups.oom_killed(runner.uid, run.name)
+        except OSError:
+            return False
 
     def cgroups_reset_container(self, runner: Any, run: Any) -> None:
-        pass
+        if self.cgroups.version:
+            self.cgroups.remove_container(runner.uid, run.name)
 
     def cgroups_kill(self, runner: Any, run: Any) -> None:
-        pass
+        if self.cgroups.version:
+            self.cgroups.kill(runner.uid, run.name)
 
     def cgroups_teardown(self, runner: Any) -> None:
-        pass
+        self.cgroups.remove_pod(runner.uid)
+
+
+def resources_of(container: Any) -> Any:
+    """The spec model's requests/limits as the plain numbers the cgroup arithmetic takes."""
+    from pyrunc.cgroups.plan import ContainerResources
+
+    req, lim = container.resources.requests, container.resources.limits
+
+    def milli(q: Any) -> int | None:
+        return q.milli_value() if q is not None else None
+
+    def value(q: Any) -> int | None:
+        return q.value() if q is not None else None
+
+    return ContainerResources(container.name, milli(req.get("cpu")), milli(lim.get("cpu")),
+                              value(req.get("memory")), value(lim.get("memory")))

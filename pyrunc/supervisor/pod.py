@@ -8,6 +8,7 @@ facts they are made from in state.json files, so a new supervisor can take over 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -83,6 +84,7 @@ class PodRunner:
         self.terminating = False
         self.on_terminated: list[Callable[[], None]] = []
         self.kill_timer: int | None = None
+        self.cgroup_plan: Any = None
 
     # ---------------------------------------------------------------- set-up
     @property
@@ -92,6 +94,17 @@ class PodRunner:
     def event(self, type_: str, reason: str, message: str, run: ContainerRun | None = None) -> None:
         record_event(self.layout, self.node.cfg.node_name, type_, reason, message,
                      container=run.name if run else "", init=bool(run and run.kind != "app"))
+
+    def warn_once(self, message: str) -> None:
+        """A degraded-but-running condition (e.g. a clamped oom_score_adj): logged once, shown by describe."""
+        if self.sandbox is None or message in self.sandbox.warnings:
+            return
+        self.sandbox.warnings.append(message)
+        write_json(self.layout.sandbox_json, self.sandbox.to_dict())
+        import logging
+
+        logging.getLogger("pyrunc.pod").warning("pod %s: %s", self.layout.key, message)
+        self.event("Warning", "Degraded", message)
 
     def create(self) -> None:
         """Sandbox, files, volumes, cgroups — undone in reverse on any failure — then start containers."""
@@ -113,6 +126,7 @@ class PodRunner:
     def adopt(self) -> None:
         """Take over after a supervisor restart: watch what still runs, account for what ended unseen."""
         self.sandbox = sbx.load_sandbox(self.layout)
+        self.cgroup_plan = self.node.cgroups_plan(self)
         self.volumes = {}
         for vol in self.pod.spec.volumes:
             if vol.empty_dir is not None or getattr(vol, "downward_api", None) is not None:
@@ -185,8 +199,8 @@ class PodRunner:
         try:
             launched = launch(cfg, out_w, err_w, before_go=lambda pid: self.node.cgroups_attach(self, run, pid))
         except LaunchError as e:
-            for fd in (out_r, out_w, err_r, err_w):
-                os.close(fd)
+            os.close(out_r)
+            os.close(err_r)
             if e.stage == "create":
                 self._fail_to_create(run, "CreateContainerError", e.message)
             else:
@@ -196,9 +210,9 @@ class PodRunner:
                 self._record_exit(run, 128 << 8, now, reason="StartError", message=e.message)
             return
         finally:
-            with contextlib.suppress(OSError):
-                os.close(out_w)
-                os.close(err_w)
+            # Only the container holds the write ends now: its exit is our EOF.
+            os.close(out_w)
+            os.close(err_w)
         now = time.time()
         rec.update(pid=launched.pid, startTime=launched.start_time, startedAt=rfc3339(now), startedMono=now,
                    containerID=f"pyrunc://{container_id}", imageID=image.image_id, started=True, ready=True)
@@ -225,6 +239,8 @@ class PodRunner:
         )
         cfg = container_config(self.pod, run.spec, image, facts, layout=self.layout, node_cpus=self.node.cpus,
                                node_memory=self.node.memory, sub_path=sub_path_source)
+        cg_mounts, cgroupns = self.node.cgroup_mounts(self, run)
+        cfg = dataclasses.replace(cfg, mounts=cfg.mounts + tuple(cg_mounts), cgroupns=cgroupns)
         with open(self.layout.container_config(run.name), "w", encoding="utf-8") as f:
             f.write(cfg.to_json())
         return cfg
@@ -252,6 +268,8 @@ class PodRunner:
         self._attach_logs(run, fds[0], fds[1])
 
     def _pump(self, run: ContainerRun, fd: int, writer: LogWriter, final: bool = False) -> None:
+        if all(f != fd for f, _ in run.readers):
+            return
         while True:
             try:
                 data = os.read(fd, 65536)

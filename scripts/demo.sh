@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The demo: run the classic two-container sidecar pod, show that its containers share the pod, delete it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+pyrunc=.venv/bin/pyrunc
+pod=sidecar-pair
+say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+run() { say "$*"; "$@"; }
+
+cleanup() { "$pyrunc" delete pod "$pod" --grace-period=0 --force --ignore-not-found >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+
+run "$pyrunc" apply -f examples/sidecar-pair.yaml
+run "$pyrunc" wait pod/$pod --for=condition=Ready --timeout=60s
+run "$pyrunc" get pods -o wide
+sleep 3
+say "2nd appends the date to a shared emptyDir; 1st serves it over HTTP on the pod's IP:"
+run "$pyrunc" exec $pod -c 1st -- wget -qO- http://localhost/index.html
+say "one network, IPC and UTS namespace for the pod, a mount namespace per container (from the host):"
+for c in 1st 2nd; do
+  pid=$(.venv/bin/python -c "import json,sys; print(json.load(open('/run/pyrunc/pods/default_$pod/containers/$c/state.json'))['pid'])")
+  printf '  %-4s pid %-7s' "$c" "$pid"
+  for ns in net ipc uts mnt pid; do printf ' %s=%s' "$ns" "$(readlink /proc/$pid/ns/$ns | tr -dc 0-9)"; done
+  echo
+done
+run "$pyrunc" exec $pod -c 2nd -- hostname
+run "$pyrunc" describe pod $pod
+run "$pyrunc" delete pod $pod --grace-period=2
+run "$pyrunc" get pods
+trap - EXIT

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Idempotent set-up of pyrunc on a Debian/Ubuntu machine, as root:
+#   Debian packages, a virtualenv in .venv with the package, and the built-in busybox image.
+# Usage: scripts/setup.sh [--test]   (--test adds what the test suite needs: QEMU for the cgroup v2 guest)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+  echo "error: pyrunc's set-up needs root (try: sudo make setup)" >&2
+  exit 1
+fi
+
+packages=(busybox-static nftables iproute2 libcap-dev python3-venv python3-dev gcc make util-linux procps)
+if [ "${1:-}" = "--test" ]; then
+  # The cgroup v2 tests boot a QEMU guest (see ../shared/qemu-cgroup2.md); ping and cpio for tests.
+  packages+=(qemu-system-x86 debootstrap cpio e2fsprogs iputils-ping)
+fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$python" -m venv .venv
+fi
+stamp=.venv/.pyrunc-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+  touch "$stamp"
+fi
+
+bash rootfs/busybox.sh /var/lib/pyrunc/images/docker.io/library/busybox/latest
+echo "pyrunc is set up: $(pwd)/.venv/bin/pyrunc"

@@ -1,0 +1,295 @@
+"""A pyrunc node for integration tests: an isolated root, the real CLI, and a leak check.
+
+Every `Node` has its own state root in a temp dir and its own bridge (`pyt<hex>`) and pod
+subnet (10.66.<n>.0/24), so parallel roots never clash. The CLI is run as a subprocess, exactly
+as a user runs it. Teardown force-deletes, by name, every pod the node applied, then checks from
+the host that nothing of the root is left: pod dirs, mounts, recorded processes, veths on the
+bridge, IP leases, and the supervisor daemon.
+
+Fixtures here are imported by the test modules (`from tests.integration.helpers import node`).
+Waits poll with a generous deadline that only bounds a broken run; no test asserts a duration.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+import yaml
+
+PYRUNC = [sys.executable, "-m", "pyrunc"]
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+WAIT = 30.0  # seconds; a bound for broken runs, never a performance assertion
+
+
+def proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, start time in clock ticks) from /proc/PID/stat; None when there is no such pid."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return fields[0], int(fields[19])
+
+
+def exists(pid: int, start_time: int | None = None) -> bool:
+    """The pid (with that start time) is in the process table, zombies included."""
+    stat = proc_stat(pid)
+    return stat is not None and (start_time is None or stat[1] == start_time)
+
+
+def alive(pid: int, start_time: int | None = None) -> bool:
+    """Running: exists and is not a zombie (a zombie is dead, only not yet reaped by its parent)."""
+    stat = proc_stat(pid)
+    return exists(pid, start_time) and stat is not None and stat[0] not in ("Z", "X")
+
+
+def ns_id(pid: int | str, kind: str) -> str:
+    """The namespace identity (`net:[4026531992]`) of a pid, or of "self"."""
+    return os.readlink(f"/proc/{pid}/ns/{kind}")
+
+
+def mounts_under(path: str) -> list[str]:
+    """Mount points at or below `path` in the host (test process) mount namespace."""
+    prefix = path.rstrip("/")
+    found = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        for line in f:
+            point = line.split()[4]
+            if point == prefix or point.startswith(prefix + "/"):
+                found.append(point)
+    return found
+
+
+def poll(what: str, fn: Callable[[], Any], timeout: float = WAIT, interval: float = 0.1) -> Any:
+    """Call `fn` until it returns something truthy; fail naming `what` if it never does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+class Node:
+    """One isolated pyrunc root driven through the CLI."""
+
+    def __init__(self, base: Path, **settings: Any) -> None:
+        self.root = str(base / "root")
+        os.makedirs(self.root)
+        self.bridge = f"pyt{secrets.token_hex(3)}"
+        self.subnet = f"10.66.{secrets.randbelow(250) + 1}.0/24"
+        config = {"bridge": self.bridge, "pod_subnet": self.subnet, **settings}
+        Path(self.root, "config.json").write_text(json.dumps(config))
+        self.pods: set[tuple[str, str]] = set()  # (namespace, name) applied through this node
+        self.pids: dict[int, int | None] = {}  # every container/holder pid seen -> its start time
+        self.daemon_pids: set[int] = set()
+
+    # -- the CLI -------------------------------------------------------------------------
+    def run(self, *args: str, check: bool = True, input: str | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([*PYRUNC, "--root", self.root, *args], input=input, capture_output=True,
+                              text=True, timeout=timeout, cwd=str(REPO))
+        self._remember_daemon()
+        if check and proc.returncode != 0:
+            raise AssertionError(f"pyrunc {' '.join(args)} exited {proc.returncode}\n"
+                                 f"stdout: {proc.stdout}\nstderr: {proc.stderr}")
+        return proc
+
+    def apply(self, manifest: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """`apply -f -` with `manifest`; remembers every pod it names for the teardown."""
+        for doc in yaml.safe_load_all(manifest):
+            if isinstance(doc, dict) and isinstance(doc.get("metadata"), dict):
+                meta = doc["metadata"]
+                self.pods.add((str(meta.get("namespace") or "default"), str(meta.get("name"))))
+        proc = self.run("apply", "-f", "-", input=manifest, check=check)
+        self.remember_pids()
+        return proc
+
+    def apply_file(self, path: Path | str) -> subprocess.CompletedProcess[str]:
+        return self.apply(Path(path).read_text())
+
+    def pod_json(self, name: str, namespace: str = "default") -> dict[str, Any]:
+        return json.loads(self.run("get", "pod", name, "-n", namespace, "-o", "json").stdout)
+
+    def exec(self, pod: str, container: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run("exec", pod, "-c", container, "--", *cmd, check=check)
+
+    def delete(self, name: str, namespace: str = "default") -> None:
+        self.remember_pids()
+        self.run("delete", "pod", name, "-n", namespace, "--grace-period=0", "--force")
+        self.pods.discard((namespace, name))
+
+    # -- facts on disk -------------------------------------------------------------------
+    def pod_dir(self, name: str, namespace: str = "default") -> Path:
+        return Path(self.root, "pods", f"{namespace}_{name}")
+
+    def state(self, pod: str, container: str, namespace: str = "default") -> dict[str, Any]:
+        path = self.pod_dir(pod, namespace) / "containers" / container / "state.json"
+        try:
+            return json.loads(path.read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def container_pid(self, pod: str, container: str, namespace: str = "default") -> int:
+        """The pid of the container's running process (its PID 1, seen from the host)."""
+        rec = self.state(pod, container, namespace)
+        pid = int(rec.get("pid") or 0)
+        assert pid and alive(pid, rec.get("startTime")), f"{pod}/{container} is not running: {rec}"
+        self.pids[pid] = rec.get("startTime")
+        return pid
+
+    def daemon_pid(self) -> int:
+        facts = json.loads(Path(self.root, "daemon.json").read_text())
+        return int(facts["pid"])
+
+    def remember_pids(self) -> None:
+        """Record every pid the root's state names, so teardown can prove each one is gone."""
+        pods = Path(self.root, "pods")
+        if not pods.is_dir():
+            return
+        for state in pods.glob("*/containers/*/state.json"):
+            try:
+                rec = json.loads(state.read_text())
+            except (OSError, ValueError):
+                continue
+            if rec.get("pid"):
+                self.pids[int(rec["pid"])] = rec.get("startTime")
+        for sandbox in pods.glob("*/sandbox.json"):
+            try:
+                rec = json.loads(sandbox.read_text())
+            except (OSError, ValueError):
+                continue
+            if rec.get("holderPid"):
+                self.pids[int(rec["holderPid"])] = rec.get("holderStart")
+
+    def _remember_daemon(self) -> None:
+        try:
+            self.daemon_pids.add(self.daemon_pid())
+        except (OSError, ValueError, KeyError):
+            pass
+
+    # -- waiting -------------------------------------------------------------------------
+    def wait_running(self, pod: str, namespace: str = "default", timeout: float = WAIT) -> dict[str, Any]:
+        """Poll until every container of `pod` is running; return the pod's JSON."""
+        def ready() -> dict[str, Any] | None:
+            obj = self.pod_json(pod, namespace)
+            statuses = obj["status"].get("containerStatuses", [])
+            if statuses and all("running" in s["state"] for s in statuses):
+                return obj
+            return None
+
+        obj = poll(f"pod {pod} running", ready, timeout)
+        self.remember_pids()
+        return obj
+
+    def wait_log(self, pod: str, container: str, text: str, *flags: str, timeout: float = WAIT) -> str:
+        def has() -> str | None:
+            out = self.run("logs", pod, "-c", container, *flags, check=False).stdout
+            return out if text in out else None
+
+        return poll(f"{text!r} in logs of {pod}/{container}", has, timeout)
+
+    # -- leak check ----------------------------------------------------------------------
+    def leftovers(self) -> list[str]:
+        """Everything of this root still present on the host (empty when clean)."""
+        left = []
+        pods = Path(self.root, "pods")
+        if pods.is_dir() and any(pods.iterdir()):
+            left.append(f"pod dirs: {sorted(p.name for p in pods.iterdir())}")
+        if mounts_under(self.root):
+            left.append(f"mounts: {mounts_under(self.root)}")
+        procs = [pid for pid, start in self.pids.items() if alive(pid, start)]
+        if procs:
+            left.append(f"processes still running: {procs}")
+        brif = Path("/sys/class/net", self.bridge, "brif")
+        if brif.is_dir() and any(brif.iterdir()):
+            left.append(f"veths on {self.bridge}: {sorted(p.name for p in brif.iterdir())}")
+        leases = Path(self.root, "network", "leases")
+        if leases.is_dir() and any(leases.iterdir()):
+            left.append(f"leases: {sorted(p.name for p in leases.iterdir())}")
+        return left
+
+    def lingering(self) -> list[int]:
+        """The daemon, or recorded pids still in the process table (zombies included)."""
+        procs = [pid for pid, start in self.pids.items() if exists(pid, start)]
+        return procs + [pid for pid in self.daemon_pids if exists(pid)]
+
+    def teardown(self) -> None:
+        """Force-delete every pod applied here by name, then assert the root left nothing."""
+        self.remember_pids()
+        errors = []
+        for namespace, name in sorted(self.pods):
+            proc = self.run("delete", "pod", name, "-n", namespace, "--grace-period=0", "--force",
+                            "--ignore-not-found", check=False)
+            if proc.returncode != 0:
+                errors.append(f"delete {namespace}/{name}: {proc.stderr.strip()}")
+        self.pods.clear()
+        try:
+            left = self.leftovers()
+            # The daemon reaps its last children and exits shortly after its last pod is gone.
+            deadline = time.monotonic() + 10
+            while self.lingering() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if self.lingering():
+                left.append(f"processes (daemon {sorted(self.daemon_pids)}) still present: {self.lingering()}")
+            assert not errors and not left, "; ".join(errors + left)
+        finally:
+            self._last_resort()
+
+    def _last_resort(self) -> None:
+        """Whatever the check found, do not leave it to the next test run (by id, never by name)."""
+        import signal
+
+        for pid in list(self.daemon_pids):
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        for pid, start in self.pids.items():
+            if alive(pid, start):
+                os.kill(pid, signal.SIGKILL)
+        for point in sorted(mounts_under(self.root), key=len, reverse=True):
+            subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+        if Path("/sys/class/net", self.bridge).exists():
+            subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, check=False)
+
+
+def _node(base: Path, **settings: Any) -> Iterator[Node]:
+    n = Node(base, **settings)
+    try:
+        yield n
+    finally:
+        n.teardown()
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[Node]:
+    """A fresh node for one test."""
+    yield from _node(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def module_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    """One node shared by a module's read-only tests (pods applied once, deleted at the end)."""
+    yield from _node(tmp_path_factory.mktemp("node"))
+
+
+def pod_yaml(name: str, containers: str, extra_spec: str = "", metadata: str = "") -> str:
+    """A Pod manifest; `containers` and `extra_spec` are YAML indented for `spec:` members."""
+    return (f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n{metadata}"
+            f"spec:\n  terminationGracePeriodSeconds: 0\n{extra_spec}  containers:\n{containers}")
+
+
+def sleeper(name: str, extra: str = "") -> str:
+    """A busybox container that sleeps (and stops at once on TERM: sh traps it)."""
+    return (f"  - name: {name}\n    image: busybox\n"
+            f"    command: [sh, -c, 'trap \"exit 0\" TERM; sleep 3600 & wait']\n{extra}")

@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -255,6 +256,17 @@ class Pyrunc:
             except BenchError as e:
                 print(f"cleanup: pyrunc delete pod {name}: {e}", file=sys.stderr)
         quiet(["ip", "link", "del", self.bridge])
+        # The daemon is expected to exit with its last pod; one that lingers belongs to this
+        # run's private root, so stop it by pid rather than leave it running.
+        deadline = time.monotonic() + 5.0
+        while self.helper_pids() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for pid in self.helper_pids():
+            print(f"cleanup: pyrunc process {pid} still running for {self.root}; sending SIGTERM", file=sys.stderr)
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
 
 
 # --------------------------------------------------------------------------- podman

@@ -32,9 +32,10 @@ class SpecError(PyruncError):
     def __init__(self, errors: list[FieldError], source: str = "") -> None:
         self.errors = list(errors)
         self.source = source
-        first = self.errors[0].message if self.errors else "invalid manifest"
-        more = f" (and {len(self.errors) - 1} more error(s))" if len(self.errors) > 1 else ""
-        super().__init__(first + more)
+        # One line naming every invalid field, as kubectl joins an API server's field errors.
+        shown = [e.message for e in self.errors[:5]] or ["invalid manifest"]
+        more = f"; and {len(self.errors) - 5} more" if len(self.errors) > 5 else ""
+        super().__init__("; ".join(shown) + more)
 
 
 class NotFound(PyruncError):

@@ -524,6 +524,7 @@ def machine_facts(pyrunc: list[str]) -> dict[str, str]:
         "cpus": f"{os.cpu_count()} x {cpu}" if cpu else str(os.cpu_count()),
         "memory": mem,
         "kernel": platform.release(),
+        "load average at the end": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
         "cgroups": layout,
         "python": platform.python_version(),
         "pyrunc": f"{' '.join(pyrunc)} (git {version(['git', '-C', str(REPO), 'rev-parse', '--short', 'HEAD'])})",
@@ -564,8 +565,8 @@ def report(rows: list[Row], facts: dict[str, str], errors: list[str], args: argp
     return f"""# Benchmarks: pyrunc against podman, runc and crun
 
 Made by `sudo python3 bench/run.py --pods {args.pods} --repeat {args.repeat}` (after `sudo bench/setup.sh`).
-All figures come from one run on one machine; compare the ratios, not the absolute times
-(see the reference figures in the project notes for how noisy this machine kind is).
+All figures come from one run on one machine; compare the ratios, not the absolute times:
+the machine may be shared (see the load average below), which slows both sides alike.
 Times are medians of {args.repeat} rounds after one untimed warm-up round; "n/a" means that side failed (see Errors).
 
 {table(rows)}
@@ -592,7 +593,9 @@ Times are medians of {args.repeat} rounds after one untimed warm-up round; "n/a"
 - podman runs with a `CONTAINERS_CONF` setting `default_ulimits` (root here cannot raise hard
   rlimits) and a local image made by `podman import` of the same busybox rootfs.
 
-{notes}
+## Notes
+
+{notes or "- none"}
 
 ## Errors
 

@@ -201,14 +201,17 @@ def launch(cfg: ContainerConfig, stdout: int, stderr: int, before_go: Callable[[
     init_pid = 0
     try:
         reader = _Reader(sync_r, time.monotonic() + HANDSHAKE_TIMEOUT)
-        msg = reader.next()
-        os.waitpid(launcher, 0)
-        if msg is None or "error" in msg:
-            raise LaunchError("create", (msg or {}).get("error", "the container launcher died"))
-        init_pid = int(msg["pid"])
-        msg = reader.next()
-        if msg is None or "error" in msg:
-            raise LaunchError((msg or {}).get("stage", "create"), (msg or {}).get("error", "container init died"))
+        # The launcher's {"pid"} and the init's {"ready"} share the pipe: they may come in either order.
+        got: dict = {}
+        while "pid" not in got or "ready" not in got:
+            msg = reader.next()
+            if msg is None or "error" in msg:
+                raise LaunchError((msg or {}).get("stage", "create"), (msg or {}).get("error", "the container init died"))
+            got.update(msg)
+            if "pid" in msg:
+                init_pid = int(msg["pid"])
+                os.waitpid(launcher, 0)
+                launcher = 0
         start_time = sc.proc_start_time(init_pid) or 0
         before_go(init_pid)
         os.write(go_w, b"g")
@@ -219,6 +222,8 @@ def launch(cfg: ContainerConfig, stdout: int, stderr: int, before_go: Callable[[
     except BaseException:
         if init_pid:
             _kill_and_reap(init_pid)
+        if launcher:
+            _kill_and_reap(launcher)
         raise
     finally:
         os.close(sync_r)

@@ -209,14 +209,28 @@ def mounts_below(path: str) -> list[str]:
     return sorted(set(found), key=lambda m: m.count("/"), reverse=True)
 
 
+def _reap(pid: int, timeout: float = 5.0) -> None:
+    """Reap the holder without blocking forever: a dying PID-namespace init waits until every other
+    process of its namespace has been reaped by its parent, which may be us (callers reap first)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+        except ChildProcessError:
+            return  # not our child (adopted after a restart) or already reaped by the event loop
+        time.sleep(0.01)
+
+
 def teardown_sandbox(layout: Any, state: SandboxState | None = None) -> None:
     """Idempotent: stop the holder, detach every mount under the pod dir, remove the dir."""
     state = state or load_sandbox(layout)
     if state is not None and state.holder_pid and sc.pid_alive(state.holder_pid, state.holder_start):
         with contextlib.suppress(ProcessLookupError):
             os.kill(state.holder_pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(state.holder_pid, 0)
+        _reap(state.holder_pid)
     if os.path.isdir(layout.dir):
         for mnt in mounts_below(layout.dir):
             sc.umount_quiet(mnt)

@@ -120,7 +120,7 @@ class Daemon:
                 runner.terminate(manifest["metadata"].get("deletionGracePeriodSeconds"), self._pending_done)
             else:
                 runner.sync()
-        self.node.reclaim(set(self.pods))
+        self.node.reclaim({key: runner.uid for key, runner in self.pods.items()})
 
     def _pending_done(self) -> None:
         self.pending -= 1

@@ -6,6 +6,7 @@ the node has; every method is safe to call twice (teardown paths are retried).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -96,7 +97,7 @@ class Node:
             ports = [PortMapping(p.host_port, p.container_port, p.protocol, p.host_ip)
                      for c in runner.pod.spec.containers + runner.pod.spec.init_containers
                      for p in c.ports if p.host_port]
-            net = setup_pod_network(self._net_config(), runner.layout.key, state.namespaces["net"], ports)
+            net = setup_pod_network(self._net_config(), net_key(runner.layout.key), state.namespaces["net"], ports)
             state.network = {"ip": net.ip, "prefixLen": net.prefix_len, "gateway": net.gateway, "hostVeth": net.host_veth}
 
         return setup
@@ -106,22 +107,33 @@ class Node:
             return
         from pyrunc.network import teardown_pod_network
 
-        teardown_pod_network(self._net_config(), runner.layout.key)
+        teardown_pod_network(self._net_config(), net_key(runner.layout.key))
 
-    def reclaim(self, alive_keys: set[str]) -> None:
-        """After a crash: remove network leftovers of pods that no longer exist."""
+    def reclaim(self, alive: dict[str, str]) -> None:
+        """After a crash: remove what pods that no longer exist left behind (pod key -> uid of the living)."""
+        uids = set(alive.values())
+        for uid in os.listdir(self._cgroup_marks()) if os.path.isdir(self._cgroup_marks()) else []:
+            if uid not in uids:
+                self.cgroups.remove_pod(uid)
+                os.unlink(os.path.join(self._cgroup_marks(), uid))
+                log.info("reclaimed the cgroups of vanished pod %s", uid)
         if self.cfg.network != "bridge":
             return
         from pyrunc.network import reclaim_stale
 
-        for key in reclaim_stale(self._net_config(), alive_keys):
+        for key in reclaim_stale(self._net_config(), {net_key(k) for k in alive}):
             log.info("reclaimed the network of vanished pod %s", key)
+
+    def _cgroup_marks(self) -> str:
+        """One empty file per pod uid whose cgroups this root created: several roots may share
+        the cgroup parent, so only these are ours to reclaim."""
+        return os.path.join(self.cfg.root, "cgroups")
 
     def remove_remains(self, layout: Any) -> None:
         if self.cfg.network == "bridge":
             from pyrunc.network import teardown_pod_network
 
-            teardown_pod_network(self._net_config(), layout.key)
+            teardown_pod_network(self._net_config(), net_key(layout.key))
         sbx.teardown_sandbox(layout)
 
     def node_teardown(self) -> None:
@@ -138,6 +150,9 @@ class Node:
         from pyrunc.cgroups.plan import describe_values
 
         plan = runner.cgroup_plan = self.cgroups_plan(runner)
+        os.makedirs(self._cgroup_marks(), exist_ok=True)
+        with open(os.path.join(self._cgroup_marks(), runner.uid), "w"):
+            pass
         sandbox = runner.sandbox
         sandbox.qos_class = plan.qos
         self.cgroups.setup_pod(plan)
@@ -203,6 +218,13 @@ class Node:
 
     def cgroups_teardown(self, runner: Any) -> None:
         self.cgroups.remove_pod(runner.uid)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(self._cgroup_marks(), runner.uid))
+
+
+def net_key(key: str) -> str:
+    """The network's name for a pod: namespace/name (what its errors and leases show)."""
+    return key.replace("_", "/", 1)
 
 
 def resources_of(container: Any) -> Any:

@@ -56,7 +56,9 @@ class ContainerRun:
         return int(self.rec.get("pid", 0))
 
     def alive(self) -> bool:
-        return bool(self.pid) and not self.rec.get("terminated") and sc.pid_alive(self.pid, self.rec.get("startTime"))
+        """Started and its exit not yet recorded. A zombie not yet reaped still counts: the kernel
+        cannot finish a shared PID namespace (the holder's exit) until we have reaped it."""
+        return bool(self.pid) and not self.rec.get("terminated")
 
     def succeeded(self) -> bool:
         term = self.rec.get("terminated")

@@ -69,6 +69,15 @@ def mounts_under(path: str) -> list[str]:
     return found
 
 
+def _read_json(path: Path) -> dict[str, Any]:
+    """A state file's facts, {} while it is missing or being replaced."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def poll(what: str, fn: Callable[[], Any], timeout: float = WAIT, interval: float = 0.1) -> Any:
     """Call `fn` until it returns something truthy; fail naming `what` if it never does."""
     deadline = time.monotonic() + timeout
@@ -94,12 +103,18 @@ class Node:
         self.pods: set[tuple[str, str]] = set()  # (namespace, name) applied through this node
         self.pids: dict[int, int | None] = {}  # every container/holder pid seen -> its start time
         self.daemon_pids: set[int] = set()
+        self.hung = False  # a CLI call hung: teardown goes straight to the last-resort cleanup
 
     # -- the CLI -------------------------------------------------------------------------
     def run(self, *args: str, check: bool = True, input: str | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([*PYRUNC, "--root", self.root, *args], input=input, capture_output=True,
-                              text=True, timeout=timeout, cwd=str(REPO))
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """`pyrunc --root ROOT ARGS...`; the timeout only stops a hung CLI from hanging the suite."""
+        try:
+            proc = subprocess.run([*PYRUNC, "--root", self.root, *args], input=input, capture_output=True,
+                                  text=True, timeout=timeout, cwd=str(REPO))
+        except subprocess.TimeoutExpired:
+            self.hung = True
+            raise AssertionError(f"pyrunc {' '.join(args)} did not return within {timeout:.0f}s") from None
         self._remember_daemon()
         if check and proc.returncode != 0:
             raise AssertionError(f"pyrunc {' '.join(args)} exited {proc.returncode}\n"
@@ -127,7 +142,7 @@ class Node:
 
     def delete(self, name: str, namespace: str = "default") -> None:
         self.remember_pids()
-        self.run("delete", "pod", name, "-n", namespace, "--grace-period=0", "--force")
+        self.run("delete", "pod", name, "-n", namespace, "--grace-period=0", "--force", timeout=20)
         self.pods.discard((namespace, name))
 
     # -- facts on disk -------------------------------------------------------------------
@@ -135,11 +150,7 @@ class Node:
         return Path(self.root, "pods", f"{namespace}_{name}")
 
     def state(self, pod: str, container: str, namespace: str = "default") -> dict[str, Any]:
-        path = self.pod_dir(pod, namespace) / "containers" / container / "state.json"
-        try:
-            return json.loads(path.read_text())
-        except (FileNotFoundError, ValueError):
-            return {}
+        return _read_json(self.pod_dir(pod, namespace) / "containers" / container / "state.json")
 
     def container_pid(self, pod: str, container: str, namespace: str = "default") -> int:
         """The pid of the container's running process (its PID 1, seen from the host)."""
@@ -159,17 +170,11 @@ class Node:
         if not pods.is_dir():
             return
         for state in pods.glob("*/containers/*/state.json"):
-            try:
-                rec = json.loads(state.read_text())
-            except (OSError, ValueError):
-                continue
+            rec = _read_json(state)
             if rec.get("pid"):
                 self.pids[int(rec["pid"])] = rec.get("startTime")
         for sandbox in pods.glob("*/sandbox.json"):
-            try:
-                rec = json.loads(sandbox.read_text())
-            except (OSError, ValueError):
-                continue
+            rec = _read_json(sandbox)
             if rec.get("holderPid"):
                 self.pids[int(rec["holderPid"])] = rec.get("holderStart")
 
@@ -230,8 +235,15 @@ class Node:
         self.remember_pids()
         errors = []
         for namespace, name in sorted(self.pods):
-            proc = self.run("delete", "pod", name, "-n", namespace, "--grace-period=0", "--force",
-                            "--ignore-not-found", check=False)
+            if self.hung:
+                errors.append(f"not deleted (an earlier pyrunc call hung): {namespace}/{name}")
+                continue
+            try:
+                proc = self.run("delete", "pod", name, "-n", namespace, "--grace-period=0", "--force",
+                                "--ignore-not-found", check=False, timeout=30)
+            except AssertionError as e:
+                errors.append(str(e))
+                continue
             if proc.returncode != 0:
                 errors.append(f"delete {namespace}/{name}: {proc.stderr.strip()}")
         self.pods.clear()
@@ -251,6 +263,8 @@ class Node:
         """Whatever the check found, do not leave it to the next test run (by id, never by name)."""
         import signal
 
+        # The daemon first: a pod's holder (PID 1 of a shared PID namespace) cannot finish exiting
+        # while the namespace still has zombies whose parent, the daemon, does not reap them.
         for pid in list(self.daemon_pids):
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)

@@ -1,0 +1,92 @@
+"""`pyrunc logs`: stdout and stderr, --tail, --timestamps, --previous after a restart, --follow.
+
+The node's back-off is capped at 1 s (kubelet crashLoopBackOff.maxContainerRestartPeriod) so a
+crashing container restarts quickly; waits are polled, never timed.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from tests.integration.helpers import PYRUNC, REPO, Node, pod_yaml, poll
+
+pytestmark = [pytest.mark.root, pytest.mark.network]
+
+RFC3339_NANO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z ")
+
+PODS = pod_yaml("talk", """  - name: talk
+    image: busybox
+    command: [sh, -c, 'for i in 1 2 3 4 5; do echo out-$i; done; echo err-1 >&2; trap "exit 0" TERM; sleep 3600 & wait']
+  - name: crash
+    image: busybox
+    command: [sh, -c, 'echo run-$(cat /proc/sys/kernel/random/uuid); exit 3']
+  - name: brief
+    image: busybox
+    command: [sh, -c, 'echo start; sleep 2; echo end']
+""")
+
+
+@pytest.fixture(scope="module")
+def logs_node(tmp_path_factory: pytest.TempPathFactory):
+    from tests.integration.helpers import _node
+
+    yield from _node(tmp_path_factory.mktemp("logs"), crashloop_max_backoff=1)
+
+
+@pytest.fixture(scope="module")
+def talk(logs_node: Node) -> Node:
+    logs_node.apply(PODS)
+    logs_node.wait_log("talk", "talk", "err-1")
+    return logs_node
+
+
+def test_stdout_and_stderr_lines(talk: Node) -> None:
+    out = talk.run("logs", "talk", "-c", "talk").stdout
+    assert out == "out-1\nout-2\nout-3\nout-4\nout-5\nerr-1\n"
+
+
+def test_tail(talk: Node) -> None:
+    assert talk.run("logs", "talk", "-c", "talk", "--tail", "2").stdout == "out-5\nerr-1\n"
+    assert talk.run("logs", "talk", "-c", "talk", "--tail", "0").stdout == ""
+
+
+def test_timestamps(talk: Node) -> None:
+    lines = talk.run("logs", "talk", "-c", "talk", "--timestamps").stdout.splitlines()
+    assert len(lines) == 6
+    for line in lines:
+        assert RFC3339_NANO.match(line), line
+    assert [line.split(" ", 1)[1] for line in lines] == ["out-1", "out-2", "out-3", "out-4", "out-5", "err-1"]
+
+
+def test_default_container_named_on_stderr(talk: Node) -> None:
+    proc = talk.run("logs", "talk")
+    assert proc.stdout.startswith("out-1\n")
+    assert 'Defaulted container "talk"' in proc.stderr
+
+
+def test_previous_after_restart(talk: Node) -> None:
+    poll("a restart of crash", lambda: talk.state("talk", "crash").get("restartCount", 0) >= 1)
+    previous = talk.run("logs", "talk", "-c", "crash", "-p").stdout
+    assert re.fullmatch(r"run-[0-9a-f-]{36}\n", previous), previous
+    current = poll("the current instance's log", lambda: talk.run("logs", "talk", "-c", "crash").stdout)
+    assert re.fullmatch(r"run-[0-9a-f-]{36}\n", current) and current != previous
+    status = next(s for s in talk.pod_json("talk")["status"]["containerStatuses"] if s["name"] == "crash")
+    assert status["restartCount"] >= 1
+    assert status["lastState"]["terminated"]["exitCode"] == 3
+
+
+def test_previous_without_restart_is_an_error(talk: Node) -> None:
+    proc = talk.run("logs", "talk", "-c", "talk", "-p", check=False)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: ") and "previous" in proc.stderr
+
+
+def test_follow_returns_when_the_container_ends(talk: Node) -> None:
+    # `brief` prints start, sleeps 2 s, prints end and exits (then restarts: its next instance
+    # writes a new log file). -f must print both lines and return on its own.
+    proc = subprocess.run([*PYRUNC, "--root", talk.root, "logs", "talk", "-c", "brief", "-f"],
+                          capture_output=True, text=True, timeout=60, cwd=str(REPO))
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("start\n") and "end\n" in proc.stdout

@@ -1,0 +1,54 @@
+"""The supervisor daemon is not the pods: SIGKILL it and the containers keep running, status turns
+Unknown (derived from facts, not a stale Running), and the next mutating command takes over."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from tests.integration.helpers import Node, alive, exists, node, pod_yaml, poll, sleeper  # noqa: F401
+
+pytestmark = [pytest.mark.root, pytest.mark.network]
+
+
+def test_supervisor_killed_pods_survive_and_are_taken_over(node: Node) -> None:  # noqa: F811
+    node.apply(pod_yaml("keep", sleeper("a") + sleeper("b")))
+    before = node.wait_running("keep")
+    pids = {c: node.container_pid("keep", c) for c in ("a", "b")}
+    daemon = node.daemon_pid()
+
+    os.kill(daemon, signal.SIGKILL)
+    poll("the daemon to be gone", lambda: not exists(daemon))
+    assert all(alive(pid) for pid in pids.values()), "containers must outlive their supervisor"
+    unknown = node.pod_json("keep")
+    assert unknown["status"]["phase"] == "Unknown"
+    row = node.run("get", "pods").stdout.splitlines()[1].split()
+    assert row[:3] == ["keep", "0/2", "Unknown"], row
+
+    # Any mutating command starts a new supervisor, which adopts the running pod.
+    node.apply(pod_yaml("other", sleeper("a")))
+    assert node.daemon_pid() != daemon
+    after = node.wait_running("keep")
+    assert after["status"]["phase"] == "Running"
+    assert after["metadata"]["uid"] == before["metadata"]["uid"]
+    assert {c: node.container_pid("keep", c) for c in ("a", "b")} == pids
+    assert [s["restartCount"] for s in after["status"]["containerStatuses"]] == \
+        [s["restartCount"] for s in before["status"]["containerStatuses"]]
+
+    # The adopted pod is really supervised: deleting it stops its processes.
+    node.delete("keep")
+    assert not any(alive(pid) for pid in pids.values())
+
+
+def test_delete_takes_over_after_supervisor_killed(node: Node) -> None:  # noqa: F811
+    node.apply(pod_yaml("orphan", sleeper("a")))
+    node.wait_running("orphan")
+    pid = node.container_pid("orphan", "a")
+    daemon = node.daemon_pid()
+    os.kill(daemon, signal.SIGKILL)
+    poll("the daemon to be gone", lambda: not exists(daemon))
+    node.delete("orphan")
+    assert not alive(pid)
+    assert node.leftovers() == []

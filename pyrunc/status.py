@@ -31,6 +31,8 @@ def container_state(rec: Mapping[str, Any], alive: Alive, now: float, supervised
     """The v1 ContainerState of one container from its state.json facts."""
     pid = rec.get("pid", 0)
     if pid and alive(pid, rec.get("startTime", 0)):
+        if rec.get("postStartPending"):
+            return {"waiting": {"reason": "ContainerCreating"}}  # not Running until postStart returns
         return {"running": {"startedAt": rec.get("startedAt", "")}}
     term = rec.get("terminated")
     if pid and not term:

@@ -55,10 +55,12 @@ def check(pod: dict[str, Any] | None, cond: str) -> bool:
         return any(c["type"].lower() == kind.lower() and c["status"].lower() == want.lower()
                    for c in pod["status"].get("conditions", []))
     if cond.startswith("jsonpath="):
-        expr = cond[len("jsonpath="):].strip("'\"")
-        path, sep, want = expr.rpartition("=") if "}=" in expr else (expr, "", "")
-        got = jsonpath_get(pod, path)
-        return got is not None if not sep else str(got) == want.strip("'\"")
+        # jsonpath='{.status.phase}'=Succeeded (the shell may or may not have eaten the quotes)
+        m = re.fullmatch(r"""['"]?(\{.*\})['"]?(?:=(.*))?""", cond[len("jsonpath="):])
+        if not m:
+            raise PyruncError(f'unrecognized condition: "{cond}"')
+        got = jsonpath_get(pod, m.group(1))
+        return got is not None if m.group(2) is None else str(got) == m.group(2).strip("'\"")
     raise PyruncError(f'unrecognized condition: "{cond}"')
 
 

@@ -29,7 +29,12 @@ from pyrunc.status import backoff_message, rfc3339
 from pyrunc.store.atomic import read_json, write_json
 from pyrunc.supervisor.backoff import Backoff, should_restart
 from pyrunc.supervisor.events import record_event
+from pyrunc.supervisor.lifecycle import ActionRunner, ContainerProbes, handler_of
 from pyrunc.supervisor.logs import LogWriter
+from pyrunc.supervisor.probes import ActionResult, Target
+
+# A preStop hook still running when the grace period ends gets this much more, once (kubelet).
+PRESTOP_EXTENSION = 2.0
 
 TERMINATION_MESSAGE_MAX = 4096
 
@@ -46,6 +51,12 @@ class ContainerRun:
         self.timer: int | None = None
         self.readers: list[tuple[int, LogWriter]] = []
         self.log_fd = -1
+        self.probes: ContainerProbes | None = None
+        self.hooks: ActionRunner | None = None
+        self.stopping = False  # a stop (signal, then SIGKILL at the deadline) is under way
+        self.stop_hook_running = False
+        self.stop_extended = False
+        self.kill_timer: int | None = None
 
     @property
     def name(self) -> str:
@@ -85,7 +96,7 @@ class PodRunner:
         self.volumes: dict[str, str] = {}
         self.terminating = False
         self.on_terminated: list[Callable[[], None]] = []
-        self.kill_timer: int | None = None
+        self.deadline: float | None = None  # monotonic end of the grace period while terminating
         self.cgroup_plan: Any = None
 
     # ---------------------------------------------------------------- set-up
@@ -141,6 +152,8 @@ class PodRunner:
                 if sc.pid_alive(run.pid, run.rec.get("startTime")):
                     self._reopen_logs(run)
                     self.node.loop.watch_foreign(run.pid, lambda pid, st, r=run: self.on_exit(r, st))
+                    if not self.terminating:
+                        self._running(run)
                 else:
                     self.on_exit(run, None)
             elif run.rec.get("willRestart") and not self.terminating:
@@ -158,8 +171,8 @@ class PodRunner:
             if run.kind == "sidecar":
                 if not run.rec and run.timer is None:
                     self.start(run)
-                if not run.alive():
-                    return  # the next init container waits for the sidecar to be started
+                if not (run.alive() and run.rec.get("started") and not run.rec.get("postStartPending")):
+                    return  # the next init container waits until the sidecar has started
                 continue
             if run.succeeded():
                 continue
@@ -223,6 +236,85 @@ class PodRunner:
         self.node.loop.watch_child(launched.pid, lambda pid, st, r=run: self.on_exit(r, st))
         self.event("Normal", "Created", f"Created container {run.name}", run)
         self.event("Normal", "Started", f"Started container {run.name}", run)
+        lifecycle = run.spec.lifecycle
+        if lifecycle is not None and lifecycle.post_start is not None:
+            self._post_start(run, lifecycle.post_start)
+        else:
+            self._running(run)
+
+    # ---------------------------------------------------------------- hooks and probes
+    def _target(self, run: ContainerRun) -> Target:
+        sandbox = self.sandbox or sbx.SandboxState()
+        netns = sandbox.namespaces.get("net", "host")
+        pod_ip = (sandbox.network or {}).get("ip") or (self.node.host_ip if netns == "host" else "127.0.0.1")
+        procs = tuple(f"{d}/cgroup.procs" for d in (run.rec.get("cgroupPaths") or {}).values())
+        return Target(netns=None if netns == "host" else netns, pod_ip=pod_ip, container_pid=run.pid,
+                      exec_config=self.layout.container_config(run.name), cgroup_procs=procs)
+
+    def _ports(self, run: ContainerRun) -> dict[str, int]:
+        return {p.name: p.container_port for p in run.spec.ports if p.name}
+
+    def _run_hook(self, run: ContainerRun, action: Any, timeout: float, done: Callable[[ActionResult], None]) -> None:
+        """exec and httpGet hooks run as children; a sleep hook is a timer."""
+        handler, sleep = handler_of(action)
+        run.hooks = run.hooks or ActionRunner(self.node.loop)
+        if sleep is not None:
+            run.timer = self.node.loop.call_later(min(sleep, timeout), lambda: done(ActionResult(True, "")))
+            return
+        run.hooks.run(handler, self._target(run), timeout, self._ports(run), "lifecycle", done)
+
+    def _post_start(self, run: ContainerRun, action: Any) -> None:
+        """The container is not Running until postStart returns; a failed hook kills it (kubelet)."""
+        run.rec["postStartPending"] = True
+        run.save()
+        instance = run.rec.get("containerID")
+
+        def done(result: ActionResult) -> None:
+            run.timer = None
+            if run.rec.get("containerID") != instance or not run.alive():
+                return
+            run.rec["postStartPending"] = False
+            run.save()
+            if result.result is True:
+                self._running(run)
+                return
+            self.event("Warning", "FailedPostStartHook", f"PostStartHook failed: {result.message}".rstrip(), run)
+            self.stop_container(run, self.pod.spec.termination_grace_period_seconds,
+                                f"FailedPostStartHook: container {run.name} will be killed")
+
+        self._run_hook(run, action, float(max(30, self.pod.spec.termination_grace_period_seconds)), done)
+
+    def _running(self, run: ContainerRun) -> None:
+        """postStart is done: start the probes (startup gates readiness and liveness)."""
+        workers = ContainerProbes(run.spec, self.node.loop, self._target(run), self._ports(run),
+                                  lambda kind, outcome, msg, r=run: self._probe_outcome(r, kind, outcome, msg))
+        run.probes = workers
+        run.rec.update(started="startup" not in workers.workers, ready=not workers.has_readiness)
+        run.save()
+        workers.start()
+        if run.kind == "sidecar":
+            self.sync()  # the next init container may wait for this sidecar to be started
+
+    def _probe_outcome(self, run: ContainerRun, kind: str, outcome: Any, message: str) -> None:
+        if not run.alive() or run.stopping:
+            return
+        if outcome.result is False or (message and outcome.result is not True):
+            self.event("Warning", "Unhealthy", f"{kind.capitalize()} probe failed: {message}".rstrip(), run)
+        if kind == "readiness" and outcome.changed:
+            run.rec["ready"] = bool(outcome.result)
+            run.save()
+        elif kind == "startup" and outcome.result is True and not run.rec.get("started"):
+            run.rec["started"] = True
+            run.rec["ready"] = run.probes is None or not run.probes.has_readiness
+            run.save()
+            if run.kind == "sidecar":
+                self.sync()
+        if outcome.kill:
+            probe = run.spec.liveness_probe if kind == "liveness" else run.spec.startup_probe
+            grace = probe.termination_grace_period_seconds
+            if grace is None:
+                grace = self.pod.spec.termination_grace_period_seconds
+            self.stop_container(run, grace, f"Container {run.name} failed {kind} probe, will be restarted")
 
     def _prepare(self, run: ContainerRun, image: Any) -> Any:
         cdir = self.layout.container_dir(run.name)
@@ -303,6 +395,16 @@ class PodRunner:
             run.timer = self.node.loop.call_later(delay, lambda: self.start(run))
 
     def on_exit(self, run: ContainerRun, status: int | None) -> None:
+        if run.probes is not None:
+            run.probes.stop()
+            run.probes = None
+        if run.hooks is not None:
+            run.hooks.cancel_all()
+        self.node.loop.cancel(run.kill_timer)
+        self.node.loop.cancel(run.timer)
+        run.timer = run.kill_timer = None
+        run.stopping = run.stop_hook_running = run.stop_extended = False
+        run.rec["postStartPending"] = False
         for fd, writer in list(run.readers):
             self._pump(run, fd, writer, final=True)
         now = time.time()
@@ -389,13 +491,20 @@ class PodRunner:
 
     # ---------------------------------------------------------------- termination
     def terminate(self, grace: int | None, done: Callable[[], None]) -> None:
-        """Stop every container (stop signal, then SIGKILL when the grace period ends), then tear down."""
+        """Stop every container within the grace period, then tear the pod down and call `done`.
+
+        Main containers first (preStop, then the stop signal, SIGKILL at the deadline); native
+        sidecars after the last main container ended, last one first. A shorter grace period given
+        later (delete --grace-period=0 --force) cuts the running one short.
+        """
         self.on_terminated.append(done)
         if grace is None:
             grace = self.pod.spec.termination_grace_period_seconds
-        if self.terminating and self.kill_timer is not None and grace > 0:
-            return  # already terminating with a grace period running
+        now = time.monotonic()
+        if self.terminating and self.deadline is not None and now + grace >= self.deadline:
+            return
         self.terminating = True
+        self.deadline = now + grace
         meta = self.manifest["metadata"]
         meta.setdefault("deletionTimestamp", rfc3339(time.time() + grace))
         meta["deletionGracePeriodSeconds"] = grace
@@ -406,23 +515,67 @@ class PodRunner:
             if run.rec.get("willRestart"):
                 run.rec["willRestart"] = False
                 run.save()
-        self.node.loop.cancel(self.kill_timer)
         if grace <= 0:
-            self._kill_all()
+            for run in self.runs:
+                if run.alive():
+                    self._kill(run)
         else:
-            self.kill_timer = self.node.loop.call_later(grace, self._kill_all)
-            self._signal_stage()
+            self._stop_stage()
         self._maybe_finish()
 
-    def _signal_stage(self) -> None:
-        """Main containers first; sidecars only after the last main container ended, last one first."""
+    def _remaining(self) -> float:
+        return max(0.0, (self.deadline or 0.0) - time.monotonic())
+
+    def _stop_stage(self) -> None:
         mains = [r for r in self.runs if r.kind != "sidecar" and r.alive()]
-        targets = mains or [r for r in reversed(self.runs) if r.kind == "sidecar" and r.alive()][:1]
-        for run in targets:
-            if not run.rec.get("stopSent"):
-                run.rec["stopSent"] = True
-                self.event("Normal", "Killing", f"Stopping container {run.name}", run)
-                self._signal(run, self._stop_signal(run))
+        if mains:
+            for run in mains:
+                self.stop_container(run, self._remaining(), f"Stopping container {run.name}", shorten=True)
+            return
+        for run in reversed(self.runs):
+            if run.kind == "sidecar" and run.alive():
+                self.stop_container(run, self._remaining(), f"Stopping container {run.name}", shorten=True)
+                return
+
+    def stop_container(self, run: ContainerRun, grace: float, message: str, shorten: bool = False) -> None:
+        """kubelet killContainer: preStop (inside the grace period), the stop signal, SIGKILL at the end."""
+        if run.stopping:
+            if shorten and run.kill_timer is not None:
+                self.node.loop.cancel(run.kill_timer)
+                run.kill_timer = self.node.loop.call_later(min(grace, self._remaining()), lambda: self._grace_over(run))
+            return
+        run.stopping = True
+        if run.probes is not None:
+            run.probes.stop()
+        self.event("Normal", "Killing", message, run)
+        if grace <= 0:
+            self._kill(run)
+            return
+        run.kill_timer = self.node.loop.call_later(grace, lambda: self._grace_over(run))
+        lifecycle = run.spec.lifecycle
+        if lifecycle is not None and lifecycle.pre_stop is not None:
+            run.stop_hook_running = True
+
+            def hook_done(result: ActionResult) -> None:
+                run.stop_hook_running = False
+                if result.result is not True:
+                    self.event("Warning", "FailedPreStopHook", f"PreStopHook failed: {result.message}".rstrip(), run)
+                if run.alive():
+                    self._signal(run, self._stop_signal(run))
+
+            self._run_hook(run, lifecycle.pre_stop, grace + PRESTOP_EXTENSION, hook_done)
+        else:
+            self._signal(run, self._stop_signal(run))
+
+    def _grace_over(self, run: ContainerRun) -> None:
+        run.kill_timer = None
+        if not run.alive():
+            return
+        if run.stop_hook_running and not run.stop_extended:
+            run.stop_extended = True  # a one-off 2 s more for a preStop hook that overran
+            run.kill_timer = self.node.loop.call_later(PRESTOP_EXTENSION, lambda: self._grace_over(run))
+            return
+        self._kill(run)
 
     def _stop_signal(self, run: ContainerRun) -> int:
         try:
@@ -435,24 +588,20 @@ class PodRunner:
         with contextlib.suppress(ProcessLookupError):
             os.kill(run.pid, sig)
 
-    def _kill_all(self) -> None:
-        self.kill_timer = None
-        for run in self.runs:
-            if run.alive():
-                # SIGKILL to a PID namespace's init kills every process in it; the cgroup kill
-                # reaches the rest (shared or host PID namespaces, escaped orphans).
-                self._signal(run, signal.SIGKILL)
-                self.node.cgroups_kill(self, run)
+    def _kill(self, run: ContainerRun) -> None:
+        """SIGKILL to a PID namespace's init kills every process in it; the cgroup kill reaches the
+        rest (shared or host PID namespaces, processes that escaped)."""
+        if run.hooks is not None:
+            run.hooks.cancel_all()
+        self._signal(run, signal.SIGKILL)
+        self.node.cgroups_kill(self, run)
 
     def _maybe_finish(self) -> None:
         if not self.terminating:
             return
         if any(r.alive() for r in self.runs):
-            if self.kill_timer is not None:
-                self._signal_stage()
+            self._stop_stage()
             return
-        self.node.loop.cancel(self.kill_timer)
-        self.kill_timer = None
         self.teardown()
         callbacks, self.on_terminated = self.on_terminated, []
         for cb in callbacks:
@@ -462,6 +611,11 @@ class PodRunner:
         """Idempotent: everything of the pod goes — logs readers, cgroups, network, mounts, files."""
         for run in self.runs:
             self.node.loop.cancel(run.timer)
+            self.node.loop.cancel(run.kill_timer)
+            if run.probes is not None:
+                run.probes.stop()
+            if run.hooks is not None:
+                run.hooks.cancel_all()
             for fd, _ in run.readers:
                 self.node.loop.remove_reader(fd)
                 with contextlib.suppress(OSError):

@@ -1,0 +1,140 @@
+"""Probes and lifecycle hooks of running containers, driven by the supervisor's event loop.
+
+Every probe or hook action is a child process (supervisor/probes.py) whose exit is watched by the
+loop, with a SIGKILL backstop at its timeout; nothing here blocks. The decisions are the kubelet's,
+kept in prober.ProbeWorker (thresholds, periods, startup gating); this module only schedules them
+and reports results to the pod runner through callbacks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from pyrunc.supervisor import probes
+from pyrunc.supervisor.prober import ProbeWorker
+
+PROBE_KINDS = (("startup", "startup_probe"), ("liveness", "liveness_probe"), ("readiness", "readiness_probe"))
+PROBE_NAMES = {"startup": "Startup", "liveness": "Liveness", "readiness": "Readiness"}
+
+
+@dataclass
+class Running:
+    """One action child in flight."""
+
+    pid: int
+    timer: int | None
+
+
+class ActionRunner:
+    """Runs actions as watched children; `cancel_all` kills whatever is still running (container gone)."""
+
+    def __init__(self, loop: Any) -> None:
+        self.loop = loop
+        self.running: dict[int, Running] = {}
+
+    def run(self, handler: Any, target: probes.Target, timeout: float, ports: dict[str, int], purpose: str,
+            done: Callable[[probes.ActionResult], None]) -> None:
+        try:
+            spawned = probes.spawn(handler, target, timeout, ports=ports, purpose=purpose)
+        except OSError as e:
+            done(probes.ActionResult(None, f"cannot start the {purpose}: {e}"))
+            return
+        timer = self.loop.call_later(spawned.kill_after, lambda: _kill(spawned.pid))
+        self.running[spawned.pid] = Running(spawned.pid, timer)
+
+        def exited(pid: int, status: int | None) -> None:
+            entry = self.running.pop(pid, None)
+            if entry is not None:
+                self.loop.cancel(entry.timer)
+            done(probes.collect(spawned, status))
+
+        self.loop.watch_child(spawned.pid, exited)
+
+    def cancel_all(self) -> None:
+        for entry in list(self.running.values()):
+            _kill(entry.pid)  # its exit callback still runs and closes the message pipe
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def handler_of(action: Any) -> tuple[Any, float | None]:
+    """(the exec/httpGet/tcpSocket/grpc action, or None) and the seconds of a sleep action."""
+    if getattr(action, "sleep", None) is not None:
+        return None, float(action.sleep.seconds)
+    for field in ("exec", "http_get", "tcp_socket", "grpc"):
+        value = getattr(action, field, None)
+        if value is not None:
+            return value, None
+    return None, None
+
+
+class ContainerProbes:
+    """The startup, liveness and readiness workers of one container instance."""
+
+    def __init__(self, container: Any, loop: Any, target: probes.Target, ports: dict[str, int],
+                 on_outcome: Callable[[str, Any, str], None]) -> None:
+        self.loop = loop
+        self.target = target
+        self.ports = ports
+        self.on_outcome = on_outcome  # (kind, Outcome, message)
+        self.actions = ActionRunner(loop)
+        now = time.monotonic()
+        self.workers = {kind: ProbeWorker(getattr(container, attr), kind, now)
+                        for kind, attr in PROBE_KINDS if getattr(container, attr) is not None}
+        self.timers: dict[str, int] = {}
+        self.busy: set[str] = set()
+        self.startup_done = "startup" not in self.workers
+        self.stopped = False
+
+    @property
+    def has_readiness(self) -> bool:
+        return "readiness" in self.workers
+
+    def start(self) -> None:
+        for kind in self.workers:
+            self._schedule(kind)
+
+    def stop(self) -> None:
+        self.stopped = True
+        for timer in self.timers.values():
+            self.loop.cancel(timer)
+        self.timers.clear()
+        self.actions.cancel_all()
+
+    def _schedule(self, kind: str) -> None:
+        worker = self.workers[kind]
+        if self.stopped or not worker.active(self.startup_done) or kind in self.timers or kind in self.busy:
+            return
+        delay = worker.next_run(time.monotonic()) - time.monotonic()
+        self.timers[kind] = self.loop.call_later(max(0.0, delay), lambda: self._probe(kind))
+
+    def _probe(self, kind: str) -> None:
+        self.timers.pop(kind, None)
+        if self.stopped:
+            return
+        worker = self.workers[kind]
+        handler, _ = handler_of(worker.probe)
+        self.busy.add(kind)
+        self.actions.run(handler, self.target, worker.timeout, self.ports, "probe",
+                         lambda result: self._result(kind, result))
+
+    def _result(self, kind: str, result: probes.ActionResult) -> None:
+        self.busy.discard(kind)
+        if self.stopped:
+            return
+        worker = self.workers[kind]
+        outcome = worker.record(result.result, time.monotonic())
+        self.on_outcome(kind, outcome, result.message if result.result is not True else "")
+        if kind == "startup" and outcome.result is True:
+            self.startup_done = True
+            for other in self.workers:
+                self._schedule(other)
+        self._schedule(kind)

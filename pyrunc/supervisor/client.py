@@ -37,17 +37,26 @@ def _connect(cfg: NodeConfig) -> socket.socket | None:
         return None
 
 
-def _spawn(cfg: NodeConfig) -> None:
+def _spawn(cfg: NodeConfig) -> subprocess.Popen[bytes]:
     os.makedirs(cfg.root, exist_ok=True)
     pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ)
     env["PYTHONPATH"] = pkg_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     with open(os.path.join(cfg.root, "daemon.log"), "ab") as logf:
-        subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        return subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "pyrunc", "--root", cfg.root, "daemon"],
             stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
             start_new_session=True, close_fds=True, env=env, cwd="/",
         )
+
+
+def _last_line(cfg: NodeConfig) -> str:
+    try:
+        with open(os.path.join(cfg.root, "daemon.log"), "rb") as f:
+            lines = f.read().decode(errors="replace").strip().splitlines()
+        return lines[-1] if lines else "no output"
+    except OSError:
+        return "no log"
 
 
 def connect(cfg: NodeConfig) -> socket.socket:
@@ -55,13 +64,16 @@ def connect(cfg: NodeConfig) -> socket.socket:
     s = _connect(cfg)
     if s is not None:
         return s
-    _spawn(cfg)
+    proc = _spawn(cfg)
     deadline = time.monotonic() + START_TIMEOUT
     delay = 0.005
     while time.monotonic() < deadline:
         s = _connect(cfg)
         if s is not None:
             return s
+        if proc.poll() not in (None, 0):
+            raise DaemonError(f"the pyrunc supervisor failed to start: {_last_line(cfg)}",
+                              hint=f"see {os.path.join(cfg.root, 'daemon.log')}")
         time.sleep(delay)
         delay = min(delay * 1.5, 0.1)
     raise DaemonError(f"the pyrunc supervisor did not start within {START_TIMEOUT:.0f}s",

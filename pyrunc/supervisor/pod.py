@@ -17,7 +17,7 @@ import time
 import uuid
 from typing import Any, Callable
 
-from pyrunc.errors import ImageError, PyruncError
+from pyrunc.errors import FieldError, ImageError, PyruncError
 from pyrunc.images.store import resolve as resolve_image
 from pyrunc.linux import syscalls as sc
 from pyrunc.runtime.config import SandboxFacts, container_config
@@ -95,6 +95,9 @@ class PodRunner:
         self.sandbox: sbx.SandboxState | None = None
         self.volumes: dict[str, str] = {}
         self.terminating = False
+        self.volumes_ready = False
+        self.volume_retry: int | None = None
+        self.volume_failures = 0
         self.on_terminated: list[Callable[[], None]] = []
         self.deadline: float | None = None  # monotonic end of the grace period while terminating
         self.cgroup_plan: Any = None
@@ -132,7 +135,6 @@ class PodRunner:
             self.node.cgroups_setup(self)
             write_json(self.layout.sandbox_json, self.sandbox.to_dict())
             self.node.write_etc_files(self)
-            self.volumes = prepare_volumes(self.pod, self.layout, self.node.memory)
             undo.pop_all()
         self.sync()
 
@@ -146,6 +148,7 @@ class PodRunner:
                 self.volumes[vol.name] = self.layout.volume_dir(vol.name)
             elif vol.host_path is not None:
                 self.volumes[vol.name] = vol.host_path.path
+        self.volumes_ready = True
         self.terminating = bool(self.manifest["metadata"].get("deletionTimestamp"))
         for run in self.runs:
             if run.pid and not run.rec.get("terminated"):
@@ -161,9 +164,32 @@ class PodRunner:
                 run.timer = self.node.loop.call_later(delay, lambda r=run: self.restart(r))
 
     # ---------------------------------------------------------------- decisions
+    def _mount_volumes(self) -> bool:
+        """Volumes before any container (kubelet volume manager): a failure is retried, not fatal."""
+        if self.volumes_ready:
+            return True
+        if self.volume_retry is not None:
+            return False
+        try:
+            self.volumes = prepare_volumes(self.pod, self.layout, self.node.memory)
+        except (OSError, PyruncError) as e:
+            self.volume_failures += 1
+            detail = e.detail if isinstance(e, FieldError) else str(e)
+            self.event("Warning", "FailedMount", f"MountVolume.SetUp failed: {detail}")
+            delay = min(120.0, 2.0 * 2 ** (self.volume_failures - 1))
+
+            def retry() -> None:
+                self.volume_retry = None
+                self.sync()
+
+            self.volume_retry = self.node.loop.call_later(delay, retry)
+            return False
+        self.volumes_ready = True
+        return True
+
     def sync(self) -> None:
         """Start whatever should run now: init containers one at a time, then every app container."""
-        if self.terminating:
+        if self.terminating or not self._mount_volumes():
             return
         for run in self.runs:
             if run.kind == "app":
@@ -609,6 +635,7 @@ class PodRunner:
 
     def teardown(self) -> None:
         """Idempotent: everything of the pod goes — logs readers, cgroups, network, mounts, files."""
+        self.node.loop.cancel(self.volume_retry)
         for run in self.runs:
             self.node.loop.cancel(run.timer)
             self.node.loop.cancel(run.kill_timer)

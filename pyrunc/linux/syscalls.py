@@ -7,7 +7,6 @@ except the lazily opened libc handle, which is a property of the process, not of
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import fcntl
 import os
@@ -51,7 +50,8 @@ SYS_PIVOT_ROOT = 155  # x86_64; glibc has no wrapper for pivot_root(2)
 
 @lru_cache(maxsize=1)
 def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    # Not ctypes.util.find_library: it runs ldconfig in a subprocess (tens of ms on every CLI call).
+    return ctypes.CDLL("libc.so.6", use_errno=True)
 
 
 def _check(ret: int, what: str, path: str | None = None) -> None:

@@ -5,11 +5,25 @@ Pure functions of their arguments; the caller passes ``now`` (nothing here reads
 
 from __future__ import annotations
 
-from pyrunc.printers.columns import PodSummary, pod_status_column, ready_column, restarts_column, summarize
-from pyrunc.printers.describe import describe_pod, describe_probe
-from pyrunc.printers.serialize import as_json, as_list, as_name, as_yaml
-from pyrunc.printers.table import no_resources, pods_table
-from pyrunc.printers.timefmt import age, human_duration
+from importlib import import_module
+from typing import Any
+
+# Names resolve lazily (PEP 562): `pyrunc get` needs the table, not the 20 KiB describe module.
+_WHERE = {
+    "PodSummary": "columns", "pod_status_column": "columns", "ready_column": "columns",
+    "restarts_column": "columns", "summarize": "columns",
+    "describe_pod": "describe", "describe_probe": "describe",
+    "as_json": "serialize", "as_list": "serialize", "as_name": "serialize", "as_yaml": "serialize",
+    "no_resources": "table", "pods_table": "table",
+    "age": "timefmt", "human_duration": "timefmt",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'pyrunc.printers' has no attribute {name!r}")
+    return getattr(import_module(f"pyrunc.printers.{_WHERE[name]}"), name)
+
 
 __all__ = [
     "PodSummary",

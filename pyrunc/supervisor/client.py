@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import subprocess
 
 from pyrunc.config import NodeConfig
 from pyrunc.errors import DaemonError, NotFound, PyruncError
@@ -37,7 +39,9 @@ def _connect(cfg: NodeConfig) -> socket.socket | None:
         return None
 
 
-def _spawn(cfg: NodeConfig) -> subprocess.Popen[bytes]:
+def _spawn(cfg: NodeConfig) -> "subprocess.Popen[bytes]":
+    import subprocess  # only when a daemon must be started: keeps get/logs/exec start-up light
+
     os.makedirs(cfg.root, exist_ok=True)
     pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ)

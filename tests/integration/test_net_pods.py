@@ -60,7 +60,7 @@ def lease_files(n: Node) -> dict[str, dict[str, Any]]:
 
 
 def host_veth(n: Node, pod: str) -> str:
-    return NetConfig(root=n.root, bridge=n.bridge, subnet=n.subnet).host_veth(f"default_{pod}")
+    return NetConfig(root=n.root, bridge=n.bridge, subnet=n.subnet).host_veth(f"default/{pod}")
 
 
 def link_exists(name: str) -> bool:
@@ -180,7 +180,7 @@ def test_pod_ip_is_from_the_subnet_on_a_veth_of_the_bridge(pods: tuple[Node, dic
         assert objs[name]["status"]["hostIP"]
         veth = host_veth(n, name)
         assert os.path.basename(os.readlink(f"/sys/class/net/{veth}/master")) == n.bridge
-        assert lease_files(n)[ip]["pod_key"] == f"default_{name}"
+        assert lease_files(n)[ip]["pod_key"] == f"default/{name}"
     wide = n.run("get", "pods", "-o", "wide").stdout
     assert any(line.split()[0] == "a" and ips["a"] in line.split() for line in wide.splitlines())
 
@@ -243,7 +243,7 @@ def test_host_network_pod_uses_the_host_netns_and_files(pods: tuple[Node, dict[s
     assert os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat("/proc/self/ns/net").st_ino
     status = objs["hn"]["status"]
     assert status["podIP"] == status["hostIP"] and status["podIPs"] == [{"ip": status["hostIP"]}]
-    assert not any(lease["pod_key"] == "default_hn" for lease in lease_files(n).values())
+    assert not any(lease["pod_key"] == "default/hn" for lease in lease_files(n).values())
     assert not link_exists(host_veth(n, "hn"))
     hosts = n.exec("hn", "c", "cat", "/etc/hosts").stdout
     assert Path("/etc/hosts").read_text() in hosts
@@ -276,8 +276,8 @@ def test_host_port_reached_on_loopback_and_a_clash_is_refused_cleanly(net_node: 
     assert n.run("get", "pod", "hp2", check=False).returncode != 0
     assert not n.pod_dir("hp2").exists() and not mounts_under(str(n.pod_dir("hp2")))
     assert not link_exists(host_veth(n, "hp2"))
-    assert [lease["pod_key"] for lease in lease_files(n).values()] == ["default_hp"]
-    assert "default_hp2" not in nft_table_text(n)
+    assert [lease["pod_key"] for lease in lease_files(n).values()] == ["default/hp"]
+    assert "default/hp2" not in nft_table_text(n)
     # The first pod keeps its port.
     assert http_get(f"http://127.0.0.1:{port}/") == "hello from hp\n"
 
@@ -317,7 +317,7 @@ def test_next_run_reclaims_what_a_killed_pod_left(net_node: Node) -> None:
     ports = f"    ports:\n    - containerPort: 8080\n      hostPort: {port}\n"
     n.apply(pod_yaml("dead", sleeper("c", ports)))
     n.wait_running("dead")
-    ip = next(ip for ip, lease in lease_files(n).items() if lease["pod_key"] == "default_dead")
+    ip = next(ip for ip, lease in lease_files(n).items() if lease["pod_key"] == "default/dead")
     veth = host_veth(n, "dead")
 
     # The supervisor dies first, so nothing restarts or cleans up the containers it held.
@@ -336,14 +336,14 @@ def test_next_run_reclaims_what_a_killed_pod_left(net_node: Node) -> None:
     shutil.rmtree(pod_dir)
     remove_cgroups(uid)
     assert ip in lease_files(n)
-    assert "default_dead" in nft_table_text(n)
+    assert "default/dead" in nft_table_text(n)
 
     # The next apply starts a new supervisor, which reclaims the dead pod's network.
     n.apply(pod_yaml("next", sleeper("c", ports)))  # the same hostPort: free again
     obj = n.wait_running("next")
     assert n.daemon_pid() != daemon
-    assert [lease["pod_key"] for lease in lease_files(n).values()] == ["default_next"]
+    assert [lease["pod_key"] for lease in lease_files(n).values()] == ["default/next"]
     assert not link_exists(veth)
     table_text = nft_table_text(n)
-    assert "default_dead" not in table_text and f"{pod_ip(obj)} . 8080" in table_text
+    assert "default/dead" not in table_text and f"{pod_ip(obj)} . 8080" in table_text
     assert bridge_ports(n) == [host_veth(n, "next")]

@@ -14,7 +14,9 @@ run "$pyrunc" apply -f examples/sidecar-pair.yaml
 run "$pyrunc" wait pod/$pod --for=condition=Ready --timeout=60s
 run "$pyrunc" get pods -o wide
 sleep 3
-say "2nd appends the date to a shared emptyDir; 1st serves it over HTTP on the pod's IP:"
+ip=$("$pyrunc" get pod $pod -o json | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["status"]["podIP"])')
+say "2nd appends the date to a shared emptyDir; 1st serves it over HTTP on the pod's IP ($ip), fetched from the host:"
+.venv/bin/python -c "import urllib.request as u; print(u.build_opener(u.ProxyHandler({})).open('http://$ip/index.html', timeout=10).read().decode(), end='')"
 run "$pyrunc" exec $pod -c 1st -- wget -qO- http://localhost/index.html
 say "one network, IPC and UTS namespace for the pod, a mount namespace per container (from the host):"
 for c in 1st 2nd; do

@@ -159,7 +159,7 @@ class Node:
         if self.cgroups.version:
             pod_dir = next(iter(self.cgroups.paths(runner.uid, None).values()))
             sandbox.cgroups = [("Driver", f"cgroup v{self.cgroups.version}"), ("Pod cgroup", pod_dir)]
-            sandbox.cgroups += list(describe_values(plan, self.cgroups.version))
+            sandbox.cgroups += [(_short_cgroup_key(k), v) for k, v in describe_values(plan, self.cgroups.version)]
         else:
             sandbox.cgroups = [("Driver", f"none: {getattr(self.cgroups, 'reason', 'no usable cgroups')}")]
         if sandbox.holder_pid:
@@ -220,6 +220,14 @@ class Node:
         self.cgroups.remove_pod(runner.uid)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(self._cgroup_marks(), runner.uid))
+
+
+def _short_cgroup_key(key: str) -> str:
+    """`cpu:burstable/pod<uid>/web/cpu.shares` -> `web cpu.shares`; the pod's own -> `pod cpu.shares`."""
+    rel = key.split(":", 1)[-1].split("/")
+    at = next((i for i, part in enumerate(rel) if part.startswith("pod")), 0)
+    owner = rel[at + 1] if len(rel) > at + 2 else "pod"
+    return f"{owner} {rel[-1]}"
 
 
 def net_key(key: str) -> str:

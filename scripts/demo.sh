@@ -27,6 +27,6 @@ for c in 1st 2nd; do
 done
 run "$pyrunc" exec $pod -c 2nd -- hostname
 run "$pyrunc" describe pod $pod
-run "$pyrunc" delete pod $pod --grace-period=2
+run "$pyrunc" delete pod $pod
 run "$pyrunc" get pods
 trap - EXIT

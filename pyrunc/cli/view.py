@@ -25,7 +25,7 @@ def pod_view(cfg: NodeConfig, layout: PodLayout, supervised: bool, now: float) -
     names = [c["name"] for c in manifest["spec"].get("initContainers", []) + manifest["spec"]["containers"]]
     records = {n: read_json(layout.container_state(n), {}) or {} for n in names}
     sandbox = read_json(layout.sandbox_json)
-    from pyrunc.supervisor.node import host_ip
+    from pyrunc.linux.host import host_ip
 
     pod = dict(manifest)
     pod["spec"] = dict(manifest["spec"], nodeName=cfg.node_name)

@@ -273,7 +273,7 @@ def test_describe_shows_qos_cgroup_path_and_values(node: PodNode, version: int, 
     assert os.path.isdir(pod_cgroup.group(1))
     memory_file = FILES[version]["memory"].rpartition("/")[2]
     memory = container_values["memory"]
-    shown = re.search(rf"pod{uid}/app/{re.escape(memory_file)}:\s+(\S+)$", out, re.M)
+    shown = re.search(rf"^\s+app {re.escape(memory_file)}:\s+(\S+)$", out, re.M)
     assert shown and shown.group(1) == (str(memory) if memory else ("-1" if version == 1 else "max")), out
 
 

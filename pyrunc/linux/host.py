@@ -1,0 +1,29 @@
+"""Facts about this host that the runtime reports (kept light: the CLI's read path imports it)."""
+
+from __future__ import annotations
+
+import socket
+
+
+def machine_memory() -> int:
+    with open("/proc/meminfo", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def host_ip() -> str:
+    """The node's primary IPv4 address: that of the default route's interface (SIOCGIFADDR)."""
+    import fcntl
+    import struct
+
+    try:
+        with open("/proc/net/route", encoding="utf-8") as f:
+            routes = [line.split() for line in f.readlines()[1:]]
+        iface = next(r[0] for r in routes if len(r) > 2 and r[1] == "00000000")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            req = struct.pack("256s", iface.encode()[:15])
+            return socket.inet_ntoa(fcntl.ioctl(s.fileno(), 0x8915, req)[20:24])  # SIOCGIFADDR
+    except (OSError, StopIteration):
+        return "127.0.0.1"

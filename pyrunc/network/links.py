@@ -10,22 +10,15 @@ configuring the pod's namespace after the thread is back home.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import os
 from collections.abc import Iterator
 from typing import Any
 
 from pyrunc.errors import NetworkError
+from pyrunc.linux.syscalls import CLONE_NEWNET, setns
 
-CLONE_NEWNET = 0x40000000
 POD_IFNAME = "eth0"
-
-
-def _setns(libc: ctypes.CDLL, fd: int, what: str) -> None:
-    if libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise NetworkError(f"setns into {what} failed: {os.strerror(err)}")
 
 
 @contextlib.contextmanager
@@ -42,14 +35,18 @@ def iproute_in(netns_path: str | None = None) -> Iterator[Any]:
             raise NetworkError(f"pod network namespace {netns_path}: {e.strerror}") from None
         # setns(2) with CLONE_NEWNET moves only the calling thread; /proc/thread-self names it.
         home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        libc = ctypes.CDLL(None, use_errno=True)
         try:
-            _setns(libc, target, netns_path)
+            try:
+                setns(target, CLONE_NEWNET)
+            except OSError as e:
+                raise NetworkError(f"setns into {netns_path} failed: {e.strerror}") from None
             try:
                 ipr = IPRoute()
             finally:
                 # Staying in the pod's netns would silently misconfigure the node: never continue.
-                if libc.setns(home, CLONE_NEWNET) != 0:
+                try:
+                    setns(home, CLONE_NEWNET)
+                except OSError:
                     os.abort()
         finally:
             os.close(target)

@@ -213,7 +213,10 @@ def launch(cfg: ContainerConfig, stdout: int, stderr: int, before_go: Callable[[
                 os.waitpid(launcher, 0)
                 launcher = 0
         start_time = sc.proc_start_time(init_pid) or 0
-        before_go(init_pid)
+        try:
+            before_go(init_pid)
+        except Exception as e:  # noqa: BLE001 - e.g. a cgroup write refused: the container cannot be created
+            raise LaunchError("create", str(e)) from e
         os.write(go_w, b"g")
         msg = reader.next()
         if msg is not None:

@@ -27,7 +27,8 @@ def _go_duration(seconds: float) -> str:
     return f"{m}m{s}s" if m else f"{s}s"
 
 
-def container_state(rec: Mapping[str, Any], alive: Alive, now: float, supervised: bool) -> dict[str, Any]:
+def container_state(rec: Mapping[str, Any], alive: Alive, now: float, supervised: bool,
+                    default_waiting: str = "ContainerCreating") -> dict[str, Any]:
     """The v1 ContainerState of one container from its state.json facts."""
     pid = rec.get("pid", 0)
     if pid and alive(pid, rec.get("startTime", 0)):
@@ -49,12 +50,12 @@ def container_state(rec: Mapping[str, Any], alive: Alive, now: float, supervised
         return {"terminated": {k: v for k, v in term.items() if v not in (None, "")} | {"exitCode": term.get("exitCode", 0)}}
     if waiting:
         return {"waiting": dict(waiting)}
-    return {"waiting": {"reason": rec.get("defaultWaiting", "ContainerCreating")}}
+    return {"waiting": {"reason": default_waiting}}
 
 
 def container_status(spec_c: Mapping[str, Any], rec: Mapping[str, Any], alive: Alive, now: float,
-                     supervised: bool, image_id: str = "") -> dict[str, Any]:
-    state = container_state(rec, alive, now, supervised)
+                     supervised: bool, image_id: str = "", default_waiting: str = "ContainerCreating") -> dict[str, Any]:
+    state = container_state(rec, alive, now, supervised, default_waiting)
     last = rec.get("lastTerminated")
     if "waiting" in state and rec.get("terminated") and rec.get("willRestart"):
         last = rec["terminated"]
@@ -130,13 +131,16 @@ def pod_status(manifest: Mapping[str, Any], records: Mapping[str, Mapping[str, A
     spec = manifest["spec"]
     created = manifest["metadata"].get("creationTimestamp", "")
     init_st = [container_status(c, records.get(c["name"], {}), alive, now, supervised) for c in spec.get("initContainers", [])]
-    app_st = [container_status(c, records.get(c["name"], {}), alive, now, supervised) for c in spec["containers"]]
-    phase = pod_phase(spec, init_st, app_st, supervised)
     sidecars = {c["name"] for c in spec.get("initContainers", []) if c.get("restartPolicy") == "Always"}
     initialized = all(
         (st["name"] in sidecars and st["started"]) or st["state"].get("terminated", {}).get("exitCode", 1) == 0
         for st in init_st
     )
+    # kubelet: app containers of a pod still initializing wait as PodInitializing.
+    waiting = "ContainerCreating" if initialized else "PodInitializing"
+    app_st = [container_status(c, records.get(c["name"], {}), alive, now, supervised, default_waiting=waiting)
+              for c in spec["containers"]]
+    phase = pod_phase(spec, init_st, app_st, supervised)
     ready = initialized and all(st["ready"] for st in app_st) and all(st["ready"] for st in init_st if st["name"] in sidecars)
     if phase == "Succeeded":
         ready = False

@@ -80,11 +80,11 @@ class ContainerProbes:
     """The startup, liveness and readiness workers of one container instance."""
 
     def __init__(self, container: Any, loop: Any, target: probes.Target, ports: dict[str, int],
-                 on_outcome: Callable[[str, Any, str], None]) -> None:
+                 on_outcome: Callable[[str, bool | None, Any, str], None]) -> None:
         self.loop = loop
         self.target = target
         self.ports = ports
-        self.on_outcome = on_outcome  # (kind, Outcome, message)
+        self.on_outcome = on_outcome  # (kind, this probe's own result, the published Outcome, message)
         self.actions = ActionRunner(loop)
         now = time.monotonic()
         self.workers = {kind: ProbeWorker(getattr(container, attr), kind, now)
@@ -132,7 +132,7 @@ class ContainerProbes:
             return
         worker = self.workers[kind]
         outcome = worker.record(result.result, time.monotonic())
-        self.on_outcome(kind, outcome, result.message if result.result is not True else "")
+        self.on_outcome(kind, result.result, outcome, result.message if result.result is not True else "")
         if kind == "startup" and outcome.result is True:
             self.startup_done = True
             for other in self.workers:

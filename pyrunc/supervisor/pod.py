@@ -313,19 +313,23 @@ class PodRunner:
     def _running(self, run: ContainerRun) -> None:
         """postStart is done: start the probes (startup gates readiness and liveness)."""
         workers = ContainerProbes(run.spec, self.node.loop, self._target(run), self._ports(run),
-                                  lambda kind, outcome, msg, r=run: self._probe_outcome(r, kind, outcome, msg))
+                                  lambda kind, raw, outcome, msg, r=run: self._probe_outcome(r, kind, raw, outcome, msg))
         run.probes = workers
-        run.rec.update(started="startup" not in workers.workers, ready=not workers.has_readiness)
+        started = "startup" not in workers.workers
+        # kubelet prober manager: readiness is not even considered before the container has started.
+        run.rec.update(started=started, ready=started and not workers.has_readiness)
         run.save()
         workers.start()
         if run.kind == "sidecar":
             self.sync()  # the next init container may wait for this sidecar to be started
 
-    def _probe_outcome(self, run: ContainerRun, kind: str, outcome: Any, message: str) -> None:
+    def _probe_outcome(self, run: ContainerRun, kind: str, raw: bool | None, outcome: Any, message: str) -> None:
         if not run.alive() or run.stopping:
             return
-        if outcome.result is False or (message and outcome.result is not True):
+        if raw is False:  # kubelet prober: every failed probe is an event, below the threshold too
             self.event("Warning", "Unhealthy", f"{kind.capitalize()} probe failed: {message}".rstrip(), run)
+        elif raw is None:
+            self.event("Warning", "Unhealthy", f"{kind.capitalize()} probe errored: {message}".rstrip(), run)
         if kind == "readiness" and outcome.changed:
             run.rec["ready"] = bool(outcome.result)
             run.save()

@@ -95,24 +95,16 @@ def test_crash_loop_back_off_between_restarts(rnode: Node) -> None:
     assert backoff.startswith("Back-off restarting failed container c"), backoff
 
 
-def test_never_exit_1_is_failed_error(rnode: Node) -> None:
-    obj = terminated(rnode, "never")
-    st = status_of(obj)
-    assert st["state"]["terminated"]["exitCode"] == 1
-    assert st["state"]["terminated"]["reason"] == "Error"
+@pytest.mark.parametrize("pod,exit_code,reason,phase", [
+    ("never", 1, "Error", "Failed"),          # restartPolicy Never + exit 1
+    ("onfail", 0, "Completed", "Succeeded"),  # restartPolicy OnFailure + exit 0
+])
+def test_terminal_phase_and_reason(rnode: Node, pod: str, exit_code: int, reason: str, phase: str) -> None:
+    st = status_of(terminated(rnode, pod))
+    assert (st["state"]["terminated"]["exitCode"], st["state"]["terminated"]["reason"]) == (exit_code, reason)
     assert st["restartCount"] == 0
-    poll("never Failed", lambda: rnode.pod_json("never")["status"]["phase"] == "Failed")
-    assert get_row(rnode, "never")[1:4] == ["0/1", "Error", "0"]
-
-
-def test_onfailure_exit_0_is_succeeded_completed(rnode: Node) -> None:
-    obj = terminated(rnode, "onfail")
-    st = status_of(obj)
-    assert st["state"]["terminated"]["exitCode"] == 0
-    assert st["state"]["terminated"]["reason"] == "Completed"
-    assert st["restartCount"] == 0
-    poll("onfail Succeeded", lambda: rnode.pod_json("onfail")["status"]["phase"] == "Succeeded")
-    assert get_row(rnode, "onfail")[1:4] == ["0/1", "Completed", "0"]
+    poll(f"{pod} {phase}", lambda: rnode.pod_json(pod)["status"]["phase"] == phase)
+    assert get_row(rnode, pod)[1:4] == ["0/1", reason, "0"]  # kubectl's STATUS is the terminated reason
 
 
 def test_missing_binary_is_start_error(rnode: Node) -> None:

@@ -19,6 +19,7 @@ VERBS = {
     "exec": "Run a command in a container",
     "delete": "Delete pods (graceful termination)",
     "wait": "Wait for a condition on a pod",
+    "top": "Show CPU and memory use of pods",
     "daemon": argparse.SUPPRESS,
     "version": "Print the version",
 }

@@ -22,19 +22,25 @@ from pyrunc.linux import syscalls as sc
 from pyrunc.runtime.config import ContainerConfig
 from pyrunc.runtime.launch import LaunchError, _reset_signals, exec_argv, set_identity
 
-NS_ORDER = ("ipc", "uts", "net", "pid", "mnt")
+NS_ORDER = ("ipc", "uts", "net", "pid", "cgroup", "mnt")
 
 
 def _child(cfg: ContainerConfig, pid: int, argv: Sequence[str], cgroup_procs: Sequence[str],
            stdin: bool, errpipe: int) -> None:
     try:
         fds = [(os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC), kind) for kind in NS_ORDER]
+        root = os.open(f"/proc/{pid}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         for procs in cgroup_procs:
             with open(procs, "w") as f:
                 f.write(str(os.getpid()))
         for fd, kind in fds:
             sc.setns(fd, sc.NS_FLAGS[kind])
             os.close(fd)
+        # setns(mnt) leaves us at the namespace's root mount, which is the container's root only if
+        # the runtime itself was not chrooted when it pivoted: take the container's own root.
+        os.fchdir(root)
+        os.chroot(".")
+        os.close(root)
         child = os.fork()
         if child == 0:
             try:

@@ -21,7 +21,7 @@ from pyrunc.errors import DaemonError, NotFound, PyruncError
 from pyrunc.linux.syscalls import pid_alive
 from pyrunc.store.atomic import read_json
 
-START_TIMEOUT = 30.0
+START_TIMEOUT = 120.0  # a slow or loaded machine (the QEMU guest under TCG) needs long for a cold start
 
 
 def daemon_running(cfg: NodeConfig) -> bool:

@@ -136,7 +136,8 @@ class Node:
         if self.cgroups.version:
             pod_dir = next(iter(self.cgroups.paths(runner.uid, None).values()))
             sandbox.cgroups = [("Driver", f"cgroup v{self.cgroups.version}"), ("Pod cgroup", pod_dir)]
-            sandbox.cgroups += [(_short_cgroup_key(k), v) for k, v in describe_values(plan, self.cgroups.version)]
+            sandbox.cgroups += [(_short_cgroup_key(k), v) for k, v in describe_values(plan, self.cgroups.version,
+                                                                                   self.cfg.cpu_weight_conversion)]
         else:
             sandbox.cgroups = [("Driver", f"none: {getattr(self.cgroups, 'reason', 'no usable cgroups')}")]
         if sandbox.holder_pid:

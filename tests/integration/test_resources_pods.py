@@ -12,7 +12,6 @@ computed with pyrunc's own arithmetic. Each module gets a node root of its own w
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -196,10 +195,8 @@ def test_qos_values_in_host_cgroupfs(node: PodNode, version: int, qos_pods: dict
 
 
 @pytest.mark.parametrize("qos", sorted(QOS_PODS))
-def test_qos_values_inside_the_container(node: PodNode, version: int, qos_pods: dict[str, str], qos: str,
-                                        request: pytest.FixtureRequest) -> None:
+def test_qos_values_inside_the_container(node: PodNode, version: int, qos_pods: dict[str, str], qos: str) -> None:
     """The container sees its own group at /sys/fs/cgroup, as on a Kubernetes node."""
-    xfail_exec_on_v2(request, version)
     _, name, _, _, container_values = QOS_PODS[qos]
     want = expected(version, **container_values, container=True)
     files = sorted(want)
@@ -208,19 +205,6 @@ def test_qos_values_inside_the_container(node: PodNode, version: int, qos_pods: 
     # Read-only, as the kubelet mounts it.
     denied = node.exec(name, "app", "sh", "-c", f"echo 1 > {CGROUP_ROOT}/{files[0]}", check=False)
     assert denied.returncode != 0
-
-
-# Known runtime bug on cgroup v2 (kept as a strict xfail so it turns red once fixed):
-# pyrunc/runtime/exec.py joins ipc/uts/net/pid/mnt but not the container's cgroup namespace,
-# and after setns(mnt) it does not chroot to the container's root (/proc/PID/root): in the
-# QEMU guest the runtime itself runs chroot'ed, so the exec'd process lands on the namespace's
-# root mount and sees the host's /proc and no cgroup files at /sys/fs/cgroup.
-EXEC_V2_BUG = "pyrunc exec misses the cgroup namespace and the container root on v2 (runtime/exec.py)"
-
-
-def xfail_exec_on_v2(request: pytest.FixtureRequest, version: int) -> None:
-    if version == 2:
-        request.node.add_marker(pytest.mark.xfail(reason=EXEC_V2_BUG, strict=True))
 
 
 def cgroup_paths(proc_cgroup: str, version: int) -> dict[str, str]:
@@ -277,9 +261,7 @@ def test_describe_shows_qos_cgroup_path_and_values(node: PodNode, version: int, 
     assert shown and shown.group(1) == (str(memory) if memory else ("-1" if version == 1 else "max")), out
 
 
-def test_exec_runs_in_the_containers_cgroup(node: PodNode, version: int, qos_pods: dict[str, str],
-                                            request: pytest.FixtureRequest) -> None:
-    xfail_exec_on_v2(request, version)
+def test_exec_runs_in_the_containers_cgroup(node: PodNode, version: int, qos_pods: dict[str, str]) -> None:
     own = node.exec("qos-burstable", "app", "cat", "/proc/1/cgroup").stdout
     execd = node.exec("qos-burstable", "app", "cat", "/proc/self/cgroup").stdout
     # The same group as the container's own process, seen from the same cgroup namespace (v2:
@@ -315,19 +297,8 @@ def test_oom_killed_container(node: PodNode) -> None:
 
 
 def top_lines(node: PodNode, *argv: str) -> list[list[str]]:
-    """`pyrunc top pod ...` (called in-process until the lead registers the verb in cli/main.py)."""
-    import contextlib
-    import io
-
-    from pyrunc.cli import top_cmd
-    from pyrunc.config import load_config
-
-    parser = argparse.ArgumentParser()
-    top_cmd.add_arguments(parser)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert top_cmd.run(load_config(node.root), parser.parse_args(["pod", *argv])) == 0
-    return [line.split() for line in out.getvalue().splitlines()]
+    """`pyrunc top pod ...`, split into words."""
+    return [line.split() for line in node.run("top", "pod", *argv).stdout.splitlines()]
 
 
 def test_top_shows_memory_of_a_running_pod(node: PodNode) -> None:

@@ -13,7 +13,7 @@ Protocol: one JSON request per connection on <root>/daemon.sock, one JSON reply:
     {"op": "delete", "key": "ns_name", "grace": N|null} -> {"ok": true} once nothing of the pod is left
     {"op": "ping"}                                -> {"ok": true, "pid": N}
 Errors: {"ok": false, "error": "one line", "hint": "...", "kind": "NotFound"|...}.
-The daemon exits when it supervises no pod and has no client.
+The daemon exits when it has supervised no pod and served no client for `daemon_linger` seconds.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class Daemon:
         self.pending = 0  # requests waiting for a pod to terminate
         self.listener: socket.socket | None = None
         self.idle_since = time.monotonic()
-        self.served_once = False  # after one answered request, "no pods, no clients" means leave now
+        self.served_once = False  # after a first answered request, idleness counts from daemon_linger
 
     # ------------------------------------------------------------------ lifecycle
     def serve(self) -> None:
@@ -79,7 +79,7 @@ class Daemon:
         log.info("daemon %d serving %s with %d pod(s)", os.getpid(), self.cfg.root, len(self.pods))
         try:
             while not self.loop.got_term and not self._should_exit():
-                self.loop.run_once(1.0)
+                self.loop.run_once(0.5)
         finally:
             self.loop.remove_reader(self.listener.fileno())
             self.listener.close()
@@ -96,7 +96,8 @@ class Daemon:
         if self.pods or self.clients or self.pending:
             self.idle_since = time.monotonic()
             return False
-        return time.monotonic() - self.idle_since > IDLE_EXIT_AFTER or self.served_once
+        idle = time.monotonic() - self.idle_since
+        return idle >= (self.cfg.daemon_linger if self.served_once else max(IDLE_EXIT_AFTER, self.cfg.daemon_linger))
 
     def _adopt_all(self) -> None:
         for key in list_pod_keys(self.cfg.root):

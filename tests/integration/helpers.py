@@ -98,7 +98,8 @@ class Node:
         os.makedirs(self.root)
         self.bridge = f"pyt{secrets.token_hex(3)}"
         self.subnet = f"10.66.{secrets.randbelow(250) + 1}.0/24"
-        config = {"bridge": self.bridge, "pod_subnet": self.subnet, **settings}
+        # daemon_linger 0: the supervisor leaves with the last pod, so teardown can check no process is left.
+        config = {"bridge": self.bridge, "pod_subnet": self.subnet, "daemon_linger": 0, **settings}
         Path(self.root, "config.json").write_text(json.dumps(config))
         self.pods: set[tuple[str, str]] = set()  # (namespace, name) applied through this node
         self.pids: dict[int, int | None] = {}  # every container/holder pid seen -> its start time

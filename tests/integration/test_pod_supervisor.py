@@ -52,3 +52,21 @@ def test_delete_takes_over_after_supervisor_killed(node: Node) -> None:  # noqa:
     node.delete("orphan")
     assert not alive(pid)
     assert node.leftovers() == []
+
+
+def test_supervisor_lingers_after_its_last_pod_then_leaves(tmp_path) -> None:  # noqa: ANN001
+    """With daemon_linger, a pod created right after the last delete finds the supervisor warm;
+    idle for longer, it leaves by itself (and the pod's own things are gone at delete already)."""
+    from tests.integration.helpers import _node
+
+    for n in _node(tmp_path, daemon_linger=2):
+        n.apply(pod_yaml("brief", sleeper("a")))
+        n.wait_running("brief")
+        daemon = n.daemon_pid()
+        n.delete("brief")
+        assert exists(daemon), "the supervisor should linger after its last pod"
+        assert not os.path.exists(os.path.join(n.root, "pods", "default_brief"))
+        n.apply(pod_yaml("again", sleeper("a")))
+        assert n.daemon_pid() == daemon, "a pod applied within the linger reuses the supervisor"
+        n.delete("again")
+        poll("the lingering supervisor to leave", lambda: not exists(daemon), timeout=15)

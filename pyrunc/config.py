@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-from dataclasses import dataclass, fields, replace
+from typing import NamedTuple
 
 from pyrunc.errors import PyruncError
 
@@ -17,8 +16,10 @@ DEFAULT_ROOT = "/run/pyrunc"
 DEFAULT_IMAGES = "/var/lib/pyrunc/images"
 
 
-@dataclass(frozen=True, slots=True)
-class NodeConfig:
+class NodeConfig(NamedTuple):
+    """Immutable node settings. A NamedTuple rather than a dataclass: this is on every CLI call's path,
+    and importing dataclasses (with inspect) costs ~10 ms of a `pyrunc get`."""
+
     root: str = DEFAULT_ROOT
     # Where built or pulled images live (read-only lower layers); shared by every root.
     images_dir: str = DEFAULT_IMAGES
@@ -51,10 +52,10 @@ class NodeConfig:
 def load_config(root: str | None = None) -> NodeConfig:
     """Build the NodeConfig for ``root`` (``--root``, then $PYRUNC_ROOT, then /run/pyrunc)."""
     root = os.path.abspath(root or os.environ.get("PYRUNC_ROOT") or DEFAULT_ROOT)
-    cfg = NodeConfig(root=root, node_name=socket.gethostname())
+    cfg = NodeConfig(root=root, node_name=os.uname().nodename)
     images = os.environ.get("PYRUNC_IMAGES")
     if images:
-        cfg = replace(cfg, images_dir=os.path.abspath(images))
+        cfg = cfg._replace(images_dir=os.path.abspath(images))
     path = os.path.join(root, "config.json")
     try:
         with open(path, encoding="utf-8") as f:
@@ -63,7 +64,7 @@ def load_config(root: str | None = None) -> NodeConfig:
         return cfg
     except (OSError, ValueError) as e:
         raise PyruncError(f"{path}: cannot read node configuration: {e}") from None
-    known = {f.name: f for f in fields(NodeConfig)}
+    known = set(NodeConfig._fields)
     changes = {}
     for key, value in data.items():
         if key not in known or key == "root":
@@ -76,4 +77,4 @@ def load_config(root: str | None = None) -> NodeConfig:
         elif not isinstance(value, type(default)):
             raise PyruncError(f"{path}: {key}: expected {type(default).__name__}, got {value!r}")
         changes[key] = value
-    return replace(cfg, **changes)
+    return cfg._replace(**changes)

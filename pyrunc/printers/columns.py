@@ -6,7 +6,7 @@ init-container loop decides both the status and which containers are counted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 from datetime import datetime
 from typing import Any
 
@@ -16,8 +16,7 @@ from pyrunc.printers.timefmt import parse_time, since
 _NODE_LOST = "NodeLost"
 
 
-@dataclass(frozen=True, slots=True)
-class PodSummary:
+class PodSummary(NamedTuple):  # not a dataclass: `pyrunc get` must not import dataclasses
     """What printPod derives from a pod's status."""
 
     reason: str

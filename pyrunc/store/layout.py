@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -45,8 +45,7 @@ def pod_key(namespace: str, name: str) -> str:
     return f"{namespace}_{name}"
 
 
-@dataclass(frozen=True, slots=True)
-class PodLayout:
+class PodLayout(NamedTuple):  # a NamedTuple, not a dataclass: see NodeConfig
     root: str
     namespace: str
     name: str

@@ -37,20 +37,27 @@ def container_state(rec: Mapping[str, Any], alive: Alive, now: float, supervised
         return {"running": {"startedAt": rec.get("startedAt", "")}}
     term = rec.get("terminated")
     if pid and not term:
-        # The process is gone and nobody recorded how: the supervisor was down when it ended.
+        if supervised:
+            # It just ended; the supervisor is recording how (a matter of milliseconds).
+            return {"waiting": {"reason": default_waiting}}
+        # Gone while no supervisor ran: how it ended cannot be known (the kubelet's words for this).
         return {"terminated": {"exitCode": 137, "reason": "ContainerStatusUnknown",
                                "message": "The container could not be located when the pod was terminated",
-                               "startedAt": rec.get("startedAt", ""), "finishedAt": None}} if not supervised else \
-            {"waiting": {"reason": "ContainerCreating"}}
+                               "startedAt": rec.get("startedAt", "")}}
     waiting = rec.get("waiting")
     until = rec.get("backoffUntil") or 0
     if term and until > now and rec.get("willRestart"):
         return {"waiting": {"reason": "CrashLoopBackOff", "message": rec.get("backoffMessage", "")}}
     if term and not rec.get("willRestart"):
-        return {"terminated": {k: v for k, v in term.items() if v not in (None, "")} | {"exitCode": term.get("exitCode", 0)}}
+        return {"terminated": _terminated(term)}
     if waiting:
         return {"waiting": dict(waiting)}
     return {"waiting": {"reason": default_waiting}}
+
+
+def _terminated(term: Mapping[str, Any]) -> dict[str, Any]:
+    """A recorded exit as the API prints it: unset fields omitted, exitCode always there."""
+    return {k: v for k, v in term.items() if v not in (None, "")} | {"exitCode": term.get("exitCode", 0)}
 
 
 def container_status(spec_c: Mapping[str, Any], rec: Mapping[str, Any], alive: Alive, now: float,
@@ -68,7 +75,7 @@ def container_status(spec_c: Mapping[str, Any], rec: Mapping[str, Any], alive: A
         "restartCount": int(rec.get("restartCount", 0)),
         "started": bool(running and rec.get("started", True)),
         "state": state,
-        "lastState": {"terminated": {k: v for k, v in last.items() if v not in (None, "")} | {"exitCode": last.get("exitCode", 0)}} if last else {},
+        "lastState": {"terminated": _terminated(last)} if last else {},
     }
     if rec.get("containerID"):
         status["containerID"] = rec["containerID"]

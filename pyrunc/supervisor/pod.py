@@ -255,7 +255,7 @@ class PodRunner:
             os.close(out_w)
             os.close(err_w)
         now = time.time()
-        rec.update(pid=launched.pid, startTime=launched.start_time, startedAt=rfc3339(now), startedMono=now,
+        rec.update(pid=launched.pid, startTime=launched.start_time, startedAt=rfc3339(now), startedEpoch=now,
                    containerID=f"pyrunc://{container_id}", imageID=image.image_id, started=True, ready=True)
         run.save()
         self._attach_logs(run, out_r, err_r)
@@ -465,7 +465,7 @@ class PodRunner:
             "startedAt": rec.get("startedAt"), "finishedAt": rfc3339(now), "containerID": rec.get("containerID"),
         }
         rec["ready"] = False
-        ran_for = now - float(rec.get("startedMono", now))
+        ran_for = now - float(rec.get("startedEpoch", now))
         policy = self.restart_policy(run)
         if self.terminating or not should_restart(policy, code):
             rec["willRestart"] = False

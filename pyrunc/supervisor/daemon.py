@@ -62,7 +62,14 @@ class Daemon:
     def serve(self) -> None:
         os.makedirs(self.cfg.pods_dir, exist_ok=True)
         lock_fd = os.open(os.path.join(self.cfg.root, "daemon.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(lock_fd, fcntl.LOCK_EX)  # waits for an exiting predecessor
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if _answers(socket_path(self.cfg.root)):
+                log.info("another supervisor serves %s; leaving", self.cfg.root)  # two CLIs raced to start one
+                os.close(lock_fd)
+                return
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)  # a predecessor is exiting: wait for it
         sc.set_child_subreaper()
         write_json(os.path.join(self.cfg.root, "daemon.json"),
                    {"pid": os.getpid(), "startTime": sc.proc_start_time(os.getpid())})
@@ -265,6 +272,15 @@ class Daemon:
             reply({"ok": True})
 
         runner.terminate(grace, done)
+
+
+def _answers(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s.connect(path)
+            return True
+        except OSError:
+            return False
 
 
 def _spec_of(manifest: dict[str, Any]) -> Any:

@@ -13,15 +13,15 @@ pytestmark = [pytest.mark.root, pytest.mark.network]
 
 
 def writer(host_dir: Path) -> str:
-    return f"""  - name: w
+    return """  - name: w
     image: busybox
     command: [sh, -c, 'echo from-w > /data/note; echo mem-w > /mem/note; trap "exit 0" TERM; sleep 3600 & wait']
     volumeMounts:
-    - {{name: data, mountPath: /data}}
-    - {{name: mem, mountPath: /mem}}
-    - {{name: hp, mountPath: /hp}}
-    - {{name: hp, mountPath: /hp-ro, readOnly: true}}
-    - {{name: data, mountPath: /sub, subPath: deep/er}}
+    - {name: data, mountPath: /data}
+    - {name: mem, mountPath: /mem}
+    - {name: hp, mountPath: /hp}
+    - {name: hp, mountPath: /hp-ro, readOnly: true}
+    - {name: data, mountPath: /sub, subPath: deep/er}
 """
 
 

@@ -34,9 +34,9 @@ AGAIN = container_pod(
 CRASH = container_pod("crash", "echo crashing; exit 1")
 NEVER = container_pod("never", "exit 1", restart="Never")
 ONFAIL = container_pod("onfail", "exit 0", restart="OnFailure")
-NOBIN = (f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: nobin\nspec:\n  terminationGracePeriodSeconds: 0\n"
-         f"  restartPolicy: Never\n  containers:\n  - name: c\n    image: busybox\n"
-         f"    command: [/no/such/binary-xyz]\n")
+NOBIN = ("apiVersion: v1\nkind: Pod\nmetadata:\n  name: nobin\nspec:\n  terminationGracePeriodSeconds: 0\n"
+         "  restartPolicy: Never\n  containers:\n  - name: c\n    image: busybox\n"
+         "    command: [/no/such/binary-xyz]\n")
 TERMMSG = container_pod("termmsg", "printf 'bye from termmsg' > /dev/termination-log; exit 0", restart="Never")
 FALLBACK = container_pod("fallback", "echo line-one; echo last-words; exit 2", restart="Never",
                          extra="    terminationMessagePolicy: FallbackToLogsOnError\n")

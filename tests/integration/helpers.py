@@ -226,6 +226,19 @@ class Node:
             left.append(f"leases: {sorted(p.name for p in leases.iterdir())}")
         return left
 
+    def node_leftovers(self) -> list[str]:
+        """What the root's node-wide set-up left once its last pod is gone: bridge, NAT table, cgroups."""
+        left = []
+        if Path("/sys/class/net", self.bridge).exists():
+            left.append(f"bridge {self.bridge}")
+        tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=False).stdout
+        if f"pyrunc_{self.bridge}" in tables.split():
+            left.append(f"nft table ip pyrunc_{self.bridge}")
+        marks = Path(self.root, "cgroups")
+        if marks.is_dir() and any(marks.iterdir()):
+            left.append(f"pod cgroups: {sorted(p.name for p in marks.iterdir())}")
+        return left
+
     def lingering(self) -> list[int]:
         """The daemon, or recorded pids still in the process table (zombies included)."""
         procs = [pid for pid, start in self.pids.items() if exists(pid, start)]
@@ -256,6 +269,7 @@ class Node:
                 time.sleep(0.1)
             if self.lingering():
                 left.append(f"processes (daemon {sorted(self.daemon_pids)}) still present: {self.lingering()}")
+            left += self.node_leftovers()
             assert not errors and not left, "; ".join(errors + left)
         finally:
             self._last_resort()
@@ -276,6 +290,7 @@ class Node:
             subprocess.run(["umount", "-l", point], capture_output=True, check=False)
         if Path("/sys/class/net", self.bridge).exists():
             subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, check=False)
+        subprocess.run(["nft", "delete", "table", "ip", f"pyrunc_{self.bridge}"], capture_output=True, check=False)
 
 
 def _node(base: Path, **settings: Any) -> Iterator[Node]:

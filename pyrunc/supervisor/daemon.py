@@ -168,9 +168,17 @@ class Daemon:
             return
         self.loop.remove_reader(fd)
         line = buf.split(b"\n", 1)[0]
-        reply = lambda msg, fd=fd: self._reply(fd, msg)  # noqa: E731
+
+        def reply(msg: dict[str, Any]) -> None:
+            self._reply(fd, msg)
+
+        self._guarded(reply, lambda: self._handle(json.loads(line), reply))
+
+    @staticmethod
+    def _guarded(reply: Callable[[dict[str, Any]], None], work: Callable[[], None]) -> None:
+        """Run request work; any failure becomes the client's error reply (a client never hangs)."""
         try:
-            self._handle(json.loads(line), reply)
+            work()
         except PyruncError as e:
             reply({"ok": False, "error": e.message, "hint": e.hint, "kind": type(e).__name__})
         except Exception as e:  # noqa: BLE001
@@ -211,7 +219,12 @@ class Daemon:
         existing = self.pods.get(layout.key)
         if existing is not None and existing.terminating:
             self.pending += 1
-            existing.on_terminated.append(lambda: (self._pending_done(), self._apply(pod_dict, reply)))
+
+            def after_termination() -> None:
+                self._pending_done()
+                self._guarded(reply, lambda: self._apply(pod_dict, reply))
+
+            existing.on_terminated.append(after_termination)
             return
         if existing is None:
             self._create(pod, pod_dict, layout)
@@ -232,11 +245,12 @@ class Daemon:
         def replaced() -> None:
             self.pending -= 1
             self.pods.pop(layout.key, None)
-            try:
+
+            def create() -> None:
                 self._create(pod, pod_dict, layout)
                 reply({"ok": True, "result": "configured"})
-            except PyruncError as e:
-                reply({"ok": False, "error": e.message, "hint": e.hint, "kind": type(e).__name__})
+
+            self._guarded(reply, create)
 
         self.pending += 1
         existing.terminate(None, replaced)

@@ -90,6 +90,23 @@ def poll(what: str, fn: Callable[[], Any], timeout: float = WAIT, interval: floa
         time.sleep(interval)
 
 
+_SUBNETS_TAKEN: set[int] = set()
+
+
+def unique_subnet(low: int = 1, high: int = 250) -> str:
+    """A 10.66.<n>.0/24 that no interface of the host routes now and this session has not handed out."""
+    with open("/proc/net/route", encoding="ascii") as f:
+        routed = set()
+        for line in f.readlines()[1:]:
+            dest = int(line.split()[1], 16)  # little-endian IPv4
+            if dest & 0xFFFF == 0x420A:  # 10.66.x.x
+                routed.add((dest >> 16) & 0xFF)
+    free = [n for n in range(low, high + 1) if n not in routed and n not in _SUBNETS_TAKEN]
+    n = free[secrets.randbelow(len(free))]
+    _SUBNETS_TAKEN.add(n)
+    return f"10.66.{n}.0/24"
+
+
 class Node:
     """One isolated pyrunc root driven through the CLI."""
 
@@ -97,7 +114,7 @@ class Node:
         self.root = str(base / "root")
         os.makedirs(self.root)
         self.bridge = f"pyt{secrets.token_hex(3)}"
-        self.subnet = f"10.66.{secrets.randbelow(250) + 1}.0/24"
+        self.subnet = unique_subnet()
         # daemon_linger 0: the supervisor leaves with the last pod, so teardown can check no process is left.
         config = {"bridge": self.bridge, "pod_subnet": self.subnet, "daemon_linger": 0, **settings}
         Path(self.root, "config.json").write_text(json.dumps(config))

@@ -27,6 +27,7 @@ from pyrunc.network import (
     teardown_pod_network,
 )
 from pyrunc.network.ipam import Ipam
+from tests.integration.helpers import unique_subnet
 
 pytestmark = [pytest.mark.root, pytest.mark.network]
 
@@ -52,7 +53,7 @@ def leases(cfg: NetConfig) -> list[str]:
 @pytest.fixture
 def cfg(tmp_path):
     suffix = secrets.token_hex(4)
-    c = NetConfig(root=str(tmp_path / "root"), bridge=f"pyt{suffix}", subnet=f"10.66.{secrets.randbelow(150) + 100}.0/24")
+    c = NetConfig(root=str(tmp_path / "root"), bridge=f"pyt{suffix}", subnet=unique_subnet(100, 250))
     yield c
     with contextlib.suppress(Exception):
         reclaim_stale(c, ())

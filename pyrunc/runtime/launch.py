@@ -23,8 +23,10 @@ a new PID namespace applies to the children of the process that unshares it, nev
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import resource  # imported here, not in the child: after pivot_root the host's stdlib is out of reach
 import select
 import signal
 import sys
@@ -104,7 +106,23 @@ def exec_argv(argv: list[str], env: dict[str, str]) -> None:
         raise LaunchError("exec", f'exec: "{argv[0]}": {e.strerror}') from None
 
 
-def _init_main(cfg: ContainerConfig, sync_w: int, go_r: int, stdout: int, stderr: int) -> None:
+def keep_pipe_readers(fds: tuple[int, ...]) -> None:
+    """Give the container its own copy of its log pipes' read ends, at high descriptor numbers.
+
+    The supervisor reads the pipes; if it is killed, the container would otherwise be left with
+    pipes nobody holds for reading, and its next write to stdout would kill it with SIGPIPE. With
+    these copies a write blocks at worst (once the 64 KiB pipe buffer is full) until the next
+    supervisor reopens the pipes through /proc/PID/fd/1 and drains them. The container never reads
+    them; they sit near the top of its descriptor range, away from the ones programs assume free.
+    """
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    low = max(3, min(soft, 1 << 20) - 2 * len(fds) - 2)
+    for fd in fds:
+        fcntl.fcntl(fd, fcntl.F_DUPFD, low)  # F_DUPFD leaves FD_CLOEXEC clear: it survives exec
+
+
+def _init_main(cfg: ContainerConfig, sync_w: int, go_r: int, stdout: int, stderr: int,
+               readers: tuple[int, ...] = ()) -> None:
     """Child 2: becomes the container. Never returns."""
     stage = "create"
     try:
@@ -131,6 +149,7 @@ def _init_main(cfg: ContainerConfig, sync_w: int, go_r: int, stdout: int, stderr
         except FileNotFoundError:
             os.makedirs(cfg.cwd, exist_ok=True)  # runc creates a missing working directory
             os.chdir(cfg.cwd)
+        keep_pipe_readers(readers)
         stage = "exec"
         _reset_signals()
         exec_argv(list(cfg.args), dict(cfg.env))
@@ -147,14 +166,15 @@ def _report_and_exit(sync_w: int, stage: str, message: str) -> None:
         os._exit(128)
 
 
-def _launcher_main(cfg: ContainerConfig, sync_w: int, go_r: int, stdout: int, stderr: int) -> None:
+def _launcher_main(cfg: ContainerConfig, sync_w: int, go_r: int, stdout: int, stderr: int,
+                   readers: tuple[int, ...]) -> None:
     """Child 1: joins the pod's namespaces, forks the init into its pid namespace, exits."""
     try:
         join_namespaces(dict(cfg.namespaces))
         enter_pid_namespace(cfg.namespaces.get("pid", "new"))
         pid = os.fork()
         if pid == 0:
-            _init_main(cfg, sync_w, go_r, stdout, stderr)
+            _init_main(cfg, sync_w, go_r, stdout, stderr, readers)
             os._exit(127)
         _send(sync_w, {"pid": pid})
         os._exit(0)
@@ -181,8 +201,12 @@ class _Reader:
         return json.loads(line)
 
 
-def launch(cfg: ContainerConfig, stdout: int, stderr: int, before_go: Callable[[int], None]) -> Launched:
+def launch(cfg: ContainerConfig, stdout: int, stderr: int, before_go: Callable[[int], None],
+           readers: tuple[int, ...] = ()) -> Launched:
     """Start the container; `before_go(pid)` runs while its init waits (cgroup attach etc.).
+
+    `readers` are the read ends of the stdout/stderr pipes, which the container keeps a copy of
+    (see keep_pipe_readers).
 
     Raises LaunchError; on any error the init is gone (killed and reaped) before this returns.
     """
@@ -194,7 +218,7 @@ def launch(cfg: ContainerConfig, stdout: int, stderr: int, before_go: Callable[[
     if launcher == 0:
         os.close(sync_r)
         os.close(go_w)
-        _launcher_main(cfg, sync_w, go_r, stdout, stderr)
+        _launcher_main(cfg, sync_w, go_r, stdout, stderr, readers)
         os._exit(127)
     os.close(sync_w)
     os.close(go_r)

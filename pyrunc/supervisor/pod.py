@@ -238,7 +238,8 @@ class PodRunner:
         err_r, err_w = os.pipe()
         container_id = uuid.uuid4().hex + uuid.uuid4().hex
         try:
-            launched = launch(cfg, out_w, err_w, before_go=lambda pid: self.node.cgroups_attach(self, run, pid))
+            launched = launch(cfg, out_w, err_w, before_go=lambda pid: self.node.cgroups_attach(self, run, pid),
+                              readers=(out_r, err_r))
         except LaunchError as e:
             os.close(out_r)
             os.close(err_r)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
 
@@ -70,3 +71,23 @@ def test_supervisor_lingers_after_its_last_pod_then_leaves(tmp_path) -> None:  #
         assert n.daemon_pid() == daemon, "a pod applied within the linger reuses the supervisor"
         n.delete("again")
         poll("the lingering supervisor to leave", lambda: not exists(daemon), timeout=15)
+
+
+def test_container_writing_to_stdout_survives_a_killed_supervisor(node: Node) -> None:  # noqa: F811
+    """With no supervisor reading its log pipe, a chatty container must not die of SIGPIPE; the next
+    supervisor drains what it wrote meanwhile, so the log has no gap."""
+    chatty = ("  - name: c\n    image: busybox\n    command: [sh, -c, "
+              "'i=0; while true; do i=$((i+1)); echo line $i; sleep 0.02; done']\n")
+    node.apply(pod_yaml("chatty", chatty))
+    node.wait_running("chatty")
+    pid = node.container_pid("chatty", "c")
+    daemon = node.daemon_pid()
+    os.kill(daemon, signal.SIGKILL)
+    poll("the daemon to be gone", lambda: not exists(daemon))
+    time.sleep(2)  # ~100 writes with nobody reading the pipe (SIGPIPE would end it at the first)
+    assert alive(pid), "the container died while no supervisor read its stdout"
+    node.apply(pod_yaml("other", sleeper("a")))  # a new supervisor adopts chatty
+    poll("the log to catch up", lambda: "line 300" in node.run("logs", "chatty").stdout, timeout=30)
+    numbers = [int(line.split()[1]) for line in node.run("logs", "chatty").stdout.splitlines()]
+    assert numbers == list(range(1, len(numbers) + 1)), "lines were lost while no supervisor ran"
+    assert node.container_pid("chatty", "c") == pid

@@ -9,7 +9,23 @@ from pyrunc.errors import PyruncError
 
 
 def add_arguments(parser: Any) -> None:
-    parser.add_argument("-f", "--filename", required=True, action="append", help="manifest file, or - for stdin")
+    parser.add_argument("-f", "--filename", required=True, action="append",
+                        help="manifest file, directory of manifests, or - for stdin")
+
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def manifest_files(path: str) -> list[str]:
+    """A file, `-`, or a directory's *.yaml/*.yml/*.json files in name order (like kubectl -f DIR)."""
+    import os
+
+    if path != "-" and os.path.isdir(path):
+        names = sorted(n for n in os.listdir(path) if n.endswith(MANIFEST_SUFFIXES) and not n.startswith("."))
+        if not names:
+            raise PyruncError(f'error reading "{path}": no manifest files (*.yaml, *.yml, *.json) in the directory')
+        return [os.path.join(path, n) for n in names]
+    return [path]
 
 
 def read_manifest_text(path: str) -> str:
@@ -30,7 +46,7 @@ def load_all(paths: list[str]) -> list[Any]:
     from pyrunc.spec import load_manifests
 
     pods = []
-    for path in paths:
+    for path in [f for p in paths for f in manifest_files(p)]:
         pods += load_manifests(read_manifest_text(path), "STDIN" if path == "-" else path)
     if not pods:
         raise PyruncError("no objects passed to apply")

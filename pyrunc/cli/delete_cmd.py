@@ -19,9 +19,17 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--force", action="store_true", help="with --grace-period=0: kill immediately")
     parser.add_argument("--now", action="store_true", help="same as --grace-period=1")
     parser.add_argument("--ignore-not-found", action="store_true")
+    parser.add_argument("--all", action="store_true", help="every pod of the namespace")
 
 
-def targets(args: Any) -> list[tuple[str, str]]:
+def targets(args: Any, root: str = "") -> list[tuple[str, str]]:
+    if args.all:
+        from pyrunc.store.layout import layout_for_key, list_pod_keys
+
+        if args.args and args.args != ["pods"] and args.args[0] not in POD_WORDS:
+            raise PyruncError(f'the server doesn\'t have a resource type "{args.args[0]}"')
+        layouts = [layout_for_key(root, k) for k in list_pod_keys(root)]
+        return [(lay.namespace, lay.name) for lay in layouts if lay.namespace == args.namespace]
     if args.filename:
         from pyrunc.cli.apply_cmd import load_all
 
@@ -62,7 +70,12 @@ def run(cfg: Any, args: Any) -> int:
     if args.force and grace == 0:
         print("Warning: Immediate deletion does not wait for confirmation that the running resource has been terminated. "
               "The resource may continue to run on the cluster indefinitely.")
-    for namespace, name in targets(args):
+    chosen = targets(args, cfg.root)
+    if args.all and not chosen:
+        import sys
+
+        print("No resources found", file=sys.stderr)
+    for namespace, name in chosen:
         try:
             if not pod_exists(cfg.root, namespace, name):
                 raise NotFound("pods", name)

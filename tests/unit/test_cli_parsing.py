@@ -147,3 +147,27 @@ def test_tail_lines(n: int, out: bytes) -> None:
 
 def test_tail_lines_without_final_newline() -> None:
     assert tail_lines(b"a\nb", 1) == b"b\n"
+
+
+def test_apply_reads_a_directory_of_manifests_in_name_order(tmp_path) -> None:  # noqa: ANN001
+    from pyrunc.cli.apply_cmd import manifest_files
+
+    for name in ("b.yaml", "a.json", "c.yml", "notes.txt", ".hidden.yaml"):
+        (tmp_path / name).write_text("")
+    assert [p.rsplit("/", 1)[1] for p in manifest_files(str(tmp_path))] == ["a.json", "b.yaml", "c.yml"]
+    assert manifest_files("-") == ["-"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(PyruncError, match="no manifest files"):
+        manifest_files(str(empty))
+
+
+def test_delete_all_picks_every_pod_of_the_namespace(tmp_path) -> None:  # noqa: ANN001
+    from pyrunc.cli.delete_cmd import add_arguments, targets
+
+    for key in ("default_a", "default_b", "other_c", "Bad_key"):
+        (tmp_path / "pods" / key).mkdir(parents=True)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert targets(parser.parse_args(["pods", "--all"]), str(tmp_path)) == [("default", "a"), ("default", "b")]
+    assert targets(parser.parse_args(["pods", "--all", "-n", "other"]), str(tmp_path)) == [("other", "c")]

@@ -25,6 +25,10 @@ VERBS = {
 }
 
 
+# Verbs that create, enter or stop pods; the read-only ones work for anyone who may read the state.
+NEEDS_ROOT = ("apply", "delete", "exec", "daemon", "top")
+
+
 class ArgumentError(Exception):
     pass
 
@@ -82,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         verb = rest[0]
         if verb not in VERBS:
             raise ArgumentError(f'unknown command "{verb}" for "pyrunc"')
+        if verb in NEEDS_ROOT and os.geteuid() != 0:
+            from pyrunc.errors import PyruncError
+
+            raise PyruncError(f"pyrunc {verb} needs root: namespaces, mounts and cgroups are root's to make",
+                              hint=f"sudo pyrunc {verb} ...")
         module = importlib.import_module(f"pyrunc.cli.{verb}_cmd")
         parser = Parser(prog=f"pyrunc {verb}")
         module.add_arguments(parser)

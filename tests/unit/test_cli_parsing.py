@@ -171,3 +171,12 @@ def test_delete_all_picks_every_pod_of_the_namespace(tmp_path) -> None:  # noqa:
     add_arguments(parser)
     assert targets(parser.parse_args(["pods", "--all"]), str(tmp_path)) == [("default", "a"), ("default", "b")]
     assert targets(parser.parse_args(["pods", "--all", "-n", "other"]), str(tmp_path)) == [("other", "c")]
+
+
+def test_verbs_that_make_pods_refuse_without_root(monkeypatch, capsys) -> None:  # noqa: ANN001
+    from pyrunc.cli.main import main
+
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    assert main(["apply", "-f", "pod.yaml"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "error: pyrunc apply needs root: namespaces, mounts and cgroups are root's to make"

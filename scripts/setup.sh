@@ -37,5 +37,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
+# Byte-compile now: a user's environment may forbid writing .pyc files (PYTHONDONTWRITEBYTECODE), and
+# compiling pyrunc's modules on every command would cost more than running it.
+.venv/bin/python -m compileall -q pyrunc
+
 bash rootfs/busybox.sh /var/lib/pyrunc/images/docker.io/library/busybox/latest
 echo "pyrunc is set up: $(pwd)/.venv/bin/pyrunc"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 
 def machine_memory() -> int:
     with open("/proc/meminfo", encoding="utf-8") as f:
@@ -16,6 +14,7 @@ def machine_memory() -> int:
 def host_ip() -> str:
     """The node's primary IPv4 address: that of the default route's interface (SIOCGIFADDR)."""
     import fcntl
+    import socket
     import struct
 
     try:

@@ -6,13 +6,16 @@ except the lazily opened libc handle, which is a property of the process, not of
 
 from __future__ import annotations
 
-import ctypes
 import errno
-import fcntl
 import os
-import socket
-import struct
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import ctypes
+
+# ctypes and socket are imported where they are used: `pyrunc get` needs only proc_start_time here,
+# and those two imports cost it ~15 ms.
 
 # Namespace flags (linux/sched.h).
 CLONE_NEWNS = 0x00020000
@@ -49,13 +52,17 @@ SYS_PIVOT_ROOT = 155  # x86_64; glibc has no wrapper for pivot_root(2)
 
 
 @lru_cache(maxsize=1)
-def _libc() -> ctypes.CDLL:
+def _libc() -> "ctypes.CDLL":
+    import ctypes
+
     # Not ctypes.util.find_library: it runs ldconfig in a subprocess (tens of ms on every CLI call).
     return ctypes.CDLL("libc.so.6", use_errno=True)
 
 
 def _check(ret: int, what: str, path: str | None = None) -> None:
     if ret != 0:
+        import ctypes
+
         err = ctypes.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}", path)
 
@@ -83,6 +90,8 @@ def unshare(flags: int) -> None:
 
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
+    import ctypes
+
     enc = lambda s: s.encode() if s is not None else None  # noqa: E731
     ret = _libc().mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data))
     _check(ret, f"mount {source or fstype} on {target}", target)
@@ -109,6 +118,8 @@ def pivot_root(new_root: str, put_old: str) -> None:
 
 
 def set_hostname(name: str) -> None:
+    import socket
+
     socket.sethostname(name)
 
 
@@ -117,6 +128,10 @@ def loopback_up() -> None:
 
     Done with two ioctls instead of netlink so the sandbox needs no pyroute2 import.
     """
+    import fcntl
+    import socket
+    import struct
+
     SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         ifreq = struct.pack("16sH14x", b"lo", 0)

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 import signal
-from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-@dataclass(frozen=True, slots=True)
-class Mount:
+# NamedTuples, not dataclasses: `pyrunc exec` loads a ContainerConfig, and importing dataclasses
+# (with inspect) would cost it ~15 ms. They are just as immutable.
+class Mount(NamedTuple):
     destination: str
     source: str
     type: str = "bind"  # "bind" | "tmpfs"
@@ -24,8 +25,7 @@ class Mount:
     data: str = ""  # mount data for tmpfs (size=...)
 
 
-@dataclass(frozen=True, slots=True)
-class ContainerConfig:
+class ContainerConfig(NamedTuple):
     pod_key: str
     name: str
     args: tuple[str, ...]
@@ -51,7 +51,10 @@ class ContainerConfig:
     termination_log: str = ""  # host side of terminationMessagePath
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        d = self._asdict()
+        d["mounts"] = [m._asdict() for m in self.mounts]
+        d["namespaces"] = dict(self.namespaces)
+        return json.dumps(d, sort_keys=True)
 
     @staticmethod
     def from_json(text: str) -> "ContainerConfig":
@@ -140,14 +143,13 @@ def signal_number(name: str) -> int:
         return int(signal.SIGTERM)
 
 
-@dataclass(frozen=True, slots=True)
-class SandboxFacts:
+class SandboxFacts(NamedTuple):
     """What the sandbox provides to every member container."""
 
     namespaces: Mapping[str, str]  # kind -> "host" | "new" | ns file path
     shm: str  # host path bind-mounted at /dev/shm ("" = the host's /dev/shm)
-    etc_files: Mapping[str, str] = field(default_factory=dict)  # /etc/hosts etc. -> host path
-    volumes: Mapping[str, str] = field(default_factory=dict)  # volume name -> host path
+    etc_files: Mapping[str, str] = MappingProxyType({})  # /etc/hosts etc. -> host path
+    volumes: Mapping[str, str] = MappingProxyType({})  # volume name -> host path
     pod_ip: str = ""
     host_ip: str = ""
     node_name: str = ""

@@ -31,8 +31,7 @@ import select
 import signal
 import sys
 import time
-from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from pyrunc.errors import RuntimeFailure
 from pyrunc.linux import syscalls as sc
@@ -51,8 +50,7 @@ class LaunchError(RuntimeFailure):
         self.stage = stage
 
 
-@dataclass(frozen=True, slots=True)
-class Launched:
+class Launched(NamedTuple):  # not a dataclass: keeps dataclasses off `pyrunc exec`'s imports
     pid: int
     start_time: int
 

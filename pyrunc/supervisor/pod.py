@@ -8,7 +8,6 @@ facts they are made from in state.json files, so a new supervisor can take over 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import shutil
@@ -365,7 +364,7 @@ class PodRunner:
         cfg = container_config(self.pod, run.spec, image, facts, layout=self.layout, node_cpus=self.node.cpus,
                                node_memory=self.node.memory, sub_path=sub_path_source)
         cg_mounts, cgroupns = self.node.cgroup_mounts(self, run)
-        cfg = dataclasses.replace(cfg, mounts=cfg.mounts + tuple(cg_mounts), cgroupns=cgroupns)
+        cfg = cfg._replace(mounts=cfg.mounts + tuple(cg_mounts), cgroupns=cgroupns)
         with open(self.layout.container_config(run.name), "w", encoding="utf-8") as f:
             f.write(cfg.to_json())
         return cfg

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -248,9 +249,10 @@ class Node:
         left = []
         if Path("/sys/class/net", self.bridge).exists():
             left.append(f"bridge {self.bridge}")
-        tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=False).stdout
-        if f"pyrunc_{self.bridge}" in tables.split():
-            left.append(f"nft table ip pyrunc_{self.bridge}")
+        if shutil.which("nft"):  # absent where pods have no network (the QEMU cgroup2 guest)
+            tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=False).stdout
+            if f"pyrunc_{self.bridge}" in tables.split():
+                left.append(f"nft table ip pyrunc_{self.bridge}")
         marks = Path(self.root, "cgroups")
         if marks.is_dir() and any(marks.iterdir()):
             left.append(f"pod cgroups: {sorted(p.name for p in marks.iterdir())}")
@@ -307,7 +309,8 @@ class Node:
             subprocess.run(["umount", "-l", point], capture_output=True, check=False)
         if Path("/sys/class/net", self.bridge).exists():
             subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, check=False)
-        subprocess.run(["nft", "delete", "table", "ip", f"pyrunc_{self.bridge}"], capture_output=True, check=False)
+        if shutil.which("nft"):
+            subprocess.run(["nft", "delete", "table", "ip", f"pyrunc_{self.bridge}"], capture_output=True, check=False)
 
 
 def _node(base: Path, **settings: Any) -> Iterator[Node]:

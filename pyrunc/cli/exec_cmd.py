@@ -31,7 +31,7 @@ def run(cfg: Any, args: Any) -> int:
         raise PyruncError("you must specify at least one command for the container")
     name = args.name.split("/", 1)[1] if args.name.startswith(("pod/", "pods/", "po/")) else args.name
     layout, pod = load_pod(cfg, args.namespace, name)
-    container = pick_container(pod, args.container, "exec")
+    container = pick_container(pod, args.container)
     rec = read_json(layout.container_state(container), {}) or {}
     pid = int(rec.get("pid", 0))
     if not pid or rec.get("terminated") or not pid_alive(pid, rec.get("startTime")):

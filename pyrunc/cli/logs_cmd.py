@@ -44,7 +44,7 @@ def tail_lines(data: bytes, n: int) -> bytes:
 def run(cfg: Any, args: Any) -> int:
     name = args.name.split("/", 1)[1] if args.name.startswith(("pod/", "pods/", "po/")) else args.name
     layout, pod = load_pod(cfg, args.namespace, name)
-    container = pick_container(pod, args.container, "logs")
+    container = pick_container(pod, args.container)
     if args.container is None and len(pod["spec"]["containers"]) > 1:
         others = ", ".join(c["name"] for c in pod["spec"]["containers"])
         print(f'Defaulted container "{container}" out of: {others}', file=sys.stderr)

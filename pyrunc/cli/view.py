@@ -57,7 +57,7 @@ def load_pod(cfg: NodeConfig, namespace: str, name: str) -> tuple[PodLayout, dic
     return layout, view
 
 
-def pick_container(pod: dict[str, Any], container: str | None, verb: str) -> str:
+def pick_container(pod: dict[str, Any], container: str | None) -> str:
     names = [c["name"] for c in pod["spec"]["containers"]]
     all_names = [c["name"] for c in pod["spec"].get("initContainers", [])] + names
     if container is None:

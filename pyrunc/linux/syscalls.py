@@ -141,13 +141,17 @@ def loopback_up() -> None:
 
 def set_child_subreaper() -> None:
     """Orphaned descendants (container PID 1s after their launcher exits) get reparented to us."""
-    PR_SET_CHILD_SUBREAPER = 36
-    _check(_libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl(PR_SET_CHILD_SUBREAPER)")
+    import prctl  # python-prctl
+
+    prctl.set_child_subreaper(1)
 
 
-def set_pdeathsig(sig: int) -> None:
-    PR_SET_PDEATHSIG = 1
-    _check(_libc().prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
+def set_process_name(name: str) -> None:
+    """What ps shows for a helper process forked from the supervisor (comm and the command line)."""
+    import prctl  # python-prctl
+
+    prctl.set_name(name[:15])
+    prctl.set_proctitle(name)
 
 
 def proc_start_time(pid: int) -> int | None:

@@ -146,6 +146,7 @@ def _start_holder(namespaces: dict[str, str]) -> tuple[int, int]:
 def _holder_main() -> None:
     try:
         os.setsid()
+        sc.set_process_name("pyrunc-pause")  # `ps` in the pod shows this as PID 1
         # PID 1 ignores signals it has no handler for: install one for TERM/INT.
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: os._exit(0))

@@ -24,13 +24,29 @@ def cri_timestamp(ts: float | None = None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
 
 
-class LogWriter:
-    """Turns chunks of one stream into CRI records appended to a shared log file."""
+class LogFile:
+    """One instance's log file, open while any of its streams still writes (a straggler holding the
+    pipe may outlive the instance, even past a restart that opened the next file)."""
 
-    def __init__(self, fd: int, stream: str) -> None:
-        self.fd = fd  # an O_APPEND file descriptor, shared by the container's two streams
+    def __init__(self, path: str, streams: int) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        self.open_streams = streams
+
+    def release(self) -> None:
+        self.open_streams -= 1
+        if self.open_streams == 0:
+            os.close(self.fd)
+
+
+class LogWriter:
+    """Turns chunks of one stream into CRI records appended to the instance's log file."""
+
+    def __init__(self, log: LogFile, stream: str) -> None:
+        self.log = log
+        self.fd = log.fd  # O_APPEND, shared by the container's two streams
         self.stream = stream.encode()
         self.pending = b""
+        self.closed = False
 
     def feed(self, data: bytes) -> None:
         self.pending += data
@@ -47,10 +63,18 @@ class LogWriter:
         if out:
             os.write(self.fd, b"".join(out))
 
-    def close(self) -> None:
+    def flush(self) -> None:
+        """Write a partial last line out (the container ended without a newline)."""
         if self.pending:
             os.write(self.fd, self._record(self.pending, b"F"))
             self.pending = b""
+
+    def close(self) -> None:
+        """The stream ended: flush, and let go of the file (closed with its last stream)."""
+        if not self.closed:
+            self.closed = True
+            self.flush()
+            self.log.release()
 
     def _record(self, content: bytes, tag: bytes) -> bytes:
         return cri_timestamp().encode() + b" " + self.stream + b" " + tag + b" " + content + b"\n"

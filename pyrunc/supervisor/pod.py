@@ -29,7 +29,7 @@ from pyrunc.store.atomic import read_json, write_json
 from pyrunc.supervisor.backoff import Backoff, should_restart
 from pyrunc.supervisor.events import record_event
 from pyrunc.supervisor.lifecycle import ActionRunner, ContainerProbes, handler_of
-from pyrunc.supervisor.logs import LogWriter
+from pyrunc.supervisor.logs import LogFile, LogWriter
 from pyrunc.supervisor.probes import ActionResult, Target
 
 # A preStop hook still running when the grace period ends gets this much more, once (kubelet).
@@ -49,7 +49,6 @@ class ContainerRun:
         self.rec: dict[str, Any] = read_json(layout.container_state(spec.name), {}) or {}
         self.timer: int | None = None
         self.readers: list[tuple[int, LogWriter]] = []
-        self.log_fd = -1
         self.probes: ContainerProbes | None = None
         self.hooks: ActionRunner | None = None
         self.stopping = False  # a stop (signal, then SIGKILL at the deadline) is under way
@@ -255,7 +254,7 @@ class PodRunner:
             os.close(out_w)
             os.close(err_w)
         now = time.time()
-        rec.update(pid=launched.pid, startTime=launched.start_time, startedAt=rfc3339(now), startedEpoch=now,
+        rec.update(createFailures=0, pid=launched.pid, startTime=launched.start_time, startedAt=rfc3339(now), startedEpoch=now,
                    containerID=f"pyrunc://{container_id}", imageID=image.image_id, started=True, ready=True)
         run.save()
         self._attach_logs(run, out_r, err_r)
@@ -373,10 +372,9 @@ class PodRunner:
         count = int(run.rec.get("restartCount", 0))
         path = self.layout.log_file(run.name, count)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        run.log_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
-        log_fd = run.log_fd
+        log = LogFile(path, streams=2)
         for fd, stream in ((out_r, "stdout"), (err_r, "stderr")):
-            writer = LogWriter(log_fd, stream)
+            writer = LogWriter(log, stream)
             os.set_blocking(fd, False)
             run.readers.append((fd, writer))
             self.node.loop.add_reader(fd, lambda fd=fd, w=writer, r=run: self._pump(r, fd, w))
@@ -399,7 +397,7 @@ class PodRunner:
                 data = os.read(fd, 65536)
             except BlockingIOError:
                 if final:
-                    writer.close()
+                    writer.flush()
                 return
             except OSError:
                 data = b""
@@ -408,9 +406,6 @@ class PodRunner:
                 self.node.loop.remove_reader(fd)
                 os.close(fd)
                 run.readers = [(f, w) for f, w in run.readers if f != fd]
-                if not run.readers and run.log_fd >= 0 and writer.fd == run.log_fd:
-                    os.close(run.log_fd)
-                    run.log_fd = -1
                 return
             writer.feed(data)
 
@@ -647,15 +642,13 @@ class PodRunner:
                 run.probes.stop()
             if run.hooks is not None:
                 run.hooks.cancel_all()
-            for fd, _ in run.readers:
+            for fd, writer in run.readers:
                 self.node.loop.remove_reader(fd)
+                with contextlib.suppress(OSError):
+                    writer.close()
                 with contextlib.suppress(OSError):
                     os.close(fd)
             run.readers = []
-            if run.log_fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(run.log_fd)
-                run.log_fd = -1
         self.node.cgroups_teardown(self)
         self.node.network_teardown(self)
         sbx.teardown_sandbox(self.layout, self.sandbox)

@@ -90,3 +90,25 @@ def test_follow_returns_when_the_container_ends(talk: Node) -> None:
                           capture_output=True, text=True, timeout=60, cwd=str(REPO))
     assert proc.returncode == 0
     assert proc.stdout.startswith("start\n") and "end\n" in proc.stdout
+
+
+def test_the_log_file_of_an_ended_instance_is_closed(tmp_path) -> None:  # noqa: ANN001
+    """A process outliving its container's PID 1 (shared PID namespace) holds the stdout pipe until
+    the restart kills it; the supervisor must still close that instance's log file afterwards."""
+    import os
+
+    from tests.integration.helpers import _node
+
+    straggler = "  - name: c\n    image: busybox\n    command: [sh, -c, 'sleep 600 & echo first; exit 1']\n"
+    for n in _node(tmp_path, crashloop_max_backoff=1):
+        n.apply(pod_yaml("strag", straggler, extra_spec="  shareProcessNamespace: true\n"))
+        poll("two restarts", lambda: n.state("strag", "c").get("restartCount", 0) >= 2)
+        old_log = os.path.join(n.root, "pods", "default_strag", "logs", "c", "0.log")
+        assert "first" in open(old_log).read()
+        daemon = n.daemon_pid()
+
+        def old_log_open() -> bool:
+            fds = os.listdir(f"/proc/{daemon}/fd")
+            return any(os.path.realpath(f"/proc/{daemon}/fd/{fd}") == old_log for fd in fds)
+
+        poll("the first instance's log file to be closed", lambda: not old_log_open())

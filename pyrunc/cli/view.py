@@ -11,6 +11,7 @@ from typing import Any
 
 from pyrunc.config import NodeConfig
 from pyrunc.errors import NotFound, PyruncError
+from pyrunc.linux.host import host_ip
 from pyrunc.linux.syscalls import pid_alive
 from pyrunc.status import pod_status
 from pyrunc.store.atomic import read_json
@@ -18,30 +19,29 @@ from pyrunc.store.layout import PodLayout, layout_for_key, list_pod_keys
 from pyrunc.supervisor.client import daemon_running
 
 
-def pod_view(cfg: NodeConfig, layout: PodLayout, supervised: bool, now: float) -> dict[str, Any] | None:
+def pod_view(cfg: NodeConfig, layout: PodLayout, supervised: bool, now: float, node_ip: str) -> dict[str, Any] | None:
     manifest = read_json(layout.pod_json)
     if not manifest:
         return None
     names = [c["name"] for c in manifest["spec"].get("initContainers", []) + manifest["spec"]["containers"]]
     records = {n: read_json(layout.container_state(n), {}) or {} for n in names}
     sandbox = read_json(layout.sandbox_json)
-    from pyrunc.linux.host import host_ip
-
     pod = dict(manifest)
     pod["spec"] = dict(manifest["spec"], nodeName=cfg.node_name)
-    pod["status"] = pod_status(manifest, records, sandbox, lambda pid, st: pid_alive(pid, st), now, supervised, host_ip())
+    pod["status"] = pod_status(manifest, records, sandbox, lambda pid, st: pid_alive(pid, st), now, supervised, node_ip)
     return pod
 
 
 def load_pods(cfg: NodeConfig, namespace: str | None) -> list[dict[str, Any]]:
     supervised = daemon_running(cfg)
     now = time.time()
+    node_ip = host_ip()
     pods = []
     for key in list_pod_keys(cfg.root):
         layout = layout_for_key(cfg.root, key)
         if namespace is not None and layout.namespace != namespace:
             continue
-        view = pod_view(cfg, layout, supervised, now)
+        view = pod_view(cfg, layout, supervised, now, node_ip)
         if view is not None:
             pods.append(view)
     return pods
@@ -51,7 +51,7 @@ def load_pod(cfg: NodeConfig, namespace: str, name: str) -> tuple[PodLayout, dic
     layout = PodLayout(cfg.root, namespace, name)
     if "/" in name or "_" in namespace:
         raise NotFound("pods", name)
-    view = pod_view(cfg, layout, daemon_running(cfg), time.time()) if os.path.isdir(layout.dir) else None
+    view = pod_view(cfg, layout, daemon_running(cfg), time.time(), host_ip()) if os.path.isdir(layout.dir) else None
     if view is None:
         raise NotFound("pods", name)
     return layout, view

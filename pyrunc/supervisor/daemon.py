@@ -32,7 +32,7 @@ from pyrunc.config import NodeConfig
 from pyrunc.errors import PyruncError
 from pyrunc.linux import syscalls as sc
 from pyrunc.spec import pod_from_dict, pod_to_dict
-from pyrunc.store.atomic import write_json
+from pyrunc.store.atomic import read_json, write_json
 from pyrunc.store.layout import PodLayout, layout_for_key, list_pod_keys
 from pyrunc.supervisor.loop import Loop
 from pyrunc.supervisor.node import Node
@@ -109,8 +109,6 @@ class Daemon:
     def _adopt_all(self) -> None:
         for key in list_pod_keys(self.cfg.root):
             layout = layout_for_key(self.cfg.root, key)
-            from pyrunc.store.atomic import read_json
-
             manifest = read_json(layout.pod_json)
             if not manifest:
                 # A pod whose creation never finished (the daemon died mid-way): remove its remains.

@@ -10,11 +10,9 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -24,6 +22,7 @@ from pyrunc.spec.model import ExecAction, GRPCAction, HTTPGetAction, HTTPHeader,
 from pyrunc.supervisor import probes
 from pyrunc.supervisor.probes import ActionResult, Target
 from tests.integration.helpers import Node, _node, sleeper, pod_yaml
+from tests.probe_wait import wait
 
 pytestmark = pytest.mark.root
 
@@ -164,15 +163,7 @@ def servers(netns: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
 
 def run(handler: probes.Handler, target: Target, timeout: float = 1, **kw: object) -> ActionResult:
     """spawn, then wait the way the supervisor does: the child's exit, or the SIGKILL backstop."""
-    spawned = probes.spawn(handler, target, timeout, **kw)  # type: ignore[arg-type]
-    kill_at = time.monotonic() + spawned.kill_after
-    while True:
-        pid, status = os.waitpid(spawned.pid, os.WNOHANG)
-        if pid:
-            return probes.collect(spawned, status)
-        if time.monotonic() > kill_at:
-            os.kill(spawned.pid, signal.SIGKILL)
-        time.sleep(0.02)
+    return wait(probes.spawn(handler, target, timeout, **kw))  # type: ignore[arg-type]
 
 
 def net_target(netns: str, ip: str = POD_IP) -> Target:

@@ -54,8 +54,8 @@ def zombies_of(parents: set[int]) -> list[int]:
     return found
 
 
-def restart_count(node: Node, name: str) -> int:
-    return int(status_of(node.pod_json(name))["restartCount"])
+def restart_count(n: Node, name: str) -> int:
+    return int(status_of(n.pod_json(name))["restartCount"])
 
 
 def test_killed_supervisor_then_takeover(node: Node, tmp_path: Path) -> None:  # noqa: F811
@@ -115,8 +115,8 @@ def wnode(tmp_path_factory: pytest.TempPathFactory, wout: Path) -> Iterator[Node
         yield n
 
 
-def start_wait(node: Node, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([*PYRUNC, "--root", node.root, "wait", *args], stdout=subprocess.PIPE,
+def start_wait(n: Node, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([*PYRUNC, "--root", n.root, "wait", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=str(REPO))
 
 

@@ -5,24 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import time
 
 from pyrunc.spec.model import GRPCAction, HTTPHeader, TCPSocketAction
 from pyrunc.supervisor import probes
 from pyrunc.supervisor.probes import ActionResult, Target
+from tests.probe_wait import wait
 
 HOST = Target(netns=None, pod_ip="127.0.0.1", container_pid=0, exec_config="")
-
-
-def wait(spawned: probes.Spawned) -> ActionResult:
-    kill_at = time.monotonic() + spawned.kill_after
-    while True:
-        pid, status = os.waitpid(spawned.pid, os.WNOHANG)
-        if pid:
-            return probes.collect(spawned, status)
-        if time.monotonic() > kill_at:
-            os.kill(spawned.pid, signal.SIGKILL)
-        time.sleep(0.01)
 
 
 def test_probe_url() -> None:

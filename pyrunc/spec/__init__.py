@@ -10,15 +10,30 @@
 
 from __future__ import annotations
 
-from pyrunc.spec.load import load_manifests, pod_from_dict, pod_to_dict
-from pyrunc.spec.model import (
-    Capabilities, Container, ContainerPort, DownwardAPIVolumeFile, DownwardAPIVolumeSource, EmptyDirVolumeSource,
-    EnvVar, EnvVarSource, ExecAction, GRPCAction, HostAlias, HostPathVolumeSource, HTTPGetAction, HTTPHeader,
-    Lifecycle, LifecycleHandler, ObjectFieldSelector, ObjectMeta, Pod, PodDNSConfig, PodDNSConfigOption,
-    PodSecurityContext, PodSpec, Probe, ResourceFieldSelector, ResourceRequirements, SecurityContext, SleepAction,
-    Sysctl, TCPSocketAction, Volume, VolumeMount, is_sidecar,
-)
-from pyrunc.spec.quantity import Quantity, parse_quantity
+from importlib import import_module
+from typing import Any
+
+# Names resolve lazily (PEP 562), so that `pyrunc.spec.quantity` can be imported alone (describe
+# uses its grammar) without building the whole model.
+_WHERE = {
+    "Capabilities": "model", "Container": "model", "ContainerPort": "model", "DownwardAPIVolumeFile": "model",
+    "DownwardAPIVolumeSource": "model", "EmptyDirVolumeSource": "model", "EnvVar": "model",
+    "EnvVarSource": "model", "ExecAction": "model", "GRPCAction": "model", "HTTPGetAction": "model",
+    "HTTPHeader": "model", "HostAlias": "model", "HostPathVolumeSource": "model", "Lifecycle": "model",
+    "LifecycleHandler": "model", "ObjectFieldSelector": "model", "ObjectMeta": "model", "Pod": "model",
+    "PodDNSConfig": "model", "PodDNSConfigOption": "model", "PodSecurityContext": "model", "PodSpec": "model",
+    "Probe": "model", "Quantity": "quantity", "ResourceFieldSelector": "model",
+    "ResourceRequirements": "model", "SecurityContext": "model", "SleepAction": "model", "Sysctl": "model",
+    "TCPSocketAction": "model", "Volume": "model", "VolumeMount": "model", "is_sidecar": "model",
+    "load_manifests": "load", "parse_quantity": "quantity", "pod_from_dict": "load", "pod_to_dict": "load",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'pyrunc.spec' has no attribute {name!r}")
+    return getattr(import_module(f"pyrunc.spec.{_WHERE[name]}"), name)
+
 
 __all__ = [
     "Capabilities", "Container", "ContainerPort", "DownwardAPIVolumeFile", "DownwardAPIVolumeSource",

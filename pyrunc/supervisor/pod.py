@@ -41,10 +41,9 @@ TERMINATION_MESSAGE_MAX = 4096
 class ContainerRun:
     """Supervision state of one container of the pod (init, sidecar or app)."""
 
-    def __init__(self, spec: Any, kind: str, index: int, layout: Any) -> None:
+    def __init__(self, spec: Any, kind: str, layout: Any) -> None:
         self.spec = spec
         self.kind = kind  # "init" | "sidecar" | "app"
-        self.index = index
         self.layout = layout
         self.rec: dict[str, Any] = read_json(layout.container_state(spec.name), {}) or {}
         self.timer: int | None = None
@@ -86,10 +85,10 @@ class PodRunner:
         self.pod: Pod = pod_from_dict(manifest)
         self.backoff = Backoff(node.cfg.crashloop_max_backoff, node.cfg.backoff_reset_after)
         self.runs: list[ContainerRun] = []
-        for i, c in enumerate(self.pod.spec.init_containers):
-            self.runs.append(ContainerRun(c, "sidecar" if is_sidecar(c) else "init", i, layout))
-        for i, c in enumerate(self.pod.spec.containers):
-            self.runs.append(ContainerRun(c, "app", i, layout))
+        for c in self.pod.spec.init_containers:
+            self.runs.append(ContainerRun(c, "sidecar" if is_sidecar(c) else "init", layout))
+        for c in self.pod.spec.containers:
+            self.runs.append(ContainerRun(c, "app", layout))
         self.sandbox: sbx.SandboxState | None = None
         self.volumes: dict[str, str] = {}
         self.terminating = False

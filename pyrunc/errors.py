@@ -51,6 +51,11 @@ class ImageError(PyruncError):
     """An image reference that cannot be resolved to a root filesystem."""
 
 
+class ContainerConfigError(PyruncError):
+    """A container's configuration cannot be honoured (runAsNonRoot against a root image, a missing
+    seccomp profile, ...): the kubelet's CreateContainerConfigError, retried with back-off."""
+
+
 class RuntimeFailure(PyruncError):
     """A kernel operation failed while creating or running a pod."""
 

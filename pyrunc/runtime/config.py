@@ -20,9 +20,22 @@ DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 class Mount(NamedTuple):
     destination: str
     source: str
-    type: str = "bind"  # "bind" | "tmpfs"
+    type: str = "bind"  # "bind" | "tmpfs" | "cgroup2"
     read_only: bool = False
     data: str = ""  # mount data for tmpfs (size=...)
+    # A volume's subPath: resolved by the container's init *beneath* `source` (never following a
+    # symlink out of it) at mount time, not by the supervisor ahead of time (CVE-2021-25741).
+    sub_path: str = ""
+
+
+class CapabilitySets(NamedTuple):
+    """The five capability sets of the container's process, as capability names ("CAP_CHOWN")."""
+
+    bounding: tuple[str, ...] = ()
+    effective: tuple[str, ...] = ()
+    permitted: tuple[str, ...] = ()
+    inheritable: tuple[str, ...] = ()
+    ambient: tuple[str, ...] = ()
 
 
 class ContainerConfig(NamedTuple):
@@ -49,20 +62,34 @@ class ContainerConfig(NamedTuple):
     tty: bool = False
     termination_message_path: str = "/dev/termination-log"
     termination_log: str = ""  # host side of terminationMessagePath
+    # Process security, applied to the init and to every exec'd process (runc applies the
+    # container's process settings to `runc exec` too).
+    capabilities: CapabilitySets = CapabilitySets()
+    no_new_privileges: bool = False
+    seccomp: str = ""  # an OCI runtime-spec `linux.seccomp` object as JSON text; "" = unconfined
+    # Filesystem view: paths (inside the container) hidden or made read-only; privileged = all
+    # devices, writable /sys, nothing masked.
+    masked_paths: tuple[str, ...] = ()
+    readonly_paths: tuple[str, ...] = ()
+    privileged: bool = False
+    sysctls: tuple[tuple[str, str], ...] = ()  # namespaced sysctls written in the container's namespaces
 
     def to_json(self) -> str:
         d = self._asdict()
         d["mounts"] = [m._asdict() for m in self.mounts]
         d["namespaces"] = dict(self.namespaces)
+        d["capabilities"] = self.capabilities._asdict()
         return json.dumps(d, sort_keys=True)
 
     @staticmethod
     def from_json(text: str) -> "ContainerConfig":
         d = json.loads(text)
         d["mounts"] = tuple(Mount(**m) for m in d["mounts"])
-        for k in ("args", "additional_gids"):
-            d[k] = tuple(d[k])
+        for k in ("args", "additional_gids", "masked_paths", "readonly_paths"):
+            d[k] = tuple(d.get(k, ()))
         d["env"] = tuple((k, v) for k, v in d["env"])
+        d["sysctls"] = tuple((k, v) for k, v in d.get("sysctls", ()))
+        d["capabilities"] = CapabilitySets(**{k: tuple(v) for k, v in d.get("capabilities", {}).items()})
         return ContainerConfig(**d)
 
 

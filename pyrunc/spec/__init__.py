@@ -16,7 +16,7 @@ from typing import Any
 # Names resolve lazily (PEP 562), so that `pyrunc.spec.quantity` can be imported alone (describe
 # uses its grammar) without building the whole model.
 _WHERE = {
-    "Capabilities": "model", "Container": "model", "ContainerPort": "model", "DownwardAPIVolumeFile": "model",
+    "AppArmorProfile": "model", "Capabilities": "model", "SELinuxOptions": "model", "SeccompProfile": "model", "Container": "model", "ContainerPort": "model", "DownwardAPIVolumeFile": "model",
     "DownwardAPIVolumeSource": "model", "EmptyDirVolumeSource": "model", "EnvVar": "model",
     "EnvVarSource": "model", "ExecAction": "model", "GRPCAction": "model", "HTTPGetAction": "model",
     "HTTPHeader": "model", "HostAlias": "model", "HostPathVolumeSource": "model", "Lifecycle": "model",
@@ -36,6 +36,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AppArmorProfile", "SELinuxOptions", "SeccompProfile",
     "Capabilities", "Container", "ContainerPort", "DownwardAPIVolumeFile", "DownwardAPIVolumeSource",
     "EmptyDirVolumeSource", "EnvVar", "EnvVarSource", "ExecAction", "GRPCAction", "HostAlias",
     "HostPathVolumeSource", "HTTPGetAction", "HTTPHeader", "Lifecycle", "LifecycleHandler", "ObjectFieldSelector",

@@ -15,8 +15,8 @@ from pyrunc.spec.schema import spec_field
 
 _NO_API_SERVER = "not supported: pyrunc has no API server to read ConfigMaps/Secrets from"
 _NOT_SUPPORTED = "not supported by pyrunc"
-# Fields of the security contexts pyrunc accepts but does not act on.
-_SECURITY_RAW = frozenset({"seccompProfile", "appArmorProfile", "seLinuxOptions", "windowsOptions"})
+# Fields of the security contexts pyrunc accepts but does not act on (Windows-only).
+_SECURITY_RAW = frozenset({"windowsOptions"})
 _OTHER_VOLUME_SOURCES = (
     "configMap", "secret", "persistentVolumeClaim", "projected", "nfs", "iscsi", "csi", "ephemeral", "image",
     "gitRepo", "glusterfs", "cephfs", "rbd", "awsElasticBlockStore", "gcePersistentDisk", "azureDisk",
@@ -190,6 +190,26 @@ class Capabilities:
 
 
 @dataclass(frozen=True, slots=True)
+class SeccompProfile:
+    type: str = spec_field(enum=("RuntimeDefault", "Unconfined", "Localhost"))
+    localhost_profile: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AppArmorProfile:
+    type: str = spec_field(enum=("RuntimeDefault", "Unconfined", "Localhost"))
+    localhost_profile: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SELinuxOptions:
+    user: str = ""
+    role: str = ""
+    type: str = ""
+    level: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class SecurityContext:
     run_as_user: int | None = spec_field(None, check=names.non_negative)
     run_as_group: int | None = spec_field(None, check=names.non_negative)
@@ -199,6 +219,9 @@ class SecurityContext:
     allow_privilege_escalation: bool | None = None
     capabilities: Capabilities | None = None
     proc_mount: str = spec_field("", enum=("Default", "Unmasked"))
+    seccomp_profile: SeccompProfile | None = None
+    app_armor_profile: AppArmorProfile | None = None
+    se_linux_options: SELinuxOptions | None = spec_field(None, json="seLinuxOptions")
 
     _RAW: ClassVar[frozenset[str]] = _SECURITY_RAW
     ignored: dict[str, object] = spec_field(factory=dict)
@@ -216,11 +239,15 @@ class PodSecurityContext:
     run_as_group: int | None = spec_field(None, check=names.non_negative)
     run_as_non_root: bool | None = None
     fs_group: int | None = spec_field(None, check=names.non_negative)
+    fs_group_change_policy: str = spec_field("", enum=("OnRootMismatch", "Always"))
     supplemental_groups: tuple[int, ...] = ()
+    supplemental_groups_policy: str = spec_field("", enum=("Merge", "Strict"))
     sysctls: tuple[Sysctl, ...] = ()
+    seccomp_profile: SeccompProfile | None = None
+    app_armor_profile: AppArmorProfile | None = None
+    se_linux_options: SELinuxOptions | None = spec_field(None, json="seLinuxOptions")
 
-    _RAW: ClassVar[frozenset[str]] = _SECURITY_RAW | {
-        "fsGroupChangePolicy", "supplementalGroupsPolicy", "seLinuxChangePolicy"}
+    _RAW: ClassVar[frozenset[str]] = _SECURITY_RAW | {"seLinuxChangePolicy"}
     ignored: dict[str, object] = spec_field(factory=dict)
 
 

@@ -16,7 +16,7 @@ import time
 import uuid
 from typing import Any, Callable
 
-from pyrunc.errors import FieldError, ImageError, PyruncError
+from pyrunc.errors import ContainerConfigError, FieldError, ImageError, PyruncError
 from pyrunc.images.store import resolve as resolve_image
 from pyrunc.linux import syscalls as sc
 from pyrunc.runtime.config import SandboxFacts, container_config
@@ -228,6 +228,9 @@ class PodRunner:
         self.event("Normal", "Pulled", f'Container image "{run.spec.image}" already present on machine', run)
         try:
             cfg = self._prepare(run, image)
+        except ContainerConfigError as e:
+            self._fail_to_create(run, "CreateContainerConfigError", e.message)
+            return
         except (OSError, PyruncError) as e:
             self._fail_to_create(run, "CreateContainerError", str(e))
             return

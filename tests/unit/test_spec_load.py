@@ -228,7 +228,9 @@ def test_full_pod_fields() -> None:
     assert pod_to_dict(pod)["spec"]["enableServiceLinks"] is False
     assert spec.ignored == {"nodeSelector": {"disk": "ssd"}, "tolerations": [{"key": "k", "operator": "Exists"}]}
     assert pod_to_dict(pod)["spec"]["nodeSelector"] == {"disk": "ssd"}
-    assert spec.security_context.ignored == {"seccompProfile": {"type": "RuntimeDefault"}}
+    assert spec.security_context.ignored == {}
+    assert spec.security_context.seccomp_profile is not None
+    assert spec.security_context.seccomp_profile.type == "RuntimeDefault"
     assert spec.dns_config is not None and spec.dns_config.options[1].value is None
     assert [is_sidecar(c) for c in spec.init_containers] == [True, False]
     web = spec.containers[0]

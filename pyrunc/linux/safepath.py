@@ -1,0 +1,233 @@
+"""Opening paths inside a directory that someone else controls, without ever leaving it.
+
+A container's root, an image's layers and a shared emptyDir are written by processes we do not
+trust. A path such as ``/etc/passwd`` or a volume's ``subPath`` must be resolved as if that
+directory were ``/``: a symlink ``/etc -> /host/etc`` or ``data -> ../../..`` stays inside. And the
+check must be the open itself, never "check the path, then use the path": between the two a
+container can swap a directory for a symlink (CVE-2021-25741 in the kubelet, CVE-2021-30465 in
+runc). So everything here returns a file descriptor; callers mount ``/proc/self/fd/N`` or use
+``*at`` calls on it and never look the path up again.
+
+Where the kernel has openat2(2) (5.6+), ``RESOLVE_IN_ROOT`` does the resolution in one call and
+the kernel also refuses magic links (``/proc/self/root``). Elsewhere a component-by-component
+walk with ``O_NOFOLLOW`` does the same in user space: each component is opened relative to the
+descriptor of its parent, a symlink is read and its target resolved again from the root
+descriptor (absolute) or the current directory (relative), and ``..`` never climbs above the root.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from functools import lru_cache
+
+# linux/openat2.h
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+
+SYS_OPENAT2 = 437  # one number on every architecture (syscalls added after 5.1 share their numbers)
+MAX_SYMLINKS = 40  # the kernel's MAXSYMLINKS
+
+O_PATH = getattr(os, "O_PATH", 0o10000000)
+
+
+class _OpenHow:
+    """struct open_how, packed by hand (three u64): keeps ctypes.Structure off import."""
+
+    @staticmethod
+    def pack(flags: int, mode: int, resolve: int) -> bytes:
+        import struct
+
+        return struct.pack("QQQ", flags, mode, resolve)
+
+
+@lru_cache(maxsize=1)
+def _libc():  # type: ignore[no-untyped-def]
+    import ctypes
+
+    return ctypes.CDLL("libc.so.6", use_errno=True)
+
+
+_openat2_missing = False
+
+
+def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
+    """openat2(2); raises OSError (ENOSYS where the kernel lacks it)."""
+    import ctypes
+
+    how = _OpenHow.pack(flags | os.O_CLOEXEC, mode, resolve)
+    buf = ctypes.create_string_buffer(how, len(how))
+    libc = _libc()
+    libc.syscall.restype = ctypes.c_long
+    fd = libc.syscall(ctypes.c_long(SYS_OPENAT2), ctypes.c_int(dirfd), ctypes.c_char_p(os.fsencode(path)),
+                      buf, ctypes.c_size_t(len(how)))
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), path)
+    return int(fd)
+
+
+def have_openat2() -> bool:
+    return not _openat2_missing
+
+
+def _split(path: str) -> list[str]:
+    return [p for p in path.split("/") if p and p != "."]
+
+
+def _walk(root_fd: int, path: str, flags: int, beneath: bool) -> int:
+    """User-space RESOLVE_IN_ROOT (or RESOLVE_BENEATH when `beneath`): see the module docstring."""
+    todo = _split(path)
+    stack = [os.dup(root_fd)]  # stack[-1] is the directory we are in; stack[0] is the root
+    hops = 0
+    try:
+        while todo:
+            part = todo.pop(0)
+            if part == "..":
+                if len(stack) > 1:
+                    os.close(stack.pop())
+                elif beneath:
+                    raise OSError(errno.EXDEV, "path escapes its base directory", path)
+                continue
+            last = not todo
+            fd = os.open(part, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=stack[-1])
+            st = os.fstat(fd)
+            if stat.S_ISLNK(st.st_mode):
+                target = os.readlink(part, dir_fd=stack[-1])
+                os.close(fd)
+                hops += 1
+                if hops > MAX_SYMLINKS:
+                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+                if target.startswith("/"):
+                    if beneath:
+                        raise OSError(errno.EXDEV, "path escapes its base directory", path)
+                    while len(stack) > 1:
+                        os.close(stack.pop())
+                todo = _split(target) + todo
+                continue
+            if not last and not stat.S_ISDIR(st.st_mode):
+                os.close(fd)
+                raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
+            stack.append(fd)
+        final = stack.pop()
+        if flags & O_PATH:
+            return final
+        try:
+            # Re-opening through the descriptor's magic link opens that very inode: no new lookup.
+            return os.open(f"/proc/self/fd/{final}", (flags | os.O_CLOEXEC) & ~os.O_NOFOLLOW)
+        finally:
+            os.close(final)
+    finally:
+        for fd in stack:
+            os.close(fd)
+
+
+def open_in(root_fd: int, path: str, flags: int = O_PATH, beneath: bool = False) -> int:
+    """A descriptor of `path` resolved inside the directory `root_fd`.
+
+    Symlinks are followed as if `root_fd` were `/` (RESOLVE_IN_ROOT); with `beneath`, a path or a
+    symlink that would leave it is an error (EXDEV) instead (RESOLVE_BENEATH). Magic links
+    (/proc/PID/root and friends) are never followed.
+    """
+    global _openat2_missing
+    if not _openat2_missing:
+        resolve = RESOLVE_NO_MAGICLINKS | (RESOLVE_BENEATH if beneath else RESOLVE_IN_ROOT)
+        try:
+            return openat2(root_fd, path.lstrip("/") or ".", flags, 0, resolve)
+        except OSError as e:
+            if e.errno not in (errno.ENOSYS, errno.EPERM):  # EPERM: a seccomp filter that refuses it
+                raise
+            _openat2_missing = True
+    return _walk(root_fd, path, flags, beneath)
+
+
+def open_dir(path: str) -> int:
+    """An O_PATH descriptor of a directory we trust by its host path (a rootfs, a volume)."""
+    return os.open(path, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+def mkdirs_in(root_fd: int, path: str, mode: int = 0o755, beneath: bool = False) -> int:
+    """Resolve `path` inside `root_fd`, creating missing directories one at a time; an O_PATH fd of it.
+
+    Each missing component is made with mkdirat() relative to the descriptor of its (resolved)
+    parent, so a symlink swapped in meanwhile is never followed out.
+    """
+    parts = _split(path)
+    cur = os.dup(root_fd)
+    try:
+        for i, part in enumerate(parts):
+            sub = "/".join(parts[: i + 1])
+            try:
+                nxt = open_in(root_fd, sub, O_PATH | os.O_DIRECTORY, beneath)
+            except FileNotFoundError:
+                parent = open_in(root_fd, "/".join(parts[:i]) or ".", O_PATH | os.O_DIRECTORY, beneath)
+                try:
+                    with _suppress_exists():
+                        os.mkdir(part, mode, dir_fd=parent)
+                finally:
+                    os.close(parent)
+                nxt = open_in(root_fd, sub, O_PATH | os.O_DIRECTORY, beneath)
+            os.close(cur)
+            cur = nxt
+        return cur
+    except BaseException:
+        os.close(cur)
+        raise
+
+
+def create_file_in(root_fd: int, path: str, mode: int = 0o644, beneath: bool = False) -> int:
+    """An O_PATH descriptor of a regular file at `path` inside `root_fd`, created (with its
+    parents) when missing; never through a symlink out of the root."""
+    parts = _split(path)
+    if not parts:
+        raise OSError(errno.EISDIR, "a file cannot be the root itself", path)
+    try:
+        return open_in(root_fd, path, O_PATH, beneath)
+    except FileNotFoundError:
+        pass
+    parent = mkdirs_in(root_fd, "/".join(parts[:-1]), 0o755, beneath)
+    try:
+        with _suppress_exists():
+            os.close(os.open(parts[-1], os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                             mode, dir_fd=parent))
+    finally:
+        os.close(parent)
+    return open_in(root_fd, path, O_PATH, beneath)
+
+
+def fd_path(fd: int) -> str:
+    """The magic link that names the inode of `fd`: what mount(2) is given instead of a path."""
+    return f"/proc/self/fd/{fd}"
+
+
+class _suppress_exists:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, value: object, tb: object) -> bool:
+        return isinstance(value, FileExistsError)
+
+
+def read_file_in(root: str, path: str, limit: int = 1 << 20) -> bytes | None:
+    """The contents of `path` inside the directory `root` (symlinks resolved inside it), at most
+    `limit` bytes; None when it is missing or not a regular file (an image's /etc/passwd)."""
+    try:
+        root_fd = open_dir(root)
+    except OSError:
+        return None
+    try:
+        fd = open_in(root_fd, path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    finally:
+        os.close(root_fd)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return os.read(fd, limit)
+    finally:
+        os.close(fd)

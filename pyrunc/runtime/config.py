@@ -223,8 +223,17 @@ def field_ref_value(pod: Any, container: Any, source: Any, facts: SandboxFacts, 
 
 def container_config(pod: Any, container: Any, image: Any, facts: SandboxFacts, *, layout: Any,
                      node_cpus: int = 1, node_memory: int = 0,
-                     sub_path: Callable[[str, str], str] = lambda vol, sub: f"{vol}/{sub}") -> ContainerConfig:
-    """Everything the launcher needs to start `container` of `pod`, decided up front."""
+                     sub_path: Callable[[str, str], str] = lambda vol, sub: f"{vol}/{sub}",
+                     read_image_file: Callable[[str], bytes | None] = lambda path: None) -> ContainerConfig:
+    """Everything the launcher needs to start `container` of `pod`, decided up front.
+
+    `read_image_file` returns a file of the image (resolved inside its root), for the user
+    database; ContainerConfigError (runAsNonRoot) and UserLookupError (an unknown user) mean the
+    container cannot be created.
+    """
+    from pyrunc.runtime.users import ImageUsers, resolve_identity
+
+    identity = resolve_identity(pod, container, image.user, ImageUsers(read_image_file))
     cdir = layout.container_dir(container.name)
     env = resolve_env(
         container.env,
@@ -238,13 +247,6 @@ def container_config(pod: Any, container: Any, image: Any, facts: SandboxFacts, 
     argv = resolve_command(container.command, container.args, image.entrypoint, image.cmd, env_map)
 
     sc = container.security_context
-    psc = pod.spec.security_context
-    uid = _first(sc and sc.run_as_user, psc and psc.run_as_user, _image_uid(image.user), 0)
-    gid = _first(sc and sc.run_as_group, psc and psc.run_as_group, 0 if uid == 0 else uid)
-    groups = tuple(psc.supplemental_groups) if psc is not None else ()
-    if psc is not None and psc.fs_group is not None:
-        groups += (psc.fs_group,)
-
     mounts: list[Mount] = []
     for dest, src in sorted(facts.etc_files.items()):
         mounts.append(Mount(destination=dest, source=src))
@@ -262,9 +264,9 @@ def container_config(pod: Any, container: Any, image: Any, facts: SandboxFacts, 
         args=tuple(argv),
         env=tuple(env),
         cwd=container.working_dir or image.working_dir or "/",
-        uid=int(uid),
-        gid=int(gid),
-        additional_gids=groups,
+        uid=identity.uid,
+        gid=identity.gid,
+        additional_gids=identity.additional_gids,
         lower=image.rootfs,
         upper=f"{cdir}/rootfs/upper",
         work=f"{cdir}/rootfs/work",
@@ -279,13 +281,3 @@ def container_config(pod: Any, container: Any, image: Any, facts: SandboxFacts, 
         termination_message_path=container.termination_message_path,
         termination_log=f"{cdir}/termination-log",
     )
-
-
-def _first(*values: Any) -> Any:
-    """The first value that is set (0 counts as set)."""
-    return next((v for v in values if v is not None), 0)
-
-
-def _image_uid(user: str) -> int | None:
-    name = user.split(":", 1)[0]
-    return int(name) if name.isdigit() else None

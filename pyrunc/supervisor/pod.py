@@ -19,6 +19,7 @@ from typing import Any, Callable
 from pyrunc.errors import ContainerConfigError, FieldError, ImageError, PyruncError
 from pyrunc.images.store import resolve as resolve_image
 from pyrunc.linux import syscalls as sc
+from pyrunc.linux.safepath import read_file_in
 from pyrunc.runtime.config import SandboxFacts, container_config
 from pyrunc.runtime.launch import LaunchError, launch
 from pyrunc.sandbox import sandbox as sbx
@@ -363,7 +364,8 @@ class PodRunner:
             host_ip=self.node.host_ip, node_name=self.node.cfg.node_name,
         )
         cfg = container_config(self.pod, run.spec, image, facts, layout=self.layout, node_cpus=self.node.cpus,
-                               node_memory=self.node.memory, sub_path=sub_path_source)
+                               node_memory=self.node.memory, sub_path=sub_path_source,
+                               read_image_file=lambda path: read_file_in(image.rootfs, path))
         cg_mounts, cgroupns = self.node.cgroup_mounts(self, run)
         cfg = cfg._replace(mounts=cfg.mounts + tuple(cg_mounts), cgroupns=cgroupns)
         with open(self.layout.container_config(run.name), "w", encoding="utf-8") as f:

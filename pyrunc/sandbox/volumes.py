@@ -6,6 +6,8 @@ sandbox teardown detaches every mount below the pod directory anyway.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import stat
 from typing import Any
@@ -15,17 +17,115 @@ from pyrunc.linux import syscalls as sc
 
 
 def prepare_volumes(pod: Any, layout: Any, node_memory: int) -> dict[str, str]:
-    """Create every volume of the pod; return volume name -> host path."""
+    """Create every volume of the pod; return volume name -> host path.
+
+    With a pod `fsGroup`, the volumes that support ownership management (emptyDir, downwardAPI;
+    never hostPath) are then made group-owned by it, as the kubelet's SetVolumeOwnership does.
+    Like the kubelet, these ephemeral volumes ignore `fsGroupChangePolicy` (they always get the
+    full walk); the policy is implemented in set_volume_ownership for volumes that honour it.
+    """
     paths: dict[str, str] = {}
+    fs_group = pod.spec.security_context.fs_group if pod.spec.security_context is not None else None
     for i, vol in enumerate(pod.spec.volumes):
         where = f"spec.volumes[{i}]"
         if vol.empty_dir is not None:
             paths[vol.name] = _empty_dir(layout.volume_dir(vol.name), vol.empty_dir, pod, node_memory)
+            if fs_group is not None:
+                set_volume_ownership(paths[vol.name], fs_group)
         elif vol.host_path is not None:
             paths[vol.name] = check_host_path(vol.host_path.path, vol.host_path.type, f"{where}.hostPath")
         elif getattr(vol, "downward_api", None) is not None:
             paths[vol.name] = _downward_api(layout.volume_dir(vol.name), vol.downward_api, pod)
+            if fs_group is not None:
+                set_volume_ownership(paths[vol.name], fs_group, read_only=True)
     return paths
+
+
+# The kubelet's masks (pkg/volume/volume_linux.go): group read-write (read-only volumes: read),
+# plus search and setgid on directories so that what is created there belongs to fsGroup.
+_RW_MASK = 0o660
+_RO_MASK = 0o440
+_EXEC_MASK = 0o110
+
+
+def set_volume_ownership(path: str, fs_group: int, policy: str = "", read_only: bool = False) -> bool:
+    """Make the volume at `path` group-owned by `fs_group`, recursively; False when skipped.
+
+    `policy` "OnRootMismatch" skips the walk when the root already has the group, the mode bits
+    and the setgid bit (the kubelet's requiresPermissionChange); "" or "Always" always walks.
+    The walk never follows a symlink: the volume may hold whatever a container left there (a
+    symlink to a host file planted before a restart), so every step is relative to the descriptor
+    of an already-opened directory, directories are opened with O_NOFOLLOW, symlinks are only
+    lchown'ed (fchownat AT_SYMLINK_NOFOLLOW) and never chmod'ed, and other files are chmod'ed with
+    fchmodat(AT_SYMLINK_NOFOLLOW), which refuses a symlink swapped in meanwhile.
+    Children are done before their directory, the root last, so an interrupted walk is redone.
+    """
+    root = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        if policy == "OnRootMismatch" and not _root_needs_change(root, fs_group, read_only):
+            return False
+        _walk_ownership(root, fs_group, read_only)
+        _own_dir(root, fs_group, read_only)
+        return True
+    finally:
+        os.close(root)
+
+
+def _root_needs_change(fd: int, fs_group: int, read_only: bool) -> bool:
+    st = os.fstat(fd)
+    want = (_RO_MASK if read_only else _RW_MASK) | _EXEC_MASK
+    return st.st_gid != fs_group or st.st_mode & want != want or not st.st_mode & stat.S_ISGID
+
+
+def _own_dir(fd: int, fs_group: int, read_only: bool) -> None:
+    os.fchown(fd, -1, fs_group)
+    mask = (_RO_MASK if read_only else _RW_MASK) | _EXEC_MASK | stat.S_ISGID
+    os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) | mask)
+
+
+def _walk_ownership(top: int, fs_group: int, read_only: bool) -> None:
+    """Every entry below the open directory `top`, depth first, directories after their contents."""
+    # A stack of (directory fd, names still to visit); each fd is ours to close.
+    stack: list[tuple[int, list[str]]] = [(os.dup(top), os.listdir(top))]
+    try:
+        while stack:
+            dfd, names = stack[-1]
+            if not names:
+                stack.pop()
+                if stack:  # the root itself is done by the caller
+                    _own_dir(dfd, fs_group, read_only)
+                os.close(dfd)
+                continue
+            name = names.pop()
+            try:
+                st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # removed meanwhile
+            if stat.S_ISDIR(st.st_mode):
+                try:
+                    sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+                except (FileNotFoundError, NotADirectoryError, OSError) as e:
+                    if isinstance(e, (FileNotFoundError, NotADirectoryError)) or e.errno == errno.ELOOP:
+                        continue  # swapped for something else meanwhile: not a directory we walk
+                    raise
+                stack.append((sub, os.listdir(sub)))
+                continue
+            _own_entry(dfd, name, st, fs_group, read_only)
+    finally:
+        for dfd, _ in stack:
+            os.close(dfd)
+
+
+def _own_entry(dfd: int, name: str, st: os.stat_result, fs_group: int, read_only: bool) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.chown(name, -1, fs_group, dir_fd=dfd, follow_symlinks=False)  # lchown: never follows
+    if stat.S_ISLNK(st.st_mode):
+        return  # chmod would reach the link's target; the kubelet skips symlinks too
+    mask = _RO_MASK if read_only else _RW_MASK
+    try:
+        os.chmod(name, stat.S_IMODE(st.st_mode) | mask, dir_fd=dfd, follow_symlinks=False)
+    except (FileNotFoundError, NotImplementedError):
+        pass  # gone, or a symlink swapped in after the lstat: fchmodat(NOFOLLOW) refused it
 
 
 def _empty_dir(path: str, src: Any, pod: Any, node_memory: int) -> str:

@@ -43,6 +43,10 @@ class NodeConfig(NamedTuple):
     # Seconds the supervisor stays after its last pod is gone, so that a pod created right after
     # does not pay its start-up (~0.5 s: the interpreter, pyroute2). 0 = leave at once.
     daemon_linger: float = 10.0
+    # Sysctls a pod may set beyond the kubelet's safe set, like the kubelet's --allowed-unsafe-sysctls:
+    # names or `prefix*` patterns, each of a namespaced sysctl (kernel.shm*, kernel.msg*, kernel.sem,
+    # fs.mqueue.*, net.*). See pyrunc/runtime/sysctls.py.
+    allowed_unsafe_sysctls: tuple[str, ...] = ()
 
     @property
     def pods_dir(self) -> str:
@@ -70,7 +74,11 @@ def load_config(root: str | None = None) -> NodeConfig:
         if key not in known or key == "root":
             raise PyruncError(f"{path}: unknown setting {key!r}", hint="known: " + ", ".join(sorted(known)))
         default = getattr(cfg, key)
-        if isinstance(default, (int, float)) and not isinstance(default, bool):
+        if isinstance(default, tuple):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise PyruncError(f"{path}: {key}: expected a list of strings, got {value!r}")
+            value = tuple(value)
+        elif isinstance(default, (int, float)) and not isinstance(default, bool):
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise PyruncError(f"{path}: {key}: expected a number, got {value!r}")
             value = type(default)(value)

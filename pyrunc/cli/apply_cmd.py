@@ -57,7 +57,11 @@ def run(cfg: Any, args: Any) -> int:
     from pyrunc.spec import pod_to_dict
     from pyrunc.supervisor.client import request
 
+    from pyrunc.runtime.sysctls import admit_on_node
+
     pods = load_all(args.filename)  # every document is validated before anything is created
+    for pod in pods:
+        admit_on_node(pod, cfg)  # the kubelet's admission (sysctls), also before anything is created
     for pod in pods:
         reply = request(cfg, {"op": "apply", "manifest": pod_to_dict(pod)})
         print(f"pod/{pod.metadata.name} {reply['result']}")

@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from pyrunc.errors import RuntimeFailure
 from pyrunc.linux import syscalls as sc
+from pyrunc.runtime.sysctls import IPC, NET, namespace_of, pod_sysctls, proc_path
 from pyrunc.store.atomic import read_json, write_json
 
 SHM_SIZE = 64 * 1024 * 1024  # containerd's default /dev/shm for a sandbox
@@ -66,8 +67,18 @@ class SandboxState:
                             d.get("qosClass", "BestEffort"), [tuple(r) for r in d.get("cgroups", [])])
 
 
-def _hold_namespaces(layout: Any, kinds: list[str], hostname: str) -> dict[str, str]:
-    """Unshare `kinds` in a short-lived child and pin each namespace with a bind mount."""
+def _hold_namespaces(layout: Any, kinds: list[str], hostname: str,
+                     sysctls: list[tuple[str, str]] | None = None) -> dict[str, str]:
+    """Unshare `kinds` in a short-lived child and pin each namespace with a bind mount.
+
+    The pod's `sysctls` (already admitted: namespaced, and only of namespaces in `kinds`) are
+    written by that child right after unshare: /proc/sys/net/* and the IPC entries resolve to the
+    namespaces of the process that opens them, so they land in the new namespaces, once, and
+    every container that joins them sees the values (runc writes a sandbox's linux.sysctl so).
+    """
+    for name, _ in sysctls or ():
+        if {IPC: "ipc", NET: "net"}.get(namespace_of(name) or "") not in kinds:
+            raise RuntimeFailure(f"sysctl {name} is not in a namespace of the pod's own: refusing to change the host's")
     flags = 0
     for k in kinds:
         flags |= sc.NS_FLAGS[k]
@@ -83,6 +94,15 @@ def _hold_namespaces(layout: Any, kinds: list[str], hostname: str) -> dict[str, 
                 sc.set_hostname(hostname)
             if "net" in kinds:
                 sc.loopback_up()
+            for name, value in sysctls or ():
+                try:
+                    fd = os.open(f"/proc/sys/{proc_path(name)}", os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                    try:
+                        os.write(fd, value.encode())
+                    finally:
+                        os.close(fd)
+                except OSError as e:
+                    raise RuntimeFailure(f"sysctl {name}={value!r}: {e.strerror}") from None
             os.write(ready_w, b"ok")
             os.read(done_r, 1)
             os._exit(0)
@@ -174,7 +194,8 @@ def create_sandbox(layout: Any, spec: Any, hostname: str,
         os.makedirs(layout.dir, exist_ok=True)
         undo.callback(teardown_sandbox, layout, state)
         kinds = [k for k in ("net", "ipc", "uts") if getattr(plan, k) == "new"]
-        held = _hold_namespaces(layout, kinds, hostname) if kinds else {}
+        # Sysctls are all of the net or IPC namespace, refused by validation when the pod shares it.
+        held = _hold_namespaces(layout, kinds, hostname, pod_sysctls(spec)) if kinds else {}
         state.namespaces = {k: held.get(k, "host") for k in ("net", "ipc", "uts")}
         if plan.ipc == "new":
             state.shm = layout.path("shm")

@@ -212,9 +212,34 @@ def check_dns(pod: Pod) -> Errors:
                          "Required value: must provide at least one DNS nameserver when `dnsPolicy` is None")
 
 
+def check_sysctls(pod: Pod) -> Errors:
+    """The API server's validateSysctls: valid and unique names, none of a namespace shared with the host."""
+    from pyrunc.runtime import sysctls
+
+    psc = pod.spec.security_context
+    seen: set[str] = set()
+    for i, s in enumerate(psc.sysctls if psc is not None else ()):
+        path = f"spec.securityContext.sysctls[{i}].name"
+        if not s.name:
+            yield FieldError(path, "Required value")
+            continue
+        if not sysctls.valid_name(s.name):
+            yield FieldError(path, f'Invalid value: "{s.name}": must have at most {sysctls.MAX_LENGTH} characters '
+                             f"and match regex {sysctls.NAME_REGEX}")
+            continue
+        if s.name in seen:
+            yield FieldError(path, f'Duplicate value: "{s.name}"')
+        seen.add(s.name)
+        ns = sysctls.namespace_of(s.name)
+        if ns == sysctls.NET and pod.spec.host_network:
+            yield FieldError(path, f'Invalid value: "{s.name}": may not be specified when \'hostNetwork\' is true')
+        elif ns == sysctls.IPC and pod.spec.host_ipc:
+            yield FieldError(path, f'Invalid value: "{s.name}": may not be specified when \'hostIPC\' is true')
+
+
 CHECKS: tuple[Callable[[Pod], Errors], ...] = (
     check_container_names, check_volumes, check_volume_mounts, check_env, check_resources, check_ports,
-    check_probes, check_lifecycle, check_init_containers, check_dns,
+    check_probes, check_lifecycle, check_init_containers, check_dns, check_sysctls,
 )
 
 

@@ -31,6 +31,7 @@ from typing import Any, Callable
 from pyrunc.config import NodeConfig
 from pyrunc.errors import PyruncError
 from pyrunc.linux import syscalls as sc
+from pyrunc.runtime.sysctls import admit_on_node
 from pyrunc.spec import pod_from_dict, pod_to_dict
 from pyrunc.store.atomic import read_json, write_json
 from pyrunc.store.layout import PodLayout, layout_for_key, list_pod_keys
@@ -213,6 +214,7 @@ class Daemon:
 
     def _apply(self, pod_dict: dict[str, Any], reply: Callable[[dict[str, Any]], None]) -> None:
         pod = pod_from_dict(pod_dict)
+        admit_on_node(pod, self.cfg)  # the CLI checked already; a request sent to the socket directly too
         layout = PodLayout(self.cfg.root, pod.metadata.namespace, pod.metadata.name)
         existing = self.pods.get(layout.key)
         if existing is not None and existing.terminating:

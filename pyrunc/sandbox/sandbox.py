@@ -116,7 +116,7 @@ def _hold_namespaces(layout: Any, kinds: list[str], hostname: str,
     try:
         msg = os.read(ready_r, 4096).decode()
         if msg != "ok":
-            raise RuntimeFailure(f"cannot create the pod's namespaces: {msg or 'the child died'}")
+            raise RuntimeFailure(f"cannot create the pod's namespaces: {msg.removeprefix('error: ') or 'the child died'}")
         os.makedirs(layout.path("ns"), exist_ok=True)
         for kind in kinds:
             target = layout.ns_file(kind)
@@ -130,7 +130,8 @@ def _hold_namespaces(layout: Any, kinds: list[str], hostname: str,
             sc.umount_quiet(target)
         raise
     finally:
-        os.write(done_w, b"x")
+        with contextlib.suppress(BrokenPipeError):  # a child that failed has exited already
+            os.write(done_w, b"x")
         os.close(done_w)
         os.close(ready_r)
         os.waitpid(pid, 0)

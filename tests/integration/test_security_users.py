@@ -116,6 +116,14 @@ def test_named_image_user_runs_with_its_primary_group_and_memberships(snode: Nod
     snode.delete("named")
 
 
+def test_strict_supplemental_groups_policy_leaves_out_the_images_memberships(snode: Node) -> None:
+    c = sleeper("c").replace("image: busybox", "image: local/named")
+    snode.apply(pod_yaml("strict", c, "  securityContext: {supplementalGroupsPolicy: Strict, supplementalGroups: [7]}\n"))
+    snode.wait_running("strict")
+    assert status_ids(snode.container_pid("strict", "c"))["Groups"] == [7, 1600]
+    snode.delete("strict")
+
+
 def test_image_user_with_a_group_name(snode: Node) -> None:
     snode.apply(pod_yaml("named-group", sleeper("c").replace("image: busybox", "image: local/named-group")))
     snode.wait_running("named-group")
@@ -260,6 +268,16 @@ def test_allowlisted_unsafe_sysctl_is_accepted(snode: Node) -> None:
     assert snode.exec("msg", "c", "cat", key).stdout.split() == ["12345"]
     assert host_value(key) != ["12345"]
     snode.delete("msg")
+
+
+def test_a_value_the_kernel_refuses_fails_apply_and_leaves_nothing(snode: Node) -> None:
+    spec = "  securityContext:\n    sysctls:\n    - {name: net.ipv4.ip_local_port_range, value: '9 1'}\n"
+    proc = snode.apply(pod_yaml("badvalue", sleeper("c"), spec), check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == ("error: cannot create the pod's namespaces: "
+                                   "sysctl net.ipv4.ip_local_port_range='9 1': Invalid argument"), proc.stderr
+    assert not snode.pod_dir("badvalue").exists()
+    snode.pods.discard(("default", "badvalue"))
 
 
 def test_invalid_sysctl_name_is_a_field_error(snode: Node) -> None:

@@ -14,6 +14,7 @@ from pyrunc.errors import PyruncError
 
 DEFAULT_ROOT = "/run/pyrunc"
 DEFAULT_IMAGES = "/var/lib/pyrunc/images"
+DEFAULT_SECCOMP_ROOT = "/var/lib/pyrunc/seccomp"
 
 
 class NodeConfig(NamedTuple):
@@ -43,6 +44,10 @@ class NodeConfig(NamedTuple):
     # Seconds the supervisor stays after its last pod is gone, so that a pod created right after
     # does not pay its start-up (~0.5 s: the interpreter, pyroute2). 0 = leave at once.
     daemon_linger: float = 10.0
+    # Seccomp: where Localhost profiles live (the kubelet's <root-dir>/seccomp), and whether a container
+    # with no seccompProfile gets RuntimeDefault (the kubelet's --seccomp-default) instead of Unconfined.
+    seccomp_profile_root: str = DEFAULT_SECCOMP_ROOT
+    seccomp_default: bool = False
 
     @property
     def pods_dir(self) -> str:

@@ -223,8 +223,12 @@ def field_ref_value(pod: Any, container: Any, source: Any, facts: SandboxFacts, 
 
 def container_config(pod: Any, container: Any, image: Any, facts: SandboxFacts, *, layout: Any,
                      node_cpus: int = 1, node_memory: int = 0,
-                     sub_path: Callable[[str, str], str] = lambda vol, sub: f"{vol}/{sub}") -> ContainerConfig:
-    """Everything the launcher needs to start `container` of `pod`, decided up front."""
+                     sub_path: Callable[[str, str], str] = lambda vol, sub: f"{vol}/{sub}",
+                     seccomp_profile_root: str = "", seccomp_default: bool = False) -> ContainerConfig:
+    """Everything the launcher needs to start `container` of `pod`, decided up front.
+
+    Raises ContainerConfigError for what the node cannot honour (see pyrunc.security).
+    """
     cdir = layout.container_dir(container.name)
     env = resolve_env(
         container.env,
@@ -255,6 +259,10 @@ def container_config(pod: Any, container: Any, image: Any, facts: SandboxFacts, 
             source = sub_path(source, vm.sub_path)
         mounts.append(Mount(destination=vm.mount_path, source=source, read_only=vm.read_only))
 
+    from pyrunc.security import container_security  # capabilities, no_new_privs, seccomp
+
+    security = container_security(pod, container, int(uid), seccomp_profile_root=seccomp_profile_root,
+                                  seccomp_default=seccomp_default)
     stop = container.lifecycle.stop_signal if container.lifecycle is not None and container.lifecycle.stop_signal else image.stop_signal
     return ContainerConfig(
         pod_key=layout.key,
@@ -278,6 +286,10 @@ def container_config(pod: Any, container: Any, image: Any, facts: SandboxFacts, 
         tty=container.tty,
         termination_message_path=container.termination_message_path,
         termination_log=f"{cdir}/termination-log",
+        capabilities=security.capabilities,
+        no_new_privileges=security.no_new_privileges,
+        seccomp=security.seccomp,
+        privileged=security.privileged,
     )
 
 

@@ -14,6 +14,7 @@ from pyrunc.errors import PyruncError
 
 DEFAULT_ROOT = "/run/pyrunc"
 DEFAULT_IMAGES = "/var/lib/pyrunc/images"
+DEFAULT_SECCOMP_ROOT = "/var/lib/pyrunc/seccomp"
 
 
 class NodeConfig(NamedTuple):
@@ -47,6 +48,10 @@ class NodeConfig(NamedTuple):
     # names or `prefix*` patterns, each of a namespaced sysctl (kernel.shm*, kernel.msg*, kernel.sem,
     # fs.mqueue.*, net.*). See pyrunc/runtime/sysctls.py.
     allowed_unsafe_sysctls: tuple[str, ...] = ()
+    # Seccomp: where Localhost profiles live (the kubelet's <root-dir>/seccomp), and whether a container
+    # with no seccompProfile gets RuntimeDefault (the kubelet's --seccomp-default) instead of Unconfined.
+    seccomp_profile_root: str = DEFAULT_SECCOMP_ROOT
+    seccomp_default: bool = False
 
     @property
     def pods_dir(self) -> str:

@@ -10,10 +10,11 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-packages=(busybox-static nftables iproute2 libcap-dev python3-venv python3-dev gcc make util-linux procps)
+packages=(busybox-static nftables iproute2 libcap-dev libseccomp2 python3-venv python3-dev gcc make util-linux procps)
 if [ "${1:-}" = "--test" ]; then
-  # The cgroup v2 tests boot a QEMU guest (see ../shared/qemu-cgroup2.md); ping and cpio for tests.
-  packages+=(qemu-system-x86 debootstrap cpio e2fsprogs iputils-ping)
+  # The cgroup v2 tests boot a QEMU guest (see ../shared/qemu-cgroup2.md); ping and cpio for tests;
+  # libc6-dev for the static syscall probe the seccomp tests build with gcc.
+  packages+=(qemu-system-x86 debootstrap cpio e2fsprogs iputils-ping libc6-dev)
 fi
 missing=()
 for p in "${packages[@]}"; do

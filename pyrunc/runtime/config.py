@@ -224,7 +224,8 @@ def field_ref_value(pod: Any, container: Any, source: Any, facts: SandboxFacts, 
 def container_config(pod: Any, container: Any, image: Any, facts: SandboxFacts, *, layout: Any,
                      node_cpus: int = 1, node_memory: int = 0,
                      sub_path: Callable[[str, str], str] = lambda vol, sub: f"{vol}/{sub}",
-                     read_image_file: Callable[[str], bytes | None] = lambda path: None) -> ContainerConfig:
+                     read_image_file: Callable[[str], bytes | None] = lambda path: None,
+                     seccomp_profile_root: str = "", seccomp_default: bool = False) -> ContainerConfig:
     """Everything the launcher needs to start `container` of `pod`, decided up front.
 
     `read_image_file` returns a file of the image (resolved inside its root), for the user
@@ -257,6 +258,10 @@ def container_config(pod: Any, container: Any, image: Any, facts: SandboxFacts, 
             source = sub_path(source, vm.sub_path)
         mounts.append(Mount(destination=vm.mount_path, source=source, read_only=vm.read_only))
 
+    from pyrunc.security import container_security  # capabilities, no_new_privs, seccomp
+
+    security = container_security(pod, container, identity.uid, seccomp_profile_root=seccomp_profile_root,
+                                  seccomp_default=seccomp_default)
     stop = container.lifecycle.stop_signal if container.lifecycle is not None and container.lifecycle.stop_signal else image.stop_signal
     return ContainerConfig(
         pod_key=layout.key,
@@ -280,4 +285,8 @@ def container_config(pod: Any, container: Any, image: Any, facts: SandboxFacts, 
         tty=container.tty,
         termination_message_path=container.termination_message_path,
         termination_log=f"{cdir}/termination-log",
+        capabilities=security.capabilities,
+        no_new_privileges=security.no_new_privileges,
+        seccomp=security.seccomp,
+        privileged=security.privileged,
     )

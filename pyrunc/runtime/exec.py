@@ -21,6 +21,7 @@ from typing import Sequence
 from pyrunc.linux import syscalls as sc
 from pyrunc.runtime.config import ContainerConfig
 from pyrunc.runtime.launch import LaunchError, _reset_signals, exec_argv, set_identity
+from pyrunc.security.process import prepare as prepare_security
 
 NS_ORDER = ("ipc", "uts", "net", "pid", "cgroup", "mnt")
 
@@ -28,6 +29,7 @@ NS_ORDER = ("ipc", "uts", "net", "pid", "cgroup", "mnt")
 def _child(cfg: ContainerConfig, pid: int, argv: Sequence[str], cgroup_procs: Sequence[str],
            stdin: bool, errpipe: int) -> None:
     try:
+        security = prepare_security(cfg)  # compiled here: after the chroot below, libseccomp is out of reach
         fds = [(os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC), kind) for kind in NS_ORDER]
         root = os.open(f"/proc/{pid}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         for procs in cgroup_procs:
@@ -47,7 +49,7 @@ def _child(cfg: ContainerConfig, pid: int, argv: Sequence[str], cgroup_procs: Se
                 if not stdin:
                     devnull = os.open("/dev/null", os.O_RDONLY)
                     os.dup2(devnull, 0)
-                set_identity(cfg.uid, cfg.gid, cfg.additional_gids)
+                security.enter(lambda: set_identity(cfg.uid, cfg.gid, cfg.additional_gids))
                 try:
                     os.chdir(cfg.cwd)
                 except OSError:

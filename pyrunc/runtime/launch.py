@@ -125,7 +125,9 @@ def _init_main(cfg: ContainerConfig, sync_w: int, go_r: int, stdout: int, stderr
     stage = "create"
     try:
         from pyrunc.runtime.rootfs import build_rootfs
+        from pyrunc.security.process import prepare
 
+        security = prepare(cfg)  # the seccomp filter is compiled while the host's libseccomp is reachable
         os.setsid()
         _send(sync_w, {"ready": 1})
         if os.read(go_r, 1) != b"g":
@@ -141,7 +143,8 @@ def _init_main(cfg: ContainerConfig, sync_w: int, go_r: int, stdout: int, stderr
         os.set_inheritable(0, True)
         os.set_inheritable(1, True)
         os.set_inheritable(2, True)
-        set_identity(cfg.uid, cfg.gid, cfg.additional_gids)
+        # no_new_privs, bounding set, identity, capabilities, seccomp (pyrunc/security/process.py)
+        security.enter(lambda: set_identity(cfg.uid, cfg.gid, cfg.additional_gids))
         try:
             os.chdir(cfg.cwd)
         except FileNotFoundError:

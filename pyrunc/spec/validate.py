@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 
 from pyrunc.errors import FieldError
 from pyrunc.spec.model import (
-    Container, HTTPGetAction, Lifecycle, ObjectFieldSelector, Pod, Probe, ResourceFieldSelector, TCPSocketAction,
-    is_sidecar,
+    Container, HTTPGetAction, Lifecycle, ObjectFieldSelector, Pod, PodSecurityContext, Probe, ResourceFieldSelector,
+    SeccompProfile, SecurityContext, TCPSocketAction, is_sidecar,
 )
 
 Errors = Iterator[FieldError]
@@ -237,9 +237,74 @@ def check_sysctls(pod: Pod) -> Errors:
             yield FieldError(path, f'Invalid value: "{s.name}": may not be specified when \'hostIPC\' is true')
 
 
+_APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
+_NO_APPARMOR = 'pyrunc does not support AppArmor profiles (only "Unconfined" is accepted)'
+
+
+def _seccomp_profile(path: str, profile: SeccompProfile | None) -> Errors:
+    """The API server's rules for a seccompProfile (validateSeccompProfileField)."""
+    if profile is None:
+        return
+    name = profile.localhost_profile
+    if profile.type == "Localhost":
+        if not name:
+            yield FieldError(f"{path}.localhostProfile", "Required value: must be set when seccomp type is Localhost")
+        elif name.startswith("/"):
+            yield FieldError(f"{path}.localhostProfile", f'Invalid value: "{name}": must be a relative path')
+        elif ".." in name.split("/"):
+            yield FieldError(f"{path}.localhostProfile", f'Invalid value: "{name}": must not contain \'..\'')
+    elif name:
+        yield FieldError(f"{path}.localhostProfile",
+                         f'Invalid value: "{name}": can only be set when seccomp type is Localhost')
+
+
+def _unsupported_lsm(path: str, sc: SecurityContext | PodSecurityContext) -> Errors:
+    if sc.app_armor_profile is not None and sc.app_armor_profile.type != "Unconfined":
+        yield FieldError(f"{path}.appArmorProfile.type", f'Unsupported value: "{sc.app_armor_profile.type}": {_NO_APPARMOR}')
+    lsm = sc.se_linux_options
+    if lsm is not None and (lsm.user or lsm.role or lsm.type or lsm.level):
+        yield FieldError(f"{path}.seLinuxOptions", "Forbidden: pyrunc does not support SELinux labels")
+
+
+def check_security_context(pod: Pod) -> Errors:
+    """Capability names, allowPrivilegeEscalation against privileged, seccomp, AppArmor, SELinux."""
+    from pyrunc.security.caps import canonical
+
+    psc = pod.spec.security_context
+    yield from _seccomp_profile("spec.securityContext.seccompProfile", psc.seccomp_profile)
+    yield from _unsupported_lsm("spec.securityContext", psc)
+    for key, value in pod.metadata.annotations.items():
+        if key.startswith(_APPARMOR_ANNOTATION) and value != "unconfined":
+            yield FieldError(f"metadata.annotations[{key}]", f'Unsupported value: "{value}": {_NO_APPARMOR}')
+    for path, c, _ in _all_containers(pod):
+        sc = c.security_context
+        if sc is None:
+            continue
+        scp = f"{path}.securityContext"
+        added: list[str] = []
+        if sc.capabilities is not None:
+            for kind, names in (("add", sc.capabilities.add), ("drop", sc.capabilities.drop)):
+                for i, name in enumerate(names):
+                    full = canonical(name)
+                    if full is None:
+                        yield FieldError(f"{scp}.capabilities.{kind}[{i}]",
+                                         f'Unsupported value: "{name}": not a Linux capability (or "ALL")')
+                    elif kind == "add":
+                        added.append(full)
+        if sc.allow_privilege_escalation is False:
+            # API validation (ValidateSecurityContext): no_new_privs cannot hold for these.
+            if sc.privileged:
+                yield FieldError(scp, "Invalid value: cannot set `allowPrivilegeEscalation` to false and `privileged` to true")
+            if "CAP_SYS_ADMIN" in added:
+                yield FieldError(scp, "Invalid value: cannot set `allowPrivilegeEscalation` to false and "
+                                      "`capabilities.Add` CAP_SYS_ADMIN")
+        yield from _seccomp_profile(f"{scp}.seccompProfile", sc.seccomp_profile)
+        yield from _unsupported_lsm(scp, sc)
+
+
 CHECKS: tuple[Callable[[Pod], Errors], ...] = (
     check_container_names, check_volumes, check_volume_mounts, check_env, check_resources, check_ports,
-    check_probes, check_lifecycle, check_init_containers, check_dns, check_sysctls,
+    check_probes, check_lifecycle, check_init_containers, check_dns, check_sysctls, check_security_context,
 )
 
 

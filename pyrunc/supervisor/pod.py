@@ -365,7 +365,9 @@ class PodRunner:
         )
         cfg = container_config(self.pod, run.spec, image, facts, layout=self.layout, node_cpus=self.node.cpus,
                                node_memory=self.node.memory, sub_path=sub_path_source,
-                               read_image_file=lambda path: read_file_in(image.rootfs, path))
+                               read_image_file=lambda path: read_file_in(image.rootfs, path),
+                               seccomp_profile_root=self.node.cfg.seccomp_profile_root,
+                               seccomp_default=self.node.cfg.seccomp_default)
         cg_mounts, cgroupns = self.node.cgroup_mounts(self, run)
         cfg = cfg._replace(mounts=cfg.mounts + tuple(cg_mounts), cgroupns=cgroupns)
         with open(self.layout.container_config(run.name), "w", encoding="utf-8") as f:

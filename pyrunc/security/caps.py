@@ -1,0 +1,130 @@
+"""Linux capabilities: names and numbers, containerd's default set, and the CRI rules that turn a
+container's securityContext into the five capability sets of its process.
+
+Pure, except `runtime_capabilities()` (what the runtime itself holds, read once from /proc). The
+sets are applied by pyrunc/security/process.py.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Iterable
+
+if TYPE_CHECKING:
+    from pyrunc.runtime.config import CapabilitySets
+
+# linux/capability.h, by number. CAP_CHECKPOINT_RESTORE (40) is the last one as of Linux 6.x; a
+# kernel may know fewer (/proc/sys/kernel/cap_last_cap) and those are then simply not applied.
+CAP_NAMES: tuple[str, ...] = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT",
+    "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
+    "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+)
+CAP_NUMBERS: dict[str, int] = {name: n for n, name in enumerate(CAP_NAMES)}
+
+# containerd's default set for every non-privileged container (its oci.defaultUnixCaps()):
+# CapBnd = CapEff = 00000000a80425fb for root.
+DEFAULT_CAPS: tuple[str, ...] = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
+    "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+)
+
+
+def canonical(name: str) -> str | None:
+    """`net_admin`, `NET_ADMIN` or `CAP_NET_ADMIN` -> "CAP_NET_ADMIN"; "ALL" -> "ALL"; None if unknown.
+
+    The CRI names capabilities without the prefix; containerd upper-cases them and adds it. Manifests
+    written for other tools often carry the prefix already: both are accepted.
+    """
+    up = name.strip().upper()
+    if up == "ALL":
+        return "ALL"
+    full = up if up.startswith("CAP_") else "CAP_" + up
+    return full if full in CAP_NUMBERS else None
+
+
+def by_number(names: Iterable[str]) -> tuple[str, ...]:
+    """Capability names in kernel order, without duplicates."""
+    return tuple(sorted(set(names), key=CAP_NUMBERS.__getitem__))
+
+
+def mask(names: Iterable[str]) -> int:
+    """The bit mask of /proc/PID/status (CapEff: 00000000a80425fb is mask(DEFAULT_CAPS))."""
+    bits = 0
+    for name in names:
+        bits |= 1 << CAP_NUMBERS[name]
+    return bits
+
+
+def names_of(bits: int) -> tuple[str, ...]:
+    return tuple(name for n, name in enumerate(CAP_NAMES) if bits >> n & 1)
+
+
+@lru_cache(maxsize=1)
+def last_cap() -> int:
+    """The highest capability number the running kernel knows."""
+    try:
+        with open("/proc/sys/kernel/cap_last_cap", "rb") as f:
+            return min(int(f.read()), len(CAP_NAMES) - 1)
+    except (OSError, ValueError):
+        return len(CAP_NAMES) - 1
+
+
+@lru_cache(maxsize=1)
+def runtime_capabilities() -> tuple[str, ...]:
+    """The bounding set of the runtime itself: "all capabilities" for privileged containers and
+    `add: [ALL]` (containerd takes its own current set too: a container can never get more than the
+    runtime has; here root lacks CAP_SYS_RESOURCE, for instance)."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"CapBnd:"):
+                    return names_of(int(line.split()[1], 16))
+    except (OSError, ValueError):
+        pass
+    return CAP_NAMES[: last_cap() + 1]
+
+
+def _add_drop(caps: Any) -> tuple[list[str], list[str]]:
+    add = [c for c in (canonical(x) for x in caps.add) if c is not None]
+    drop = [c for c in (canonical(x) for x in caps.drop) if c is not None]
+    return add, drop
+
+
+def capability_sets(security_context: Any, uid: int, all_caps: Iterable[str] = CAP_NAMES) -> "CapabilitySets":
+    """The process's capability sets for a container securityContext (or None) and its uid.
+
+    containerd's CRI rules, in its order: start from the default set; `privileged` = every capability
+    the runtime has, add/drop ignored; else `add: [ALL]` = all of them, then `drop: [ALL]` = none, then
+    each named add, then each named drop (so a drop wins over an add of the same capability).
+
+    Inheritable and ambient are always empty (containerd since CVE-2022-24769: a non-empty inheritable
+    set lets a non-root exec of a file with inheritable file capabilities gain them). For a non-root
+    uid, effective and permitted are empty: that is what the kernel leaves after execve for a non-root
+    user without ambient capabilities, written down so /proc/PID/status and the config agree. The
+    bounding set stays, so a setuid-root binary or file capabilities never exceed it.
+    """
+    from pyrunc.runtime.config import CapabilitySets
+
+    everything = by_number(c for c in all_caps if c in CAP_NUMBERS)
+    caps = getattr(security_context, "capabilities", None)
+    if security_context is not None and security_context.privileged:
+        bounding = everything
+    else:
+        current = list(DEFAULT_CAPS)
+        if caps is not None:
+            add, drop = _add_drop(caps)
+            if "ALL" in add:
+                current = list(everything)
+            if "ALL" in drop:
+                current = []
+            current += [c for c in add if c != "ALL"]
+            current = [c for c in current if c not in drop]
+        bounding = by_number(current)
+    effective = bounding if uid == 0 else ()
+    return CapabilitySets(bounding=bounding, effective=effective, permitted=effective, inheritable=(), ambient=())

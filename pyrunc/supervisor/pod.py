@@ -17,7 +17,7 @@ import uuid
 from typing import Any, Callable
 
 from pyrunc.errors import ContainerConfigError, FieldError, ImageError, PyruncError
-from pyrunc.images.store import resolve as resolve_image
+from pyrunc.images.store import InvalidImageName, resolve as resolve_image
 from pyrunc.linux import syscalls as sc
 from pyrunc.runtime.config import SandboxFacts, container_config
 from pyrunc.runtime.launch import LaunchError, launch
@@ -222,6 +222,9 @@ class PodRunner:
         rec.update(pid=0, startTime=0, terminated=None, waiting=None, willRestart=False)
         try:
             image = resolve_image(self.node.cfg.images_dir, run.spec.image)
+        except InvalidImageName as e:  # the kubelet's reason; nothing was looked up on disk
+            self._fail_to_create(run, "InvalidImageName", e.message)
+            return
         except ImageError as e:
             self._fail_to_create(run, "ErrImagePull", e.message)
             return

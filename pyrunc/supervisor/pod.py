@@ -25,7 +25,7 @@ from pyrunc.sandbox import sandbox as sbx
 from pyrunc.sandbox.volumes import prepare_volumes, sub_path_source
 from pyrunc.spec import Pod, is_sidecar, pod_from_dict
 from pyrunc.status import backoff_message, rfc3339
-from pyrunc.store.atomic import read_json, write_json
+from pyrunc.store.atomic import private_dir, read_json, write_json, write_text
 from pyrunc.supervisor.backoff import Backoff, should_restart
 from pyrunc.supervisor.events import record_event
 from pyrunc.supervisor.lifecycle import ActionRunner, ContainerProbes, handler_of
@@ -122,7 +122,7 @@ class PodRunner:
     def create(self) -> None:
         """Sandbox, files, volumes, cgroups — undone in reverse on any failure — then start containers."""
         with contextlib.ExitStack() as undo:
-            os.makedirs(self.layout.dir, exist_ok=True)
+            private_dir(self.layout.dir)  # 0750 root, as the kubelet's pod directories
             undo.callback(self.teardown)
             write_json(self.layout.pod_json, self.manifest)
             self.event("Normal", "Scheduled", f"Successfully assigned {self.pod.metadata.namespace}/{self.pod.metadata.name} to {self.node.cfg.node_name}")
@@ -274,7 +274,9 @@ class PodRunner:
 
     # ---------------------------------------------------------------- hooks and probes
     def _target(self, run: ContainerRun) -> Target:
-        sandbox = self.sandbox or sbx.SandboxState()
+        # Without a sandbox record, probes still go to the pod's own pinned netns, never the host's.
+        sandbox = self.sandbox or sbx.SandboxState(
+            namespaces={"net": "host" if self.pod.spec.host_network else self.layout.ns_file("net")})
         netns = sandbox.namespaces.get("net", "host")
         pod_ip = (sandbox.network or {}).get("ip") or (self.node.host_ip if netns == "host" else "127.0.0.1")
         procs = tuple(f"{d}/cgroup.procs" for d in (run.rec.get("cgroupPaths") or {}).values())
@@ -351,6 +353,8 @@ class PodRunner:
             self.stop_container(run, grace, f"Container {run.name} failed {kind} probe, will be restarted")
 
     def _prepare(self, run: ContainerRun, image: Any) -> Any:
+        # Fail closed: without verified sandbox facts the container is not started (never the host's namespaces).
+        sandbox = sbx.verified_sandbox(self.layout, self.pod.spec, self.sandbox)
         cdir = self.layout.container_dir(run.name)
         layer = os.path.join(cdir, "rootfs")
         # A (re)started container gets a fresh writable layer, as containerd gives each new container.
@@ -359,7 +363,6 @@ class PodRunner:
             os.makedirs(os.path.join(layer, d), exist_ok=True)
         with open(os.path.join(cdir, "termination-log"), "w"):
             pass
-        sandbox = self.sandbox or sbx.SandboxState()
         facts = SandboxFacts(
             namespaces=sandbox.namespaces, shm=sandbox.shm, etc_files=self.node.etc_mounts(self),
             volumes=self.volumes, pod_ip=(sandbox.network or {}).get("ip", ""),
@@ -369,8 +372,7 @@ class PodRunner:
                                node_memory=self.node.memory, sub_path=sub_path_source)
         cg_mounts, cgroupns = self.node.cgroup_mounts(self, run)
         cfg = cfg._replace(mounts=cfg.mounts + tuple(cg_mounts), cgroupns=cgroupns)
-        with open(self.layout.container_config(run.name), "w", encoding="utf-8") as f:
-            f.write(cfg.to_json())
+        write_text(self.layout.container_config(run.name), cfg.to_json())  # 0600: it holds the env
         return cfg
 
     def _attach_logs(self, run: ContainerRun, out_r: int, err_r: int) -> None:

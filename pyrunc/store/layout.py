@@ -17,6 +17,12 @@
             rootfs/{upper,work,merged}  the writable layer, fresh per instance
             termination-log
         logs/<name>/<restartCount>.log   CRI-format logs, the previous instance's kept
+
+Permissions: pods/ and every pod directory are 0750 root (as the kubelet's pod directories), the
+JSON state files and config.json 0600 (they hold env values), logs 0640, daemon.sock and
+daemon.log 0600: an unprivileged local user can neither list pods nor read their state. emptyDir
+directories stay 0777: containers reach them through bind mounts made as root, never through
+the pod directory's path. Only DNS-1123 names (namespace: a label) ever become path components.
 """
 
 from __future__ import annotations

@@ -29,11 +29,15 @@ def manifest_files(path: str) -> list[str]:
 
 
 def read_manifest_text(path: str) -> str:
+    """The text, or its first 3 MiB + 1 character: the loader refuses anything larger, so a huge
+    file is never read into memory whole."""
+    from pyrunc.spec.load import MAX_MANIFEST_BYTES
+
     if path == "-":
-        return sys.stdin.read()
+        return sys.stdin.read(MAX_MANIFEST_BYTES + 1)
     try:
         with open(path, encoding="utf-8") as f:
-            return f.read()
+            return f.read(MAX_MANIFEST_BYTES + 1)
     except FileNotFoundError:
         raise PyruncError(f'the path "{path}" does not exist') from None
     except IsADirectoryError:

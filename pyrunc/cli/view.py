@@ -15,7 +15,7 @@ from pyrunc.linux.host import host_ip
 from pyrunc.linux.syscalls import pid_alive
 from pyrunc.status import pod_status
 from pyrunc.store.atomic import read_json
-from pyrunc.store.layout import PodLayout, layout_for_key, list_pod_keys
+from pyrunc.store.layout import PodLayout, layout_for_key, list_pod_keys, valid_label, valid_name
 from pyrunc.supervisor.client import daemon_running
 
 
@@ -48,9 +48,10 @@ def load_pods(cfg: NodeConfig, namespace: str | None) -> list[dict[str, Any]]:
 
 
 def load_pod(cfg: NodeConfig, namespace: str, name: str) -> tuple[PodLayout, dict[str, Any]]:
-    layout = PodLayout(cfg.root, namespace, name)
-    if "/" in name or "_" in namespace:
+    # Checked before any path is built: only DNS names can name a pod directory ("../x" cannot).
+    if not (valid_label(namespace) and valid_name(name)):
         raise NotFound("pods", name)
+    layout = PodLayout(cfg.root, namespace, name)
     view = pod_view(cfg, layout, daemon_running(cfg), time.time(), host_ip()) if os.path.isdir(layout.dir) else None
     if view is None:
         raise NotFound("pods", name)
@@ -71,5 +72,16 @@ def pick_container(pod: dict[str, Any], container: str | None) -> str:
     return container
 
 
+def namespace_arg(value: str) -> str:
+    """argparse type of -n: a DNS-1123 label, as the API server requires of a namespace. The error
+    is a PyruncError, which argparse lets through: one line `error: ...`, exit 1."""
+    from pyrunc.spec.names import dns1123_label
+
+    why = dns1123_label(value)
+    if why:
+        raise PyruncError(f"-n/--namespace: {why}")
+    return value
+
+
 def add_namespace_flag(parser: Any) -> None:
-    parser.add_argument("-n", "--namespace", default="default", help="namespace (default: default)")
+    parser.add_argument("-n", "--namespace", default="default", type=namespace_arg, help="namespace (default: default)")

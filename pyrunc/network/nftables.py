@@ -17,8 +17,8 @@ first (rule deletion does), and the lease on disk holds the keys. nft 1.0.6 (Deb
 ``destroy element``, so a delete that must not fail on a missing element is written as
 ``add`` + ``delete`` of the same element (the add is a no-op when it exists).
 
-Node-wide rules live in four chains. ``render_node_table`` is idempotent: it adds the table,
-maps and chains (``add`` of an existing one is a no-op), *flushes* the four chains and adds
+Node-wide rules live in five chains. ``render_node_table`` is idempotent: it adds the table,
+maps and chains (``add`` of an existing one is a no-op), *flushes* the five chains and adds
 their rules again, all in the same transaction as the pod's elements. So every set-up is one
 ``nft`` run, needs no "does the table exist?" query first, and repairs rules someone flushed
 (a firewall reload); the maps, which hold the pods' ports, are never flushed.
@@ -29,6 +29,11 @@ their rules again, all in the same transaction as the pod's elements. So every s
     127.0.0.0/8 to a pod (it needs ``route_localnet=1`` on the bridge to be routed at all);
     masquerade DNAT'ed traffic from pods to pods (hairpin through a hostPort), so replies
     come back through the node and get un-NAT'ed.
+  * input (filter): drop packets that enter through the bridge to 127.0.0.0/8, do not come from
+    127.0.0.0/8 and are neither replies nor DNAT'ed: kube-proxy's rule for CVE-2020-8558, scoped
+    to the one interface where pyrunc sets ``route_localnet=1`` (needed for ``127.0.0.1:hostPort``
+    from the node), which also makes the kernel accept a packet a pod addresses to 127.0.0.1
+    through its gateway; without this rule a pod could reach every host service bound to localhost.
 """
 
 from __future__ import annotations
@@ -56,7 +61,8 @@ def render_node_table(cfg: NetConfig) -> str:
             f"add chain {t} prerouting {{ type nat hook prerouting priority {_DSTNAT}; policy accept; }}",
             f"add chain {t} output {{ type nat hook output priority {_DSTNAT}; policy accept; }}",
             f"add chain {t} postrouting {{ type nat hook postrouting priority 100; policy accept; }}",
-            *(f"flush chain {t} {chain}" for chain in ("hostports", "prerouting", "output", "postrouting")),
+            f"add chain {t} input {{ type filter hook input priority 0; policy accept; }}",
+            *(f"flush chain {t} {chain}" for chain in ("hostports", "prerouting", "output", "postrouting", "input")),
             f"add rule {t} hostports dnat ip to ip daddr . meta l4proto . th dport map @hostports_ip",
             f"add rule {t} hostports dnat ip to meta l4proto . th dport map @hostports",
             f"add rule {t} prerouting meta l4proto {{ tcp, udp }} fib daddr type local jump hostports",
@@ -64,6 +70,11 @@ def render_node_table(cfg: NetConfig) -> str:
             f"add rule {t} postrouting ip saddr {net} ip daddr != {net} masquerade",
             f'add rule {t} postrouting oifname "{br}" ip saddr 127.0.0.0/8 ct status dnat masquerade',
             f'add rule {t} postrouting oifname "{br}" ip saddr {net} ct status dnat masquerade',
+            # Written as `nft list` prints it: "!" = none of these flags. Only what enters through
+            # this bridge: its route_localnet is ours to answer for (another root's bridge has its
+            # own table and rule).
+            f'add rule {t} input iifname "{br}" ip daddr 127.0.0.0/8 ip saddr != 127.0.0.0/8 '
+            "ct state ! established,related ct status ! dnat drop",
             "",
         ]
     )

@@ -68,7 +68,10 @@ def _reset_signals() -> None:
 
 def join_namespaces(namespaces: dict[str, str], order: tuple[str, ...] = JOIN_ORDER) -> None:
     for kind in order:
-        where = namespaces.get(kind, "host")
+        # No default: a namespace nobody recorded must not silently become the host's (fail closed).
+        where = namespaces.get(kind)
+        if not where:
+            raise RuntimeFailure(f"no {kind} namespace given for the container: refusing to use the host's")
         if where == "new":
             sc.unshare(sc.NS_FLAGS[kind])
         elif where != "host":

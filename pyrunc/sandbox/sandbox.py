@@ -20,7 +20,7 @@ from typing import Any, Callable
 from pyrunc.errors import RuntimeFailure
 from pyrunc.linux import syscalls as sc
 from pyrunc.runtime.sysctls import IPC, NET, namespace_of, pod_sysctls, proc_path
-from pyrunc.store.atomic import read_json, write_json
+from pyrunc.store.atomic import private_dir, read_json, write_json
 
 SHM_SIZE = 64 * 1024 * 1024  # containerd's default /dev/shm for a sandbox
 
@@ -192,7 +192,7 @@ def create_sandbox(layout: Any, spec: Any, hostname: str,
     plan = NamespacePlan.for_pod(spec)
     state = SandboxState()
     with contextlib.ExitStack() as undo:
-        os.makedirs(layout.dir, exist_ok=True)
+        private_dir(layout.dir)
         undo.callback(teardown_sandbox, layout, state)
         kinds = [k for k in ("net", "ipc", "uts") if getattr(plan, k) == "new"]
         # Sysctls are all of the net or IPC namespace, refused by validation when the pod shares it.
@@ -218,6 +218,57 @@ def create_sandbox(layout: Any, spec: Any, hostname: str,
 def load_sandbox(layout: Any) -> SandboxState | None:
     data = read_json(layout.sandbox_json)
     return SandboxState.from_dict(data) if data else None
+
+
+def _namespace_problem(path: str, kind: str) -> str:
+    """"" when ``path`` holds a namespace of ``kind`` other than the caller's (the host's); else why not."""
+    try:
+        st = os.stat(path)
+        ours = os.stat(f"/proc/self/ns/{kind}")
+    except OSError as e:
+        return f"{path}: {e.strerror}"
+    # Every namespace file lives on the one nsfs: a pin whose bind mount was lost is an empty
+    # regular file on another device.
+    if st.st_dev != ours.st_dev:
+        return f"{path} no longer holds a namespace"
+    if st.st_ino == ours.st_ino:
+        return "it is the host's"
+    return ""
+
+
+def verified_sandbox(layout: Any, spec: Any, state: SandboxState | None) -> SandboxState:
+    """The sandbox facts a container may be started with, or RuntimeFailure: fail closed.
+
+    A missing or unreadable sandbox.json (a crash, a disk problem, a hand edit) must never make a
+    container run in the host's namespaces: each namespace must be exactly what the pod's spec asks
+    for, "host" only where the spec says so, and a namespace the pod owns must be its pinned file
+    under the pod directory, still a namespace, and not the host's own (the daemon runs in the host's).
+    """
+    if state is None:
+        raise RuntimeFailure("the pod's sandbox record (sandbox.json) is missing or unreadable: the container "
+                             "is not started, so that it cannot fall back to the host's namespaces")
+    plan = NamespacePlan.for_pod(spec)
+    for kind in ("net", "ipc", "uts", "pid"):
+        want, have = getattr(plan, kind), state.namespaces.get(kind)
+        if want == "host" or (kind == "pid" and want == "new"):  # pid "new": each container unshares its own
+            wrong = "" if have == want else f"recorded as {have!r}, the pod asks for {want!r}"
+        elif kind == "pid":  # shared: the holder's, and only while that very process lives
+            holder = f"/proc/{state.holder_pid}/ns/pid"
+            if not state.holder_pid or have != holder or not sc.pid_alive(state.holder_pid, state.holder_start):
+                wrong = "the pod's process-namespace holder is gone"
+            else:
+                wrong = _namespace_problem(holder, kind)
+        elif have != layout.ns_file(kind):
+            wrong = f"recorded as {have!r}, not the pod's own namespace file"
+        else:
+            wrong = _namespace_problem(have, kind)
+        if wrong:
+            raise RuntimeFailure(f"the pod's {kind} namespace cannot be verified ({wrong}): the container "
+                                 "is not started, so that it cannot fall back to the host's namespaces")
+    # An empty shm means "bind the host's /dev/shm" (hostIPC): only where the spec says so.
+    if state.shm != ("" if plan.ipc == "host" else layout.path("shm")):
+        raise RuntimeFailure(f"the pod's /dev/shm is recorded as {state.shm!r}, not its own: the container is not started")
+    return state
 
 
 def mounts_below(path: str) -> list[str]:

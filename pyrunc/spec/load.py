@@ -23,13 +23,111 @@ class PodFieldError(FieldError):
         self.args = (self.message,)
 
 
+# The API server refuses a request body over 3 MiB; pyrunc refuses a manifest input (a file or
+# stdin) over the same size before parsing a byte of it.
+MAX_MANIFEST_BYTES = 3 * 1024 * 1024
+# A pod is ~15 levels deep; libyaml itself stops at 1000. Deeper than this is not a Pod.
+MAX_DEPTH = 100
+# Alias expansion, as go-yaml (kubectl's parser) bounds it: once a document has decoded more than
+# 1000 nodes of which more than 100 came from aliases, the aliased share may not exceed 99 %
+# (small documents) down to 10 % (4 million nodes). A "billion laughs" document is refused after a
+# few thousand node visits, long before its expansion costs anything.
+_ALIAS_MIN_DECODED, _ALIAS_MIN_ALIASED = 1000, 100
+_RATIO_LOW, _RATIO_HIGH = 400_000, 4_000_000
+
+
+def _allowed_alias_ratio(decoded: int) -> float:
+    if decoded <= _RATIO_LOW:
+        return 0.99
+    if decoded >= _RATIO_HIGH:
+        return 0.10
+    return 0.99 - 0.89 * (decoded - _RATIO_LOW) / (_RATIO_HIGH - _RATIO_LOW)
+
+
+def _child_path(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def check_node_tree(root: Any) -> None:
+    """Walk one composed YAML document as the decoder will see it (aliases expanded) and refuse
+    duplicate mapping keys, nesting deeper than MAX_DEPTH, recursive aliases and excessive aliasing.
+
+    Raises FieldError naming the field path. Iterative, so no input can exhaust Python's stack.
+    """
+    import yaml
+
+    seen: set[int] = set()  # nodes decoded once already: meeting one again is an alias
+    decoded = aliased = 0
+    # (node, path, depth, under an alias, ids of the enclosing collections: a cycle check)
+    stack: list[tuple[Any, str, int, bool, frozenset[int]]] = [(root, "", 1, False, frozenset())]
+    while stack:
+        node, path, depth, in_alias, ancestors = stack.pop()
+        line = node.start_mark.line + 1
+        if id(node) in ancestors:
+            raise FieldError(path, f"recursive alias at line {line}")
+        is_alias = in_alias or id(node) in seen
+        seen.add(id(node))
+        decoded += 1
+        aliased += is_alias
+        if (aliased > _ALIAS_MIN_ALIASED and decoded > _ALIAS_MIN_DECODED
+                and aliased / decoded > _allowed_alias_ratio(decoded)):
+            raise FieldError(path, f"document contains excessive aliasing (line {line})")
+        if depth > MAX_DEPTH:
+            shown = path if len(path) <= 80 else path[:80] + "..."
+            raise FieldError(shown, f"nesting deeper than {MAX_DEPTH} levels (line {line})")
+        if isinstance(node, yaml.ScalarNode):
+            continue
+        inner = ancestors | {id(node)}
+        if isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(reversed(node.value)):
+                stack.append((item, f"{path}[{len(node.value) - 1 - i}]", depth + 1, is_alias, inner))
+            continue
+        keys: dict[tuple[str, str], int] = {}
+        children = []
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                if key.tag == "tag:yaml.org,2002:merge":  # `<<: *base`: explicit keys override it
+                    children.append((value, path))
+                    continue
+                where = _child_path(path, key.value)
+                here = key.start_mark.line + 1
+                if (key.tag, key.value) in keys:
+                    # A later duplicate would silently win (runAsUser: 1000, then runAsUser: 0).
+                    raise FieldError(where, f'duplicate key at line {here}: mapping key "{key.value}" '
+                                            f"already defined at line {keys[(key.tag, key.value)]}")
+                keys[(key.tag, key.value)] = here
+                children.append((value, where))
+            else:
+                children.append((key, path))
+                children.append((value, path))
+        for child, where in reversed(children):
+            stack.append((child, where, depth + 1, is_alias, inner))
+
+
 def _yaml_documents(text: str, source: str) -> list[Any]:
     import yaml  # lazy: the CLI's read-only verbs never parse YAML
 
+    size = len(text) if len(text) > MAX_MANIFEST_BYTES else len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_MANIFEST_BYTES:
+        raise SpecError([FieldError("", f"error parsing {source}: the manifest is larger than "
+                                        f"{MAX_MANIFEST_BYTES} bytes (3 MiB, the API server's request limit)")], source)
+
     base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    documents = 0
 
     class Loader(base):  # type: ignore[misc, valid-type]
-        """Safe loader that keeps timestamps as text (creationTimestamp is a string in the API)."""
+        """Safe loader that keeps timestamps as text (creationTimestamp is a string in the API) and
+        checks each composed document (duplicate keys, depth, aliases) before constructing it."""
+
+        def construct_document(self, node: Any) -> Any:
+            nonlocal documents
+            documents += 1
+            try:
+                check_node_tree(node)
+            except FieldError as e:
+                error = PodFieldError(f"document {documents}", e) if documents > 1 else e
+                raise SpecError([error], source) from None
+            return super().construct_document(node)
 
     Loader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
     try:

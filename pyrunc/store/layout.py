@@ -17,6 +17,12 @@
             rootfs/{upper,work,merged}  the writable layer, fresh per instance
             termination-log
         logs/<name>/<restartCount>.log   CRI-format logs, the previous instance's kept
+
+Permissions: pods/ and every pod directory are 0750 root (as the kubelet's pod directories), the
+JSON state files and config.json 0600 (they hold env values), logs 0640, daemon.sock and
+daemon.log 0600: an unprivileged local user can neither list pods nor read their state. emptyDir
+directories stay 0777: containers reach them through bind mounts made as root, never through
+the pod directory's path. Only DNS-1123 names (namespace: a label) ever become path components.
 """
 
 from __future__ import annotations
@@ -27,15 +33,21 @@ from typing import NamedTuple
 
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 def valid_name(name: str, max_len: int = 253) -> bool:
     """A DNS-1123 subdomain: the only names that may reach a path (no '/', '..' or '_')."""
-    return 0 < len(name) <= max_len and bool(_NAME.match(name))
+    return 0 < len(name) <= max_len and bool(_NAME.fullmatch(name))
+
+
+def valid_label(name: str) -> bool:
+    """A DNS-1123 label (a namespace): at most 63 characters, no dots."""
+    return 0 < len(name) <= 63 and bool(_LABEL.fullmatch(name))
 
 
 def pod_exists(root: str, namespace: str, name: str) -> bool:
-    if not (valid_name(namespace, 63) and valid_name(name)):
+    if not (valid_label(namespace) and valid_name(name)):
         return False
     return os.path.exists(PodLayout(root, namespace, name).pod_json)
 
@@ -100,13 +112,13 @@ def list_pod_keys(root: str) -> list[str]:
     out = []
     for k in sorted(keys):
         namespace, _, name = k.partition("_")
-        if valid_name(namespace, 63) and valid_name(name):
+        if valid_label(namespace) and valid_name(name):
             out.append(k)
     return out
 
 
 def layout_for_key(root: str, key: str) -> PodLayout:
     namespace, _, name = key.partition("_")
-    if not (valid_name(namespace, 63) and valid_name(name)):
+    if not (valid_label(namespace) and valid_name(name)):
         raise ValueError(f"invalid pod key {key!r}")
     return PodLayout(root, namespace, name)

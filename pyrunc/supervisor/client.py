@@ -42,11 +42,12 @@ def _connect(cfg: NodeConfig) -> socket.socket | None:
 def _spawn(cfg: NodeConfig) -> "subprocess.Popen[bytes]":
     import subprocess  # only when a daemon must be started: keeps get/logs/exec start-up light
 
-    os.makedirs(cfg.root, exist_ok=True)
+    os.makedirs(cfg.root, 0o750, exist_ok=True)
     pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ)
     env["PYTHONPATH"] = pkg_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    with open(os.path.join(cfg.root, "daemon.log"), "ab") as logf:
+    log_fd = os.open(os.path.join(cfg.root, "daemon.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    with open(log_fd, "ab") as logf:  # the daemon's log names pods and their errors: root's only
         return subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "pyrunc", "--root", cfg.root, "daemon"],
             stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,

@@ -33,7 +33,7 @@ from pyrunc.errors import PyruncError
 from pyrunc.linux import syscalls as sc
 from pyrunc.runtime.sysctls import admit_on_node
 from pyrunc.spec import pod_from_dict, pod_to_dict
-from pyrunc.store.atomic import read_json, write_json
+from pyrunc.store.atomic import private_dir, read_json, write_json
 from pyrunc.store.layout import PodLayout, layout_for_key, list_pod_keys
 from pyrunc.supervisor.loop import Loop
 from pyrunc.supervisor.node import Node
@@ -61,7 +61,7 @@ class Daemon:
 
     # ------------------------------------------------------------------ lifecycle
     def serve(self) -> None:
-        os.makedirs(self.cfg.pods_dir, exist_ok=True)
+        private_dir(self.cfg.pods_dir)  # 0750: an unprivileged user cannot even list the pods
         lock_fd = os.open(os.path.join(self.cfg.root, "daemon.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -302,7 +302,7 @@ def _spec_of(manifest: dict[str, Any]) -> Any:
 
 
 def run_daemon(cfg: NodeConfig) -> int:
-    os.makedirs(cfg.root, exist_ok=True)
+    os.makedirs(cfg.root, 0o750, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     Daemon(cfg).serve()
     return 0

@@ -17,7 +17,7 @@ import uuid
 from typing import Any, Callable
 
 from pyrunc.errors import ContainerConfigError, FieldError, ImageError, PyruncError
-from pyrunc.images.store import resolve as resolve_image
+from pyrunc.images.store import InvalidImageName, resolve as resolve_image
 from pyrunc.linux import syscalls as sc
 from pyrunc.linux.safepath import read_file_in
 from pyrunc.runtime.config import SandboxFacts, container_config
@@ -26,7 +26,7 @@ from pyrunc.sandbox import sandbox as sbx
 from pyrunc.sandbox.volumes import prepare_volumes, sub_path_source
 from pyrunc.spec import Pod, is_sidecar, pod_from_dict
 from pyrunc.status import backoff_message, rfc3339
-from pyrunc.store.atomic import read_json, write_json
+from pyrunc.store.atomic import private_dir, read_json, write_json, write_text
 from pyrunc.supervisor.backoff import Backoff, should_restart
 from pyrunc.supervisor.events import record_event
 from pyrunc.supervisor.lifecycle import ActionRunner, ContainerProbes, handler_of
@@ -123,7 +123,7 @@ class PodRunner:
     def create(self) -> None:
         """Sandbox, files, volumes, cgroups — undone in reverse on any failure — then start containers."""
         with contextlib.ExitStack() as undo:
-            os.makedirs(self.layout.dir, exist_ok=True)
+            private_dir(self.layout.dir)  # 0750 root, as the kubelet's pod directories
             undo.callback(self.teardown)
             write_json(self.layout.pod_json, self.manifest)
             self.event("Normal", "Scheduled", f"Successfully assigned {self.pod.metadata.namespace}/{self.pod.metadata.name} to {self.node.cfg.node_name}")
@@ -223,6 +223,9 @@ class PodRunner:
         rec.update(pid=0, startTime=0, terminated=None, waiting=None, willRestart=False)
         try:
             image = resolve_image(self.node.cfg.images_dir, run.spec.image)
+        except InvalidImageName as e:  # the kubelet's reason; nothing was looked up on disk
+            self._fail_to_create(run, "InvalidImageName", e.message)
+            return
         except ImageError as e:
             self._fail_to_create(run, "ErrImagePull", e.message)
             return
@@ -272,7 +275,9 @@ class PodRunner:
 
     # ---------------------------------------------------------------- hooks and probes
     def _target(self, run: ContainerRun) -> Target:
-        sandbox = self.sandbox or sbx.SandboxState()
+        # Without a sandbox record, probes still go to the pod's own pinned netns, never the host's.
+        sandbox = self.sandbox or sbx.SandboxState(
+            namespaces={"net": "host" if self.pod.spec.host_network else self.layout.ns_file("net")})
         netns = sandbox.namespaces.get("net", "host")
         pod_ip = (sandbox.network or {}).get("ip") or (self.node.host_ip if netns == "host" else "127.0.0.1")
         procs = tuple(f"{d}/cgroup.procs" for d in (run.rec.get("cgroupPaths") or {}).values())
@@ -349,6 +354,8 @@ class PodRunner:
             self.stop_container(run, grace, f"Container {run.name} failed {kind} probe, will be restarted")
 
     def _prepare(self, run: ContainerRun, image: Any) -> Any:
+        # Fail closed: without verified sandbox facts the container is not started (never the host's namespaces).
+        sandbox = sbx.verified_sandbox(self.layout, self.pod.spec, self.sandbox)
         cdir = self.layout.container_dir(run.name)
         layer = os.path.join(cdir, "rootfs")
         # A (re)started container gets a fresh writable layer, as containerd gives each new container.
@@ -357,7 +364,6 @@ class PodRunner:
             os.makedirs(os.path.join(layer, d), exist_ok=True)
         with open(os.path.join(cdir, "termination-log"), "w"):
             pass
-        sandbox = self.sandbox or sbx.SandboxState()
         facts = SandboxFacts(
             namespaces=sandbox.namespaces, shm=sandbox.shm, etc_files=self.node.etc_mounts(self),
             volumes=self.volumes, pod_ip=(sandbox.network or {}).get("ip", ""),
@@ -370,8 +376,7 @@ class PodRunner:
                                seccomp_default=self.node.cfg.seccomp_default)
         cg_mounts, cgroupns = self.node.cgroup_mounts(self, run)
         cfg = cfg._replace(mounts=cfg.mounts + tuple(cg_mounts), cgroupns=cgroupns)
-        with open(self.layout.container_config(run.name), "w", encoding="utf-8") as f:
-            f.write(cfg.to_json())
+        write_text(self.layout.container_config(run.name), cfg.to_json())  # 0600: it holds the env
         return cfg
 
     def _attach_logs(self, run: ContainerRun, out_r: int, err_r: int) -> None:

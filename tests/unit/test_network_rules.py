@@ -70,6 +70,16 @@ def test_node_table_has_hooks_and_masquerade():
     assert 'oifname "pyt-br.1" ip saddr 127.0.0.0/8 ct status dnat masquerade' in text
 
 
+def test_node_table_drops_pod_traffic_to_localhost():
+    # kube-proxy's rule for CVE-2020-8558, in the table's own filter input chain, refilled every time.
+    text = nftables.render_node_table(CFG)
+    assert "add chain ip pyrunc_pyt_br_1 input { type filter hook input priority 0; policy accept; }" in text
+    assert "flush chain ip pyrunc_pyt_br_1 input" in text
+    assert ('add rule ip pyrunc_pyt_br_1 input iifname "pyt-br.1" ip daddr 127.0.0.0/8 ip saddr != 127.0.0.0/8 '
+            'ct state ! established,related ct status ! dnat drop') in text
+    assert text.index("flush chain ip pyrunc_pyt_br_1 input") < text.index("add rule ip pyrunc_pyt_br_1 input")
+
+
 def test_port_elements_go_to_the_right_map():
     ports = [PortMapping(8080, 80), PortMapping(5353, 53, "UDP", "127.0.0.1")]
     assert nftables.render_add_ports(CFG, "default/web", "10.66.5.2", ports) == (

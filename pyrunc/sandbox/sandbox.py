@@ -214,8 +214,10 @@ def _isolate_holder(keep_fd: int) -> None:
     """
     with open("/proc/sys/kernel/cap_last_cap", encoding="ascii") as f:
         last_cap = int(f.read())
-    os.closerange(0, keep_fd)
-    os.closerange(keep_fd + 1, 1 << 20)
+    for fd in [int(n) for n in os.listdir("/proc/self/fd")]:  # every open descriptor, whatever its number
+        if fd != keep_fd:
+            with contextlib.suppress(OSError):  # the listing's own descriptor is gone already
+                os.close(fd)
     sc.unshare(sc.CLONE_NEWNS)
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
     # /proc is on every host that runs pyrunc; after this mount nothing here needs procfs.

@@ -79,22 +79,40 @@ def _split(path: str) -> list[str]:
     return [p for p in path.split("/") if p and p != "."]
 
 
-def _walk(root_fd: int, path: str, flags: int, beneath: bool) -> int:
-    """User-space RESOLVE_IN_ROOT (or RESOLVE_BENEATH when `beneath`): see the module docstring."""
+def _walk(root_fd: int, path: str, flags: int, beneath: bool, create: str = "", mode: int = 0o755) -> int:
+    """User-space RESOLVE_IN_ROOT (or RESOLVE_BENEATH when `beneath`): see the module docstring.
+
+    With `create` ("dir" or "file"), a missing component is made where the walk stands, with
+    mkdirat() or openat(O_CREAT|O_EXCL|O_NOFOLLOW) relative to its parent's descriptor (the last
+    one as a `create`, the others as directories), and its mode set exactly (no umask). A
+    symlink met on the way, dangling or not, is followed inside the root like any other, so
+    ``/etc -> /tmp/x`` makes ``<root>/tmp/x``: never a path outside the root.
+    """
     todo = _split(path)
     stack = [os.dup(root_fd)]  # stack[-1] is the directory we are in; stack[0] is the root
     hops = 0
     try:
         while todo:
-            part = todo.pop(0)
+            part = todo[0]
             if part == "..":
+                todo.pop(0)
                 if len(stack) > 1:
                     os.close(stack.pop())
                 elif beneath:
                     raise OSError(errno.EXDEV, "path escapes its base directory", path)
                 continue
-            last = not todo
-            fd = os.open(part, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=stack[-1])
+            last = len(todo) == 1
+            try:
+                fd = os.open(part, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=stack[-1])
+            except FileNotFoundError:
+                if not create:
+                    raise
+                hops += 1  # a create lost to a racing creator is retried, boundedly
+                if hops > MAX_SYMLINKS:
+                    raise
+                _create_at(stack[-1], part, "file" if last and create == "file" else "dir", mode)
+                continue  # look the new entry up again: it may have been swapped meanwhile
+            todo.pop(0)
             st = os.fstat(fd)
             if stat.S_ISLNK(st.st_mode):
                 target = os.readlink(part, dir_fd=stack[-1])
@@ -126,6 +144,30 @@ def _walk(root_fd: int, path: str, flags: int, beneath: bool) -> int:
             os.close(fd)
 
 
+def _create_at(dir_fd: int, name: str, kind: str, mode: int) -> None:
+    """mkdirat / openat(O_CREAT|O_EXCL|O_NOFOLLOW) of `name` in `dir_fd`, mode set exactly; an
+    entry that appeared meanwhile (EEXIST) is left to the caller's next lookup."""
+    try:
+        if kind == "dir":
+            os.mkdir(name, mode, dir_fd=dir_fd)
+            fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        else:
+            fd = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK,
+                         mode, dir_fd=dir_fd)
+    except FileExistsError:
+        return
+    except OSError as e:
+        # ENOTDIR/ELOOP: what we made was swapped for something else before we opened it;
+        # the next lookup sees what is there now.
+        if e.errno in (errno.ENOTDIR, errno.ELOOP):
+            return
+        raise
+    try:
+        os.fchmod(fd, mode)  # mkdir/open modes are filtered by the umask; the caller asked for this one
+    finally:
+        os.close(fd)
+
+
 def open_in(root_fd: int, path: str, flags: int = O_PATH, beneath: bool = False) -> int:
     """A descriptor of `path` resolved inside the directory `root_fd`.
 
@@ -150,66 +192,42 @@ def open_dir(path: str) -> int:
     return os.open(path, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
 
 
+def resolve_in(root_fd: int, path: str, *, beneath: bool = False, create: str = "", mode: int = 0o755) -> int:
+    """An O_PATH descriptor of `path` inside `root_fd`, whatever its type; with `create` ("dir"
+    or "file") a missing path is made (its missing parents as directories), each component
+    relative to the descriptor of its resolved parent, so a symlink swapped in meanwhile is
+    never followed out. Symlinks are followed inside the root (or, with `beneath`, refused when
+    they would leave it: EXDEV)."""
+    if not create:
+        return open_in(root_fd, path, O_PATH, beneath)
+    return _walk(root_fd, path, O_PATH, beneath, create, mode)
+
+
 def mkdirs_in(root_fd: int, path: str, mode: int = 0o755, beneath: bool = False) -> int:
     """Resolve `path` inside `root_fd`, creating missing directories one at a time; an O_PATH fd of it.
 
     Each missing component is made with mkdirat() relative to the descriptor of its (resolved)
-    parent, so a symlink swapped in meanwhile is never followed out.
+    parent, so a symlink swapped in meanwhile is never followed out. ENOTDIR when `path` exists
+    and is not a directory.
     """
-    parts = _split(path)
-    cur = os.dup(root_fd)
-    try:
-        for i, part in enumerate(parts):
-            sub = "/".join(parts[: i + 1])
-            try:
-                nxt = open_in(root_fd, sub, O_PATH | os.O_DIRECTORY, beneath)
-            except FileNotFoundError:
-                parent = open_in(root_fd, "/".join(parts[:i]) or ".", O_PATH | os.O_DIRECTORY, beneath)
-                try:
-                    with _suppress_exists():
-                        os.mkdir(part, mode, dir_fd=parent)
-                finally:
-                    os.close(parent)
-                nxt = open_in(root_fd, sub, O_PATH | os.O_DIRECTORY, beneath)
-            os.close(cur)
-            cur = nxt
-        return cur
-    except BaseException:
-        os.close(cur)
-        raise
+    fd = resolve_in(root_fd, path, beneath=beneath, create="dir", mode=mode)
+    if not stat.S_ISDIR(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
+    return fd
 
 
 def create_file_in(root_fd: int, path: str, mode: int = 0o644, beneath: bool = False) -> int:
-    """An O_PATH descriptor of a regular file at `path` inside `root_fd`, created (with its
-    parents) when missing; never through a symlink out of the root."""
-    parts = _split(path)
-    if not parts:
+    """An O_PATH descriptor of what is at `path` inside `root_fd` (a regular file created, with
+    its parents, when missing); never through a symlink out of the root."""
+    if not _split(path):
         raise OSError(errno.EISDIR, "a file cannot be the root itself", path)
-    try:
-        return open_in(root_fd, path, O_PATH, beneath)
-    except FileNotFoundError:
-        pass
-    parent = mkdirs_in(root_fd, "/".join(parts[:-1]), 0o755, beneath)
-    try:
-        with _suppress_exists():
-            os.close(os.open(parts[-1], os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                             mode, dir_fd=parent))
-    finally:
-        os.close(parent)
-    return open_in(root_fd, path, O_PATH, beneath)
+    return resolve_in(root_fd, path, beneath=beneath, create="file", mode=mode)
 
 
 def fd_path(fd: int) -> str:
     """The magic link that names the inode of `fd`: what mount(2) is given instead of a path."""
     return f"/proc/self/fd/{fd}"
-
-
-class _suppress_exists:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, value: object, tb: object) -> bool:
-        return isinstance(value, FileExistsError)
 
 
 def read_file_in(root: str, path: str, limit: int = 1 << 20) -> bytes | None:

@@ -26,6 +26,18 @@ class Mount(NamedTuple):
     # A volume's subPath: resolved by the container's init *beneath* `source` (never following a
     # symlink out of it) at mount time, not by the supervisor ahead of time (CVE-2021-25741).
     sub_path: str = ""
+    volume: str = ""  # the volumeMount's name, for the kubelet's subPath error message
+
+
+# containerd's default masked and read-only paths (its default OCI spec, plus /proc/interrupts as
+# runc's and Docker's current defaults): hidden from, or read-only in, every container that is not
+# privileged and does not ask for procMount: Unmasked.
+DEFAULT_MASKED_PATHS = (
+    "/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+)
+DEFAULT_READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 
 
 class CapabilitySets(NamedTuple):
@@ -223,7 +235,6 @@ def field_ref_value(pod: Any, container: Any, source: Any, facts: SandboxFacts, 
 
 def container_config(pod: Any, container: Any, image: Any, facts: SandboxFacts, *, layout: Any,
                      node_cpus: int = 1, node_memory: int = 0,
-                     sub_path: Callable[[str, str], str] = lambda vol, sub: f"{vol}/{sub}",
                      read_image_file: Callable[[str], bytes | None] = lambda path: None,
                      seccomp_profile_root: str = "", seccomp_default: bool = False) -> ContainerConfig:
     """Everything the launcher needs to start `container` of `pod`, decided up front.
@@ -253,10 +264,11 @@ def container_config(pod: Any, container: Any, image: Any, facts: SandboxFacts, 
         mounts.append(Mount(destination=dest, source=src))
     mounts.append(Mount(destination=container.termination_message_path, source=f"{cdir}/termination-log"))
     for vm in container.volume_mounts:
-        source = facts.volumes[vm.name]
-        if vm.sub_path:
-            source = sub_path(source, vm.sub_path)
-        mounts.append(Mount(destination=vm.mount_path, source=source, read_only=vm.read_only))
+        # The subPath stays relative: the container's init resolves it beneath the volume.
+        mounts.append(Mount(destination=vm.mount_path, source=facts.volumes[vm.name], read_only=vm.read_only,
+                            sub_path=vm.sub_path, volume=vm.name))
+    privileged = bool(sc is not None and sc.privileged)
+    masked, readonly = filesystem_view(privileged, sc.proc_mount if sc is not None else "")
 
     from pyrunc.security import container_security  # capabilities, no_new_privs, seccomp
 
@@ -289,4 +301,14 @@ def container_config(pod: Any, container: Any, image: Any, facts: SandboxFacts, 
         no_new_privileges=security.no_new_privileges,
         seccomp=security.seccomp,
         privileged=security.privileged,
+        masked_paths=masked,
+        readonly_paths=readonly,
     )
+
+
+def filesystem_view(privileged: bool, proc_mount: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(masked paths, read-only paths): containerd's defaults, none for a privileged container or
+    for procMount: Unmasked (containerd clears both lists for either)."""
+    if privileged or proc_mount == "Unmasked":
+        return (), ()
+    return DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS

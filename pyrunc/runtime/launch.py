@@ -43,7 +43,8 @@ HANDSHAKE_TIMEOUT = 30.0
 
 
 class LaunchError(RuntimeFailure):
-    """The container could not be started; `stage` is "create" (before exec) or "exec"."""
+    """The container could not be started; `stage` is "create" (before exec), "config" (a
+    subPath that cannot be prepared: the kubelet's CreateContainerConfigError) or "exec"."""
 
     def __init__(self, stage: str, message: str) -> None:
         super().__init__(message)

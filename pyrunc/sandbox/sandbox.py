@@ -138,7 +138,11 @@ def _hold_namespaces(layout: Any, kinds: list[str], hostname: str,
 
 
 def _start_holder(namespaces: dict[str, str]) -> tuple[int, int]:
-    """Fork the holder: PID 1 of the pod's shared PID namespace, reaping orphans until SIGTERM/SIGKILL."""
+    """Fork the holder: PID 1 of the pod's shared PID namespace, reaping orphans until SIGTERM/SIGKILL.
+
+    Returns once the holder has isolated itself (see _isolate_holder): before that it still has
+    the supervisor's root and descriptors, so no container may join its namespace earlier.
+    """
     from pyrunc.runtime.launch import enter_pid_namespace, join_namespaces
 
     r, w = os.pipe()
@@ -150,21 +154,49 @@ def _start_holder(namespaces: dict[str, str]) -> tuple[int, int]:
             enter_pid_namespace("new")
             holder = os.fork()
             if holder == 0:
-                _holder_main()
-            os.write(w, str(holder).encode())
+                _holder_main(w)
+            os.write(w, f"pid {holder}\n".encode())
         finally:
             os._exit(0)
     os.close(w)
-    data = os.read(r, 64)
-    os.close(r)
+    data = _read_to_eof(r, HOLDER_TIMEOUT)  # EOF: the launcher exited and the holder closed its copy
     os.waitpid(launcher, 0)
-    if not data:
-        raise RuntimeFailure("cannot start the pod's process-namespace holder")
-    holder = int(data)
+    lines = data.decode(errors="replace").splitlines()
+    pids = [int(line.split()[1]) for line in lines if line.startswith("pid ")]
+    holder = pids[0] if pids else 0
+    if "ready" not in lines:
+        if holder:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(holder, signal.SIGKILL)
+            _reap(holder)
+        why = next((line for line in lines if line.startswith("error")), "it died")
+        raise RuntimeFailure(f"cannot start the pod's process-namespace holder: {why}")
     return holder, sc.proc_start_time(holder) or 0
 
 
-def _holder_main() -> None:
+HOLDER_TIMEOUT = 10.0
+
+
+def _read_to_eof(fd: int, timeout: float) -> bytes:
+    import select
+    import time
+
+    deadline = time.monotonic() + timeout
+    data = b""
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return data
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                return data
+            data += chunk
+    finally:
+        os.close(fd)
+
+
+def _holder_main(ready_w: int) -> None:
     try:
         os.setsid()
         sc.set_process_name("pyrunc-pause")  # `ps` in the pod shows this as PID 1
@@ -173,10 +205,14 @@ def _holder_main() -> None:
             signal.signal(sig, lambda *_: os._exit(0))
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, set())
-        devnull = os.open("/dev/null", os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(devnull, fd)
-        os.closerange(3, 65536)
+        _isolate_holder(ready_w)
+        os.write(ready_w, b"ready\n")
+        os.close(ready_w)  # from here on the holder has no descriptor at all
+    except BaseException as e:  # noqa: BLE001 - reported to _start_holder, which kills us
+        with contextlib.suppress(OSError):
+            os.write(ready_w, f"error: {e}\n".encode())
+        os._exit(1)
+    try:
         while True:
             try:
                 os.wait()  # reap every orphan reparented to us
@@ -184,6 +220,65 @@ def _holder_main() -> None:
                 signal.pause()
     finally:
         os._exit(0)
+
+
+def _isolate_holder(keep_fd: int) -> None:
+    """Leave the holder nothing of the host: every container of the pod can see it as PID 1
+    (/proc/1/root, /proc/1/cwd, /proc/1/fd/*), so it gets
+
+    - no descriptor but the readiness pipe (closed right after, so 0-2 too are closed: a
+      /dev/null opened before the pivot would still be the host's /dev/null);
+    - a mount namespace of its own whose root is an empty read-only tmpfs (pivot_root, the old
+      root detached), cwd there: /proc/1/root shows an empty directory;
+    - no capability in any set, the bounding set included (it only reaps and takes signals),
+      no_new_privs, and PR_SET_DUMPABLE 0 so its /proc files need CAP_SYS_PTRACE to open.
+    """
+    with open("/proc/sys/kernel/cap_last_cap", encoding="ascii") as f:
+        last_cap = int(f.read())
+    for fd in [int(n) for n in os.listdir("/proc/self/fd")]:  # every open descriptor, whatever its number
+        if fd != keep_fd:
+            with contextlib.suppress(OSError):  # the listing's own descriptor is gone already
+                os.close(fd)
+    sc.unshare(sc.CLONE_NEWNS)
+    sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+    # /proc is on every host that runs pyrunc; after this mount nothing here needs procfs.
+    sc.mount("tmpfs", "/proc", "tmpfs", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC, "size=4k,mode=0555")
+    os.chdir("/proc")
+    sc.pivot_root(".", ".")
+    sc.umount(".", sc.MNT_DETACH)
+    os.chdir("/")
+    sc.mount(None, "/", None, sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
+    _drop_all_capabilities(last_cap)
+
+
+PR_SET_DUMPABLE = 4
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def _drop_all_capabilities(last_cap: int) -> None:
+    import ctypes
+
+    libc = sc._libc()
+
+    def prctl(*args: int) -> None:
+        if libc.prctl(*(ctypes.c_ulong(a) for a in args)) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"prctl{args[:2]}: {os.strerror(err)}")
+
+    for cap in range(last_cap + 1):  # the bounding set first: dropping it needs CAP_SETPCAP
+        prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()  # two {effective, permitted, inheritable}: all zero
+    if libc.capset(ctypes.byref(header), ctypes.byref(data)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"capset: {os.strerror(err)}")
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
 def create_sandbox(layout: Any, spec: Any, hostname: str,

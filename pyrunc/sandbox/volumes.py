@@ -193,14 +193,3 @@ def _downward_api(path: str, src: Any, pod: Any) -> str:
         with open(target, "w", encoding="utf-8") as f:
             f.write(text)
     return path
-
-
-def sub_path_source(volume_path: str, sub_path: str) -> str:
-    """The host path for a subPath mount, created if missing and kept inside the volume."""
-    base = os.path.realpath(volume_path)
-    target = os.path.realpath(os.path.join(base, sub_path))
-    if target != base and not target.startswith(base + "/"):
-        raise FieldError("subPath", f"{sub_path!r} resolves outside its volume")
-    if not os.path.exists(target):
-        os.makedirs(target, 0o777, exist_ok=True)
-    return target

@@ -302,9 +302,20 @@ def check_security_context(pod: Pod) -> Errors:
         yield from _unsupported_lsm(scp, sc)
 
 
+def check_proc_mount(pod: Pod) -> Errors:
+    # The API server's rule: an unmasked /proc only for a pod in its own user namespace.
+    if pod.spec.ignored.get("hostUsers", True) is False:
+        return
+    for path, c, _ in _all_containers(pod):
+        if c.security_context is not None and c.security_context.proc_mount == "Unmasked":
+            yield FieldError(f"{path}.securityContext.procMount",
+                             'Invalid value: "Unmasked": `hostUsers` must be false to use `Unmasked`')
+
+
 CHECKS: tuple[Callable[[Pod], Errors], ...] = (
     check_container_names, check_volumes, check_volume_mounts, check_env, check_resources, check_ports,
     check_probes, check_lifecycle, check_init_containers, check_dns, check_sysctls, check_security_context,
+    check_proc_mount,
 )
 
 

@@ -23,7 +23,7 @@ from pyrunc.linux.safepath import read_file_in
 from pyrunc.runtime.config import SandboxFacts, container_config
 from pyrunc.runtime.launch import LaunchError, launch
 from pyrunc.sandbox import sandbox as sbx
-from pyrunc.sandbox.volumes import prepare_volumes, sub_path_source
+from pyrunc.sandbox.volumes import prepare_volumes
 from pyrunc.spec import Pod, is_sidecar, pod_from_dict
 from pyrunc.status import backoff_message, rfc3339
 from pyrunc.store.atomic import private_dir, read_json, write_json, write_text
@@ -247,8 +247,9 @@ class PodRunner:
         except LaunchError as e:
             os.close(out_r)
             os.close(err_r)
-            if e.stage == "create":
-                self._fail_to_create(run, "CreateContainerError", e.message)
+            if e.stage in ("create", "config"):  # "config": a subPath the init could not prepare
+                reason = "CreateContainerConfigError" if e.stage == "config" else "CreateContainerError"
+                self._fail_to_create(run, reason, e.message)
             else:
                 now = time.time()
                 rec.update(containerID=f"pyrunc://{container_id}", startedAt=rfc3339(now), imageID=image.image_id)
@@ -370,7 +371,7 @@ class PodRunner:
             host_ip=self.node.host_ip, node_name=self.node.cfg.node_name,
         )
         cfg = container_config(self.pod, run.spec, image, facts, layout=self.layout, node_cpus=self.node.cpus,
-                               node_memory=self.node.memory, sub_path=sub_path_source,
+                               node_memory=self.node.memory,
                                read_image_file=lambda path: read_file_in(image.rootfs, path),
                                seccomp_profile_root=self.node.cfg.seccomp_profile_root,
                                seccomp_default=self.node.cfg.seccomp_default)

@@ -110,6 +110,10 @@ CASES: list[tuple[str, Mutate, str]] = [
     ("missing volume", _container(volumeMounts=[{"name": "nope", "mountPath": "/d"}]), 'spec.containers[0].volumeMounts[0].name: Not found: "nope"'),
     ("relative mountPath", _container(volumeMounts=[{"name": "data", "mountPath": "d"}]), 'spec.containers[0].volumeMounts[0].mountPath: Invalid value: "d": must be an absolute path'),
     ("subPath ..", _container(volumeMounts=[{"name": "data", "mountPath": "/d", "subPath": "a/../.."}]), "spec.containers[0].volumeMounts[0].subPath: Invalid value: \"a/../..\": must not contain '..'"),
+    ("procMount Unmasked", _container(securityContext={"procMount": "Unmasked"}),
+     'spec.containers[0].securityContext.procMount: Invalid value: "Unmasked": `hostUsers` must be false to use `Unmasked`'),
+    ("procMount Unmasked hostUsers true", lambda d: (d["spec"].update(hostUsers=True), _c0(d).update(securityContext={"procMount": "Unmasked"})),
+     "spec.containers[0].securityContext.procMount: Invalid value"),
     ("subPath abs", _container(volumeMounts=[{"name": "data", "mountPath": "/d", "subPath": "/etc"}]), "spec.containers[0].volumeMounts[0].subPath: Invalid value: \"/etc\": must be a relative path"),
     ("env =", _container(env=[{"name": "A=B"}]), 'spec.containers[0].env[0].name: Invalid value: "A=B"'),
     ("label key", _meta(labels={"-bad": "x"}), 'metadata.labels.-bad: Invalid value: "-bad"'),
@@ -229,3 +233,10 @@ def test_one_bad_list_item_keeps_later_indexes() -> None:
 def test_errors_are_one_line() -> None:
     for _, mutate, _ in CASES:
         assert all("\n" not in e for e in _errors(mutate))
+
+
+def test_proc_mount_unmasked_with_own_user_namespace() -> None:
+    d = copy.deepcopy(BASE)
+    d["spec"]["hostUsers"] = False
+    _c0(d)["securityContext"] = {"procMount": "Unmasked"}
+    assert pod_from_dict(d).spec.containers[0].security_context.proc_mount == "Unmasked"

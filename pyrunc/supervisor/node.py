@@ -157,8 +157,14 @@ class Node:
         """Before the container's init may exec: its cgroup, then oom_score_adj (clamped if refused)."""
         from pyrunc.cgroups.oom import apply_oom_score_adj
 
+        from pyrunc.cgroups.devices import container_rules
+
         plan = runner.cgroup_plan
         self.cgroups.setup_container(plan, run.name)
+        # Device rules before the first task enters the group (exec'd processes join it later and
+        # get them too); the pod's own group has none, as under the kubelet.
+        security = run.spec.security_context
+        self.cgroups.set_devices(runner.uid, run.name, container_rules(bool(security and security.privileged)))
         self.cgroups.attach(pid, runner.uid, run.name)
         run.rec["cgroupPaths"] = self.cgroups.paths(runner.uid, run.name) if self.cgroups.version else {}
         wanted = plan.oom_score_adj[run.name]

@@ -164,7 +164,10 @@ class Node:
         # Device rules before the first task enters the group (exec'd processes join it later and
         # get them too); the pod's own group has none, as under the kubelet.
         security = run.spec.security_context
-        self.cgroups.set_devices(runner.uid, run.name, container_rules(bool(security and security.privileged)))
+        privileged = bool(security and security.privileged)
+        self.cgroups.set_devices(runner.uid, run.name, container_rules(privileged))
+        if not self.cgroups.version and not privileged:
+            runner.warn_once("no usable cgroups: containers' access to device nodes is not restricted")
         self.cgroups.attach(pid, runner.uid, run.name)
         run.rec["cgroupPaths"] = self.cgroups.paths(runner.uid, run.name) if self.cgroups.version else {}
         wanted = plan.oom_score_adj[run.name]

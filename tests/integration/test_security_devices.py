@@ -206,3 +206,59 @@ def test_a_privileged_container_can_read_the_block_device(pod: DevNode, loop_dis
     major, minor = loop_disk
     out = pod.exec(POD, "priv", "sh", "-c", f"mknod /tmp/disk b {major} {minor} && head -c {len(MARKER)} /tmp/disk")
     assert out.stdout == MARKER.decode(), (out.stdout, out.stderr)
+
+
+# -- the v2 program on a bare group: replacing, not stacking ----------------------------------
+
+def cgroup2_mount(path: str) -> bool:
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        return any(line.split()[4] == path and line.partition(" - ")[2].split()[0] == "cgroup2" for line in f)
+
+
+# The unified hierarchy of a hybrid v1 host (this CI machine) runs device programs too: the kernel asks
+# the programs of the task's cgroup2 group before the v1 devices controller. A v2 host has it at the top.
+CGROUP2_ROOTS = [pytest.param("/sys/fs/cgroup/unified", id="hybrid"),
+                 pytest.param("/sys/fs/cgroup", id="unified", marks=pytest.mark.cgroup2)]
+
+
+@pytest.mark.parametrize("mount", CGROUP2_ROOTS)
+def test_a_new_device_program_replaces_the_old_one(mount: str, loop_disk: tuple[int, int], tmp_path: Path) -> None:
+    from pyrunc.cgroups.ebpf import attached_programs, set_device_program
+
+    if not cgroup2_mount(mount):
+        pytest.skip(f"no cgroup2 mount at {mount}")
+    major, minor = loop_disk
+    node_path = tmp_path / "disk"
+    os.mknod(node_path, 0o600 | stat.S_IFBLK, os.makedev(major, minor))
+    group = Path(mount, f"pyrunc-devtest-{secrets.token_hex(4)}")
+    group.mkdir()
+
+    def read_in_group() -> subprocess.CompletedProcess[str]:
+        # The shell moves itself into the group, then execs the reader there.
+        return subprocess.run(["sh", "-c", f'echo $$ > {group}/cgroup.procs && exec head -c {len(MARKER)} "$0"',
+                               str(node_path)], capture_output=True, text=True, check=False)
+
+    try:
+        confined, everything = device_program(container_rules(False)), device_program(container_rules(True))
+        set_device_program(str(group), confined)
+        set_device_program(str(group), confined)
+        assert attached_programs(str(group)) == [confined]
+        refused = read_in_group()
+        assert refused.returncode != 0 and "Operation not permitted" in refused.stderr, refused
+        set_device_program(str(group), everything)
+        assert attached_programs(str(group)) == [everything]
+        assert read_in_group().stdout == MARKER.decode()
+    finally:
+        group.rmdir()  # the processes are gone; the programs go with the group
+
+
+def test_a_refused_program_is_one_error_with_the_verifier_log() -> None:
+    from pyrunc.cgroups.ebpf import load_device_program
+    from pyrunc.errors import CgroupError
+
+    # "exit" alone returns r0 without ever setting it: the verifier refuses to load that.
+    with pytest.raises(CgroupError) as refused:
+        load_device_program(bytes.fromhex("95 00 0000 00000000"))
+    message = str(refused.value)
+    assert message.startswith("cannot load the device cgroup BPF program: ") and "verifier log:" in message
+    assert "R0" in message, message

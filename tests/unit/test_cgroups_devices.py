@@ -214,3 +214,12 @@ def test_the_container_program_refuses_a_disk_and_keeps_the_basics() -> None:
     assert allowed("c", 1, 3, "rw") and allowed("c", 136, 3, "rw") and allowed("c", 5, 2, "rw")
     # An access type the kernel might add one day never slips through a partial rule.
     assert not run_program(program, ((1 | 8) << 16) | DEV_TYPE["c"], 99, 0)
+
+
+def test_an_unknown_architecture_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyrunc.cgroups import ebpf
+    from pyrunc.errors import CgroupError
+
+    monkeypatch.setattr(ebpf.platform, "machine", lambda: "mips")
+    with pytest.raises(CgroupError, match="no bpf.. syscall number known for mips"):
+        ebpf.load_device_program(device_program([ALLOW_ALL]))

@@ -62,6 +62,11 @@ LOOP_CTL_GET_FREE, LOOP_SET_FD, LOOP_CLR_FD = 0x4C82, 0x4C00, 0x4C01  # linux/lo
 LOOP_MAJOR, MISC_MAJOR, LOOP_CTRL_MINOR = 7, 10, 237
 
 
+def _free_loop(control: Path) -> int:
+    with open(control, "rb") as ctl:
+        return fcntl.ioctl(ctl, LOOP_CTL_GET_FREE)
+
+
 @pytest.fixture(scope="module")
 def loop_disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
     """A loop device over a file that starts with MARKER: a block device of the host that the host
@@ -76,10 +81,14 @@ def loop_disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, i
     control = work / "loop-control"
     os.mknod(control, 0o600 | stat.S_IFCHR, os.makedev(MISC_MAJOR, LOOP_CTRL_MINOR))
     try:
-        with open(control, "rb") as ctl:
-            number = fcntl.ioctl(ctl, LOOP_CTL_GET_FREE)
-    except OSError as e:
-        pytest.skip(f"no loop devices on this host: {e}")
+        number = _free_loop(control)
+    except OSError:
+        # loop may be a module nothing has loaded yet (a bare guest without udev or systemd).
+        subprocess.run(["modprobe", "loop"], capture_output=True, check=False)
+        try:
+            number = _free_loop(control)
+        except OSError as e:
+            pytest.skip(f"no loop devices on this host: {e}")
     device = work / f"loop{number}"
     os.mknod(device, 0o600 | stat.S_IFBLK, os.makedev(LOOP_MAJOR, number))
     with open(device, "rb") as loop, open(backing, "rb") as data:

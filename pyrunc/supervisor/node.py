@@ -154,10 +154,10 @@ class Node:
                         pids_limit=self.cfg.pod_pids_limit, weight_method=self.cfg.cpu_weight_conversion)
 
     def cgroups_attach(self, runner: Any, run: Any, pid: int) -> None:
-        """Before the container's init may exec: its cgroup, then oom_score_adj (clamped if refused)."""
-        from pyrunc.cgroups.oom import apply_oom_score_adj
-
+        """Before the container's init may exec: its cgroup with its device rules, then oom_score_adj
+        (clamped if refused)."""
         from pyrunc.cgroups.devices import container_rules
+        from pyrunc.cgroups.oom import apply_oom_score_adj
 
         plan = runner.cgroup_plan
         self.cgroups.setup_container(plan, run.name)

@@ -223,3 +223,13 @@ def test_an_unknown_architecture_is_one_clear_error(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(ebpf.platform, "machine", lambda: "mips")
     with pytest.raises(CgroupError, match="no bpf.. syscall number known for mips"):
         ebpf.load_device_program(device_program([ALLOW_ALL]))
+
+
+def test_v1_without_a_devices_hierarchy_refuses_to_run_a_confined_container(tmp_path: object) -> None:
+    from pyrunc.cgroups.v1 import V1Driver
+    from pyrunc.errors import CgroupError
+
+    driver = V1Driver(mounts={c: f"{tmp_path}/{c}" for c in ("cpu", "memory", "pids")})
+    with pytest.raises(CgroupError, match="devices controller is not mounted"):
+        driver.set_devices("uid", "app", container_rules(privileged=False))
+    driver.set_devices("uid", "app", container_rules(privileged=True))  # nothing to restrict: no error

@@ -6,10 +6,11 @@ import errno
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from pyrunc.cgroups.devices import DeviceRule
 from pyrunc.cgroups.plan import PodCgroupPlan
 from pyrunc.errors import CgroupError
 
@@ -35,6 +36,8 @@ class CgroupDriver(Protocol):
     def setup_pod(self, plan: PodCgroupPlan) -> None: ...
 
     def setup_container(self, plan: PodCgroupPlan, name: str) -> None: ...
+
+    def set_devices(self, pod_uid: str, name: str, rules: Sequence[DeviceRule]) -> None: ...
 
     def attach(self, pid: int, pod_uid: str, name: str | None) -> None: ...
 

@@ -24,6 +24,9 @@ class NullDriver:
     def setup_container(self, plan: PodCgroupPlan, name: str) -> None:
         return None
 
+    def set_devices(self, pod_uid: str, name: str, rules: object) -> None:
+        return None  # nothing can restrict devices here; `describe` says limits are not enforced
+
     def attach(self, pid: int, pod_uid: str, name: str | None) -> None:
         return None
 

@@ -12,15 +12,16 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pyrunc.cgroups import base
+from pyrunc.cgroups.devices import ALLOW_ALL, DeviceRule, v1_writes
 from pyrunc.cgroups.plan import PodCgroupPlan, qos_dir, v1_files
 from pyrunc.errors import CgroupError
 
 REQUIRED = ("cpu", "memory", "pids")
-OPTIONAL = ("cpuacct", "freezer")
+OPTIONAL = ("cpuacct", "freezer", "devices")
 FREEZE_ATTEMPTS = 200
 
 
@@ -93,6 +94,18 @@ class V1Driver:
         self._make(rel)
         if name in plan.containers:
             self._write_values(rel, v1_files(plan.containers[name]))
+
+    def set_devices(self, pod_uid: str, name: str, rules: Sequence[DeviceRule]) -> None:
+        """The container's device rules in its devices group (before any task of it runs there)."""
+        if "devices" not in self.mounts:
+            if list(rules) == [ALLOW_ALL]:
+                return  # nothing to restrict
+            # Fail closed: without the controller a container could open every device node it makes.
+            raise CgroupError("cannot restrict the container's devices: "
+                              "the cgroup v1 devices controller is not mounted")
+        directory = os.path.join(self.mounts["devices"], self._rel(pod_uid, name))
+        for filename, value in v1_writes(rules):
+            base.write(os.path.join(directory, filename), value)
 
     def attach(self, pid: int, pod_uid: str, name: str | None) -> None:
         for directory in self.paths(pod_uid, name).values():

@@ -8,9 +8,11 @@ subtree_control cannot hold tasks itself, so tasks go into container groups, not
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pyrunc.cgroups import base
+from pyrunc.cgroups.devices import DeviceRule, device_program
 from pyrunc.cgroups.plan import PodCgroupPlan, qos_dir, v2_files
 from pyrunc.errors import CgroupError
 
@@ -84,6 +86,12 @@ class V2Driver:
         self._make(directory)
         if name in plan.containers:
             self._write_values(directory, v2_files(plan.containers[name], self.weight_method, container=True))
+
+    def set_devices(self, pod_uid: str, name: str, rules: Sequence[DeviceRule]) -> None:
+        """The container's device rules as a BPF program on its group (before any task of it runs there)."""
+        from pyrunc.cgroups.ebpf import set_device_program
+
+        set_device_program(self._dir(pod_uid, name), device_program(list(rules)))
 
     def attach(self, pid: int, pod_uid: str, name: str | None) -> None:
         base.attach_pid(self._dir(pod_uid, name), pid)

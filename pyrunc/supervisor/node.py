@@ -154,11 +154,20 @@ class Node:
                         pids_limit=self.cfg.pod_pids_limit, weight_method=self.cfg.cpu_weight_conversion)
 
     def cgroups_attach(self, runner: Any, run: Any, pid: int) -> None:
-        """Before the container's init may exec: its cgroup, then oom_score_adj (clamped if refused)."""
+        """Before the container's init may exec: its cgroup with its device rules, then oom_score_adj
+        (clamped if refused)."""
+        from pyrunc.cgroups.devices import container_rules
         from pyrunc.cgroups.oom import apply_oom_score_adj
 
         plan = runner.cgroup_plan
         self.cgroups.setup_container(plan, run.name)
+        # Device rules before the first task enters the group (exec'd processes join it later and
+        # get them too); the pod's own group has none, as under the kubelet.
+        security = run.spec.security_context
+        privileged = bool(security and security.privileged)
+        self.cgroups.set_devices(runner.uid, run.name, container_rules(privileged))
+        if not self.cgroups.version and not privileged:
+            runner.warn_once("no usable cgroups: containers' access to device nodes is not restricted")
         self.cgroups.attach(pid, runner.uid, run.name)
         run.rec["cgroupPaths"] = self.cgroups.paths(runner.uid, run.name) if self.cgroups.version else {}
         wanted = plan.oom_score_adj[run.name]

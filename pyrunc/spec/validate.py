@@ -303,8 +303,11 @@ def check_security_context(pod: Pod) -> Errors:
 
 
 def check_proc_mount(pod: Pod) -> Errors:
-    # The API server's rule: an unmasked /proc only for a pod in its own user namespace.
+    """The API server's rule: an unmasked /proc only for a pod in its own user namespace. pyrunc has
+    no user namespaces, so `hostUsers: false` is refused rather than silently run in the host's one
+    (its containers' root would be the host's root, with an unmasked /proc)."""
     if pod.spec.ignored.get("hostUsers", True) is False:
+        yield FieldError("spec.hostUsers", "Unsupported value: false: pyrunc does not support user namespaces")
         return
     for path, c, _ in _all_containers(pod):
         if c.security_context is not None and c.security_context.proc_mount == "Unmasked":

@@ -235,8 +235,11 @@ def test_errors_are_one_line() -> None:
         assert all("\n" not in e for e in _errors(mutate))
 
 
-def test_proc_mount_unmasked_with_own_user_namespace() -> None:
+def test_own_user_namespace_is_refused_not_ignored() -> None:
+    # pyrunc has no user namespaces: hostUsers: false (which is what makes procMount: Unmasked safe)
+    # is refused instead of running the pod in the host's user namespace.
     d = copy.deepcopy(BASE)
     d["spec"]["hostUsers"] = False
     _c0(d)["securityContext"] = {"procMount": "Unmasked"}
-    assert pod_from_dict(d).spec.containers[0].security_context.proc_mount == "Unmasked"
+    assert _errors(lambda x: x.update(d)) == [
+        "spec.hostUsers: Unsupported value: false: pyrunc does not support user namespaces"]

@@ -29,13 +29,14 @@ no descriptor at all while it waits, and the caller's terminal is only ever touc
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import socket
 import sys
 from typing import TYPE_CHECKING, NamedTuple, NoReturn, Sequence
 
-from pyrunc.linux import hygiene, terminal
+from pyrunc.linux import hygiene
 from pyrunc.linux import syscalls as sc
 from pyrunc.runtime.config import ContainerConfig
 from pyrunc.runtime.launch import LaunchError, _reset_signals, exec_argv, set_identity
@@ -61,6 +62,11 @@ def enter_and_run(cfg: ContainerConfig, pid: int, argv: Sequence[str], cgroup_pr
     slave of a new pty on all three instead. Errors before exec go to `errpipe` as text (exit 126 or 127).
     """
     try:
+        # No collection from here on: a collected object of the caller's would close its old descriptor number,
+        # which after close_fds_except may be one of ours.
+        gc.disable()
+        if tty:
+            from pyrunc.linux import terminal  # noqa: F401 - now: after the chroot the host's modules are out of reach
         hygiene.set_dumpable(False)  # first: from here on, nothing of ours is reachable through /proc/PID
         os.setsid()  # out of the caller's session: a terminal's signals reach the caller only, who forwards them
         devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)  # the host's: no path of the container opened
@@ -112,6 +118,8 @@ def _join(pid: int, cgroup_procs: Sequence[str]) -> None:
 
 def _make_pty(cfg: ContainerConfig, sock: int, winsize: bytes | None) -> int:
     """A pty of the container's devpts (we are in its mount namespace and root); the master goes to the caller."""
+    from pyrunc.linux import terminal  # loaded before the chroot (enter_and_run)
+
     master, slave, _ = terminal.allocate_pty(cfg.uid)
     terminal.set_winsize(master, winsize)  # before the command starts: its first `stty size` sees it
     with socket.socket(fileno=sock) as s:
@@ -132,6 +140,8 @@ def _run_command(cfg: ContainerConfig, argv: Sequence[str], tty_slave: int | Non
     try:
         os.setsid()  # a session of its own: no controlling terminal but the container's pty, if any
         if tty_slave is not None:
+            from pyrunc.linux import terminal  # loaded before the chroot (enter_and_run)
+
             terminal.make_controlling(tty_slave)
         set_identity(cfg.uid, cfg.gid, cfg.additional_gids)
         try:
@@ -160,21 +170,29 @@ def exec_in(cfg: ContainerConfig, pid: int, argv: Sequence[str], *, cgroup_procs
     """
     from pyrunc.runtime import exec_io
 
+    for fd in (0, 1, 2):  # a closed one would be reused by the pipes below: /dev/null in its place
+        if not exec_io.is_open(fd):
+            os.open("/dev/null", os.O_RDWR)  # the lowest free number: this one
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     theirs: list[int] = [err_w]  # the joiner's ends, closed here once it has them
     request: TtyRequest | None = None
     stdio: list[int | None] = [None, None, None]
     pumps: list = []
     if tty:
+        from pyrunc.linux import terminal
+
         ours, joiners = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         request = TtyRequest(joiners.fileno(), terminal.get_winsize(0))
     else:
         if stdin:
             in_r, in_w = os.pipe2(os.O_CLOEXEC)
-            os.set_blocking(in_w, False)
             stdio[0] = in_r
             theirs.append(in_r)
-            pumps.append(exec_io.Pump(0, in_w, outgoing=False, close_dst_at_eof=True))
+            if exec_io.is_open(0):
+                os.set_blocking(in_w, False)
+                pumps.append(exec_io.Pump(0, in_w, outgoing=False, close_dst_at_eof=True))
+            else:  # the caller has no stdin at all: the command reads EOF
+                os.close(in_w)
         for target in (1, 2):
             r, w = os.pipe2(os.O_CLOEXEC)
             stdio[target] = w
@@ -182,8 +200,9 @@ def exec_in(cfg: ContainerConfig, pid: int, argv: Sequence[str], *, cgroup_procs
             pumps.append(exec_io.Pump(r, target, outgoing=True))
     errors = bytearray()
     pumps.append(exec_io.Pump(err_r, errors, outgoing=True))
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:  # None when the caller started us with that descriptor closed
+            stream.flush()
     with exec_io.Forwarder() as forwarder:  # installed before the fork: the joiner replaces them at once
         joiner = os.fork()
         if joiner == 0:

@@ -3,8 +3,9 @@
 Nothing of the caller's own files goes into the container: the command's stdin/stdout/stderr are pipes made
 here (or the slave of a pseudo-terminal allocated inside the container, for `-it`), and this process copies
 bytes between them and its own descriptors 0, 1 and 2. A descriptor handed over as is would be a door: a
-process in the container reopens /proc/self/fd/N and gets the inode itself, outside its root (a directory
-on stdin is the host's tree; a terminal takes TIOCSTI, which types into the admin's shell).
+process in the container reopens /proc/self/fd/N and gets the inode itself, outside its root (a host file
+on stdout reopened for reading or truncating, a directory as the host's tree), and a terminal takes TIOCSTI,
+which types into the admin's shell.
 
 The relay is one select() loop over a few `Pump`s and the joiner's pidfd. It ends when the joiner exits
 (its exit status is the command's): what the command wrote before exiting is still in the pipes and is
@@ -25,8 +26,6 @@ import os
 import select
 import signal
 from typing import Callable
-
-from pyrunc.linux import terminal
 
 CHUNK = 65536
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
@@ -188,6 +187,8 @@ class RawTerminal:
             pass
 
     def on_winch(self) -> None:
+        from pyrunc.linux import terminal
+
         terminal.copy_winsize(self.fd, self.master)
 
     def on_tstp(self) -> None:
@@ -201,8 +202,9 @@ class RawTerminal:
         return {signal.SIGWINCH: self.on_winch, signal.SIGTSTP: self.on_tstp}
 
 
-def is_terminal(fd: int) -> bool:
+def is_open(fd: int) -> bool:
     try:
-        return os.isatty(fd)
+        os.fstat(fd)
+        return True
     except OSError:
         return False

@@ -160,8 +160,11 @@ def _shed_supervisor(keep: int) -> None:
     Closed first thing (after the wakeup fd is gone, so no signal writes into a reused number), not
     dumpable, and a session of its own. An exec action's joiner closes again what this child opened since.
     """
+    import gc
+
     from pyrunc.linux import hygiene
 
+    gc.disable()  # a collected supervisor object would close its old number, which may be reused by then
     hygiene.set_dumpable(False)
     hygiene.close_fds_except([keep])
     os.setsid()

@@ -29,8 +29,8 @@ PTMX_RDEV = os.makedev(5, 2)
 WINSIZE = "HHHH"  # struct winsize: rows, cols, xpixel, ypixel
 
 
-class PtyError(OSError):
-    pass
+class PtyError(Exception):
+    """The container's /dev/ptmx or /dev/pts/N is not what it must be (the container controls those paths)."""
 
 
 def allocate_pty(owner_uid: int | None = None) -> tuple[int, int, int]:
@@ -40,7 +40,7 @@ def allocate_pty(owner_uid: int | None = None) -> tuple[int, int, int]:
     try:
         st = os.fstat(master)
         if not stat.S_ISCHR(st.st_mode) or st.st_rdev != PTMX_RDEV:
-            raise PtyError(0, "/dev/ptmx in the container is not the pseudo-terminal multiplexer")
+            raise PtyError("/dev/ptmx in the container is not the pseudo-terminal multiplexer")
         os.set_blocking(master, True)
         number = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, b"\0" * 4))[0]
         fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
@@ -51,7 +51,7 @@ def allocate_pty(owner_uid: int | None = None) -> tuple[int, int, int]:
             peer = os.fstat(slave)
             if not stat.S_ISCHR(peer.st_mode) or os.minor(peer.st_rdev) != number % 256:
                 os.close(slave)
-                raise PtyError(0, f"/dev/pts/{number} in the container is not a pseudo-terminal") from None
+                raise PtyError(f"/dev/pts/{number} in the container is not a pseudo-terminal") from None
             os.set_blocking(slave, True)
         if owner_uid is not None:
             os.fchown(slave, owner_uid, -1)  # as a login does: the user owns its terminal; the group stays tty

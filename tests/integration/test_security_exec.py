@@ -313,3 +313,18 @@ def test_t_without_a_terminal_on_stdin_says_so_and_runs_without_one(pod: Node) -
     proc = pod.run("exec", "-it", "sec", "-c", "app", "--", "sh", "-c", "tty; cat", input="piped\n", check=False)
     assert "Unable to use a TTY - input is not a terminal or the right kind of file" in proc.stderr
     assert proc.stdout == "not a tty\npiped\n" and proc.returncode == 0
+
+
+def test_t_without_i_is_no_tty_as_in_kubectl(pod: Node) -> None:
+    """kubectl's SetupTTY: without -i there is no stdin stream, so no TTY either, and no message."""
+    term = Terminal()
+    caller = term.start(pod, "-t", "sec", "-c", "app", "--", "sh", "-c", "tty; echo D''ONE")
+    try:
+        out = term.expect("DONE")
+        assert "not a tty" in out and "Unable to use a TTY" not in out, out
+        assert caller.wait(timeout=WAIT) == 0
+    finally:
+        if caller.poll() is None:
+            caller.kill()
+            caller.wait()
+        term.close()

@@ -18,13 +18,13 @@ namespace, so only a child of the joiner is inside the container's; the joiner i
 the container, and holds nothing but its stdio and the error pipe when it joins.
 
 What enters the container from the caller: nothing but pipes made for the command (runtime/exec_io.py
-relays them) or, with -t, the slave of a pseudo-terminal allocated from the container's own devpts (the
+relays them) or, with -it, the slave of a pseudo-terminal allocated from the container's own devpts (the
 caller relays its terminal to the master; the master never enters the container). The command is in a new
 session (no controlling terminal of the host: /dev/tty cannot reach the admin's terminal) and is not
 dumpable until execve (a process of the container cannot ptrace it or open its /proc/PID/fd meanwhile).
 
-`-t`: the master goes back to the caller rather than being relayed by the joiner, so that the joiner keeps
-no descriptor at all while it waits, and the caller's terminal is only ever touched by the caller.
+`-it`: the master goes back to the caller rather than being relayed by the joiner, so that the joiner holds
+nothing but /dev/null while it waits, and the caller's terminal is only ever touched by the caller.
 """
 
 from __future__ import annotations
@@ -217,6 +217,8 @@ def exec_in(cfg: ContainerConfig, pid: int, argv: Sequence[str], *, cgroup_procs
                 _relay_tty(ours, pumps, pidfd, forwarder)
             else:
                 exec_io.relay(pumps, pidfd)
+        except exec_io.Hangup as e:  # -it: the pty is hung up by closing the master below; do not wait
+            return 128 + e.sig, ""
         finally:
             os.close(pidfd)
             for p in pumps:

@@ -15,8 +15,9 @@ Signals: SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to the caller (e.g. Ctrl-C at 
 forwarded to the joiner, which forwards them to the command, the caller keeps relaying until the command
 is gone, as a shell does. With -t the caller's terminal is in raw mode (Ctrl-C is a byte for the pty inside
 the container, whose line discipline signals the command), SIGWINCH copies the window size to the pty,
-SIGTSTP restores the terminal before stopping and raw mode comes back on SIGCONT; the terminal's modes are
-restored on every way out but SIGKILL.
+SIGTSTP restores the terminal before stopping and raw mode comes back on SIGCONT, and SIGHUP or SIGTERM end
+the caller at once (the master closes: the pty inside hangs up and its session gets SIGHUP, as when an ssh
+connection drops); the terminal's modes are restored on every way out but SIGKILL.
 """
 
 from __future__ import annotations
@@ -198,8 +199,24 @@ class RawTerminal:
         self.enter()
         self.on_winch()
 
+    def on_hangup(self, sig: int) -> None:
+        # The terminal went away (SIGHUP) or we are told to go (SIGTERM): leave as a terminal program does.
+        # The caller closes the master on its way out, which hangs up the pty inside the container: the kernel
+        # sends SIGHUP to the command's session there, as when an ssh connection drops.
+        raise Hangup(sig)
+
     def handlers(self) -> dict[int, Callable[[], None]]:
-        return {signal.SIGWINCH: self.on_winch, signal.SIGTSTP: self.on_tstp}
+        return {signal.SIGWINCH: self.on_winch, signal.SIGTSTP: self.on_tstp,
+                signal.SIGHUP: lambda: self.on_hangup(signal.SIGHUP),
+                signal.SIGTERM: lambda: self.on_hangup(signal.SIGTERM)}
+
+
+class Hangup(Exception):
+    """Raised by the -it relay's SIGHUP/SIGTERM handler: the caller leaves, its terminal restored."""
+
+    def __init__(self, sig: int) -> None:
+        super().__init__(f"signal {sig}")
+        self.sig = sig
 
 
 def is_open(fd: int) -> bool:

@@ -328,3 +328,21 @@ def test_t_without_i_is_no_tty_as_in_kubectl(pod: Node) -> None:
             caller.kill()
             caller.wait()
         term.close()
+
+
+def test_exec_it_ends_on_sigterm_with_the_terminal_restored_and_the_pty_hung_up(pod: Node) -> None:
+    term = Terminal()
+    caller = term.start(pod, "-it", "sec", "-c", "app", "--", "sh")
+    try:
+        term.expect("# ")
+        shell = find_one(pod, "app", ["sh"])
+        assert termios.tcgetattr(term.slave) != term.modes  # raw while relaying
+        caller.send_signal(signal.SIGTERM)
+        assert caller.wait(timeout=WAIT) == 128 + signal.SIGTERM
+        assert termios.tcgetattr(term.slave) == term.modes
+        poll("the shell inside hung up", lambda: shell not in in_container(pod, "app", ["sh"]))
+    finally:
+        if caller.poll() is None:
+            caller.kill()
+            caller.wait()
+        term.close()

@@ -1,4 +1,8 @@
-"""pyrunc exec [-i] [-t] NAME [-c C] -- CMD [ARG...]: the command's exit status is pyrunc's."""
+"""pyrunc exec [-i] [-t] NAME [-c C] -- CMD [ARG...]: the command's exit status is pyrunc's.
+
+The caller's stdio never enters the container: the command gets pipes this process relays, or with -it a
+pseudo-terminal of the container's own devpts (runtime/exec.py, runtime/exec_io.py).
+"""
 
 from __future__ import annotations
 
@@ -41,9 +45,21 @@ def run(cfg: Any, args: Any) -> int:
     with open(layout.container_config(container), encoding="utf-8") as f:
         ccfg = ContainerConfig.from_json(f.read())
     procs = [f"{d}/cgroup.procs" for d in (rec.get("cgroupPaths") or {}).values()]
-    if args.tty and not sys.stdin.isatty():
+    # kubectl's rules (StreamOptions.SetupTTY): a TTY only with -i and a terminal on stdin; -t alone is ignored.
+    tty = args.stdin and args.tty
+    if tty and not _is_terminal(0):
         print("Unable to use a TTY - input is not a terminal or the right kind of file", file=sys.stderr)
-    code, err = exec_in(ccfg, pid, argv, cgroup_procs=procs, stdin=args.stdin)
+        tty = False
+    code, err = exec_in(ccfg, pid, argv, cgroup_procs=procs, stdin=args.stdin, tty=tty)
     if err:
         print(f"error: {err}", file=sys.stderr)
     return code
+
+
+def _is_terminal(fd: int) -> bool:
+    import os
+
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False

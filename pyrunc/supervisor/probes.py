@@ -1,7 +1,8 @@
 """Probe and hook actions: each one is a forked child whose exit status is the result.
 
     supervisor (single-threaded loop)               action child
-      spawn(handler, target, timeout) ── fork ───▶  default SIGCHLD/SIGTERM, no wakeup fd
+      spawn(handler, target, timeout) ── fork ───▶  default SIGCHLD/SIGTERM, no wakeup fd; every fd closed
+                                                    but the message pipe, not dumpable, a new session
         -> Spawned(pid, message_fd, kill_after)     exec:  join the container (runtime/exec.py), run argv
       loop.watch_child(pid, ...)                    net:   setns(target.netns), then HTTP / TCP / gRPC
       loop.call_later(kill_after, SIGKILL pid)      every step bounded by `timeout`
@@ -98,6 +99,7 @@ def spawn(handler: Handler, target: Target, timeout: float, *, ports: Mapping[st
         code, message = ERROR, "probe child ended without a result"
         try:
             _reset_inherited_signals()
+            _shed_supervisor(w)
             code, message = _run(handler, target, float(timeout), dict(ports or {}), purpose)
         except _Failed as e:
             code, message = e.code, e.message
@@ -150,6 +152,22 @@ def _reset_inherited_signals() -> None:
     signal.set_wakeup_fd(-1)
     for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.SIG_DFL)
+
+
+def _shed_supervisor(keep: int) -> None:
+    """Nothing of the supervisor's stays in an action child: its request socket, the pods' log pipes, ...
+
+    Closed first thing (after the wakeup fd is gone, so no signal writes into a reused number), not
+    dumpable, and a session of its own. An exec action's joiner closes again what this child opened since.
+    """
+    import gc
+
+    from pyrunc.linux import hygiene
+
+    gc.disable()  # a collected supervisor object would close its old number, which may be reused by then
+    hygiene.set_dumpable(False)
+    hygiene.close_fds_except([keep])
+    os.setsid()
 
 
 def _run(handler: Handler, target: Target, timeout: float, ports: dict[str, int], purpose: str) -> tuple[int, str]:
@@ -223,7 +241,7 @@ def _dial(host: str, port: int, deadline: float) -> socket.socket:
 def _exec(command: Sequence[str], target: Target, timeout: float) -> tuple[int, str]:
     """Run the command in the container like `pyrunc exec`; kill it at `timeout` (kubelet ExecProbeTimeout).
 
-    A joiner process (runtime/exec.py `_child`) enters the container and forks the command; its stdout and
+    A joiner process (runtime/exec.py `enter_and_run`) enters the container and forks the command; its stdout and
     stderr go to a pipe whose first MAX_OUTPUT bytes are the message (kubelet reports the output on failure).
     """
     from pyrunc.runtime import exec as rexec
@@ -239,11 +257,9 @@ def _exec(command: Sequence[str], target: Target, timeout: float) -> tuple[int, 
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     joiner = os.fork()
     if joiner == 0:  # pragma: no cover - seen through the command's output and status
-        try:
-            os.close(out_r)
-            os.dup2(out_w, 1)  # dup2 leaves the new fds inheritable: the command writes here
-            os.dup2(out_w, 2)
-            rexec._child(cfg, target.container_pid, list(command), target.cgroup_procs, False, out_w)
+        try:  # stdin /dev/null, stdout and stderr the pipe; every other descriptor is closed before joining
+            rexec.enter_and_run(cfg, target.container_pid, list(command), target.cgroup_procs,
+                                (None, out_w, out_w), out_w)
         finally:
             os._exit(126)
     os.close(out_w)

@@ -154,7 +154,6 @@ def _run_command(cfg: ContainerConfig, security: ProcessSecurity, argv: Sequence
         except OSError:
             os.chdir("/")
         _reset_signals()
-        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)  # Python ignores it; an ignored signal survives exec
         exec_argv(list(argv), dict(cfg.env))
     except LaunchError as e:
         os.write(errpipe, e.message.encode())

@@ -61,8 +61,10 @@ def _send(fd: int, msg: dict) -> None:
 
 
 def _reset_signals() -> None:
-    # Python ignores SIGPIPE and may block signals; a container must start with defaults.
-    for sig in (signal.SIGPIPE, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP, signal.SIGQUIT):
+    # Python ignores SIGPIPE and SIGXFSZ and may block signals; an ignored signal survives exec, and a
+    # container must start with defaults.
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP,
+                signal.SIGQUIT):
         signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
 

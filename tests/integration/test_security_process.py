@@ -301,3 +301,16 @@ def test_refused_with_the_field_path(node: Node, security: str, path: str, words
     assert len(line.splitlines()) == 1 and path + ":" in line and words in line, line
     assert "Traceback" not in proc.stderr
     assert not node.pod_dir("refused").exists()
+
+
+def sig_ignored(status_text: str) -> int:
+    return int(next(line for line in status_text.splitlines() if line.startswith("SigIgn:")).split()[1], 16)
+
+
+def test_no_signal_of_the_runtime_is_left_ignored(caps_pod: Node) -> None:
+    """Python ignores SIGPIPE and SIGXFSZ; an ignored signal survives execve, so the runtime must reset
+    them or `yes | head` in a container would never see SIGPIPE (runc starts every process with defaults)."""
+    pipe_xfsz = (1 << (13 - 1)) | (1 << (25 - 1))
+    pid = caps_pod.container_pid("caps", "plain")
+    assert sig_ignored(Path(f"/proc/{pid}/status").read_text()) & pipe_xfsz == 0
+    assert sig_ignored(caps_pod.exec("caps", "plain", "cat", "/proc/self/status").stdout) == 0

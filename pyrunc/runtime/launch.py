@@ -24,6 +24,7 @@ a new PID namespace applies to the children of the process that unshares it, nev
 from __future__ import annotations
 
 import fcntl
+import gc
 import json
 import os
 import resource  # imported here, not in the child: after pivot_root the host's stdlib is out of reach
@@ -34,6 +35,7 @@ import time
 from typing import Callable, NamedTuple
 
 from pyrunc.errors import RuntimeFailure
+from pyrunc.linux import hygiene
 from pyrunc.linux import syscalls as sc
 from pyrunc.runtime.config import ContainerConfig
 
@@ -132,6 +134,15 @@ def _init_main(cfg: ContainerConfig, sync_w: int, go_r: int, stdout: int, stderr
     try:
         from pyrunc.runtime.rootfs import build_rootfs
         from pyrunc.security.process import prepare
+
+        # Until execve this process is a copy of the supervisor: in a pod with a shared PID namespace the
+        # other containers see it. Not dumpable (no /proc/PID/fd, mem or exe for them) and holding none of
+        # the supervisor's descriptors (its socket, other pods' pipes), as runc's init. No garbage
+        # collection from here on: a collected object of the supervisor's would close a descriptor number
+        # that may by then be one of ours.
+        gc.disable()
+        hygiene.set_dumpable(False)
+        hygiene.close_fds_except([sync_w, go_r, stdout, stderr, *readers])
 
         security = prepare(cfg)  # the seccomp filter is compiled while the host's libseccomp is reachable
         os.setsid()

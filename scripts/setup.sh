@@ -12,7 +12,7 @@ fi
 
 packages=(busybox-static nftables iproute2 libcap-dev python3-venv python3-dev gcc make util-linux procps)
 if [ "${1:-}" = "--test" ]; then
-  # The cgroup v2 tests boot a QEMU guest (see ../shared/qemu-cgroup2.md); ping and cpio for tests.
+  # The cgroup v2 tests boot a QEMU guest built with debootstrap (tests/guest/README.md); ping for tests.
   packages+=(qemu-system-x86 debootstrap cpio e2fsprogs iputils-ping)
 fi
 missing=()

@@ -174,7 +174,7 @@ def ensure_image(rebuild: bool = False) -> Path:
         if (dest / "rootfs.img").exists() and not rebuild:
             return dest
         started = time.monotonic()
-        say(f"building the guest image {dest} (about a minute, once)")
+        say(f"building the guest image {dest} (a minute or two, once)")
         for stale in CACHE.glob("build.*"):  # left by a build that was killed
             remove_build_dir(stale)
         work = Path(tempfile.mkdtemp(prefix="build.", dir=CACHE))

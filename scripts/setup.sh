@@ -12,7 +12,7 @@ fi
 
 packages=(busybox-static nftables iproute2 libcap-dev libseccomp2 python3-venv python3-dev gcc make util-linux procps)
 if [ "${1:-}" = "--test" ]; then
-  # The cgroup v2 tests boot a QEMU guest (see ../shared/qemu-cgroup2.md); ping and cpio for tests;
+  # The cgroup v2 tests boot a QEMU guest built with debootstrap (tests/guest/README.md); ping for tests;
   # libc6-dev for the static syscall probe the seccomp tests build with gcc.
   packages+=(qemu-system-x86 debootstrap cpio e2fsprogs iputils-ping libc6-dev)
 fi

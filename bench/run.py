@@ -7,8 +7,8 @@
 Plain python3 (no third-party modules), run as root. Every pod, container and image it
 creates carries a unique run id and is removed by name in a finally block. The pyrunc
 side uses only the CLI contract; when pyrunc fails, its cells read "n/a" and the reason
-is printed, and the peers are still measured. Facts behind the podman workarounds:
-/work/shared/PEERS.md (hybrid cgroups, rlimits, import without PATH, shared emptyDirs).
+is printed, and the peers are still measured. The podman workarounds (hybrid cgroups, rlimits,
+import without PATH, shared emptyDirs) are explained where they are made, in bench/setup.sh and below.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Install and prepare the peers bench/run.py compares pyrunc with (podman, runc, crun).
-# Run as root on Debian 12; idempotent. Facts behind each step: /work/shared/PEERS.md.
+# Run as root on Debian 12; idempotent. Each step says why it is needed.
 set -eu
 
 if [ "$(id -u)" -ne 0 ]; then

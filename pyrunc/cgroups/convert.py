@@ -2,7 +2,7 @@
 
 Sources: kubelet pkg/kubelet/cm/helpers_linux.go (shares, quota), pkg/kubelet/qos/policy.go
 (oom_score_adj), opencontainers/cgroups utils.go (shares -> cpu.weight), containerd
-restrict_oom_score_adj (clamping). See /work/shared/KUBELET.md section 2.7.
+restrict_oom_score_adj (clamping).
 """
 
 from __future__ import annotations

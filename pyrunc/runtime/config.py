@@ -195,7 +195,7 @@ class SandboxFacts(NamedTuple):
 
 
 def field_ref_value(pod: Any, container: Any, source: Any, facts: SandboxFacts, node_cpus: int, node_memory: int) -> str:
-    """The downward API for env: fieldRef and resourceFieldRef values (KUBELET.md §2.9)."""
+    """The downward API for env: fieldRef and resourceFieldRef values (the kubelet's podFieldSelectorRuntimeValue and resource field refs, pkg/kubelet/kubelet_pods.go)."""
     ref = source.field_ref
     if ref is not None:
         path = ref.field_path

@@ -1,4 +1,5 @@
-"""Container restart back-off, as the kubelet computes it (KUBELET.md §2.1). Pure.
+"""Container restart back-off, as the kubelet computes it (pkg/kubelet/kuberuntime: a 10 s initial
+delay doubling to 300 s). Pure.
 
 The first restart is immediate; then the delay starts at 10 s (or at the maximum, when the
 maximum is below 10 s) and doubles up to the maximum (300 s by default). A container that ran

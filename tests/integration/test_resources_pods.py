@@ -5,7 +5,7 @@ cgroup v2 in the QEMU guest (tests/integration/test_cgroup2_guest.py runs this w
 there; the one `cgroup2`-marked test proves the guest really used the v2 driver). The only
 version branch is the table of file names and how "unlimited" reads back.
 
-The expected numbers are the kubelet's (shared/KUBELET.md §2.7), written out here rather than
+The expected numbers are the kubelet's (pkg/kubelet/cm/helpers_linux.go, pkg/kubelet/qos/policy.go), written out here rather than
 computed with pyrunc's own arithmetic. Each module gets a node root of its own with
 `network: none` (no bridge or nftables needed, so the guest can run it) and a unique cgroup parent.
 """

@@ -1,4 +1,4 @@
-"""Init containers and native sidecars through the real CLI (issue 3, KUBELET.md §2.5).
+"""Init containers and native sidecars through the real CLI (the kubelet's init container and sidecar ordering).
 
 Progress is gated by trigger files the test creates in a hostPath directory, so every intermediate
 state is observed for sure rather than caught in a race.

@@ -1,4 +1,4 @@
-"""postStart hooks and the three probes through the real CLI (issue 3, KUBELET.md §2.3, §2.4).
+"""postStart hooks and the three probes through the real CLI (the kubelet's prober and lifecycle handlers).
 
 The pods run side by side on one node (crash-loop back-off shortened to 2 s). Network probes go from
 the host into the pod's network namespace, so the servers are busybox `httpd` inside the pods.

@@ -1,4 +1,4 @@
-"""Restart policy, back-off and terminated states through the real CLI (issue 3, KUBELET.md §2.1, §2.6).
+"""Restart policy, back-off and terminated states through the real CLI (the kubelet's restart policy and back-off).
 
 All pods of this module run side by side on one node whose crash-loop back-off is shortened to 2 s
 (`crashloop_max_backoff`, the model of the kubelet's `maxContainerRestartPeriod`): the pods are

@@ -1,4 +1,4 @@
-"""Graceful termination on `delete` (issue 3, KUBELET.md §2.2): the grace period, SIGTERM to PID 1,
+"""Graceful termination on `delete` (the kubelet's graceful termination): the grace period, SIGTERM to PID 1,
 preStop inside the grace period and before TERM, `--grace-period=0 --force`.
 
 The pods run side by side on one node; each test deletes its own pod. What a container saw is

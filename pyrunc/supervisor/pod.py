@@ -363,8 +363,10 @@ class PodRunner:
         shutil.rmtree(layer, ignore_errors=True)
         for d in ("upper", "work", "merged"):
             os.makedirs(os.path.join(layer, d), exist_ok=True)
-        with open(os.path.join(cdir, "termination-log"), "w"):
+        log = os.path.join(cdir, "termination-log")
+        with open(log, "w"):
             pass
+        os.chmod(log, 0o666)  # as the kubelet makes it: whatever user the container runs as writes its message
         facts = SandboxFacts(
             namespaces=sandbox.namespaces, shm=sandbox.shm, etc_files=self.node.etc_mounts(self),
             volumes=self.volumes, pod_ip=(sandbox.network or {}).get("ip", ""),

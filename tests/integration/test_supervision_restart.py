@@ -40,7 +40,10 @@ NOBIN = ("apiVersion: v1\nkind: Pod\nmetadata:\n  name: nobin\nspec:\n  terminat
 TERMMSG = container_pod("termmsg", "printf 'bye from termmsg' > /dev/termination-log; exit 0", restart="Never")
 FALLBACK = container_pod("fallback", "echo line-one; echo last-words; exit 2", restart="Never",
                          extra="    terminationMessagePolicy: FallbackToLogsOnError\n")
-PODS = [AGAIN, CRASH, NEVER, ONFAIL, NOBIN, TERMMSG, FALLBACK]
+# The kubelet makes the termination-log file 0666: a container running as any user can write its message.
+TERMMSG_USER = container_pod("termuser", "printf 'bye from 1000' > /dev/termination-log; exit 0", restart="Never",
+                             extra="    securityContext: {runAsUser: 1000}\n")
+PODS = [AGAIN, CRASH, NEVER, ONFAIL, NOBIN, TERMMSG, FALLBACK, TERMMSG_USER]
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +123,11 @@ def test_termination_message_path(rnode: Node) -> None:
     term = status_of(terminated(rnode, "termmsg"))["state"]["terminated"]
     assert term["reason"] == "Completed"
     assert term.get("message") == "bye from termmsg"
+
+
+def test_termination_message_of_a_non_root_user(rnode: Node) -> None:
+    term = status_of(terminated(rnode, "termuser"))["state"]["terminated"]
+    assert term["reason"] == "Completed" and term.get("message") == "bye from 1000", term
 
 
 def test_fallback_to_logs_on_error(rnode: Node) -> None:

@@ -48,7 +48,10 @@ MS_SLAVE = 1 << 19
 MS_STRICTATIME = 1 << 24
 MNT_DETACH = 2
 
-SYS_PIVOT_ROOT = 155  # x86_64; glibc has no wrapper for pivot_root(2)
+# pivot_root(2) has no glibc wrapper, and it predates the unified syscall numbers (424+): one per
+# architecture, by uname's machine. aarch64 and riscv64 use the generic table.
+SYS_PIVOT_ROOT = {"x86_64": 155, "i686": 217, "aarch64": 41, "arm64": 41, "riscv64": 41, "armv7l": 218,
+                  "ppc64le": 203, "s390x": 217}
 
 
 @lru_cache(maxsize=1)
@@ -113,8 +116,11 @@ def umount_quiet(target: str) -> bool:
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
+    machine = os.uname().machine
+    if machine not in SYS_PIVOT_ROOT:
+        raise OSError(errno.ENOSYS, f"pivot_root: no syscall number known for {machine}", new_root)
     libc = _libc()
-    _check(libc.syscall(SYS_PIVOT_ROOT, new_root.encode(), put_old.encode()), "pivot_root", new_root)
+    _check(libc.syscall(SYS_PIVOT_ROOT[machine], new_root.encode(), put_old.encode()), "pivot_root", new_root)
 
 
 def set_hostname(name: str) -> None:

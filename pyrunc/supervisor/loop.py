@@ -29,7 +29,6 @@ class Loop:
         self.seq = itertools.count()
         self.children: dict[int, ExitCallback] = {}
         self.pidfds: dict[int, int] = {}
-        self.stopping = False
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.helpers import Node, alive, exists, node, ns_id, poll, pod_yaml, sleeper  # noqa: F401
-from tests.integration.test_supervision_helpers import status_of, wait_status
+from tests.integration.supervision_helpers import status_of, wait_status
 
 pytestmark = [pytest.mark.root, pytest.mark.network]
 

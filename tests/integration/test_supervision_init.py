@@ -12,7 +12,7 @@ from typing import Iterator
 import pytest
 
 from tests.integration.helpers import Node, poll
-from tests.integration.test_supervision_helpers import get_row, started_node, status_of, wait_status
+from tests.integration.supervision_helpers import get_row, started_node, status_of, wait_status
 
 pytestmark = [pytest.mark.root, pytest.mark.network]
 

@@ -11,7 +11,7 @@ from typing import Iterator
 import pytest
 
 from tests.integration.helpers import Node, poll
-from tests.integration.test_supervision_helpers import (condition, describe_events, event_count, started_node,
+from tests.integration.supervision_helpers import (condition, describe_events, event_count, started_node,
                                                         status_of, wait_status)
 
 pytestmark = [pytest.mark.root, pytest.mark.network]

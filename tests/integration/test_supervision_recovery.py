@@ -17,7 +17,7 @@ from typing import Iterator
 import pytest
 
 from tests.integration.helpers import PYRUNC, REPO, Node, alive, exists, node, poll, proc_stat, sleeper, pod_yaml  # noqa: F401
-from tests.integration.test_supervision_helpers import get_row, started_node, status_of, wait_status
+from tests.integration.supervision_helpers import get_row, started_node, status_of, wait_status
 
 pytestmark = [pytest.mark.root, pytest.mark.network]
 

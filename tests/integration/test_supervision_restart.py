@@ -13,7 +13,7 @@ from typing import Any, Iterator
 import pytest
 
 from tests.integration.helpers import Node, poll
-from tests.integration.test_supervision_helpers import describe_events, get_row, started_node, status_of, wait_status
+from tests.integration.supervision_helpers import describe_events, get_row, started_node, status_of, wait_status
 
 pytestmark = [pytest.mark.root, pytest.mark.network]
 

@@ -15,7 +15,7 @@ from typing import Iterator
 import pytest
 
 from tests.integration.helpers import Node, alive, poll
-from tests.integration.test_supervision_helpers import started_node
+from tests.integration.supervision_helpers import started_node
 
 pytestmark = [pytest.mark.root, pytest.mark.network]
 

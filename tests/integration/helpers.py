@@ -28,6 +28,8 @@ import yaml
 PYRUNC = [sys.executable, "-m", "pyrunc"]
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
+# The built-in busybox image (scripts/setup.sh builds it; the QEMU guest points PYRUNC_IMAGES at its own).
+BUSYBOX_IMAGE = Path(os.environ.get("PYRUNC_IMAGES") or "/var/lib/pyrunc/images") / "docker.io/library/busybox/latest"
 WAIT = 30.0  # seconds; a bound for broken runs, never a performance assertion
 
 

@@ -7,6 +7,7 @@ joiner, /proc/PID/stat (session, controlling terminal), st_dev of a pty against 
 from __future__ import annotations
 
 import os
+import re
 import select
 import fcntl
 import signal
@@ -243,7 +244,9 @@ def test_exec_it_gets_a_pty_of_the_containers_devpts(pod: Node) -> None:
         assert "/dev/pts/" in out and "33 111" in out, out
         shell = find_one(pod, "app", ["sh"])
         fds = fd_targets(shell)
-        assert fds[0].startswith("/dev/pts/") and fds[0] == fds[1] == fds[2]
+        # The path is as the test's root sees the container's devpts (in the QEMU guest the test runs
+        # chrooted, so the kernel prefixes it); the device number below is what proves whose pty it is.
+        assert re.search(r"/dev/pts/\d+$", fds[0]) and fds[0] == fds[1] == fds[2], fds
         inside = os.stat(f"/proc/{shell}/fd/0")
         container_pts = os.stat(f"/proc/{pod.container_pid('sec', 'app')}/root/dev/pts")
         assert inside.st_dev == container_pts.st_dev, "the pty is not from the container's devpts"

@@ -26,11 +26,11 @@ from typing import Any, Iterator
 import pytest
 
 from pyrunc.runtime.config import DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS
-from tests.integration.helpers import Node, _node, mounts_under, node, pod_yaml, poll, sleeper  # noqa: F401
+from tests.integration.helpers import BUSYBOX_IMAGE, Node, _node, mounts_under, node, pod_yaml, poll, sleeper  # noqa: F401
 
 pytestmark = [pytest.mark.root, pytest.mark.network]
 
-BUSYBOX = Path("/var/lib/pyrunc/images/docker.io/library/busybox/latest")
+BUSYBOX = BUSYBOX_IMAGE
 REFUSED = "must be mounted on ordinary directory"
 
 

@@ -16,11 +16,11 @@ from typing import Iterator
 
 import pytest
 
-from tests.integration.helpers import Node, _node, pod_yaml, poll
+from tests.integration.helpers import BUSYBOX_IMAGE, Node, _node, pod_yaml, poll
 
 pytestmark = [pytest.mark.root, pytest.mark.network]
 
-BUSYBOX = Path("/var/lib/pyrunc/images/docker.io/library/busybox/latest")
+BUSYBOX = BUSYBOX_IMAGE
 DEFAULT = 0xA80425FB  # containerd's default set: CHOWN DAC_OVERRIDE FSETID FOWNER MKNOD NET_RAW SETGID ...
 NET_ADMIN = 1 << 12
 SLEEP = "command: [sh, -c, 'trap \"exit 0\" TERM; sleep 3600 & wait']"

@@ -18,11 +18,11 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.integration.helpers import EXAMPLES, Node, _node, node, pod_yaml, poll, sleeper  # noqa: F401
+from tests.integration.helpers import BUSYBOX_IMAGE, EXAMPLES, Node, _node, node, pod_yaml, poll, sleeper  # noqa: F401
 
 pytestmark = [pytest.mark.root, pytest.mark.network]
 
-BUSYBOX = Path("/var/lib/pyrunc/images/docker.io/library/busybox/latest")
+BUSYBOX = BUSYBOX_IMAGE
 IMAGE_PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:1500:1600:App:/:/bin/sh\nsvc:x:1700:1700::/:/bin/sh\n"
 IMAGE_GROUP = "root:x:0:\napp:x:1600:app\nstaff:x:50:app,svc\nvideo:x:44:svc\n"
 HOST_USER = "app:x:4242:4242::/:/bin/sh\n"  # a host file an image's absolute symlink points at

@@ -32,6 +32,9 @@ POD_TESTS = "tests/integration/test_resources_pods.py"
 V2_PROOFS = (
     f"PASSED {DRIVER_TESTS}::test_unified_host_uses_the_v2_driver",
     f"PASSED {POD_TESTS}::test_unified_host_runs_pods_on_the_v2_driver",
+    # The device cgroup as a BPF program: the kernel holds ours, and it refuses a host block device.
+    "PASSED tests/integration/test_security_devices.py::test_the_container_group_holds_runc_s_allow_list[v2]",
+    "PASSED tests/integration/test_security_devices.py::test_a_host_block_device_made_with_mknod_cannot_be_read[v2]",
 )
 # One pod with a network and a hostPort: the guest's nftables and its kernel modules work.
 NET_TEST = "tests/integration/test_net_pods.py::test_host_port_reached_on_loopback_and_a_clash_is_refused_cleanly"
@@ -40,8 +43,11 @@ GUEST_BUSYBOX = "images/docker.io/library/busybox/latest"  # in the staging dir
 # Three pytest runs in one boot (Python start-up is the slow part under TCG): the driver and
 # pod-level resource tests, whole (they branch on the cgroup version themselves), with NET_TEST;
 # every other cgroup2-marked test of the suite; every isolation module (test_security_*.py),
-# whole, since isolation must hold on cgroup v2 too. Exit 5 (no tests) is fine for the last two.
+# whole, since isolation must hold on cgroup v2 too, except the subPath race: a restart loop of a
+# minute and more under emulation, independent of the cgroup version, run on the host. Exit 5 (no
+# tests) is fine for the last two.
 SECURITY = "tests/integration/test_security_*.py"
+HOST_ONLY = "tests/integration/test_security_mounts.py::test_sub_path_race_never_reaches_the_host"
 PYTEST = "python3 -m pytest -q -rA -p no:cacheprovider"
 GUEST_SCRIPT = f"""
 export PYTHONPATH="$PWD/site-packages:$PWD"
@@ -53,7 +59,7 @@ first=$?
 second=$?
 third=5
 if ls {SECURITY} >/dev/null 2>&1; then
-    {PYTEST} {SECURITY}
+    {PYTEST} {SECURITY} --deselect {HOST_ONLY}
     third=$?
 fi
 echo "guest exits: $first $second $third"

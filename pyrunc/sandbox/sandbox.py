@@ -233,8 +233,11 @@ def _isolate_holder(keep_fd: int) -> None:
     - no capability in any set, the bounding set included (it only reaps and takes signals),
       no_new_privs, and PR_SET_DUMPABLE 0 so its /proc files need CAP_SYS_PTRACE to open.
     """
-    with open("/proc/sys/kernel/cap_last_cap", encoding="ascii") as f:
-        last_cap = int(f.read())
+    # Loaded (libc too) while the host's root is there: after the pivot no module can be imported.
+    from pyrunc.linux import hygiene  # noqa: F401
+    from pyrunc.security import caps, process  # noqa: F401
+
+    caps.last_cap()  # read and cached now: after the pivot below there is no /proc
     for fd in [int(n) for n in os.listdir("/proc/self/fd")]:  # every open descriptor, whatever its number
         if fd != keep_fd:
             with contextlib.suppress(OSError):  # the listing's own descriptor is gone already
@@ -248,37 +251,20 @@ def _isolate_holder(keep_fd: int) -> None:
     sc.umount(".", sc.MNT_DETACH)
     os.chdir("/")
     sc.mount(None, "/", None, sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
-    _drop_all_capabilities(last_cap)
+    _drop_all_capabilities()
 
 
-PR_SET_DUMPABLE = 4
-PR_CAPBSET_DROP = 24
-PR_SET_NO_NEW_PRIVS = 38
-PR_CAP_AMBIENT = 47
-PR_CAP_AMBIENT_CLEAR_ALL = 4
-_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+def _drop_all_capabilities() -> None:
+    """Every capability set empty (the bounding set first: dropping it needs CAP_SETPCAP),
+    no_new_privs, not dumpable: the holder only reaps children and takes signals."""
+    from pyrunc.linux import hygiene
+    from pyrunc.security import process
 
-
-def _drop_all_capabilities(last_cap: int) -> None:
-    import ctypes
-
-    libc = sc._libc()
-
-    def prctl(*args: int) -> None:
-        if libc.prctl(*(ctypes.c_ulong(a) for a in args)) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"prctl{args[:2]}: {os.strerror(err)}")
-
-    for cap in range(last_cap + 1):  # the bounding set first: dropping it needs CAP_SETPCAP
-        prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
-    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
-    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (ctypes.c_uint32 * 6)()  # two {effective, permitted, inheritable}: all zero
-    if libc.capset(ctypes.byref(header), ctypes.byref(data)) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"capset: {os.strerror(err)}")
-    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    process.drop_bounding(())
+    process.set_ambient(())
+    process.capset(0, 0, 0)
+    process.set_no_new_privs()
+    hygiene.set_dumpable(False)
 
 
 def create_sandbox(layout: Any, spec: Any, hostname: str,

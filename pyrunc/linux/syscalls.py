@@ -123,6 +123,28 @@ def pivot_root(new_root: str, put_old: str) -> None:
     _check(libc.syscall(SYS_PIVOT_ROOT[machine], new_root.encode(), put_old.encode()), "pivot_root", new_root)
 
 
+# rt_sigaction(2), for the two signals glibc keeps for itself (32 and 33: thread cancellation and
+# setxid broadcasts). Python's signal module refuses them, glibc's sigaction() too, yet a caller may
+# have them ignored, and an ignored signal survives execve. By uname's machine.
+SYS_RT_SIGACTION = {"x86_64": 13, "i686": 174, "aarch64": 134, "arm64": 134, "riscv64": 134, "armv7l": 174,
+                    "ppc64le": 173, "s390x": 174}
+SIG_DFL, SIG_IGN = 0, 1
+GLIBC_RESERVED_SIGNALS = (32, 33)
+
+
+def set_signal_disposition(signum: int, handler: int) -> None:
+    """SIG_DFL or SIG_IGN for `signum` through the raw syscall (a zeroed struct sigaction with only
+    the handler set means the same on every architecture: no flags, no mask, no restorer)."""
+    import ctypes
+
+    machine = os.uname().machine
+    if machine not in SYS_RT_SIGACTION:
+        raise OSError(errno.ENOSYS, f"rt_sigaction: no syscall number known for {machine}")
+    act = (ctypes.c_ulong * 8)()  # larger than any architecture's kernel struct sigaction
+    act[0] = handler
+    _check(_libc().syscall(SYS_RT_SIGACTION[machine], signum, ctypes.byref(act), None, 8), f"rt_sigaction {signum}")
+
+
 def set_hostname(name: str) -> None:
     import socket
 

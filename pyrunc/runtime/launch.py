@@ -63,11 +63,20 @@ def _send(fd: int, msg: dict) -> None:
 
 
 def _reset_signals() -> None:
-    # Python ignores SIGPIPE and SIGXFSZ and may block signals; an ignored signal survives exec, and a
-    # container must start with defaults.
-    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP,
-                signal.SIGQUIT):
-        signal.signal(sig, signal.SIG_DFL)
+    """Every signal at its default and none blocked, as runc starts a process: Python ignores SIGPIPE
+    and SIGXFSZ, a caller may ignore others, and an ignored signal survives execve."""
+    for sig in signal.valid_signals():
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+    for sig in sc.GLIBC_RESERVED_SIGNALS:
+        try:
+            sc.set_signal_disposition(sig, sc.SIG_DFL)
+        except OSError:
+            pass  # an unknown architecture: they keep what the caller gave them
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
 
 

@@ -19,13 +19,13 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import platform
 import struct
 
 from pyrunc.errors import CgroupError
+from pyrunc.linux import syscalls as sc
 
 # bpf() is not in the generic syscall table on every architecture (asm/unistd.h of each).
-BPF_SYSCALL = {"x86_64": 321, "aarch64": 280, "arm64": 280, "riscv64": 280, "ppc64le": 361, "s390x": 351}
+BPF_SYSCALL = {"x86_64": 321, "aarch64": 280, "riscv64": 280, "ppc64le": 361, "s390x": 351}
 
 # Commands, types and flags (linux/bpf.h).
 BPF_PROG_LOAD = 5
@@ -46,24 +46,19 @@ MAX_PROGRAMS = 64  # the kernel's limit of programs per cgroup and attach type
 
 
 def _syscall_number() -> int:
-    machine = platform.machine()
-    if machine not in BPF_SYSCALL:
-        raise CgroupError(f"cannot restrict devices on cgroup v2: no bpf() syscall number known for {machine}")
-    return BPF_SYSCALL[machine]
+    try:
+        return sc.syscall_number(BPF_SYSCALL, "bpf")
+    except OSError as e:
+        raise CgroupError(f"cannot restrict devices on cgroup v2: {e.strerror}") from None
 
 
 def _bpf(cmd: int, attr: ctypes.Array) -> int:  # type: ignore[type-arg]
     """bpf(cmd, attr, sizeof attr); the result, or OSError with the errno."""
-    from pyrunc.linux.syscalls import _libc
-
-    libc = _libc()
-    libc.syscall.restype = ctypes.c_long
-    ret = libc.syscall(ctypes.c_long(_syscall_number()), ctypes.c_long(cmd),
-                       ctypes.c_void_p(ctypes.addressof(attr)), ctypes.c_long(len(attr)))
-    if ret < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-    return int(ret)
+    try:
+        return sc.syscall(_syscall_number(), ctypes.c_long(cmd), ctypes.c_void_p(ctypes.addressof(attr)),
+                          ctypes.c_long(len(attr)), what="bpf")
+    except OSError as e:
+        raise OSError(e.errno, os.strerror(e.errno)) from None
 
 
 def load_device_program(program: bytes) -> int:

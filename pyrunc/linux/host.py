@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 
 def machine_memory() -> int:
     with open("/proc/meminfo", encoding="utf-8") as f:
@@ -26,3 +28,11 @@ def host_ip() -> str:
             return socket.inet_ntoa(fcntl.ioctl(s.fileno(), 0x8915, req)[20:24])  # SIOCGIFADDR
     except (OSError, StopIteration):
         return "127.0.0.1"
+
+
+def kernel_version(release: str | None = None) -> tuple[int, int]:
+    """(major, minor) of `release` (default: the running kernel's; `6.1.0-18-amd64` -> (6, 1))."""
+    import re
+
+    nums = re.match(r"(\d+)\.(\d+)", release if release is not None else os.uname().release)
+    return (int(nums.group(1)), int(nums.group(2))) if nums else (0, 0)

@@ -20,24 +20,23 @@ from typing import Iterable
 from pyrunc.linux import syscalls as sc
 
 SYS_CLOSE_RANGE = 436  # the same number on every architecture (the syscall table unified at 424+)
-CLOSE_RANGE_CLOEXEC = 1 << 2
 PR_SET_DUMPABLE = 4
 PR_GET_DUMPABLE = 3
 _UINT_MAX = (1 << 32) - 1
 
 
-def close_range(first: int, last: int, flags: int = 0) -> None:
+def close_range(first: int, last: int) -> None:
     """close_range(2); falls back to os.closerange on kernels before 5.9 (ENOSYS)."""
     import ctypes
 
     if first > last:
         return
     ret = sc._libc().syscall(SYS_CLOSE_RANGE, ctypes.c_uint(first), ctypes.c_uint(min(last, _UINT_MAX)),
-                             ctypes.c_uint(flags))
+                             ctypes.c_uint(0))
     if ret == 0:
         return
     err = ctypes.get_errno()
-    if err not in (errno.ENOSYS, errno.EINVAL) or flags:
+    if err not in (errno.ENOSYS, errno.EINVAL):
         raise OSError(err, f"close_range: {os.strerror(err)}")
     # Older kernel: close one by one up to the highest descriptor this process may hold.
     limit = os.sysconf("SC_OPEN_MAX")
@@ -55,16 +54,11 @@ def close_fds_except(keep: Iterable[int]) -> None:
 
 def set_dumpable(on: bool) -> None:
     """PR_SET_DUMPABLE: with 0, no ptrace and no /proc/PID/fd for anyone but root of the host."""
-    import ctypes
-
-    if sc._libc().prctl(PR_SET_DUMPABLE, ctypes.c_ulong(1 if on else 0), ctypes.c_ulong(0),
-                        ctypes.c_ulong(0), ctypes.c_ulong(0)) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"prctl(PR_SET_DUMPABLE): {os.strerror(err)}")
+    sc.prctl(PR_SET_DUMPABLE, 1 if on else 0, what="prctl(PR_SET_DUMPABLE)")
 
 
 def is_dumpable() -> bool:
-    return bool(sc._libc().prctl(PR_GET_DUMPABLE, 0, 0, 0, 0))
+    return bool(sc.prctl(PR_GET_DUMPABLE, what="prctl(PR_GET_DUMPABLE)"))
 
 
 def move_above_stdio(fds: Iterable[int]) -> dict[int, int]:

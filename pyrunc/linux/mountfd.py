@@ -38,13 +38,7 @@ _new_api: bool | None = None  # None: not tried yet
 
 
 def _syscall(nr: int, *args: object) -> int:
-    libc = sc._libc()
-    libc.syscall.restype = ctypes.c_long
-    ret = libc.syscall(ctypes.c_long(nr), *args)
-    if ret < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-    return int(ret)
+    return sc.syscall(nr, *args)
 
 
 def _open_tree_clone(src_fd: int, recursive: bool) -> int:

@@ -20,12 +20,11 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from functools import lru_cache
+
+from pyrunc.linux import syscalls as sc
 
 # linux/openat2.h
-RESOLVE_NO_XDEV = 0x01
 RESOLVE_NO_MAGICLINKS = 0x02
-RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
 
@@ -35,44 +34,21 @@ MAX_SYMLINKS = 40  # the kernel's MAXSYMLINKS
 O_PATH = getattr(os, "O_PATH", 0o10000000)
 
 
-class _OpenHow:
-    """struct open_how, packed by hand (three u64): keeps ctypes.Structure off import."""
-
-    @staticmethod
-    def pack(flags: int, mode: int, resolve: int) -> bytes:
-        import struct
-
-        return struct.pack("QQQ", flags, mode, resolve)
-
-
-@lru_cache(maxsize=1)
-def _libc():  # type: ignore[no-untyped-def]
-    import ctypes
-
-    return ctypes.CDLL("libc.so.6", use_errno=True)
-
-
 _openat2_missing = False
 
 
 def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
     """openat2(2); raises OSError (ENOSYS where the kernel lacks it)."""
     import ctypes
+    import struct
 
-    how = _OpenHow.pack(flags | os.O_CLOEXEC, mode, resolve)
+    how = struct.pack("QQQ", flags | os.O_CLOEXEC, mode, resolve)  # struct open_how: three u64
     buf = ctypes.create_string_buffer(how, len(how))
-    libc = _libc()
-    libc.syscall.restype = ctypes.c_long
-    fd = libc.syscall(ctypes.c_long(SYS_OPENAT2), ctypes.c_int(dirfd), ctypes.c_char_p(os.fsencode(path)),
-                      buf, ctypes.c_size_t(len(how)))
-    if fd < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), path)
-    return int(fd)
-
-
-def have_openat2() -> bool:
-    return not _openat2_missing
+    try:
+        return sc.syscall(SYS_OPENAT2, ctypes.c_int(dirfd), ctypes.c_char_p(os.fsencode(path)), buf,
+                          ctypes.c_size_t(len(how)), what="openat2")
+    except OSError as e:
+        raise OSError(e.errno, os.strerror(e.errno), path) from None
 
 
 def _split(path: str) -> list[str]:

@@ -49,9 +49,9 @@ MS_STRICTATIME = 1 << 24
 MNT_DETACH = 2
 
 # pivot_root(2) has no glibc wrapper, and it predates the unified syscall numbers (424+): one per
-# architecture, by uname's machine. aarch64 and riscv64 use the generic table.
-SYS_PIVOT_ROOT = {"x86_64": 155, "i686": 217, "aarch64": 41, "arm64": 41, "riscv64": 41, "armv7l": 218,
-                  "ppc64le": 203, "s390x": 217}
+# architecture (syscall_number). aarch64 and riscv64 use the generic table.
+SYS_PIVOT_ROOT = {"x86_64": 155, "i686": 217, "aarch64": 41, "riscv64": 41, "armv7l": 218, "ppc64le": 203,
+                  "s390x": 217}
 
 
 @lru_cache(maxsize=1)
@@ -59,7 +59,9 @@ def _libc() -> "ctypes.CDLL":
     import ctypes
 
     # Not ctypes.util.find_library: it runs ldconfig in a subprocess (tens of ms on every CLI call).
-    return ctypes.CDLL("libc.so.6", use_errno=True)
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.syscall.restype = ctypes.c_long  # syscall(2) returns a long (a descriptor, a count, -1)
+    return libc
 
 
 def _check(ret: int, what: str, path: str | None = None) -> None:
@@ -68,6 +70,43 @@ def _check(ret: int, what: str, path: str | None = None) -> None:
 
         err = ctypes.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}", path)
+
+
+def syscall(nr: int, *args: object, what: str = "syscall") -> int:
+    """A raw syscall (ctypes-typed arguments); its result, or OSError with the errno."""
+    import ctypes
+
+    ret = _libc().syscall(ctypes.c_long(nr), *args)
+    if ret < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+    return int(ret)
+
+
+def machine() -> str:
+    """The architecture as uname names it (x86_64, aarch64, ...)."""
+    return os.uname().machine
+
+
+def syscall_number(table: dict[str, int], name: str) -> int:
+    """`name`'s number on this machine from a per-architecture table (syscalls older than the
+    unified numbering, 424+); ENOSYS for an architecture the table does not know."""
+    arch = machine()
+    if arch not in table:
+        raise OSError(errno.ENOSYS, f"no {name}() syscall number known for {arch}")
+    return table[arch]
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, what: str = "prctl") -> int:
+    """prctl(2) with the unused arguments zeroed (the kernel refuses some options otherwise)."""
+    import ctypes
+
+    ret = _libc().prctl(ctypes.c_int(option), ctypes.c_ulong(arg2), ctypes.c_ulong(arg3), ctypes.c_ulong(0),
+                        ctypes.c_ulong(0))
+    if ret < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+    return int(ret)
 
 
 def setns(fd: int, nstype: int = 0) -> None:
@@ -116,18 +155,15 @@ def umount_quiet(target: str) -> bool:
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
-    machine = os.uname().machine
-    if machine not in SYS_PIVOT_ROOT:
-        raise OSError(errno.ENOSYS, f"pivot_root: no syscall number known for {machine}", new_root)
-    libc = _libc()
-    _check(libc.syscall(SYS_PIVOT_ROOT[machine], new_root.encode(), put_old.encode()), "pivot_root", new_root)
+    nr = syscall_number(SYS_PIVOT_ROOT, "pivot_root")
+    _check(_libc().syscall(nr, new_root.encode(), put_old.encode()), "pivot_root", new_root)
 
 
 # rt_sigaction(2), for the two signals glibc keeps for itself (32 and 33: thread cancellation and
 # setxid broadcasts). Python's signal module refuses them, glibc's sigaction() too, yet a caller may
-# have them ignored, and an ignored signal survives execve. By uname's machine.
-SYS_RT_SIGACTION = {"x86_64": 13, "i686": 174, "aarch64": 134, "arm64": 134, "riscv64": 134, "armv7l": 174,
-                    "ppc64le": 173, "s390x": 174}
+# have them ignored, and an ignored signal survives execve.
+SYS_RT_SIGACTION = {"x86_64": 13, "i686": 174, "aarch64": 134, "riscv64": 134, "armv7l": 174, "ppc64le": 173,
+                    "s390x": 174}
 SIG_DFL, SIG_IGN = 0, 1
 GLIBC_RESERVED_SIGNALS = (32, 33)
 
@@ -137,12 +173,10 @@ def set_signal_disposition(signum: int, handler: int) -> None:
     the handler set means the same on every architecture: no flags, no mask, no restorer)."""
     import ctypes
 
-    machine = os.uname().machine
-    if machine not in SYS_RT_SIGACTION:
-        raise OSError(errno.ENOSYS, f"rt_sigaction: no syscall number known for {machine}")
     act = (ctypes.c_ulong * 8)()  # larger than any architecture's kernel struct sigaction
     act[0] = handler
-    _check(_libc().syscall(SYS_RT_SIGACTION[machine], signum, ctypes.byref(act), None, 8), f"rt_sigaction {signum}")
+    syscall(syscall_number(SYS_RT_SIGACTION, "rt_sigaction"), ctypes.c_int(signum), ctypes.byref(act), None,
+            ctypes.c_size_t(8), what=f"rt_sigaction {signum}")
 
 
 def set_hostname(name: str) -> None:

@@ -40,11 +40,10 @@ from pyrunc.linux import hygiene
 from pyrunc.linux import syscalls as sc
 from pyrunc.runtime.config import ContainerConfig
 from pyrunc.runtime.launch import LaunchError, _reset_signals, exec_argv, set_identity
-from pyrunc.security.process import ProcessSecurity
-from pyrunc.security.process import prepare as prepare_security
 
 if TYPE_CHECKING:
     from pyrunc.runtime import exec_io
+    from pyrunc.security.process import ProcessSecurity
 
 NS_ORDER = ("ipc", "uts", "net", "pid", "cgroup", "mnt")
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
@@ -64,7 +63,9 @@ def enter_and_run(cfg: ContainerConfig, pid: int, argv: Sequence[str], cgroup_pr
     slave of a new pty on all three instead. Errors before exec go to `errpipe` as text (exit 126 or 127).
     """
     try:
-        security = prepare_security(cfg)  # compiled here: after the chroot below, libseccomp is out of reach
+        from pyrunc.security.process import ProcessSecurity  # here: ctypes stays off the caller's own path
+
+        security = ProcessSecurity(cfg)  # compiled here: after the chroot below, libseccomp is out of reach
         # No collection from here on: a collected object of the caller's would close its old descriptor number,
         # which after close_fds_except may be one of ours.
         gc.disable()
@@ -138,7 +139,7 @@ def _kill(pid: int, sig: int) -> None:
         pass
 
 
-def _run_command(cfg: ContainerConfig, security: ProcessSecurity, argv: Sequence[str], tty_slave: int | None,
+def _run_command(cfg: ContainerConfig, security: "ProcessSecurity", argv: Sequence[str], tty_slave: int | None,
                  errpipe: int) -> NoReturn:
     """The command: inside the container's pid namespace; still not dumpable (inherited) until execve."""
     try:

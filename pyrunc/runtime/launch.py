@@ -142,7 +142,7 @@ def _init_main(cfg: ContainerConfig, sync_w: int, go_r: int, stdout: int, stderr
     stage = "create"
     try:
         from pyrunc.runtime.rootfs import build_rootfs
-        from pyrunc.security.process import prepare
+        from pyrunc.security.process import ProcessSecurity
 
         # Until execve this process is a copy of the supervisor: in a pod with a shared PID namespace the
         # other containers see it. Not dumpable (no /proc/PID/fd, mem or exe for them) and holding none of
@@ -153,7 +153,7 @@ def _init_main(cfg: ContainerConfig, sync_w: int, go_r: int, stdout: int, stderr
         hygiene.set_dumpable(False)
         hygiene.close_fds_except([sync_w, go_r, stdout, stderr, *readers])
 
-        security = prepare(cfg)  # the seccomp filter is compiled while the host's libseccomp is reachable
+        security = ProcessSecurity(cfg)  # the seccomp filter is compiled while the host's libseccomp is reachable
         os.setsid()
         _send(sync_w, {"ready": 1})
         if os.read(go_r, 1) != b"g":

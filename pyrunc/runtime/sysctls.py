@@ -20,6 +20,8 @@ import os
 import re
 from typing import Any, Iterable
 
+from pyrunc.linux.host import kernel_version
+
 FORBIDDEN_REASON = "SysctlForbidden"
 MAX_LENGTH = 253
 
@@ -75,12 +77,6 @@ def namespace_of(name: str) -> str | None:
     if name in _NAMESPACED:
         return _NAMESPACED[name]
     return next((ns for prefix, ns in _NAMESPACED_PREFIXES if name.startswith(prefix)), None)
-
-
-def kernel_version(release: str | None = None) -> tuple[int, int]:
-    """(major, minor) of `release` (default: the running kernel's, `6.1.0-18-amd64` -> (6, 1))."""
-    nums = re.match(r"(\d+)\.(\d+)", release if release is not None else os.uname().release)
-    return (int(nums.group(1)), int(nums.group(2))) if nums else (0, 0)
 
 
 def safe_sysctls(kernel: tuple[int, int]) -> list[str]:

@@ -1,7 +1,7 @@
 """Applying a container's process security to the process about to exec: capabilities,
 no_new_privs and seccomp, in runc's order.
 
-    prepare(cfg)      in the host's context (the container's init before pivot_root, the exec
+    ProcessSecurity(cfg)  in the host's context (the container's init before pivot_root, the exec
                       joiner before chroot): compile the seccomp filter, while libseccomp can
                       still be found; nothing changes for the process yet.
     .enter(identity)  in the container, replacing the bare setgroups/setgid/setuid:
@@ -26,6 +26,7 @@ import errno
 import json
 from typing import Any, Callable
 
+from pyrunc.linux import syscalls as sc
 from pyrunc.security import caps as capsets
 
 PR_CAPBSET_DROP = 24
@@ -45,15 +46,8 @@ class _CapData(ctypes.Structure):
     _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
 
 
-_libc = ctypes.CDLL("libc.so.6", use_errno=True)  # loaded on import: before any pivot_root or chroot
-
-
 def _prctl(option: int, arg2: int = 0, arg3: int = 0, what: str = "prctl") -> None:
-    ret = _libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg2), ctypes.c_ulong(arg3), ctypes.c_ulong(0),
-                      ctypes.c_ulong(0))
-    if ret != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {errno.errorcode.get(err, err)}")
+    sc.prctl(option, arg2, arg3, what=what)
 
 
 def set_no_new_privs() -> None:
@@ -76,7 +70,7 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
         data[word].effective = (effective >> shift) & 0xFFFFFFFF
         data[word].permitted = (permitted >> shift) & 0xFFFFFFFF
         data[word].inheritable = (inheritable >> shift) & 0xFFFFFFFF
-    if _libc.capset(ctypes.byref(header), data) != 0:
+    if sc._libc().capset(ctypes.byref(header), data) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"capset: {errno.errorcode.get(err, err)}")
 
@@ -100,6 +94,7 @@ class ProcessSecurity:
         self.caps = cfg.capabilities
         self.no_new_privs = bool(cfg.no_new_privileges)
         capsets.last_cap()  # read now (cached): inside the container /proc may be masked or another procfs
+        sc._libc()  # loaded now (cached): after pivot_root or chroot the host's libc.so.6 is out of reach
         self.filter = None
         if cfg.seccomp:
             from pyrunc.security.seccomp import compile_filter
@@ -127,6 +122,3 @@ class ProcessSecurity:
         if self.no_new_privs:
             self._load_seccomp()
 
-
-def prepare(cfg: Any) -> ProcessSecurity:
-    return ProcessSecurity(cfg)

@@ -21,9 +21,9 @@ import json
 import os
 from typing import Any, Mapping
 
+from pyrunc.config import DEFAULT_SECCOMP_ROOT as DEFAULT_PROFILE_ROOT
 from pyrunc.errors import ContainerConfigError
-
-DEFAULT_PROFILE_ROOT = "/var/lib/pyrunc/seccomp"
+from pyrunc.linux.host import kernel_version
 
 ACTIONS = ("SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP", "SCMP_ACT_ERRNO",
            "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG")
@@ -53,15 +53,6 @@ class ProfileError(ValueError):
 def machine() -> tuple[str, str]:
     """(SCMP arch, GOARCH) of this machine."""
     return _MACHINES.get(os.uname().machine, ("", os.uname().machine))
-
-
-def kernel_version(release: str | None = None) -> tuple[int, int]:
-    """"6.1.0-18-amd64" -> (6, 1)."""
-    parts = (release or os.uname().release).split(".")
-    try:
-        return int(parts[0]), int("".join(ch for ch in parts[1] if ch.isdigit()) or 0)
-    except (IndexError, ValueError):
-        return 0, 0
 
 
 def _version(text: str) -> tuple[int, int]:

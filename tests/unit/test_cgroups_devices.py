@@ -220,7 +220,7 @@ def test_an_unknown_architecture_is_one_clear_error(monkeypatch: pytest.MonkeyPa
     from pyrunc.cgroups import ebpf
     from pyrunc.errors import CgroupError
 
-    monkeypatch.setattr(ebpf.platform, "machine", lambda: "mips")
+    monkeypatch.setattr(ebpf.sc, "machine", lambda: "mips")
     with pytest.raises(CgroupError, match="no bpf.. syscall number known for mips"):
         ebpf.load_device_program(device_program([ALLOW_ALL]))
 

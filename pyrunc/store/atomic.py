@@ -12,6 +12,7 @@ and a pod start writes a dozen times.
 from __future__ import annotations
 
 import json
+import contextlib
 import os
 from typing import Any
 
@@ -25,12 +26,17 @@ def write_text(path: str, text: str, mode: int = PRIVATE_FILE) -> None:
     tmp = f"{path}.tmp.{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, mode)
     try:
-        os.fchmod(fd, mode)  # a leftover temp file of a crashed writer may have had another mode
-        with open(fd, "w", encoding="utf-8", closefd=False) as f:
-            f.write(text)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        try:
+            os.fchmod(fd, mode)  # a leftover temp file of a crashed writer may have had another mode
+            with open(fd, "w", encoding="utf-8", closefd=False) as f:
+                f.write(text)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)  # a full disk must not leave half a file behind
+        raise
 
 
 def write_json(path: str, data: Any) -> None:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 from pyrunc.config import NodeConfig
 from pyrunc.errors import DaemonError, NotFound, PyruncError
 from pyrunc.linux.syscalls import pid_alive
-from pyrunc.store.atomic import read_json
+from pyrunc.store.atomic import private_dir, read_json
 
 START_TIMEOUT = 120.0  # a slow or loaded machine (the QEMU guest under TCG) needs long for a cold start
 
@@ -42,11 +42,12 @@ def _connect(cfg: NodeConfig) -> socket.socket | None:
 def _spawn(cfg: NodeConfig) -> "subprocess.Popen[bytes]":
     import subprocess  # only when a daemon must be started: keeps get/logs/exec start-up light
 
-    os.makedirs(cfg.root, 0o750, exist_ok=True)
+    private_dir(cfg.root)
     pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ)
     env["PYTHONPATH"] = pkg_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     log_fd = os.open(os.path.join(cfg.root, "daemon.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    os.fchmod(log_fd, 0o600)  # also a log left by an older version, made before logs were private
     with open(log_fd, "ab") as logf:  # the daemon's log names pods and their errors: root's only
         return subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "pyrunc", "--root", cfg.root, "daemon"],

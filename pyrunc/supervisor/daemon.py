@@ -302,7 +302,7 @@ def _spec_of(manifest: dict[str, Any]) -> Any:
 
 
 def run_daemon(cfg: NodeConfig) -> int:
-    os.makedirs(cfg.root, 0o750, exist_ok=True)
+    private_dir(cfg.root)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     Daemon(cfg).serve()
     return 0

@@ -84,7 +84,6 @@ class ContainerConfig(NamedTuple):
     masked_paths: tuple[str, ...] = ()
     readonly_paths: tuple[str, ...] = ()
     privileged: bool = False
-    sysctls: tuple[tuple[str, str], ...] = ()  # namespaced sysctls written in the container's namespaces
 
     def to_json(self) -> str:
         d = self._asdict()
@@ -100,7 +99,7 @@ class ContainerConfig(NamedTuple):
         for k in ("args", "additional_gids", "masked_paths", "readonly_paths"):
             d[k] = tuple(d.get(k, ()))
         d["env"] = tuple((k, v) for k, v in d["env"])
-        d["sysctls"] = tuple((k, v) for k, v in d.get("sysctls", ()))
+        d.pop("sysctls", None)  # written by earlier versions; sysctls are the sandbox's (sandbox.py)
         d["capabilities"] = CapabilitySets(**{k: tuple(v) for k, v in d.get("capabilities", {}).items()})
         return ContainerConfig(**d)
 

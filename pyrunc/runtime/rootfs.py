@@ -39,7 +39,7 @@ DEVICES = {
 # (each is the container's own, or not device nodes) and these names (the console belongs to a
 # terminal, /dev/ptmx is a link to the container's own devpts): containerd's host-device walk.
 HOST_DEV_SKIP_DIRS = frozenset({"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"})
-HOST_DEV_SKIP_NAMES = frozenset({"console", "ptmx"})
+HOST_DEV_SKIP_NAMES = frozenset({"ptmx"})  # at the top of /dev; "console" is skipped at any depth
 
 _DIR = O_PATH | os.O_DIRECTORY
 

@@ -23,6 +23,7 @@ from pyrunc.runtime.sysctls import IPC, NET, namespace_of, pod_sysctls, proc_pat
 from pyrunc.store.atomic import private_dir, read_json, write_json
 
 SHM_SIZE = 64 * 1024 * 1024  # containerd's default /dev/shm for a sandbox
+HOLDER_TIMEOUT = 10.0  # seconds for the shared-PID holder to report that it is set up
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +157,9 @@ def _start_holder(namespaces: dict[str, str]) -> tuple[int, int]:
             if holder == 0:
                 _holder_main(w)
             os.write(w, f"pid {holder}\n".encode())
+        except BaseException as e:  # noqa: BLE001 - the reason reaches the supervisor's error line
+            with contextlib.suppress(OSError):
+                os.write(w, f"error: {e}\n".encode())
         finally:
             os._exit(0)
     os.close(w)
@@ -173,8 +177,6 @@ def _start_holder(namespaces: dict[str, str]) -> tuple[int, int]:
         raise RuntimeFailure(f"cannot start the pod's process-namespace holder: {why}")
     return holder, sc.proc_start_time(holder) or 0
 
-
-HOLDER_TIMEOUT = 10.0
 
 
 def _read_to_eof(fd: int, timeout: float) -> bytes:
@@ -256,7 +258,8 @@ def _isolate_holder(keep_fd: int) -> None:
 
 def _drop_all_capabilities() -> None:
     """Every capability set empty (the bounding set first: dropping it needs CAP_SETPCAP),
-    no_new_privs, not dumpable: the holder only reaps children and takes signals."""
+    no_new_privs, not dumpable: the holder only reaps children and takes signals. The modules
+    were imported by _isolate_holder before the pivot (no module can be imported after it)."""
     from pyrunc.linux import hygiene
     from pyrunc.security import process
 

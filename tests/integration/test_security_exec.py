@@ -6,10 +6,11 @@ joiner, /proc/PID/stat (session, controlling terminal), st_dev of a pty against 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import select
-import fcntl
 import signal
 import struct
 import subprocess
@@ -233,11 +234,23 @@ class Terminal:
         os.close(self.master)
         os.close(self.slave)
 
+    @contextlib.contextmanager
+    def session(self, node: Node, *args: str, stdin: bool = True) -> Iterator[subprocess.Popen[bytes]]:
+        """The CLI on this terminal; whatever happens, it is gone (killed if still running) and the
+        terminal closed at the end."""
+        caller = self.start(node, *args, stdin=stdin)
+        try:
+            yield caller
+        finally:
+            if caller.poll() is None:
+                caller.kill()
+                caller.wait()
+            self.close()
+
 
 def test_exec_it_gets_a_pty_of_the_containers_devpts(pod: Node) -> None:
     term = Terminal(rows=33, cols=111)
-    caller = term.start(pod, "-it", "sec", "-c", "app", "--", "sh")
-    try:
+    with term.session(pod, "-it", "sec", "-c", "app", "--", "sh") as caller:
         term.expect("# ")  # the prompt: the pty is there and the relay runs
         term.type("tty; stty size; echo RE''ADY\r")  # quoted: the echo of what is typed never matches
         out = term.expect("READY\r\n")
@@ -267,17 +280,11 @@ def test_exec_it_gets_a_pty_of_the_containers_devpts(pod: Node) -> None:
         term.type("exit 3\r")
         assert caller.wait(timeout=WAIT) == 3
         assert termios.tcgetattr(term.slave) == term.modes, "the caller's terminal modes were not restored"
-    finally:
-        if caller.poll() is None:
-            caller.kill()
-            caller.wait()
-        term.close()
 
 
 def test_window_size_changes_follow_the_caller(pod: Node) -> None:
     term = Terminal(rows=20, cols=70)
-    caller = term.start(pod, "-it", "sec", "-c", "app", "--", "sh")
-    try:
+    with term.session(pod, "-it", "sec", "-c", "app", "--", "sh") as caller:
         term.expect("# ")
         term.type("stty size; echo O''NE\r")
         assert "20 70" in term.expect("ONE\r\n")
@@ -289,27 +296,19 @@ def test_window_size_changes_follow_the_caller(pod: Node) -> None:
         assert "41 132" in out.split("ONE\r\n", 1)[1], out
         term.type("exit 0\r")
         assert caller.wait(timeout=WAIT) == 0
-    finally:
-        if caller.poll() is None:
-            caller.kill()
-            caller.wait()
-        term.close()
 
 
 def test_without_t_a_terminal_of_the_caller_is_relayed_through_pipes(pod: Node) -> None:
     term = Terminal()
-    caller = term.start(pod, "-i", "sec", "-c", "app", "--", "sh", "-c", "echo HELLO; exec sleep 35")
-    try:
+    with term.session(pod, "-i", "sec", "-c", "app", "--", "sh", "-c", "echo HELLO; exec sleep 35") as caller:
         term.expect("HELLO")  # relayed to the caller's terminal
         cmd = find_one(pod, "app", ["sleep", "35"])
         fds = assert_only_stdio(cmd)
         assert all(t.startswith("pipe:[") for t in fds.values()), fds
         assert int(stat_fields(cmd)[4]) == 0, "it has a controlling terminal"
         assert int(stat_fields(cmd)[3]) == cmd
-    finally:
         caller.send_signal(signal.SIGTERM)
         caller.wait(timeout=WAIT)
-        term.close()
 
 
 def test_t_without_a_terminal_on_stdin_says_so_and_runs_without_one(pod: Node) -> None:
@@ -321,22 +320,15 @@ def test_t_without_a_terminal_on_stdin_says_so_and_runs_without_one(pod: Node) -
 def test_t_without_i_is_no_tty_as_in_kubectl(pod: Node) -> None:
     """kubectl's SetupTTY: without -i there is no stdin stream, so no TTY either, and no message."""
     term = Terminal()
-    caller = term.start(pod, "-t", "sec", "-c", "app", "--", "sh", "-c", "tty; echo D''ONE")
-    try:
+    with term.session(pod, "-t", "sec", "-c", "app", "--", "sh", "-c", "tty; echo D''ONE") as caller:
         out = term.expect("DONE")
         assert "not a tty" in out and "Unable to use a TTY" not in out, out
         assert caller.wait(timeout=WAIT) == 0
-    finally:
-        if caller.poll() is None:
-            caller.kill()
-            caller.wait()
-        term.close()
 
 
 def test_exec_it_ends_on_sigterm_with_the_terminal_restored_and_the_pty_hung_up(pod: Node) -> None:
     term = Terminal()
-    caller = term.start(pod, "-it", "sec", "-c", "app", "--", "sh")
-    try:
+    with term.session(pod, "-it", "sec", "-c", "app", "--", "sh") as caller:
         term.expect("# ")
         shell = find_one(pod, "app", ["sh"])
         assert termios.tcgetattr(term.slave) != term.modes  # raw while relaying
@@ -344,8 +336,3 @@ def test_exec_it_ends_on_sigterm_with_the_terminal_restored_and_the_pty_hung_up(
         assert caller.wait(timeout=WAIT) == 128 + signal.SIGTERM
         assert termios.tcgetattr(term.slave) == term.modes
         poll("the shell inside hung up", lambda: shell not in in_container(pod, "app", ["sh"]))
-    finally:
-        if caller.poll() is None:
-            caller.kill()
-            caller.wait()
-        term.close()

@@ -27,6 +27,43 @@ def _go_duration(seconds: float) -> str:
     return f"{m}m{s}s" if m else f"{s}s"
 
 
+def container_facts(record: Mapping[str, Any] | None, facts: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The flat per-container facts the functions below read, from the runtime service's record of the
+    latest instance (container.json) and the pod worker's facts (state.json)."""
+    r, f = record or {}, facts or {}
+    out: dict[str, Any] = {
+        "restartCount": int(f.get("restartCount", 0)), "ready": bool(f.get("ready")),
+        "started": bool(f.get("started")), "willRestart": bool(f.get("willRestart")),
+        "backoffUntil": f.get("backoffUntil", 0), "backoffMessage": f.get("backoffMessage", ""),
+        "postStartPending": f.get("postStart") == "running",
+    }
+    if f.get("lastTerminated"):
+        out["lastTerminated"] = _terminated_of(f["lastTerminated"])
+    if f.get("waiting"):  # no instance could be created: nothing of an earlier one is shown as current
+        out["waiting"] = dict(f["waiting"])
+        return out
+    if r:
+        out.update(pid=int(r.get("pid", 0)), startTime=r.get("startTime", 0), imageID=r.get("imageID", ""),
+                   containerID=f"pyrunc://{r['id']}" if r.get("id") else "", cgroupPaths=r.get("cgroupPaths") or {},
+                   oomScoreAdj=r.get("oomScoreAdj"))
+        if r.get("startedAt"):
+            out["startedAt"] = rfc3339(float(r["startedAt"]))
+        if r.get("state") in ("EXITED", "UNKNOWN"):
+            out["terminated"] = _terminated_of(r)
+    return out
+
+
+def _terminated_of(r: Mapping[str, Any]) -> dict[str, Any]:
+    """An exited instance's record as v1 ContainerStateTerminated."""
+    return {
+        "exitCode": int(r.get("exitCode", 0)), "signal": r.get("signal") or None, "reason": r.get("reason") or None,
+        "message": r.get("message") or None,
+        "startedAt": rfc3339(float(r["startedAt"])) if r.get("startedAt") else None,
+        "finishedAt": rfc3339(float(r["finishedAt"])) if r.get("finishedAt") else None,
+        "containerID": f"pyrunc://{r['id']}" if r.get("id") else None,
+    }
+
+
 def container_state(rec: Mapping[str, Any], alive: Alive, now: float, supervised: bool,
                     default_waiting: str = "ContainerCreating") -> dict[str, Any]:
     """The v1 ContainerState of one container from its state.json facts."""

@@ -9,10 +9,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from pyrunc.cli.view import add_namespace_flag, load_pod, pick_container
+from pyrunc.cli.view import add_namespace_flag, container_on_disk, load_pod, pick_container
 from pyrunc.errors import PyruncError
 from pyrunc.linux.syscalls import pid_alive
-from pyrunc.store.atomic import read_json
 
 
 TAKES_COMMAND = True  # everything after `--` is the command, never parsed as flags
@@ -36,7 +35,7 @@ def run(cfg: Any, args: Any) -> int:
     name = args.name.split("/", 1)[1] if args.name.startswith(("pod/", "pods/", "po/")) else args.name
     layout, pod = load_pod(cfg, args.namespace, name)
     container = pick_container(pod, args.container)
-    rec = read_json(layout.container_state(container), {}) or {}
+    rec = container_on_disk(layout, container)
     pid = int(rec.get("pid", 0))
     if not pid or rec.get("terminated") or not pid_alive(pid, rec.get("startTime")):
         raise PyruncError(f"cannot exec into a container in a completed pod; current phase is {pod['status']['phase']}"

@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any
 
-from pyrunc.cli.view import add_namespace_flag, load_pod, pick_container
+from pyrunc.cli.view import add_namespace_flag, container_on_disk, load_pod, pick_container
 from pyrunc.errors import PyruncError
 from pyrunc.linux.syscalls import pid_alive
 from pyrunc.store.atomic import read_json
@@ -48,7 +48,7 @@ def run(cfg: Any, args: Any) -> int:
     if args.container is None and len(pod["spec"]["containers"]) > 1:
         others = ", ".join(c["name"] for c in pod["spec"]["containers"])
         print(f'Defaulted container "{container}" out of: {others}', file=sys.stderr)
-    rec = read_json(layout.container_state(container), {}) or {}
+    rec = container_on_disk(layout, container)
     count = int(rec.get("restartCount", 0))
     if args.previous:
         if count == 0:
@@ -81,7 +81,7 @@ def run(cfg: Any, args: Any) -> int:
                 out.flush()
                 pending = pending[cut:]
                 continue
-            rec = read_json(layout.container_state(container), {}) or {}
+            rec = container_on_disk(layout, container)
             running = int(rec.get("restartCount", 0)) == count and pid_alive(int(rec.get("pid", 0)), rec.get("startTime"))
             if not running and not os.path.exists(layout.dir):
                 return 0

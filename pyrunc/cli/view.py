@@ -13,7 +13,7 @@ from pyrunc.config import NodeConfig
 from pyrunc.errors import NotFound, PyruncError
 from pyrunc.linux.host import host_ip
 from pyrunc.linux.syscalls import pid_alive
-from pyrunc.status import pod_status
+from pyrunc.status import container_facts, pod_status
 from pyrunc.store.atomic import read_json
 from pyrunc.store.layout import PodLayout, layout_for_key, list_pod_keys, valid_label, valid_name
 from pyrunc.supervisor.client import daemon_running
@@ -24,12 +24,17 @@ def pod_view(cfg: NodeConfig, layout: PodLayout, supervised: bool, now: float, n
     if not manifest:
         return None
     names = [c["name"] for c in manifest["spec"].get("initContainers", []) + manifest["spec"]["containers"]]
-    records = {n: read_json(layout.container_state(n), {}) or {} for n in names}
+    records = {n: container_on_disk(layout, n) for n in names}
     sandbox = read_json(layout.sandbox_json)
     pod = dict(manifest)
     pod["spec"] = dict(manifest["spec"], nodeName=cfg.node_name)
     pod["status"] = pod_status(manifest, records, sandbox, lambda pid, st: pid_alive(pid, st), now, supervised, node_ip)
     return pod
+
+
+def container_on_disk(layout: PodLayout, name: str) -> dict[str, Any]:
+    """One container's flat facts: the runtime's record of its latest instance and the worker's facts."""
+    return container_facts(read_json(layout.container_record(name)), read_json(layout.container_state(name)))
 
 
 def load_pods(cfg: NodeConfig, namespace: str | None) -> list[dict[str, Any]]:

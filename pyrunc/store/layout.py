@@ -12,7 +12,9 @@
         etc/{hosts,hostname,resolv.conf}
         volumes/<volume>/            emptyDir volumes
         containers/<name>/
-            state.json               facts: pid, start time, exits, restart count, back-off
+            container.json           the runtime service's record of the latest instance: id, pid, start
+                                     time, exit code, reason (runtime/records.py)
+            state.json               the pod worker's facts: restart count, back-off, readiness (worker/plan.py)
             config.json              the resolved container config (command, env, mounts) for exec
             rootfs/{upper,work,merged}  the writable layer, fresh per instance
             termination-log
@@ -96,6 +98,9 @@ class PodLayout(NamedTuple):  # a NamedTuple, not a dataclass: see NodeConfig
 
     def container_state(self, container: str) -> str:
         return self.path("containers", container, "state.json")
+
+    def container_record(self, container: str) -> str:
+        return self.path("containers", container, "container.json")
 
     def container_config(self, container: str) -> str:
         return self.path("containers", container, "config.json")

@@ -26,18 +26,24 @@ import os
 import socket
 import time
 import traceback
+import uuid
 from typing import Any, Callable
 
+from dataclasses import replace
+
+from pyrunc.clock import Clock, SystemClock
 from pyrunc.config import NodeConfig
 from pyrunc.errors import PyruncError
 from pyrunc.linux import syscalls as sc
+from pyrunc.runtime.records import ContainerRecord
+from pyrunc.runtime.service import RuntimeService
 from pyrunc.runtime.sysctls import admit_on_node
-from pyrunc.spec import pod_from_dict, pod_to_dict
+from pyrunc.spec import Pod, pod_from_dict
+from pyrunc.status import rfc3339
 from pyrunc.store.atomic import private_dir, read_json, write_json
 from pyrunc.store.layout import PodLayout, layout_for_key, list_pod_keys
 from pyrunc.supervisor.loop import Loop
-from pyrunc.supervisor.node import Node
-from pyrunc.supervisor.pod import PodRunner, new_manifest
+from pyrunc.worker.executor import PodWorker
 
 log = logging.getLogger("pyrunc.daemon")
 IDLE_EXIT_AFTER = 5.0  # seconds without pods or clients after start-up before the daemon leaves
@@ -48,15 +54,16 @@ def socket_path(root: str) -> str:
 
 
 class Daemon:
-    def __init__(self, cfg: NodeConfig) -> None:
+    def __init__(self, cfg: NodeConfig, clock: Clock | None = None) -> None:
         self.cfg = cfg
-        self.loop = Loop()
-        self.node = Node(cfg, self.loop)
-        self.pods: dict[str, PodRunner] = {}
+        self.clock = clock or SystemClock()
+        self.loop = Loop(self.clock)
+        self.runtime = RuntimeService(cfg, self.loop, self.clock, on_exit=self._container_exited, warn=self._warn)
+        self.pods: dict[str, PodWorker] = {}
         self.clients: dict[int, tuple[socket.socket, bytes]] = {}
         self.pending = 0  # requests waiting for a pod to terminate
         self.listener: socket.socket | None = None
-        self.idle_since = time.monotonic()
+        self.idle_since = self.clock.monotonic()
         self.served_once = False  # after a first answered request, idleness counts from daemon_linger
 
     # ------------------------------------------------------------------ lifecycle
@@ -96,15 +103,15 @@ class Daemon:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(self.cfg.root, "daemon.json"))
             if not self.pods:
-                self.node.node_teardown()
+                self.runtime.node_teardown()
             os.close(lock_fd)
             log.info("daemon %d exits", os.getpid())
 
     def _should_exit(self) -> bool:
         if self.pods or self.clients or self.pending:
-            self.idle_since = time.monotonic()
+            self.idle_since = self.clock.monotonic()
             return False
-        idle = time.monotonic() - self.idle_since
+        idle = self.clock.monotonic() - self.idle_since
         return idle >= (self.cfg.daemon_linger if self.served_once else max(IDLE_EXIT_AFTER, self.cfg.daemon_linger))
 
     def _adopt_all(self) -> None:
@@ -113,29 +120,40 @@ class Daemon:
             manifest = read_json(layout.pod_json)
             if not manifest:
                 # A pod whose creation never finished (the daemon died mid-way): remove its remains.
-                self.node.remove_remains(layout)
+                self.runtime.remove_remains(layout)
                 continue
             try:
-                runner = PodRunner(self.node, layout, manifest)
-                runner.adopt()
+                worker = PodWorker(self.runtime, self.loop, self.clock, self.cfg, layout, pod_from_dict(manifest))
+                worker.adopt()
             except Exception:  # noqa: BLE001 - one broken pod must not stop the others
                 log.exception("cannot adopt pod %s", key)
                 continue
-            self.pods[key] = runner
-            if runner.terminating:
+            self.pods[key] = worker
+            meta = manifest["metadata"]
+            if meta.get("deletionTimestamp"):
                 self.pending += 1
-                runner.terminate(manifest["metadata"].get("deletionGracePeriodSeconds"), self._pending_done)
+                worker.terminate(meta.get("deletionGracePeriodSeconds"), self._pending_done)
             else:
-                runner.sync()
-        self.node.reclaim({key: runner.uid for key, runner in self.pods.items()})
+                worker.sync()
+        self.runtime.reclaim({key: worker.uid for key, worker in self.pods.items()})
+
+    def _container_exited(self, key: str, record: ContainerRecord) -> None:
+        worker = self.pods.get(key)
+        if worker is not None:
+            worker.on_exit(record)
+
+    def _warn(self, layout: PodLayout, message: str) -> None:
+        worker = self.pods.get(layout.key)
+        if worker is not None:
+            worker.warn_once(message)
 
     def _pending_done(self) -> None:
         self.pending -= 1
         self._forget_terminated()
 
     def _forget_terminated(self) -> None:
-        for key, runner in list(self.pods.items()):
-            if runner.terminating and not runner.on_terminated and not os.path.exists(runner.layout.dir):
+        for key, worker in list(self.pods.items()):
+            if worker.removed and not worker.on_terminated:
                 del self.pods[key]
 
     # ------------------------------------------------------------------ requests
@@ -213,7 +231,7 @@ class Daemon:
             reply({"ok": False, "error": f"unknown request {op!r}", "kind": "BadRequest"})
 
     def _apply(self, pod_dict: dict[str, Any], reply: Callable[[dict[str, Any]], None]) -> None:
-        pod = pod_from_dict(pod_dict)
+        pod = pod_from_dict(pod_dict)  # the socket is an edge too: decoded and validated once here
         admit_on_node(pod, self.cfg)  # the CLI checked already; a request sent to the socket directly too
         layout = PodLayout(self.cfg.root, pod.metadata.namespace, pod.metadata.name)
         existing = self.pods.get(layout.key)
@@ -227,18 +245,15 @@ class Daemon:
             existing.on_terminated.append(after_termination)
             return
         if existing is None:
-            self._create(pod, pod_dict, layout)
+            self._create(pod, layout)
             reply({"ok": True, "result": "created"})
             return
-        old = existing.manifest
-        if _spec_of(old) == _spec_of(pod_dict):
-            meta_new = {k: pod_dict["metadata"].get(k) or {} for k in ("labels", "annotations")}
-            meta_old = {k: old["metadata"].get(k) or {} for k in ("labels", "annotations")}
-            if meta_new == meta_old:
+        if existing.pod.spec == pod.spec:
+            old, new = existing.pod.metadata, pod.metadata
+            if (old.labels, old.annotations) == (new.labels, new.annotations):
                 reply({"ok": True, "result": "unchanged"})
                 return
-            old["metadata"].update(meta_new)
-            write_json(layout.pod_json, old)
+            existing.update_metadata(new.labels, new.annotations)
             reply({"ok": True, "result": "configured"})
             return
 
@@ -247,7 +262,7 @@ class Daemon:
             self.pods.pop(layout.key, None)
 
             def create() -> None:
-                self._create(pod, pod_dict, layout)
+                self._create(pod, layout)
                 reply({"ok": True, "result": "configured"})
 
             self._guarded(reply, create)
@@ -255,22 +270,22 @@ class Daemon:
         self.pending += 1
         existing.terminate(None, replaced)
 
-    def _create(self, pod: Any, pod_dict: dict[str, Any], layout: PodLayout) -> None:
-        manifest = new_manifest(pod, pod_to_dict(pod))
-        runner = PodRunner(self.node, layout, manifest)
-        self.pods[layout.key] = runner
+    def _create(self, pod: Pod, layout: PodLayout) -> None:
+        meta = replace(pod.metadata, uid=str(uuid.uuid4()), creation_timestamp=rfc3339(self.clock.wall()))
+        worker = PodWorker(self.runtime, self.loop, self.clock, self.cfg, layout, replace(pod, metadata=meta))
+        self.pods[layout.key] = worker
         try:
-            runner.create()
+            worker.create()
         except BaseException:
             self.pods.pop(layout.key, None)
             raise
 
     def _delete(self, key: str, grace: int | None, reply: Callable[[dict[str, Any]], None]) -> None:
-        runner = self.pods.get(key)
-        if runner is None:
+        worker = self.pods.get(key)
+        if worker is None:
             layout = layout_for_key(self.cfg.root, key)
             if os.path.exists(layout.dir):
-                self.node.remove_remains(layout)
+                self.runtime.remove_remains(layout)
                 reply({"ok": True})
                 return
             ns, _, name = key.partition("_")
@@ -282,10 +297,10 @@ class Daemon:
             self.pending -= 1
             self.pods.pop(key, None)
             if not self.pods and not self.pending:
-                self.node.node_teardown()  # the last pod: bridge and NAT table go before we answer
+                self.runtime.node_teardown()  # the last pod: bridge and NAT table go before we answer
             reply({"ok": True})
 
-        runner.terminate(grace, done)
+        worker.terminate(grace, done)
 
 
 def _answers(path: str) -> bool:
@@ -295,10 +310,6 @@ def _answers(path: str) -> bool:
             return True
         except OSError:
             return False
-
-
-def _spec_of(manifest: dict[str, Any]) -> Any:
-    return json.dumps(manifest.get("spec"), sort_keys=True)
 
 
 def run_daemon(cfg: NodeConfig) -> int:

@@ -14,15 +14,17 @@ import logging
 import os
 import selectors
 import signal
-import time
 from typing import Callable
+
+from pyrunc.clock import Clock, SystemClock
 
 log = logging.getLogger("pyrunc.loop")
 ExitCallback = Callable[[int, "int | None"], None]  # (pid, wait status or None when unknown)
 
 
 class Loop:
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock or SystemClock()
         self.sel = selectors.DefaultSelector()
         self.timers: list[tuple[float, int, Callable[[], None]]] = []
         self.cancelled: set[int] = set()
@@ -61,7 +63,7 @@ class Loop:
     # -- timers ------------------------------------------------------------------
     def call_later(self, delay: float, callback: Callable[[], None]) -> int:
         handle = next(self.seq)
-        heapq.heappush(self.timers, (time.monotonic() + max(0.0, delay), handle, callback))
+        heapq.heappush(self.timers, (self.clock.monotonic() + max(0.0, delay), handle, callback))
         return handle
 
     def cancel(self, handle: int | None) -> None:
@@ -108,17 +110,17 @@ class Loop:
 
     # -- running -------------------------------------------------------------------
     def run_once(self, max_wait: float = 5.0) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         while self.timers and (self.timers[0][1] in self.cancelled or self.timers[0][0] <= now):
             _, handle, callback = heapq.heappop(self.timers)
             if handle in self.cancelled:
                 self.cancelled.discard(handle)
                 continue
             self._call(callback)
-            now = time.monotonic()
+            now = self.clock.monotonic()
         wait = max_wait
         if self.timers:
-            wait = max(0.0, min(wait, self.timers[0][0] - time.monotonic()))
+            wait = max(0.0, min(wait, self.timers[0][0] - self.clock.monotonic()))
         for key, _ in self.sel.select(wait):
             # An earlier callback of this batch may have unregistered (and closed) this fd; its
             # number may even belong to a new fd by now. Only call what is still registered.

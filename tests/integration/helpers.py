@@ -171,7 +171,10 @@ class Node:
         return Path(self.root, "pods", f"{namespace}_{name}")
 
     def state(self, pod: str, container: str, namespace: str = "default") -> dict[str, Any]:
-        return _read_json(self.pod_dir(pod, namespace) / "containers" / container / "state.json")
+        from pyrunc.status import container_facts
+
+        cdir = self.pod_dir(pod, namespace) / "containers" / container
+        return container_facts(_read_json(cdir / "container.json"), _read_json(cdir / "state.json"))
 
     def container_pid(self, pod: str, container: str, namespace: str = "default") -> int:
         """The pid of the container's running process (its PID 1, seen from the host)."""
@@ -190,7 +193,7 @@ class Node:
         pods = Path(self.root, "pods")
         if not pods.is_dir():
             return
-        for state in pods.glob("*/containers/*/state.json"):
+        for state in pods.glob("*/containers/*/container.json"):
             rec = _read_json(state)
             if rec.get("pid"):
                 self.pids[int(rec["pid"])] = rec.get("startTime")

@@ -1,0 +1,598 @@
+"""The runtime service: the mechanism, shaped like CRI's RuntimeService. No policy.
+
+    sandboxes   run_pod_sandbox  adopt_pod_sandbox  stop_pod_sandbox  remove_pod_sandbox  pod_sandbox_status
+    containers  create_container  start_container  stop_container(timeout)  remove_container
+                container_status  list_containers  adopt_container
+    node        reclaim  node_teardown  exec_sync  update_container_resources  container_stats
+
+It knows namespaces, cgroups, networks, root filesystems, processes and their logs. It does not know
+restart policies, back-off, probes, hooks, init ordering or grace periods: those are the pod worker's
+(pyrunc/worker/), which calls this service, as the kubelet calls containerd through CRI.
+
+A container instance is a `ContainerRecord` (runtime/records.py) persisted atomically at
+<pod>/containers/<name>/container.json; a restart is a new instance with a new id. When an instance's
+first process exits, the service records the exit (code, signal, OOMKilled, termination message) and
+calls `on_exit(pod_key, record)`: the PLEG event of this runtime.
+
+Single-threaded: every method is called from the supervisor's event loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable
+
+from pyrunc.cgroups import detect
+from pyrunc.cgroups.devices import container_rules
+from pyrunc.cgroups.oom import apply_oom_score_adj
+from pyrunc.cgroups.plan import ContainerResources, PodCgroupPlan, describe_values, plan_pod
+from pyrunc.clock import Clock
+from pyrunc.config import NodeConfig
+from pyrunc.errors import ImageError, RuntimeFailure
+from pyrunc.images.store import resolve as resolve_image
+from pyrunc.linux import syscalls as sc
+from pyrunc.linux.host import host_ip, machine_memory
+from pyrunc.linux.safepath import read_file_in
+from pyrunc.network import NetConfig, PortMapping, reclaim_stale, remove_bridge_if_unused, setup_pod_network
+from pyrunc.network import teardown_pod_network
+from pyrunc.network.files import read_host_resolv, render_hosts, render_resolv
+from pyrunc.runtime.config import ContainerConfig, Mount, SandboxFacts, container_config
+from pyrunc.runtime.launch import LaunchError, launch
+from pyrunc.runtime.records import ContainerRecord, ContainerState
+from pyrunc.sandbox import sandbox as sbx
+from pyrunc.spec.model import Container, Pod
+from pyrunc.store.atomic import read_json, write_json, write_text
+from pyrunc.store.layout import PodLayout
+from pyrunc.supervisor.logs import LogFile, LogWriter, parse_records
+from pyrunc.supervisor.loop import Loop
+
+log = logging.getLogger("pyrunc.runtime")
+
+TERMINATION_MESSAGE_MAX = 4096  # kubelet: a termination message is cut at 4 KiB
+FALLBACK_LOG_LINES = 80  # kubelet FallbackToLogsOnError: the last 80 lines, at most 2 KiB
+FALLBACK_LOG_BYTES = 2048
+
+ExitHandler = Callable[[str, ContainerRecord], None]
+WarnHandler = Callable[[PodLayout, str], None]
+
+
+class CreateError(RuntimeFailure):
+    """An instance could not be created or started; `reason` is the kubelet's waiting reason."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass
+class _Live:
+    """What the service holds in memory for a running instance: its log pipes and stop timer."""
+
+    layout: PodLayout
+    uid: str  # the pod's
+    record: ContainerRecord
+    fallback_to_logs: bool
+    readers: list[tuple[int, LogWriter]] = field(default_factory=list)
+    kill_timer: int | None = None
+    kill_at: float | None = None  # monotonic time of the SIGKILL a stop scheduled
+
+
+class RuntimeService:
+    def __init__(self, cfg: NodeConfig, loop: Loop, clock: Clock, on_exit: ExitHandler, warn: WarnHandler) -> None:
+        self.cfg = cfg
+        self.loop = loop
+        self.clock = clock
+        self.on_exit = on_exit
+        self.warn = warn
+        self.memory = machine_memory()
+        self.cpus = os.cpu_count() or 1
+        self.host_ip = host_ip()
+        self.cgroups = detect(parent=cfg.cgroup_parent, weight_method=cfg.cpu_weight_conversion)
+        self._live: dict[str, _Live] = {}  # container id -> its pipes and timers
+        self._created: dict[str, ContainerConfig] = {}  # container id -> config, from create to start
+
+    # ================================================================== sandboxes
+    def run_pod_sandbox(self, pod: Pod, layout: PodLayout) -> sbx.SandboxState:
+        """Namespaces, network, cgroups and the pod's /etc files, undone in reverse on any failure."""
+        with contextlib.ExitStack() as undo:
+            undo.callback(self.remove_pod_sandbox, pod, layout, None)
+            hostname = (pod.spec.hostname or pod.metadata.name)[:63]
+            state = sbx.create_sandbox(layout, pod.spec, hostname, setup_network=self._network_setup(pod, layout))
+            self._cgroups_setup(pod, state)
+            write_json(layout.sandbox_json, state.to_dict())
+            self._write_etc_files(pod, layout, state)
+            undo.pop_all()
+        return state
+
+    def pod_sandbox_status(self, layout: PodLayout) -> sbx.SandboxState | None:
+        return sbx.load_sandbox(layout)
+
+    def stop_pod_sandbox(self, pod: Pod, layout: PodLayout) -> None:
+        """SIGKILL whatever of the pod still runs (its containers' cgroups)."""
+        for record in self.list_containers(pod, layout):
+            if record.state is ContainerState.RUNNING:
+                self.stop_container(record.id, 0.0)
+
+    def remove_pod_sandbox(self, pod: Pod, layout: PodLayout, state: sbx.SandboxState | None) -> None:
+        """Idempotent: log readers, cgroups, network, mounts, files: everything of the pod goes."""
+        for cid, live in list(self._live.items()):
+            if live.layout == layout:
+                self._forget(cid)
+        self.cgroups.remove_pod(pod.metadata.uid)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(self._cgroup_marks(), pod.metadata.uid))
+        if self._bridged(pod):
+            teardown_pod_network(self._net_config(), net_key(layout.key))
+        sbx.teardown_sandbox(layout, state)
+
+    def remove_remains(self, layout: PodLayout) -> None:
+        """A pod directory without a pod (its creation never finished): remove what it holds."""
+        if self.cfg.network == "bridge":
+            teardown_pod_network(self._net_config(), net_key(layout.key))
+        sbx.teardown_sandbox(layout)
+
+    def cgroup_plan(self, pod: Pod) -> PodCgroupPlan:
+        spec = pod.spec
+        return plan_pod(pod.metadata.uid, [resources_of(c) for c in spec.containers],
+                        [resources_of(c) for c in spec.init_containers], machine_memory=self.memory,
+                        pids_limit=self.cfg.pod_pids_limit, weight_method=self.cfg.cpu_weight_conversion)
+
+    def _bridged(self, pod: Pod) -> bool:
+        return self.cfg.network == "bridge" and not pod.spec.host_network
+
+    def _net_config(self) -> NetConfig:
+        return NetConfig(root=self.cfg.root, bridge=self.cfg.bridge, subnet=self.cfg.pod_subnet)
+
+    def _network_setup(self, pod: Pod, layout: PodLayout) -> Callable[[sbx.SandboxState], None] | None:
+        if not self._bridged(pod):
+            return None
+
+        def setup(state: sbx.SandboxState) -> None:
+            ports = [PortMapping(p.host_port, p.container_port, p.protocol, p.host_ip)
+                     for c in pod.spec.containers + pod.spec.init_containers for p in c.ports if p.host_port]
+            net = setup_pod_network(self._net_config(), net_key(layout.key), state.namespaces["net"], ports)
+            state.network = {"ip": net.ip, "prefixLen": net.prefix_len, "gateway": net.gateway, "hostVeth": net.host_veth}
+
+        return setup
+
+    def _write_etc_files(self, pod: Pod, layout: PodLayout, state: sbx.SandboxState) -> None:
+        spec = pod.spec
+        etc = layout.path("etc")
+        os.makedirs(etc, exist_ok=True)
+        hostname = (spec.hostname or pod.metadata.name)[:63]
+        pod_ip = (state.network or {}).get("ip", "")
+        with open("/etc/hosts", encoding="utf-8", errors="replace") as f:
+            host_hosts = f.read()
+        hosts = render_hosts(pod_ip or "127.0.0.1", hostname, spec.subdomain, pod.metadata.namespace,
+                             [(a.ip, a.hostnames) for a in spec.host_aliases], spec.host_network, host_hosts)
+        dns = spec.dns_config
+        options = [o.name if o.value is None else f"{o.name}:{o.value}" for o in dns.options] if dns else []
+        resolv = render_resolv(read_host_resolv(), spec.dns_policy, dns.nameservers if dns else (),
+                               dns.searches if dns else (), options)
+        files = {"hosts": hosts, "resolv.conf": resolv,
+                 "hostname": (socket.gethostname() if spec.host_network else hostname) + "\n"}
+        for name, text in files.items():
+            with open(os.path.join(etc, name), "w", encoding="utf-8") as f:
+                f.write(text)
+
+    @staticmethod
+    def _etc_mounts(layout: PodLayout) -> dict[str, str]:
+        etc = layout.path("etc")
+        return {f"/etc/{n}": os.path.join(etc, n) for n in ("hosts", "hostname", "resolv.conf")}
+
+    def _cgroup_marks(self) -> str:
+        """One empty file per pod uid whose cgroups this root created: several roots may share
+        the cgroup parent, so only these are ours to reclaim."""
+        return os.path.join(self.cfg.root, "cgroups")
+
+    def _cgroups_setup(self, pod: Pod, state: sbx.SandboxState) -> None:
+        """The pod's cgroup with the kubelet's values; the holder (if any) in a group of its own."""
+        plan = self.cgroup_plan(pod)
+        uid = pod.metadata.uid
+        os.makedirs(self._cgroup_marks(), exist_ok=True)
+        with open(os.path.join(self._cgroup_marks(), uid), "w"):
+            pass
+        state.qos_class = plan.qos
+        self.cgroups.setup_pod(plan)
+        if self.cgroups.version:
+            pod_dir = next(iter(self.cgroups.paths(uid, None).values()))
+            state.cgroups = [("Driver", f"cgroup v{self.cgroups.version}"), ("Pod cgroup", pod_dir)]
+            state.cgroups += [(_short_cgroup_key(k), v) for k, v in describe_values(plan, self.cgroups.version,
+                                                                                  self.cfg.cpu_weight_conversion)]
+        else:
+            state.cgroups = [("Driver", f"none: {getattr(self.cgroups, 'reason', 'no usable cgroups')}")]
+        if state.holder_pid:
+            # cgroup v2 forbids processes in a group that delegates controllers: the holder gets a leaf.
+            self.cgroups.setup_container(plan, "pause")
+            self.cgroups.attach(state.holder_pid, uid, "pause")
+
+    # ================================================================== containers
+    def create_container(self, pod: Pod, layout: PodLayout, spec: Container, attempt: int,
+                         volumes: dict[str, str]) -> ContainerRecord:
+        """A new instance, CREATED: image resolved, fresh writable layer, config written.
+
+        Raises CreateError with the kubelet's reason (InvalidImageName, ErrImagePull,
+        CreateContainerConfigError, CreateContainerError)."""
+        from pyrunc.errors import ContainerConfigError, PyruncError  # noqa: PLC0415 - cheap, already loaded
+        from pyrunc.images.store import InvalidImageName  # noqa: PLC0415
+
+        try:
+            image = resolve_image(self.cfg.images_dir, spec.image)
+        except InvalidImageName as e:  # nothing was looked up on disk
+            raise CreateError("InvalidImageName", e.message) from None
+        except ImageError as e:
+            raise CreateError("ErrImagePull", e.message) from None
+        try:
+            cfg = self._container_config(pod, layout, spec, image, volumes)
+        except ContainerConfigError as e:
+            raise CreateError("CreateContainerConfigError", e.message) from None
+        except (OSError, PyruncError) as e:
+            raise CreateError("CreateContainerError", str(e)) from None
+        record = ContainerRecord(
+            id=uuid.uuid4().hex + uuid.uuid4().hex, name=spec.name, attempt=attempt, state=ContainerState.CREATED,
+            image=spec.image, image_id=image.image_id, created_at=self.clock.wall(),
+            log_path=layout.log_file(spec.name, attempt), stop_signal=cfg.stop_signal)
+        self._save(layout, record)
+        self._created[record.id] = cfg
+        return record
+
+    def _container_config(self, pod: Pod, layout: PodLayout, spec: Container, image: object,
+                          volumes: dict[str, str]) -> ContainerConfig:
+        # Fail closed: without verified sandbox facts the container is not created (never the host's namespaces).
+        sandbox = sbx.verified_sandbox(layout, pod.spec, sbx.load_sandbox(layout))
+        cdir = layout.container_dir(spec.name)
+        layer = os.path.join(cdir, "rootfs")
+        # Each instance gets a fresh writable layer, as containerd gives each new container.
+        shutil.rmtree(layer, ignore_errors=True)
+        for d in ("upper", "work", "merged"):
+            os.makedirs(os.path.join(layer, d), exist_ok=True)
+        term_log = os.path.join(cdir, "termination-log")
+        with open(term_log, "w"):
+            pass
+        os.chmod(term_log, 0o666)  # as the kubelet makes it: whatever user the container runs as writes its message
+        facts = SandboxFacts(
+            namespaces=sandbox.namespaces, shm=sandbox.shm, etc_files=self._etc_mounts(layout),
+            volumes=volumes, pod_ip=(sandbox.network or {}).get("ip", ""),
+            host_ip=self.host_ip, node_name=self.cfg.node_name,
+        )
+        rootfs = getattr(image, "rootfs")
+        cfg = container_config(pod, spec, image, facts, layout=layout, node_cpus=self.cpus, node_memory=self.memory,
+                               read_image_file=lambda path: read_file_in(rootfs, path),
+                               seccomp_profile_root=self.cfg.seccomp_profile_root,
+                               seccomp_default=self.cfg.seccomp_default)
+        cg_mounts, cgroupns = self._cgroup_mounts(pod.metadata.uid, spec.name)
+        cfg = cfg._replace(mounts=cfg.mounts + tuple(cg_mounts), cgroupns=cgroupns)
+        write_text(layout.container_config(spec.name), cfg.to_json())  # 0600: it holds the env
+        return cfg
+
+    def start_container(self, pod: Pod, layout: PodLayout, record: ContainerRecord) -> ContainerRecord:
+        """Run a CREATED instance. Returns it RUNNING, or EXITED with reason StartError when its
+        process could not start. Raises CreateError for failures before anything ran."""
+        cfg = self._created.pop(record.id, None)
+        if cfg is None:  # created by an earlier supervisor
+            cfg = ContainerConfig.from_json(_read_text(layout.container_config(record.name)))
+        spec = _container_spec(pod, record.name)
+        plan = self.cgroup_plan(pod)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        attach: dict[str, object] = {}
+
+        def before_go(pid: int) -> None:
+            attach.update(self._attach_cgroups(pod, layout, spec, plan, pid))
+
+        try:
+            launched = launch(cfg, out_w, err_w, before_go=before_go, readers=(out_r, err_r))
+        except LaunchError as e:
+            os.close(out_r)
+            os.close(err_r)
+            if e.stage in ("create", "config"):  # "config": a subPath the init could not prepare
+                reason = "CreateContainerConfigError" if e.stage == "config" else "CreateContainerError"
+                raise CreateError(reason, e.message) from None
+            now = self.clock.wall()
+            failed = record.with_(state=ContainerState.EXITED, started_at=now, finished_at=now, exit_code=128,
+                                  reason="StartError", message=e.message)
+            self._save(layout, failed)
+            return failed
+        finally:
+            # Only the container holds the write ends now: its exit is our EOF.
+            os.close(out_w)
+            os.close(err_w)
+        running = record.with_(state=ContainerState.RUNNING, pid=launched.pid, start_time=launched.start_time,
+                               started_at=self.clock.wall(), **attach)
+        self._save(layout, running)
+        live = _Live(layout, pod.metadata.uid, running, spec.termination_message_policy == "FallbackToLogsOnError")
+        self._live[running.id] = live
+        self._attach_logs(live, out_r, err_r)
+        cid = running.id
+        self.loop.watch_child(launched.pid, lambda _pid, st: self._exited(cid, st))
+        return running
+
+    def adopt_container(self, pod: Pod, layout: PodLayout, record: ContainerRecord) -> ContainerRecord:
+        """After a supervisor restart: watch a RUNNING instance that still runs; one that ended unseen
+        is recorded UNKNOWN (and reported through on_exit, from the loop)."""
+        if record.state is not ContainerState.RUNNING:
+            return record
+        spec = _container_spec(pod, record.name)
+        live = _Live(layout, pod.metadata.uid, record, spec.termination_message_policy == "FallbackToLogsOnError")
+        self._live[record.id] = live
+        if sc.pid_alive(record.pid, record.start_time):
+            self._reopen_logs(live)
+            self.loop.watch_foreign(record.pid, lambda _pid, st: self._exited(record.id, st))
+        else:
+            self.loop.call_later(0, lambda: self._exited(record.id, None))
+        return record
+
+    def stop_container(self, container_id: str, timeout: float) -> None:
+        """CRI StopContainer: the stop signal now, SIGKILL after `timeout` seconds (0: SIGKILL now).
+        A second call with an earlier end shortens the first; the exit arrives through on_exit."""
+        live = self._live.get(container_id)
+        if live is None or live.record.state is not ContainerState.RUNNING:
+            return
+        now = self.clock.monotonic()
+        if timeout <= 0:
+            self._kill(live)
+            return
+        if live.kill_at is not None:
+            if now + timeout < live.kill_at:
+                self.loop.cancel(live.kill_timer)
+                live.kill_at = now + timeout
+                live.kill_timer = self.loop.call_later(timeout, lambda: self._kill(live))
+            return
+        self._signal(live.record, live.record.stop_signal)
+        live.kill_at = now + timeout
+        live.kill_timer = self.loop.call_later(timeout, lambda: self._kill(live))
+
+    def remove_container(self, pod: Pod, layout: PodLayout, record: ContainerRecord) -> None:
+        """An exited instance goes: its cgroup and writable layer (its log stays, for `logs -p`)."""
+        self._forget(record.id)
+        if self.cgroups.version:
+            self.cgroups.remove_container(pod.metadata.uid, record.name)
+        cdir = layout.container_dir(record.name)
+        for mnt in sbx.mounts_below(os.path.join(cdir, "rootfs")):
+            sc.umount_quiet(mnt)
+        shutil.rmtree(os.path.join(cdir, "rootfs"), ignore_errors=True)
+
+    def container_status(self, layout: PodLayout, name: str) -> ContainerRecord | None:
+        data = read_json(layout.container_record(name))
+        return ContainerRecord.from_json(data) if data else None
+
+    def list_containers(self, pod: Pod, layout: PodLayout) -> list[ContainerRecord]:
+        names = [c.name for c in pod.spec.init_containers + pod.spec.containers]
+        return [r for r in (self.container_status(layout, n) for n in names) if r is not None]
+
+    def container_target_pids(self, container_id: str) -> int:
+        live = self._live.get(container_id)
+        return live.record.pid if live else 0
+
+    # ================================================================== exits
+    def _exited(self, container_id: str, status: int | None) -> None:
+        live = self._live.pop(container_id, None)
+        if live is None:
+            return
+        self.loop.cancel(live.kill_timer)
+        for fd, writer in list(live.readers):
+            self._pump(live, fd, writer, final=True)
+        record = live.record
+        now = self.clock.wall()
+        if status is None:
+            ended = record.with_(state=ContainerState.UNKNOWN, finished_at=now, exit_code=137,
+                                 reason="ContainerStatusUnknown",
+                                 message="The container exited while pyrunc's supervisor was not running; "
+                                         "its exit status is unknown")
+        else:
+            code = os.waitstatus_to_exitcode(status)
+            sig = 0
+            if code < 0:
+                sig, code = -code, 128 - code
+            reason = "OOMKilled" if self._oom_killed(live.uid, record) else ("Completed" if code == 0 else "Error")
+            ended = record.with_(state=ContainerState.EXITED, finished_at=now, exit_code=code, signal=sig,
+                                 reason=reason, message=self._termination_message(live, code))
+        self._save(live.layout, ended)
+        self.on_exit(live.layout.key, ended)
+
+    def _oom_killed(self, uid: str, record: ContainerRecord) -> bool:
+        try:
+            return bool(self.cgroups.version) and self.cgroups.oom_killed(uid, record.name)
+        except OSError:
+            return False
+
+    def _termination_message(self, live: _Live, code: int) -> str:
+        try:
+            with open(os.path.join(live.layout.container_dir(live.record.name), "termination-log"), "rb") as f:
+                text = f.read(TERMINATION_MESSAGE_MAX).decode(errors="replace")
+        except OSError:
+            text = ""
+        if not text and code != 0 and live.fallback_to_logs:
+            text = self._log_tail(live.record)
+        return text
+
+    @staticmethod
+    def _log_tail(record: ContainerRecord) -> str:
+        try:
+            with open(record.log_path, "rb") as f:
+                f.seek(max(0, os.path.getsize(record.log_path) - 64 * 1024))
+                data = f.read()
+        except OSError:
+            return ""
+        lines = [r.content for r in parse_records(data)][-FALLBACK_LOG_LINES:]
+        return b"\n".join(lines)[-FALLBACK_LOG_BYTES:].decode(errors="replace")
+
+    def _signal(self, record: ContainerRecord, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(record.pid, sig)
+
+    def _kill(self, live: _Live) -> None:
+        """SIGKILL to a PID namespace's init kills every process in it; the cgroup kill reaches the
+        rest (shared or host PID namespaces, processes that escaped)."""
+        live.kill_timer = None
+        if live.record.id not in self._live:
+            return
+        self._signal(live.record, signal.SIGKILL)
+        if self.cgroups.version:
+            self.cgroups.kill(live.uid, live.record.name)
+
+    def _forget(self, container_id: str) -> None:
+        live = self._live.pop(container_id, None)
+        if live is None:
+            return
+        self.loop.cancel(live.kill_timer)
+        for fd, writer in live.readers:
+            self.loop.remove_reader(fd)
+            with contextlib.suppress(OSError):
+                writer.close()
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        live.readers = []
+
+    # ================================================================== logs
+    def _attach_logs(self, live: _Live, out_r: int, err_r: int) -> None:
+        path = live.record.log_path
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        logfile = LogFile(path, streams=2)
+        for fd, stream in ((out_r, "stdout"), (err_r, "stderr")):
+            writer = LogWriter(logfile, stream)
+            os.set_blocking(fd, False)
+            live.readers.append((fd, writer))
+            self.loop.add_reader(fd, self._pumper(live, fd, writer))
+
+    def _pumper(self, live: _Live, fd: int, writer: LogWriter) -> Callable[[], None]:
+        return lambda: self._pump(live, fd, writer)
+
+    def _reopen_logs(self, live: _Live) -> None:
+        """After a supervisor restart: the pipes still exist, held by the container; open new read ends."""
+        fds = []
+        for n in (1, 2):
+            try:
+                fds.append(os.open(f"/proc/{live.record.pid}/fd/{n}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+            except OSError:
+                fds.append(os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC))
+        self._attach_logs(live, fds[0], fds[1])
+
+    def _pump(self, live: _Live, fd: int, writer: LogWriter, final: bool = False) -> None:
+        if all(f != fd for f, _ in live.readers):
+            return
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:
+                if final:
+                    writer.flush()
+                return
+            except OSError:
+                data = b""
+            if not data:
+                writer.close()
+                self.loop.remove_reader(fd)
+                os.close(fd)
+                live.readers = [(f, w) for f, w in live.readers if f != fd]
+                return
+            writer.feed(data)
+
+    # ================================================================== cgroups of a container
+    def _attach_cgroups(self, pod: Pod, layout: PodLayout, spec: Container, plan: PodCgroupPlan,
+                        pid: int) -> dict[str, object]:
+        """Before the container's init may exec: its cgroup with its device rules, then oom_score_adj
+        (clamped if refused). Returns the record fields it sets."""
+        uid = pod.metadata.uid
+        self.cgroups.setup_container(plan, spec.name)
+        # Device rules before the first task enters the group (exec'd processes join it later and
+        # get them too); the pod's own group has none, as under the kubelet.
+        security = spec.security_context
+        privileged = bool(security and security.privileged)
+        self.cgroups.set_devices(uid, spec.name, container_rules(privileged))
+        if not self.cgroups.version and not privileged:
+            self.warn(layout, "no usable cgroups: containers' access to device nodes is not restricted")
+        self.cgroups.attach(pid, uid, spec.name)
+        wanted = plan.oom_score_adj[spec.name]
+        got = apply_oom_score_adj(pid, wanted)
+        if got != wanted:
+            self.warn(layout, f"oom_score_adj {wanted} refused by the host (no CAP_SYS_RESOURCE); clamped to {got}")
+        paths = self.cgroups.paths(uid, spec.name) if self.cgroups.version else {}
+        return {"cgroup_paths": paths, "oom_score_adj": got}
+
+    def _cgroup_mounts(self, uid: str, name: str) -> tuple[list[Mount], bool]:
+        """What the container sees at /sys/fs/cgroup: its own cgroup, read-only (mounts, cgroupns)."""
+        if self.cgroups.version == 2:
+            return [Mount(destination="/sys/fs/cgroup", source="cgroup2", type="cgroup2", read_only=True)], True
+        if self.cgroups.version == 1:
+            mounts = [Mount(destination="/sys/fs/cgroup", source="tmpfs", type="tmpfs", data="mode=755")]
+            for controller, path in sorted(self.cgroups.paths(uid, name).items()):
+                mounts.append(Mount(destination=f"/sys/fs/cgroup/{controller}", source=path, read_only=True))
+            return mounts, False
+        return [], False
+
+    # ================================================================== node
+    def reclaim(self, alive: dict[str, str]) -> None:
+        """After a crash: remove what pods that no longer exist left behind (pod key -> uid of the living)."""
+        uids = set(alive.values())
+        marks = self._cgroup_marks()
+        for uid in os.listdir(marks) if os.path.isdir(marks) else []:
+            if uid not in uids:
+                self.cgroups.remove_pod(uid)
+                os.unlink(os.path.join(marks, uid))
+                log.info("reclaimed the cgroups of vanished pod %s", uid)
+        if self.cfg.network != "bridge":
+            return
+        for key in reclaim_stale(self._net_config(), {net_key(k) for k in alive}):
+            log.info("reclaimed the network of vanished pod %s", key)
+
+    def node_teardown(self) -> None:
+        """The last pod is gone: remove node-wide things (bridge, NAT table, cgroup parents)."""
+        if self.cfg.network == "bridge":
+            remove_bridge_if_unused(self._net_config())
+        self.cgroups.cleanup_parent()
+
+    def _save(self, layout: PodLayout, record: ContainerRecord) -> None:
+        os.makedirs(layout.container_dir(record.name), exist_ok=True)
+        write_json(layout.container_record(record.name), record.to_json())
+        live = self._live.get(record.id)
+        if live is not None:
+            live.record = record
+
+
+def _read_text(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def _container_spec(pod: Pod, name: str) -> Container:
+    for c in pod.spec.init_containers + pod.spec.containers:
+        if c.name == name:
+            return c
+    raise KeyError(name)
+
+
+def _short_cgroup_key(key: str) -> str:
+    """`cpu:burstable/pod<uid>/web/cpu.shares` -> `web cpu.shares`; the pod's own -> `pod cpu.shares`."""
+    rel = key.split(":", 1)[-1].split("/")
+    at = next((i for i, part in enumerate(rel) if part.startswith("pod")), 0)
+    owner = rel[at + 1] if len(rel) > at + 2 else "pod"
+    return f"{owner} {rel[-1]}"
+
+
+def net_key(key: str) -> str:
+    """The network's name for a pod: namespace/name (what its errors and leases show)."""
+    return key.replace("_", "/", 1)
+
+
+def resources_of(container: Container) -> ContainerResources:
+    """The spec model's requests/limits as the plain numbers the cgroup arithmetic takes."""
+    req, lim = container.resources.requests, container.resources.limits
+
+    def milli(key: str, src: object) -> int | None:
+        q = getattr(src, "get")(key)
+        return q.milli_value() if q is not None else None
+
+    def value(key: str, src: object) -> int | None:
+        q = getattr(src, "get")(key)
+        return q.value() if q is not None else None
+
+    return ContainerResources(container.name, milli("cpu", req), milli("cpu", lim),
+                              value("memory", req), value("memory", lim))

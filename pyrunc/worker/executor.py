@@ -1,0 +1,477 @@
+"""The pod worker's executor: carries out plan.compute_pod_actions through the runtime service.
+
+    event (exit, probe, hook, timer, apply, delete)
+        -> new facts (plan.on_*: pure)            -> state.json
+        -> compute_pod_actions(pod, view, now)    (pure)
+        -> mount volumes / start / kill / remove  (runtime service, hooks, probes)
+        -> a timer for the plan's wake_at
+
+Everything that decides lives in plan.py; this module keeps the things that run (probe workers, hook
+children, grace timers) and the events the kubelet would record. One PodWorker per pod.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Callable
+
+from pyrunc.clock import Clock
+from pyrunc.config import NodeConfig
+from pyrunc.errors import FieldError, PyruncError
+from pyrunc.runtime.records import ContainerRecord, ContainerState
+from pyrunc.runtime.service import CreateError, RuntimeService
+from pyrunc.sandbox import sandbox as sbx
+from pyrunc.sandbox.volumes import prepare_volumes
+from pyrunc.spec.load import pod_to_dict
+from pyrunc.spec.model import Container, Pod
+from pyrunc.status import rfc3339
+from pyrunc.store.atomic import private_dir, read_json, write_json
+from pyrunc.store.layout import PodLayout
+from pyrunc.supervisor.backoff import Backoff
+from pyrunc.supervisor.events import record_event
+from pyrunc.supervisor.lifecycle import ActionRunner, ContainerProbes, handler_of
+from pyrunc.supervisor.loop import Loop
+from pyrunc.supervisor.probes import ActionResult, Target
+from pyrunc.worker import plan
+from pyrunc.worker.facts import facts_from_json, facts_to_json
+from pyrunc.worker.plan import (PRESTOP_EXTENSION, ContainerFacts, ContainerView, Deletion, HookState, KillContainer,
+                                KillRequest, Kind, PodView, StartContainer)
+
+log = logging.getLogger("pyrunc.pod")
+
+MAX_VOLUME_RETRY = 120.0  # kubelet volume manager: failed mounts are retried with back-off up to 2 min
+
+
+class PodWorker:
+    def __init__(self, runtime: RuntimeService, loop: Loop, clock: Clock, cfg: NodeConfig, layout: PodLayout,
+                 pod: Pod, deletion: Deletion | None = None, deletion_grace: int | None = None) -> None:
+        self.rt = runtime
+        self.loop = loop
+        self.clock = clock
+        self.cfg = cfg
+        self.layout = layout
+        self.pod = pod
+        self.backoff = Backoff(cfg.crashloop_max_backoff, cfg.backoff_reset_after)
+        self.deletion = deletion
+        self.deletion_grace = deletion_grace
+        self.specs: dict[str, Container] = {c.name: c for c in pod.spec.init_containers + pod.spec.containers}
+        self.kinds = {name: plan.kind_of(pod, name) for name in self.specs}
+        self.records: dict[str, ContainerRecord | None] = {}
+        self.facts: dict[str, ContainerFacts] = {}
+        for name in self.specs:
+            self.records[name] = runtime.container_status(layout, name)
+            self.facts[name] = facts_from_json(read_json(layout.container_state(name)))
+        self.stop_deadline: dict[str, float] = {}  # wall time of the SIGKILL of a kill under way
+        self.kill_requests: dict[str, KillRequest] = {}
+        self.probes: dict[str, ContainerProbes] = {}
+        self.hooks: dict[str, ActionRunner] = {}
+        self.prestop: dict[str, bool] = {}  # name -> extended already (present while the hook runs)
+        self.grace_timers: dict[str, int] = {}
+        self.sandbox: sbx.SandboxState | None = None
+        self.volumes: dict[str, str] = {}
+        self.volumes_ready = False
+        self.volume_retry_at = 0.0
+        self.volume_failures = 0
+        self.wake_timer: int | None = None
+        self.sync_pending = False
+        self.on_terminated: list[Callable[[], None]] = []
+        self.removed = False
+
+    @property
+    def uid(self) -> str:
+        return self.pod.metadata.uid
+
+    @property
+    def terminating(self) -> bool:
+        return self.deletion is not None
+
+    # ================================================================== entry points
+    def create(self) -> None:
+        """The sandbox (undone on failure), the stored pod, then the first sync."""
+        private_dir(self.layout.dir)  # 0750 root, as the kubelet's pod directories
+        try:
+            self._write_pod()
+            self.event("Normal", "Scheduled", f"Successfully assigned {self.pod.metadata.namespace}/"
+                                              f"{self.pod.metadata.name} to {self.cfg.node_name}")
+            self.sandbox = self.rt.run_pod_sandbox(self.pod, self.layout)
+        except BaseException:
+            self.rt.remove_pod_sandbox(self.pod, self.layout, self.sandbox)
+            raise
+        self.sync()
+
+    def adopt(self) -> None:
+        """Take over after a supervisor restart: watch what still runs, account for what ended unseen."""
+        self.sandbox = sbx.load_sandbox(self.layout)
+        self.volumes = {}
+        for vol in self.pod.spec.volumes:
+            if vol.empty_dir is not None or getattr(vol, "downward_api", None) is not None:
+                self.volumes[vol.name] = self.layout.volume_dir(vol.name)
+            elif vol.host_path is not None:
+                self.volumes[vol.name] = vol.host_path.path
+        self.volumes_ready = True
+        for name, record in self.records.items():
+            if record is not None and record.state is ContainerState.RUNNING:
+                self.rt.adopt_container(self.pod, self.layout, record)
+                if not self.terminating and self.facts[name].post_start is not HookState.RUNNING:
+                    self._start_probes(name, record)
+
+    def update_metadata(self, labels: dict[str, str], annotations: dict[str, str]) -> None:
+        """apply of the same spec with other labels or annotations: stored, nothing restarts."""
+        from dataclasses import replace
+
+        self.pod = replace(self.pod, metadata=replace(self.pod.metadata, labels=labels, annotations=annotations))
+        self._write_pod()
+
+    def terminate(self, grace: int | None, done: Callable[[], None]) -> None:
+        """Stop every container within the grace period, then remove the pod and call `done`.
+
+        A shorter grace period given later (delete --grace-period=0 --force) cuts the running one short."""
+        self.on_terminated.append(done)
+        if self.removed:
+            self._finish()
+            return
+        if grace is None:
+            grace = self.pod.spec.termination_grace_period_seconds
+        now = self.clock.wall()
+        if self.deletion is not None and now + grace >= self.deletion.deadline:
+            return
+        self.deletion = Deletion(deadline=now + grace)
+        self.deletion_grace = grace
+        self._write_pod()
+        for name, facts in self.facts.items():
+            if facts.will_restart:
+                self._save_facts(name, plan_replace(facts, will_restart=False))
+        self.sync()
+
+    def on_exit(self, record: ContainerRecord) -> None:
+        """The runtime service recorded an instance's exit."""
+        name = record.name
+        if name not in self.specs:
+            return
+        current = self.records.get(name)
+        if current is not None and current.id != record.id:
+            return  # an instance this worker already replaced
+        self._stop_workers(name)
+        self.stop_deadline.pop(name, None)
+        self.kill_requests.pop(name, None)
+        view = self._view_of(name)
+        self.records[name] = record
+        facts = plan.on_container_exit(self.pod, view, record, self.terminating, self.backoff)
+        self._save_facts(name, facts)
+        if facts.will_restart and facts.backoff_until > record.finished_at:
+            self.event("Warning", "BackOff", f"Back-off restarting failed container {name}", name)
+        self.sync()
+
+    # ================================================================== the loop of the worker
+    def sync(self) -> None:
+        """Compute the actions for now and carry them out."""
+        self.sync_pending = False
+        if self.removed:
+            return
+        now = self.clock.wall()
+        actions = plan.compute_pod_actions(self.pod, self._view(), now, self.backoff)
+        for note in actions.notes:
+            log.debug("pod %s: %s", self.layout.key, note)
+        changed = False
+        if actions.mount_volumes:
+            changed = self._mount_volumes() or changed
+        for kill in actions.kill:
+            self._kill(kill)
+        for start in actions.start:
+            self._start(start)
+            changed = True
+        if actions.remove_pod:
+            self._remove()
+            return
+        self.loop.cancel(self.wake_timer)
+        self.wake_timer = None
+        if changed:
+            self._sync_soon()
+        elif actions.wake_at is not None:
+            self.wake_timer = self.loop.call_later(max(0.0, actions.wake_at - now), self.sync)
+
+    def _sync_soon(self) -> None:
+        if not self.sync_pending:
+            self.sync_pending = True
+            self.loop.call_later(0, self.sync)
+
+    def _view_of(self, name: str) -> ContainerView:
+        return ContainerView(name=name, kind=self.kinds[name], instance=self.records.get(name),
+                             facts=self.facts[name], stop_deadline=self.stop_deadline.get(name),
+                             kill_request=self.kill_requests.get(name))
+
+    def _view(self) -> PodView:
+        names = [c.name for c in self.pod.spec.init_containers + self.pod.spec.containers]
+        return PodView(containers=tuple(self._view_of(n) for n in names), volumes_ready=self.volumes_ready,
+                       volume_retry_at=self.volume_retry_at, deletion=self.deletion)
+
+    # ================================================================== actions
+    def _mount_volumes(self) -> bool:
+        """Volumes before any container (kubelet volume manager): a failure is retried, not fatal."""
+        try:
+            self.volumes = prepare_volumes(self.pod, self.layout, self.rt.memory)
+        except (OSError, PyruncError) as e:
+            self.volume_failures += 1
+            detail = e.detail if isinstance(e, FieldError) else str(e)
+            self.event("Warning", "FailedMount", f"MountVolume.SetUp failed: {detail}")
+            delay = min(MAX_VOLUME_RETRY, 2.0 * 2 ** (self.volume_failures - 1))
+            self.volume_retry_at = self.clock.wall() + delay
+            self._sync_at(delay)
+            return False
+        self.volumes_ready = True
+        return True
+
+    def _sync_at(self, delay: float) -> None:
+        self.loop.cancel(self.wake_timer)
+        self.wake_timer = self.loop.call_later(delay, self.sync)
+
+    def _start(self, start: StartContainer) -> None:
+        name = start.name
+        spec = self.specs[name]
+        previous = self.records.get(name)
+        if previous is not None and previous.state in (ContainerState.EXITED, ContainerState.UNKNOWN):
+            self.rt.remove_container(self.pod, self.layout, previous)
+        view = self._view_of(name)
+        try:
+            record = self.rt.create_container(self.pod, self.layout, spec, start.attempt, self.volumes)
+            self.event("Normal", "Pulled", f'Container image "{spec.image}" already present on machine', name)
+            record = self.rt.start_container(self.pod, self.layout, record)
+        except CreateError as e:
+            if e.reason not in ("InvalidImageName", "ErrImagePull"):
+                self.event("Normal", "Pulled", f'Container image "{spec.image}" already present on machine', name)
+            self._save_facts(name, plan.on_create_failure(view, e.reason, e.message, self.clock.wall(), self.backoff))
+            self.event("Warning", "Failed", f"Error: {e.message}", name)
+            return
+        except (OSError, PyruncError) as e:
+            self._save_facts(name, plan.on_create_failure(view, "CreateContainerError", str(e), self.clock.wall(),
+                                                          self.backoff))
+            self.event("Warning", "Failed", f"Error: {e}", name)
+            return
+        self.records[name] = record
+        lifecycle = spec.lifecycle
+        has_post_start = lifecycle is not None and lifecycle.post_start is not None
+        facts = plan.on_started(self.pod, view, start.attempt, has_post_start, spec.startup_probe is not None,
+                                spec.readiness_probe is not None)
+        if previous is not None and previous.state is not ContainerState.CREATED and previous.id != record.id:
+            facts = plan_replace(facts, last_terminated=previous)
+        self._save_facts(name, facts)
+        if record.state is not ContainerState.RUNNING:  # StartError: recorded as an exit
+            self.event("Warning", "Failed", f'Error: failed to start container "{name}": {record.message}', name)
+            self.on_exit(record)
+            return
+        self.event("Normal", "Created", f"Created container {name}", name)
+        self.event("Normal", "Started", f"Started container {name}", name)
+        if has_post_start:
+            assert lifecycle is not None
+            self._post_start(name, record, lifecycle.post_start)
+        else:
+            self._start_probes(name, record)
+
+    def _kill(self, kill: KillContainer) -> None:
+        """kubelet killContainer: preStop (inside the grace period), the stop signal, SIGKILL at the end."""
+        name = kill.name
+        record = self.records.get(name)
+        if record is None or record.state is not ContainerState.RUNNING:
+            return
+        now = self.clock.wall()
+        if name in self.stop_deadline:  # a kill under way: only ever made shorter
+            if now + kill.grace < self.stop_deadline[name]:
+                self.stop_deadline[name] = now + kill.grace
+                if name in self.prestop:
+                    self._grace_timer(name, kill.grace)
+                else:
+                    self.rt.stop_container(record.id, kill.grace)
+            return
+        self.stop_deadline[name] = now + kill.grace
+        self.kill_requests.pop(name, None)
+        probes = self.probes.pop(name, None)
+        if probes is not None:
+            probes.stop()
+        self.event("Normal", "Killing", kill.message, name)
+        lifecycle = self.specs[name].lifecycle
+        if kill.grace <= 0 or lifecycle is None or lifecycle.pre_stop is None:
+            self.rt.stop_container(record.id, kill.grace)
+            return
+        self.prestop[name] = False
+        self._grace_timer(name, kill.grace)
+
+        def hook_done(result: ActionResult) -> None:
+            if self.prestop.pop(name, None) is None:
+                return
+            if result.result is not True:
+                self.event("Warning", "FailedPreStopHook", f"PreStopHook failed: {result.message}".rstrip(), name)
+            current = self.records.get(name)
+            if current is not None and current.id == record.id and current.state is ContainerState.RUNNING:
+                self.loop.cancel(self.grace_timers.pop(name, None))
+                left = max(0.0, self.stop_deadline.get(name, 0.0) - self.clock.wall())
+                self.rt.stop_container(record.id, left if left > 0 else PRESTOP_EXTENSION)
+
+        self._run_hook(name, record, lifecycle.pre_stop, kill.grace + PRESTOP_EXTENSION, hook_done)
+
+    def _grace_timer(self, name: str, delay: float) -> None:
+        self.loop.cancel(self.grace_timers.pop(name, None))
+        self.grace_timers[name] = self.loop.call_later(delay, lambda: self._grace_over(name))
+
+    def _grace_over(self, name: str) -> None:
+        """The grace period ended while the preStop hook still ran: once 2 s more, then SIGKILL."""
+        self.grace_timers.pop(name, None)
+        record = self.records.get(name)
+        if record is None or record.state is not ContainerState.RUNNING:
+            return
+        if self.prestop.get(name) is False:
+            self.prestop[name] = True
+            self._grace_timer(name, PRESTOP_EXTENSION)
+            return
+        self.prestop.pop(name, None)
+        hooks = self.hooks.get(name)
+        if hooks is not None:
+            hooks.cancel_all()
+        self.rt.stop_container(record.id, 0.0)
+
+    def _remove(self) -> None:
+        for name in list(self.specs):
+            self._stop_workers(name)
+        self.loop.cancel(self.wake_timer)
+        self.wake_timer = None
+        self.rt.remove_pod_sandbox(self.pod, self.layout, self.sandbox)
+        self.removed = True
+        self._finish()
+
+    def _finish(self) -> None:
+        callbacks, self.on_terminated = self.on_terminated, []
+        for cb in callbacks:
+            cb()
+
+    def teardown(self) -> None:
+        """Idempotent: everything of the pod goes, now (a failed create, a daemon giving up)."""
+        self._remove()
+
+    # ================================================================== hooks and probes
+    def _target(self, record: ContainerRecord) -> Target:
+        # Without a sandbox record, probes still go to the pod's own pinned netns, never the host's.
+        sandbox = self.sandbox or sbx.SandboxState(
+            namespaces={"net": "host" if self.pod.spec.host_network else self.layout.ns_file("net")})
+        netns = sandbox.namespaces.get("net", "host")
+        pod_ip = (sandbox.network or {}).get("ip") or (self.rt.host_ip if netns == "host" else "127.0.0.1")
+        procs = tuple(f"{d}/cgroup.procs" for d in record.cgroup_paths.values())
+        return Target(netns=None if netns == "host" else netns, pod_ip=pod_ip, container_pid=record.pid,
+                      exec_config=self.layout.container_config(record.name), cgroup_procs=procs)
+
+    def _ports(self, name: str) -> dict[str, int]:
+        return {p.name: p.container_port for p in self.specs[name].ports if p.name}
+
+    def _run_hook(self, name: str, record: ContainerRecord, action: object, timeout: float,
+                  done: Callable[[ActionResult], None]) -> None:
+        """exec and httpGet hooks run as children; a sleep hook is a timer."""
+        handler, sleep = handler_of(action)
+        runner = self.hooks.setdefault(name, ActionRunner(self.loop))
+        if sleep is not None:
+            self.loop.call_later(min(sleep, timeout), lambda: done(ActionResult(True, "")))
+            return
+        runner.run(handler, self._target(record), timeout, self._ports(name), "lifecycle", done)
+
+    def _post_start(self, name: str, record: ContainerRecord, action: object) -> None:
+        """The container is not Running until postStart returns; a failed hook kills it (kubelet)."""
+
+        def done(result: ActionResult) -> None:
+            current = self.records.get(name)
+            if current is None or current.id != record.id or current.state is not ContainerState.RUNNING:
+                return
+            spec = self.specs[name]
+            ok = result.result is True
+            facts, kill = plan.on_post_start_done(self.pod, self._view_of(name), ok, spec.startup_probe is not None,
+                                                  spec.readiness_probe is not None)
+            self._save_facts(name, facts)
+            if ok:
+                self._start_probes(name, record)
+            else:
+                self.event("Warning", "FailedPostStartHook", f"PostStartHook failed: {result.message}".rstrip(), name)
+            if kill is not None:
+                self.kill_requests[name] = kill
+            self.sync()
+
+        grace = float(max(30, self.pod.spec.termination_grace_period_seconds))
+        self._run_hook(name, record, action, grace, done)
+
+    def _start_probes(self, name: str, record: ContainerRecord) -> None:
+        spec = self.specs[name]
+        workers = ContainerProbes(spec, self.loop, self._target(record), self._ports(name),
+                                  lambda kind, raw, outcome, msg: self._probe_outcome(name, record.id, kind, raw,
+                                                                                       outcome, msg))
+        self.probes[name] = workers
+        workers.start()
+
+    def _probe_outcome(self, name: str, instance: str, kind: str, raw: bool | None, outcome: object,
+                       message: str) -> None:
+        current = self.records.get(name)
+        if current is None or current.id != instance or current.state is not ContainerState.RUNNING:
+            return
+        if name in self.stop_deadline:
+            return
+        if raw is False:  # kubelet prober: every failed probe is an event, below the threshold too
+            self.event("Warning", "Unhealthy", f"{kind.capitalize()} probe failed: {message}".rstrip(), name)
+        elif raw is None:
+            self.event("Warning", "Unhealthy", f"{kind.capitalize()} probe errored: {message}".rstrip(), name)
+        spec = self.specs[name]
+        before = self.facts[name]
+        facts, kill = plan.on_probe_result(self.pod, self._view_of(name), kind, getattr(outcome, "result"),
+                                           bool(getattr(outcome, "changed")), bool(getattr(outcome, "kill")),
+                                           spec.readiness_probe is not None)
+        if facts != before:
+            self._save_facts(name, facts)
+        if kill is not None:
+            self.kill_requests[name] = kill
+        if kill is not None or facts.started != before.started:
+            self.sync()
+
+    def _stop_workers(self, name: str) -> None:
+        probes = self.probes.pop(name, None)
+        if probes is not None:
+            probes.stop()
+        hooks = self.hooks.get(name)
+        if hooks is not None:
+            hooks.cancel_all()
+        self.prestop.pop(name, None)
+        self.loop.cancel(self.grace_timers.pop(name, None))
+
+    # ================================================================== facts and events
+    def _save_facts(self, name: str, facts: ContainerFacts) -> None:
+        self.facts[name] = facts
+        with contextlib.suppress(FileNotFoundError):  # the pod directory is gone: nothing to keep
+            write_json(self.layout.container_state(name), facts_to_json(facts))
+
+    def _write_pod(self) -> None:
+        write_json(self.layout.pod_json, self.stored_manifest())
+
+    def stored_manifest(self) -> dict[str, object]:
+        """The v1 form of the pod as stored in pod.json (what get -o yaml prints)."""
+        manifest = pod_to_dict(self.pod)
+        if self.deletion is not None:
+            meta = dict(manifest["metadata"])
+            meta["deletionTimestamp"] = rfc3339(self.deletion.deadline)
+            meta["deletionGracePeriodSeconds"] = self.deletion_grace
+            manifest["metadata"] = meta
+        return manifest
+
+    def event(self, type_: str, reason: str, message: str, container: str = "") -> None:
+        kind = self.kinds.get(container) if container else None
+        record_event(self.layout, self.cfg.node_name, type_, reason, message, container=container,
+                     init=kind is not None and kind is not Kind.APP)
+
+    def warn_once(self, message: str) -> None:
+        """A degraded-but-running condition (e.g. a clamped oom_score_adj): logged once, shown by describe."""
+        sandbox = self.sandbox or sbx.load_sandbox(self.layout)
+        if sandbox is None or message in sandbox.warnings:
+            return
+        self.sandbox = sandbox
+        sandbox.warnings.append(message)
+        write_json(self.layout.sandbox_json, sandbox.to_dict())
+        log.warning("pod %s: %s", self.layout.key, message)
+        self.event("Warning", "Degraded", message)
+
+
+def plan_replace(facts: ContainerFacts, **changes: object) -> ContainerFacts:
+    from dataclasses import replace
+
+    return replace(facts, **changes)  # type: ignore[arg-type]

@@ -12,8 +12,8 @@ children, grace timers) and the events the kubelet would record. One PodWorker p
 
 from __future__ import annotations
 
-import contextlib
 import logging
+import os
 from typing import Callable
 
 from pyrunc.clock import Clock
@@ -165,31 +165,35 @@ class PodWorker:
 
     # ================================================================== the loop of the worker
     def sync(self) -> None:
-        """Compute the actions for now and carry them out."""
+        """Compute the actions for now and carry them out, again while they change something
+        (volumes mounted, a container started), so that apply answers with the pod's containers
+        started as far as their order allows."""
         self.sync_pending = False
-        if self.removed:
-            return
-        now = self.clock.wall()
-        actions = plan.compute_pod_actions(self.pod, self._view(), now, self.backoff)
-        for note in actions.notes:
-            log.debug("pod %s: %s", self.layout.key, note)
-        changed = False
-        if actions.mount_volumes:
-            changed = self._mount_volumes() or changed
-        for kill in actions.kill:
-            self._kill(kill)
-        for start in actions.start:
-            self._start(start)
-            changed = True
-        if actions.remove_pod:
-            self._remove()
-            return
-        self.loop.cancel(self.wake_timer)
-        self.wake_timer = None
-        if changed:
-            self._sync_soon()
-        elif actions.wake_at is not None:
-            self.wake_timer = self.loop.call_later(max(0.0, actions.wake_at - now), self.sync)
+        for _ in range(2 + len(self.specs)):  # each round mounts or starts something, or stops
+            if self.removed:
+                return
+            now = self.clock.wall()
+            actions = plan.compute_pod_actions(self.pod, self._view(), now, self.backoff)
+            for note in actions.notes:
+                log.debug("pod %s: %s", self.layout.key, note)
+            changed = False
+            if actions.mount_volumes:
+                changed = self._mount_volumes() or changed
+            for kill in actions.kill:
+                self._kill(kill)
+            for start in actions.start:
+                self._start(start)
+                changed = True
+            if actions.remove_pod:
+                self._remove()
+                return
+            self.loop.cancel(self.wake_timer)
+            self.wake_timer = None
+            if not changed:
+                if actions.wake_at is not None:
+                    self.wake_timer = self.loop.call_later(max(0.0, actions.wake_at - now), self.sync)
+                return
+        self._sync_soon()
 
     def _sync_soon(self) -> None:
         if not self.sync_pending:
@@ -240,11 +244,11 @@ class PodWorker:
         except CreateError as e:
             if e.reason not in ("InvalidImageName", "ErrImagePull"):
                 self.event("Normal", "Pulled", f'Container image "{spec.image}" already present on machine', name)
-            self._save_facts(name, plan.on_create_failure(view, e.reason, e.message, self.clock.wall(), self.backoff))
+            self._save_facts(name, plan.on_create_failure(view, start.attempt, e.reason, e.message, self.clock.wall(), self.backoff))
             self.event("Warning", "Failed", f"Error: {e.message}", name)
             return
         except (OSError, PyruncError) as e:
-            self._save_facts(name, plan.on_create_failure(view, "CreateContainerError", str(e), self.clock.wall(),
+            self._save_facts(name, plan.on_create_failure(view, start.attempt, "CreateContainerError", str(e), self.clock.wall(),
                                                           self.backoff))
             self.event("Warning", "Failed", f"Error: {e}", name)
             return
@@ -253,8 +257,6 @@ class PodWorker:
         has_post_start = lifecycle is not None and lifecycle.post_start is not None
         facts = plan.on_started(self.pod, view, start.attempt, has_post_start, spec.startup_probe is not None,
                                 spec.readiness_probe is not None)
-        if previous is not None and previous.state is not ContainerState.CREATED and previous.id != record.id:
-            facts = plan_replace(facts, last_terminated=previous)
         self._save_facts(name, facts)
         if record.state is not ContainerState.RUNNING:  # StartError: recorded as an exit
             self.event("Warning", "Failed", f'Error: failed to start container "{name}": {record.message}', name)
@@ -438,8 +440,10 @@ class PodWorker:
     # ================================================================== facts and events
     def _save_facts(self, name: str, facts: ContainerFacts) -> None:
         self.facts[name] = facts
-        with contextlib.suppress(FileNotFoundError):  # the pod directory is gone: nothing to keep
-            write_json(self.layout.container_state(name), facts_to_json(facts))
+        if self.removed or not os.path.isdir(self.layout.dir):
+            return  # the pod is gone: nothing to keep
+        os.makedirs(self.layout.container_dir(name), exist_ok=True)
+        write_json(self.layout.container_state(name), facts_to_json(facts))
 
     def _write_pod(self) -> None:
         write_json(self.layout.pod_json, self.stored_manifest())

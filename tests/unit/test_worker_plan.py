@@ -302,6 +302,18 @@ def test_failed_init_container_on_failure_crash_loops_pending_never_fails() -> N
     assert never.step().start == ()
 
 
+@pytest.mark.parametrize(("policy", "pod_phase"), [("Always", "Pending"), ("OnFailure", "Pending"), ("Never", "Failed")])
+def test_failed_init_container_not_restarted_fails_the_pod_only_under_never(policy: str, pod_phase: str) -> None:
+    """A failed init container shown terminated (it exited while the pod was being deleted): only a
+    Never pod has failed; otherwise the pod is still Pending (the kubelet's getPhase)."""
+    sim = Sim(policy=policy, init=("setup",))
+    sim.step()
+    sim.deletion = Deletion(sim.now + 30)
+    sim.exit("setup", 1)
+    assert sim.state("setup")["state"]["terminated"]["exitCode"] == 1
+    assert sim.phase() == pod_phase
+
+
 @pytest.mark.parametrize(("policy", "restarts", "pod_phase"), [
     ("Always", True, "Running"), ("OnFailure", True, "Running"), ("Never", False, "Failed")])
 def test_unknown_exit_counts_as_137(policy: str, restarts: bool, pod_phase: str) -> None:
@@ -428,6 +440,10 @@ def sc_view(proxy: ContainerView, setup: ContainerView | None = None, web: Conta
     pytest.param(sc_view(cv("proxy", SIDECAR, exited("proxy", 1),
                             ContainerFacts(will_restart=True, restart_count=1, backoff_until=T0 + 10))),
                  [], T0 + 10, id="dead-sidecar-blocks"),
+    # Only a live sidecar counts, whatever its facts last said.
+    pytest.param(sc_view(cv("proxy", SIDECAR, exited("proxy", 1),
+                            ContainerFacts(started=True, will_restart=True, restart_count=1, backoff_until=T0 + 10))),
+                 [], T0 + 10, id="dead-sidecar-with-stale-started-blocks"),
     # A sidecar restarts whatever runs after it; the init container it served is not touched.
     pytest.param(sc_view(cv("proxy", SIDECAR, exited("proxy", 0), ContainerFacts(will_restart=True, restart_count=1)),
                          cv("setup", INIT, running("setup"))), [("proxy", 2)], None, id="sidecar-restarts"),
@@ -796,6 +812,10 @@ STOP = "Stopping container {}"
     pytest.param(term_view(NOW + 30, web=cv("web", APP, running("web"), stop_deadline=NOW + 30),
                            api=cv("api", APP, running("api"), stop_deadline=NOW + 30)), [], False, NOW + 30,
                  id="no-second-kill"),
+    # The executor read its clock a little later than the plan's `now`: the same deadline, no second kill.
+    pytest.param(term_view(NOW + 30, web=cv("web", APP, running("web"), stop_deadline=NOW + 30.0005),
+                           api=cv("api", APP, running("api"), stop_deadline=NOW + 30)), [], False, NOW + 30,
+                 id="same-deadline-read-later"),
     # A shorter grace period given later brings the stop forward ...
     pytest.param(term_view(NOW + 5, web=cv("web", APP, running("web"), stop_deadline=NOW + 30)),
                  [("web", 5), ("api", 5)], False, NOW + 5, id="shortened"),

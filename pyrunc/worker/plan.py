@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field, replace
-from typing import Mapping
 
 from pyrunc.runtime.records import ContainerRecord, ContainerState
 from pyrunc.spec.model import Container, Pod, is_sidecar

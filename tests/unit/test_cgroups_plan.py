@@ -59,6 +59,8 @@ PARTLY_EQUAL = [
       C("b", cpu_request_milli=50, cpu_limit_milli=100, memory_request=MI, memory_limit=MI)], "Burstable"),
     ([C("a", cpu_request_milli=500, cpu_limit_milli=500, memory_request=64 * MI, memory_limit=64 * MI),
       C("b", cpu_request_milli=100, cpu_limit_milli=100, memory_request=MI, memory_limit=MI)], "Guaranteed"),
+    # A zero limit is no limit, even where the zero requests and limits would sum equal.
+    ([C("a", cpu_limit_milli=0, memory_request=64 * MI, memory_limit=64 * MI)], "Burstable"),
 ]
 
 

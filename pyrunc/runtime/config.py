@@ -210,7 +210,7 @@ def field_ref_value(pod: Any, container: Any, source: Any, facts: SandboxFacts, 
     if ref is not None:
         path = ref.field_path
         meta = pod.metadata
-        simple = {
+        simple: dict[str, str] = {
             "metadata.name": meta.name,
             "metadata.namespace": meta.namespace,
             "metadata.uid": meta.uid,

@@ -20,6 +20,7 @@ rule's), otherwise the default applies. The v2 program below is built to answer 
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 WILDCARD = None  # a major or minor that matches any number (written "*")
@@ -93,7 +94,7 @@ def container_rules(privileged: bool) -> tuple[DeviceRule, ...]:
     return (DENY_ALL, *DEFAULT_ALLOWED)
 
 
-def v1_writes(rules: tuple[DeviceRule, ...] | list[DeviceRule]) -> list[tuple[str, str]]:
+def v1_writes(rules: Sequence[DeviceRule]) -> list[tuple[str, str]]:
     """(file, value) to write in order into a v1 devices group: the first "a" rule resets the group
     (deny: an empty allow-list; allow: everything), each further rule adds an exception."""
     return [("devices.allow" if r.allow else "devices.deny", "a" if _is_everything(r) else r.cgroup_string())

@@ -52,13 +52,13 @@ def _syscall_number() -> int:
         raise CgroupError(f"cannot restrict devices on cgroup v2: {e.strerror}") from None
 
 
-def _bpf(cmd: int, attr: ctypes.Array) -> int:  # type: ignore[type-arg]
+def _bpf(cmd: int, attr: ctypes.Array[ctypes.c_char]) -> int:
     """bpf(cmd, attr, sizeof attr); the result, or OSError with the errno."""
     try:
         return sc.syscall(_syscall_number(), ctypes.c_long(cmd), ctypes.c_void_p(ctypes.addressof(attr)),
                           ctypes.c_long(len(attr)), what="bpf")
     except OSError as e:
-        raise OSError(e.errno, os.strerror(e.errno)) from None
+        raise OSError(e.errno, os.strerror(e.errno or 0)) from None
 
 
 def load_device_program(program: bytes) -> int:
@@ -68,7 +68,7 @@ def load_device_program(program: bytes) -> int:
     insns = ctypes.create_string_buffer(program, len(program))
     license_ = ctypes.create_string_buffer(LICENSE, len(LICENSE))
 
-    def load(log: ctypes.Array | None) -> int:  # type: ignore[type-arg]
+    def load(log: ctypes.Array[ctypes.c_char] | None) -> int:
         attr = ctypes.create_string_buffer(struct.pack(
             "<IIQQIIQII16sII",
             BPF_PROG_TYPE_CGROUP_DEVICE, len(program) // 8, ctypes.addressof(insns), ctypes.addressof(license_),
@@ -113,7 +113,7 @@ def _program_fd(prog_id: int) -> int:
     return _bpf(BPF_PROG_GET_FD_BY_ID, ctypes.create_string_buffer(struct.pack("<III", prog_id, 0, 0), 12))
 
 
-def _attach_attr(cgroup_fd: int, prog_fd: int, flags: int) -> ctypes.Array:  # type: ignore[type-arg]
+def _attach_attr(cgroup_fd: int, prog_fd: int, flags: int) -> ctypes.Array[ctypes.c_char]:
     return ctypes.create_string_buffer(struct.pack("<IIIII", cgroup_fd, prog_fd, BPF_CGROUP_DEVICE, flags, 0), 20)
 
 

@@ -57,7 +57,7 @@ def grace_of(args: Any) -> int | None:
         return None
     if args.grace_period == 0 and not args.force:
         return 1  # kubectl: --grace-period=0 without --force means 1
-    return args.grace_period
+    return int(args.grace_period)
 
 
 def run(cfg: Any, args: Any) -> int:

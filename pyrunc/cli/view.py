@@ -70,8 +70,8 @@ def pick_container(pod: dict[str, Any], container: str | None) -> str:
         if len(names) > 1:
             # kubectl picks the default-container annotation or the first container and says so.
             default = pod["metadata"].get("annotations", {}).get("kubectl.kubernetes.io/default-container")
-            return default if default in all_names else names[0]
-        return names[0]
+            return str(default) if default in all_names else str(names[0])
+        return str(names[0])
     if container not in all_names:
         raise PyruncError(f"container {container} is not valid for pod {pod['metadata']['name']}")
     return container

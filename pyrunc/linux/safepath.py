@@ -48,7 +48,7 @@ def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) 
         return sc.syscall(SYS_OPENAT2, ctypes.c_int(dirfd), ctypes.c_char_p(os.fsencode(path)), buf,
                           ctypes.c_size_t(len(how)), what="openat2")
     except OSError as e:
-        raise OSError(e.errno, os.strerror(e.errno), path) from None
+        raise OSError(e.errno, os.strerror(e.errno or 0), path) from None
 
 
 def _split(path: str) -> list[str]:

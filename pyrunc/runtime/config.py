@@ -133,21 +133,32 @@ def expand(text: str, lookup: Callable[[str], str | None]) -> str:
     return "".join(out)
 
 
-def resolve_env(env_vars: Sequence[Any], image_env: Sequence[str], field_value: Callable[[Any], str]) -> list[tuple[str, str]]:
-    """Image env first, then the container's env in order, each expanding references to those before it."""
+def container_env(env_vars: Sequence[Any], field_value: Callable[[Any], str]) -> dict[str, str]:
+    """The kubelet's env of a container (makeEnvironmentVariables): the Pod's `env` in order, each
+    `$(VAR)` expanded from the variables defined before it in that list only. The image's ENV is
+    the runtime's, merged later: the kubelet never sees it, so it never expands it."""
+    defined: dict[str, str] = {}
+    for var in env_vars:
+        if var.value_from is not None:
+            defined[var.name] = field_value(var.value_from)
+        else:
+            defined[var.name] = expand(var.value, defined.get)
+    return defined
+
+
+def with_image_env(image_env: Sequence[str], own: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The process's env: the image's `K=V` entries first, the container's own overriding them."""
     result: dict[str, str] = {}
     for item in image_env:
         k, _, v = item.partition("=")
         result[k] = v
-    defined: dict[str, str] = {}
-    for var in env_vars:
-        if var.value_from is not None:
-            value = field_value(var.value_from)
-        else:
-            value = expand(var.value, defined.get)
-        defined[var.name] = value
-        result[var.name] = value
+    result.update(own)
     return list(result.items())
+
+
+def resolve_env(env_vars: Sequence[Any], image_env: Sequence[str], field_value: Callable[[Any], str]) -> list[tuple[str, str]]:
+    """Image env first, then the container's env (container_env) overriding it."""
+    return with_image_env(image_env, container_env(env_vars, field_value))
 
 
 def resolve_command(command: Sequence[str], args: Sequence[str], image_entrypoint: Sequence[str],
@@ -199,7 +210,7 @@ def field_ref_value(pod: Any, container: Any, source: Any, facts: SandboxFacts, 
     if ref is not None:
         path = ref.field_path
         meta = pod.metadata
-        simple = {
+        simple: dict[str, str] = {
             "metadata.name": meta.name,
             "metadata.namespace": meta.namespace,
             "metadata.uid": meta.uid,
@@ -246,16 +257,17 @@ def container_config(pod: Any, container: Any, image: Any, facts: SandboxFacts, 
 
     identity = resolve_identity(pod, container, image.user, ImageUsers(read_image_file))
     cdir = layout.container_dir(container.name)
-    env = resolve_env(
-        container.env,
-        image.env or (DEFAULT_PATH,),
-        lambda src: field_ref_value(pod, container, src, facts, node_cpus, node_memory),
-    )
-    env_map = dict(env)
-    if "HOSTNAME" not in env_map:  # containerd's CRI sets it to the pod's hostname
+
+    def field_value(source: Any) -> str:
+        return field_ref_value(pod, container, source, facts, node_cpus, node_memory)
+
+    own_env = container_env(container.env, field_value)
+    env = with_image_env(image.env or (DEFAULT_PATH,), own_env)
+    if "HOSTNAME" not in dict(env):  # containerd's CRI sets it to the pod's hostname
         env.append(("HOSTNAME", pod.spec.hostname or pod.metadata.name))
-        env_map["HOSTNAME"] = env[-1][1]
-    argv = resolve_command(container.command, container.args, image.entrypoint, image.cmd, env_map)
+    # command and args expand from the kubelet's env only (ExpandContainerCommandAndArgs with the
+    # kubelet's list): neither the image's ENV nor containerd's HOSTNAME is visible to it.
+    argv = resolve_command(container.command, container.args, image.entrypoint, image.cmd, own_env)
 
     sc = container.security_context
     mounts: list[Mount] = []

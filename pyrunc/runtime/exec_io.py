@@ -94,6 +94,7 @@ class Pump:
 
     def flush(self) -> None:
         while self.buf and not self.broken:
+            assert isinstance(self.dst, int)  # only a file descriptor keeps unwritten bytes (write())
             select.select([], [self.dst], [])
             self.write()
 
@@ -134,6 +135,11 @@ def relay(pumps: list[Pump], pidfd: int) -> None:
             p.drain()
 
 
+def _ignoring_arguments(action: Callable[[], None]) -> Callable[[int, object], None]:
+    """A signal handler (signal number, frame) that runs `action`."""
+    return lambda _signum, _frame: action()
+
+
 class Forwarder:
     """Signal handlers that pass FORWARDED signals to `target` once it is set; restores the old ones at exit."""
 
@@ -148,7 +154,7 @@ class Forwarder:
 
     def add(self, handlers: dict[int, Callable[[], None]]) -> None:
         for sig, action in handlers.items():
-            self._install(sig, lambda _s, _f, a=action: a())
+            self._install(sig, _ignoring_arguments(action))
 
     def _install(self, sig: int, handler: Callable[[int, object], None]) -> None:
         old = signal.signal(sig, handler)

@@ -32,7 +32,7 @@ import select
 import signal
 import sys
 import time
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, NoReturn, cast
 
 from pyrunc.errors import RuntimeFailure
 from pyrunc.linux import hygiene
@@ -72,9 +72,9 @@ def _reset_signals() -> None:
             signal.signal(sig, signal.SIG_DFL)
         except (OSError, ValueError):
             pass
-    for sig in sc.GLIBC_RESERVED_SIGNALS:
+    for number in sc.GLIBC_RESERVED_SIGNALS:
         try:
-            sc.set_signal_disposition(sig, sc.SIG_DFL)
+            sc.set_signal_disposition(number, sc.SIG_DFL)
         except OSError:
             pass  # an unknown architecture: they keep what the caller gave them
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
@@ -106,7 +106,7 @@ def set_identity(uid: int, gid: int, groups: tuple[int, ...]) -> None:
     os.setuid(uid)
 
 
-def exec_argv(argv: list[str], env: dict[str, str]) -> None:
+def exec_argv(argv: list[str], env: dict[str, str]) -> NoReturn:
     """execvpe with runc's words when the binary is missing."""
     if not argv:
         raise LaunchError("exec", "no command specified")
@@ -215,7 +215,7 @@ class _Reader:
     def __init__(self, fd: int, deadline: float) -> None:
         self.fd, self.deadline, self.buf = fd, deadline, b""
 
-    def next(self) -> dict | None:
+    def next(self) -> dict[str, Any] | None:
         while b"\n" not in self.buf:
             left = self.deadline - time.monotonic()
             if left <= 0 or not select.select([self.fd], [], [], left)[0]:
@@ -225,7 +225,7 @@ class _Reader:
                 return None
             self.buf += chunk
         line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
+        return cast(dict[str, Any], json.loads(line))
 
 
 def launch(cfg: ContainerConfig, stdout: int, stderr: int, before_go: Callable[[int], None],

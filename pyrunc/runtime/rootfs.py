@@ -17,6 +17,7 @@ and /sys, after they are mounted.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import stat
 
@@ -274,7 +275,7 @@ def mask_paths(root: int, masked: tuple[str, ...], readonly: tuple[str, ...]) ->
         except (FileNotFoundError, NotADirectoryError):
             continue
         try:
-            mountfd.bind(fd, fd, read_only=True, reopen=lambda p=path: safepath.open_in(root, p))
+            mountfd.bind(fd, fd, read_only=True, reopen=functools.partial(safepath.open_in, root, path))
         finally:
             os.close(fd)
 

@@ -345,7 +345,7 @@ def verified_sandbox(layout: Any, spec: Any, state: SandboxState | None) -> Sand
         elif have != layout.ns_file(kind):
             wrong = f"recorded as {have!r}, not the pod's own namespace file"
         else:
-            wrong = _namespace_problem(have, kind)
+            wrong = _namespace_problem(layout.ns_file(kind), kind)  # == have
         if wrong:
             raise RuntimeFailure(f"the pod's {kind} namespace cannot be verified ({wrong}): the container "
                                  "is not started, so that it cannot fall back to the host's namespaces")

@@ -273,13 +273,14 @@ def compile_filter(oci: Mapping[str, Any]) -> Any:
     ps = _pyseccomp()
 
     def action(name: str, errno_ret: int | None) -> int:
-        return {
+        actions: dict[str, int] = {
             "SCMP_ACT_KILL": ps.KILL_THREAD, "SCMP_ACT_KILL_THREAD": ps.KILL_THREAD,
             "SCMP_ACT_KILL_PROCESS": ps.KILL_PROCESS, "SCMP_ACT_TRAP": ps.TRAP, "SCMP_ACT_ALLOW": ps.ALLOW,
             "SCMP_ACT_LOG": ps.LOG,
             "SCMP_ACT_ERRNO": ps.ERRNO(errno.EPERM if errno_ret is None else errno_ret),
             "SCMP_ACT_TRACE": ps.TRACE(errno.EPERM if errno_ret is None else errno_ret),
-        }[name]
+        }
+        return actions[name]
 
     ops = {"SCMP_CMP_NE": ps.NE, "SCMP_CMP_LT": ps.LT, "SCMP_CMP_LE": ps.LE, "SCMP_CMP_EQ": ps.EQ,
            "SCMP_CMP_GE": ps.GE, "SCMP_CMP_GT": ps.GT, "SCMP_CMP_MASKED_EQ": ps.MASKED_EQ}

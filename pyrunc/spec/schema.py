@@ -196,7 +196,7 @@ class Decoder:
             except FieldError as e:
                 self.error(path, e.detail)
                 return _BAD
-        if is_dataclass(tp):
+        if isinstance(tp, type) and is_dataclass(tp):
             return self.decode(tp, raw, path)
         expected = {str: "string", int: "integer", bool: "boolean"}[tp]
         if isinstance(raw, tp) and not (tp is int and isinstance(raw, bool)):
@@ -237,7 +237,7 @@ class Decoder:
             return ()
         if origin is dict:
             return {}
-        if is_dataclass(tp):
+        if isinstance(tp, type) and is_dataclass(tp):
             return Decoder().decode(tp, {}, "")  # its own errors are not the user's: they wrote nothing here
         return {str: "", int: 0, bool: False}.get(tp)
 

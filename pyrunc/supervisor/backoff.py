@@ -30,7 +30,7 @@ class Backoff:
         """Seconds to wait before the restart that follows the `failures`-th consecutive exit."""
         if failures <= 1:
             return 0.0
-        return min(self.max_delay, self.initial * 2 ** (failures - 2))
+        return min(self.max_delay, self.initial * 2.0 ** (failures - 2))
 
 
 def should_restart(policy: str, exit_code: int) -> bool:

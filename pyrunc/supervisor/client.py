@@ -11,7 +11,7 @@ import os
 import socket
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     import subprocess
@@ -109,7 +109,7 @@ def request(cfg: NodeConfig, msg: dict[str, Any]) -> dict[str, Any]:
                     err.message = reply["error"]
                     raise err
                 raise PyruncError(reply.get("error", "request failed"), reply.get("hint", ""))
-            return reply
+            return cast(dict[str, Any], reply)
         # The daemon was exiting as we connected; the next attempt starts a new one.
         time.sleep(0.05 * (attempt + 1))
     raise DaemonError("lost the connection to the pyrunc supervisor", hint=f"see {cfg.root}/daemon.log")

@@ -93,7 +93,9 @@ def kubelet_oom_score_adj(qos: str, memory_request: int) -> int:
         return -997
     if qos == "BestEffort":
         return 1000
-    return min(max(2, 1000 - (1000 * memory_request) // machine_memory()), 999)
+    adj = 1000 - (1000 * memory_request) // machine_memory()
+    # The floor is 1000 + (-997) = 3; 1000 is lowered to 999 so as not to tie with BestEffort.
+    return max(3, 999 if adj == 1000 else adj)
 
 
 def may_lower_oom_score_adj() -> bool:

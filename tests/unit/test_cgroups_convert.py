@@ -77,6 +77,16 @@ def test_oom_score_adj(qos: str, mem_request: int, capacity: int, adj: int) -> N
     assert oom_score_adj(qos, mem_request, capacity) == adj
 
 
+# pkg/kubelet/qos/policy.go, boundary by boundary, on a capacity where 1000 * request / capacity
+# is exact: the floor is 1000 + (-997) = 3 (it was 2 when Guaranteed had -998), and 1000 becomes 999.
+@pytest.mark.parametrize(("mem_request", "adj"), [
+    (0, 999), (999, 999), (1000, 999), (1999, 999), (2000, 998),
+    (996_000, 4), (997_000, 3), (997_999, 3), (998_000, 3), (999_000, 3), (1_000_000, 3), (5_000_000, 3),
+])
+def test_oom_score_adj_kubelet_boundaries(mem_request: int, adj: int) -> None:
+    assert oom_score_adj("Burstable", mem_request, 1_000_000) == adj
+
+
 def test_oom_score_adj_rejects_nonsense() -> None:
     with pytest.raises(ValueError):
         oom_score_adj("Platinum", 0, GI)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from pyrunc.cgroups.plan import (
@@ -11,6 +13,7 @@ from pyrunc.cgroups.plan import (
     plan_pod,
     qos_class,
 )
+from pyrunc.printers.describe import _qos_class
 
 MI = 1024**2
 GI = 1024**3
@@ -43,6 +46,45 @@ def burstable_demo() -> list[ContainerResources]:
 )
 def test_qos_class(containers: list[ContainerResources], qos: str) -> None:
     assert qos_class(containers) == qos
+
+
+# Guaranteed needs requests = limits for cpu AND memory, in every container: one resource matching
+# is not enough, nor is one container matching.
+PARTLY_EQUAL = [
+    ([C("a", cpu_request_milli=500, cpu_limit_milli=500, memory_request=32 * MI, memory_limit=64 * MI)], "Burstable"),
+    ([C("a", cpu_request_milli=250, cpu_limit_milli=500, memory_request=64 * MI, memory_limit=64 * MI)], "Burstable"),
+    ([C("a", cpu_request_milli=500, cpu_limit_milli=500, memory_request=64 * MI, memory_limit=64 * MI),
+      C("b", cpu_request_milli=100, cpu_limit_milli=100, memory_request=MI, memory_limit=2 * MI)], "Burstable"),
+    ([C("a", cpu_request_milli=500, cpu_limit_milli=500, memory_request=64 * MI, memory_limit=64 * MI),
+      C("b", cpu_request_milli=50, cpu_limit_milli=100, memory_request=MI, memory_limit=MI)], "Burstable"),
+    ([C("a", cpu_request_milli=500, cpu_limit_milli=500, memory_request=64 * MI, memory_limit=64 * MI),
+      C("b", cpu_request_milli=100, cpu_limit_milli=100, memory_request=MI, memory_limit=MI)], "Guaranteed"),
+    # A zero limit is no limit, even where the zero requests and limits would sum equal.
+    ([C("a", cpu_limit_milli=0, memory_request=64 * MI, memory_limit=64 * MI)], "Burstable"),
+]
+
+
+@pytest.mark.parametrize(("containers", "qos"), PARTLY_EQUAL)
+def test_qos_needs_every_resource_equal(containers: list[ContainerResources], qos: str) -> None:
+    assert qos_class(containers) == qos
+    assert plan_pod("u", containers, [], machine_memory=4 * GI).qos == qos
+
+
+def _manifest_resources(c: ContainerResources) -> dict[str, Any]:
+    """The container as a manifest after API defaulting (requests written out)."""
+    def amounts(cpu: int | None, memory: int | None) -> dict[str, str]:
+        out = {"cpu": f"{cpu}m"} if cpu is not None else {}
+        return out | ({"memory": str(memory)} if memory is not None else {})
+    return {"name": c.name, "resources": {
+        "requests": amounts(c.effective_cpu_request(), c.effective_memory_request()),
+        "limits": amounts(c.cpu_limit_milli, c.memory_limit)}}
+
+
+@pytest.mark.parametrize(("containers", "qos"), PARTLY_EQUAL + [
+    (guaranteed_demo(), "Guaranteed"), (burstable_demo(), "Burstable"), ([C("a")], "BestEffort")])
+def test_describe_computes_the_same_qos(containers: list[ContainerResources], qos: str) -> None:
+    # describe's fallback when a stored status has no qosClass must agree with the planner
+    assert _qos_class({"containers": [_manifest_resources(c) for c in containers]}) == qos
 
 
 def test_guaranteed_demo_pod() -> None:

@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 
-from pyrunc.runtime.config import expand, resolve_command
+from pyrunc.images.store import Image, ImageRef
+from pyrunc.runtime.config import SandboxFacts, container_config, expand, resolve_command, resolve_env
+from pyrunc.spec import pod_from_dict
 from pyrunc.status import pod_phase
+from pyrunc.store.layout import PodLayout
 
 ENV = {"A": "one", "B": "two", "EMPTY": ""}
 
@@ -44,6 +47,53 @@ def test_resolve_command(command: list[str], args: list[str], argv: list[str]) -
 
 def test_image_words_are_not_expanded() -> None:
     assert resolve_command([], ["$(A)"], ["/e", "$(A)"], ["$(B)"], ENV) == ["/e", "$(A)", "one"]
+
+
+IMAGE_ENV = ("FROM_IMAGE=image", "A=image-a", "PATH=/bin")
+
+
+def _pod(container: dict[str, Any]) -> Any:
+    return pod_from_dict({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
+                          "spec": {"containers": [{"name": "app", "image": "busybox", **container}]}})
+
+
+def _env(*pairs: tuple[str, str]) -> list[dict[str, str]]:
+    return [{"name": k, "value": v} for k, v in pairs]
+
+
+def test_env_expands_only_from_the_containers_own_earlier_vars() -> None:
+    # kubelet makeEnvironmentVariables: the image's ENV is containerd's, never the kubelet's mapping.
+    env = _pod({"env": _env(("B", "$(A)"), ("A", "own-a"), ("C", "$(A)-$(B)"), ("D", "$(FROM_IMAGE)"),
+                            ("E", "$(PATH)"))}).spec.containers[0].env
+    resolved = dict(resolve_env(env, IMAGE_ENV, lambda src: "unused"))
+    assert resolved["B"] == "$(A)"          # A is defined later; the image's A is not looked at
+    assert resolved["C"] == "own-a-$(A)"
+    assert resolved["D"] == "$(FROM_IMAGE)"
+    assert resolved["E"] == "$(PATH)"
+    assert resolved["FROM_IMAGE"] == "image" and resolved["PATH"] == "/bin"  # still in the process's env
+    assert resolved["A"] == "own-a"         # the container's own value wins
+
+
+def _config(container: dict[str, Any], image_env: tuple[str, ...] = IMAGE_ENV) -> Any:
+    pod = _pod(container)
+    image = Image(ImageRef("docker.io", "library/busybox", "latest"), "/nonexistent", "sha256:0",
+                  env=image_env, entrypoint=("/entry", "$(OWN)"), cmd=("cmd",))
+    return container_config(pod, pod.spec.containers[0], image, SandboxFacts({}, ""),
+                            layout=PodLayout("/nonexistent", "default", "web"), node_cpus=1, node_memory=2**30)
+
+
+def test_command_and_args_expand_from_the_kubelets_env_only() -> None:
+    # ExpandContainerCommandAndArgs gets the kubelet's env: not the image's ENV, not containerd's HOSTNAME.
+    cfg = _config({"command": ["echo", "$(FROM_IMAGE)", "$(OWN)", "$(HOSTNAME)", "$(A)"],
+                   "args": ["$(COPY)"], "env": _env(("OWN", "own"), ("COPY", "$(FROM_IMAGE)"))})
+    assert cfg.args == ("echo", "$(FROM_IMAGE)", "own", "$(HOSTNAME)", "$(A)", "$(FROM_IMAGE)")
+    env = dict(cfg.env)
+    assert env["COPY"] == "$(FROM_IMAGE)" and env["FROM_IMAGE"] == "image" and env["HOSTNAME"] == "web"
+
+
+def test_args_alone_keep_the_images_entrypoint_literal() -> None:
+    cfg = _config({"args": ["$(OWN)"], "env": _env(("OWN", "own"))})
+    assert cfg.args == ("/entry", "$(OWN)", "own")
 
 
 def running() -> dict[str, Any]:
@@ -85,6 +135,9 @@ def test_pod_phase_init_containers() -> None:
     assert pod_phase({}, [init_running], [waiting()], True) == "Pending"
     assert pod_phase({"restartPolicy": "Never"}, [init_failed], [waiting()], True) == "Failed"
     assert pod_phase({}, [init_failed], [waiting()], True) == "Pending"
+    # OnFailure restarts a failed init container: the pod stays Pending, only Never fails it.
+    assert pod_phase({"restartPolicy": "OnFailure"}, [init_failed], [waiting()], True) == "Pending"
+    assert pod_phase({"restartPolicy": "Always"}, [init_failed], [waiting()], True) == "Pending"
     assert pod_phase({}, [init_done], [running()], True) == "Running"
     sidecar = {"initContainers": [{"name": "i", "restartPolicy": "Always"}]}
     assert pod_phase(sidecar, [init_running], [running()], True) == "Running"

@@ -85,12 +85,13 @@ def test_a_refused_reference_never_reaches_a_host_path(tmp_path) -> None:
     ("default", True), ("kube-system", True), ("a" * 63, True), ("0", True),
     ("../x", False), ("a/b", False), ("a.b", False), ("A", False), ("-a", False), ("a_b", False),
     ("", False), ("a" * 64, False), ("a\n", False), (".", False), ("..", False),
+    ("web/../x", False), ("web/x", False), ("web/", False),  # a valid prefix is not a valid name
 ])
 def test_namespace_is_a_dns_label(value: str, ok: bool) -> None:
     assert valid_label(value) is ok
 
 
-@pytest.mark.parametrize("value", ["../x", "a/b", "x\n", "..", "A", "a_b", ""])
+@pytest.mark.parametrize("value", ["../x", "a/b", "x\n", "..", "A", "a_b", "", "web/../x", "web/x", "web.", "web\n"])
 def test_pod_name_must_be_a_dns_subdomain(value: str, tmp_path) -> None:
     assert not valid_name(value)
     assert not pod_exists(str(tmp_path), "default", value)

@@ -243,3 +243,40 @@ def test_own_user_namespace_is_refused_not_ignored() -> None:
     _c0(d)["securityContext"] = {"procMount": "Unmasked"}
     assert _errors(lambda x: x.update(d)) == [
         "spec.hostUsers: Unsupported value: false: pyrunc does not support user namespaces"]
+
+
+# A name check that matched only a prefix would pass "web" and let the rest of the value through:
+# every name that becomes a path component (and every path inside a volume) is checked whole.
+# "web\n" matters too: Python's `$` also matches before a trailing newline.
+_PREFIX_TRAPS = ["web/../x", "web/x", "web/..", "web/", "web\n", "web x", "web_x"]
+_NAMED_PATHS: list[tuple[str, Callable[[str], Mutate], str]] = [
+    ("pod name", lambda v: _meta(name=v), "metadata.name"),
+    ("namespace", lambda v: _meta(namespace=v), "metadata.namespace"),
+    ("container", lambda v: _container(name=v), "spec.containers[0].name"),
+    ("init container", lambda v: _init(name=v), "spec.initContainers[0].name"),
+    ("volume", lambda v: lambda d: d["spec"]["volumes"][0].update(name=v), "spec.volumes[0].name"),
+    ("hostname", lambda v: _spec(hostname=v), "spec.hostname"),
+]
+
+
+@pytest.mark.parametrize("value", _PREFIX_TRAPS)
+@pytest.mark.parametrize(("make", "field"), [c[1:] for c in _NAMED_PATHS], ids=[c[0] for c in _NAMED_PATHS])
+def test_a_valid_prefix_does_not_make_a_valid_name(make: Callable[[str], Mutate], field: str, value: str) -> None:
+    errors = _errors(make(value))
+    assert any(e.startswith(f"{field}: Invalid value: ") for e in errors), errors
+
+
+@pytest.mark.parametrize("value", ["web/../x", "web/..", "../web", "..", "a/../../b"])
+def test_paths_inside_a_volume_never_climb_out(value: str) -> None:
+    sub_path = _container(volumeMounts=[{"name": "data", "mountPath": "/d", "subPath": value}])
+    assert f"spec.containers[0].volumeMounts[0].subPath: Invalid value: \"{value}\": must not contain '..'" in _errors(sub_path)
+    item = {"path": value, "fieldRef": {"fieldPath": "metadata.name"}}
+    downward = _spec(volumes=[{"name": "data", "downwardAPI": {"items": [item]}}])
+    assert f"spec.volumes[0].downwardAPI.items[0].path: Invalid value: \"{value}\": must not contain '..'" in _errors(downward)
+
+
+@pytest.mark.parametrize("value", ["web", "web/x", "web/..x", "web/x..", "...", "a/./b"])
+def test_dots_that_are_not_a_parent_step_are_fine_in_a_sub_path(value: str) -> None:
+    d = copy.deepcopy(BASE)
+    _c0(d)["volumeMounts"] = [{"name": "data", "mountPath": "/d", "subPath": value}]
+    assert pod_from_dict(d).spec.containers[0].volume_mounts[0].sub_path == value

@@ -20,6 +20,8 @@ from pyrunc.errors import ContainerConfigError, FieldError, ImageError, PyruncEr
 from pyrunc.images.store import InvalidImageName, resolve as resolve_image
 from pyrunc.linux import syscalls as sc
 from pyrunc.linux.safepath import read_file_in
+from pyrunc.probe import ActionResult, Target
+from pyrunc.probe.runner import ActionRunner, ContainerProbes, handler_of
 from pyrunc.runtime.config import SandboxFacts, container_config
 from pyrunc.runtime.launch import LaunchError, launch
 from pyrunc.sandbox import sandbox as sbx
@@ -29,9 +31,7 @@ from pyrunc.status import backoff_message, rfc3339
 from pyrunc.store.atomic import private_dir, read_json, write_json, write_text
 from pyrunc.supervisor.backoff import Backoff, should_restart
 from pyrunc.supervisor.events import record_event
-from pyrunc.supervisor.lifecycle import ActionRunner, ContainerProbes, handler_of
 from pyrunc.supervisor.logs import LogFile, LogWriter
-from pyrunc.supervisor.probes import ActionResult, Target
 
 # A preStop hook still running when the grace period ends gets this much more, once (kubelet).
 PRESTOP_EXTENSION = 2.0

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from pyrunc.supervisor import grpc_health as gh
+from pyrunc.probe import grpc as gh
 
 
 def test_huffman_code_is_complete_and_matches_rfc_examples() -> None:

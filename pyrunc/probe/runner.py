@@ -19,7 +19,6 @@ from pyrunc.probe import ActionResult, Target, action
 from pyrunc.probe.worker import ProbeWorker
 
 PROBE_KINDS = (("startup", "startup_probe"), ("liveness", "liveness_probe"), ("readiness", "readiness_probe"))
-PROBE_NAMES = {"startup": "Startup", "liveness": "Liveness", "readiness": "Readiness"}
 
 
 @dataclass

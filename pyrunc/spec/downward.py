@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-SUBSCRIPTED = ("metadata.labels", "metadata.annotations")
-
 
 def format_map(m: Mapping[str, str]) -> str:
     """pkg/fieldpath FormatMap: `key=%q` lines in key order, no final newline.

@@ -1,4 +1,4 @@
-"""grpc_health: HPACK decoding (RFC 7541 Appendix C vectors), framing and the protobuf messages; and one whole
+"""pyrunc.probe.grpc: HPACK decoding (RFC 7541 Appendix C vectors), framing and the protobuf messages; and one whole
 Health/Check exchange against a scripted HTTP/2 server on a socketpair."""
 
 from __future__ import annotations

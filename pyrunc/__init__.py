@@ -9,9 +9,10 @@ General layout (see docs/design.md):
   images/      image references -> read-only root filesystems
   sandbox/     the pod sandbox: namespaces held by bind mounts, shared /dev/shm
   runtime/     container launch: fork, join namespaces, build the rootfs, exec
+  probe/       probes and lifecycle hooks: one module per mechanism (exec, http, tcp, grpc), the kubelet's counting
   supervisor/  the daemon that owns every pod: start, watch, restart, stop
   printers/    kubectl-shaped tables and describe output from v1 Pod dicts (pure)
-  cli/         one module per verb
+  cli/         one module per verb; shared helpers in common.py and view.py, no verb imports another
 """
 
 __version__ = "0.1.0"

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Callable, Mapping
 
+from pyrunc.spec.sidecar import sidecar_names
+
 Alive = Callable[[int, int], bool]
 
 
@@ -124,7 +126,7 @@ def pod_phase(spec: Mapping[str, Any], init_statuses: list[dict], statuses: list
     if not supervised:
         return "Unknown"
     policy = spec.get("restartPolicy", "Always")
-    sidecars = {c["name"] for c in spec.get("initContainers", []) if c.get("restartPolicy") == "Always"}
+    sidecars = sidecar_names(spec)
     for st in init_statuses:
         if st["name"] in sidecars:
             continue
@@ -175,7 +177,7 @@ def pod_status(manifest: Mapping[str, Any], records: Mapping[str, Mapping[str, A
     spec = manifest["spec"]
     created = manifest["metadata"].get("creationTimestamp", "")
     init_st = [container_status(c, records.get(c["name"], {}), alive, now, supervised) for c in spec.get("initContainers", [])]
-    sidecars = {c["name"] for c in spec.get("initContainers", []) if c.get("restartPolicy") == "Always"}
+    sidecars = sidecar_names(spec)
     initialized = all(
         (st["name"] in sidecars and st["started"]) or st["state"].get("terminated", {}).get("exitCode", 1) == 0
         for st in init_st

@@ -6,17 +6,16 @@ import os
 import signal
 import time
 
-from pyrunc.supervisor import probes
-from pyrunc.supervisor.probes import ActionResult
+from pyrunc.probe import ActionResult, action
 
 
-def wait(spawned: probes.Spawned) -> ActionResult:
+def wait(spawned: action.Spawned) -> ActionResult:
     """The child's exit, or the SIGKILL backstop once `kill_after` has passed."""
     kill_at = time.monotonic() + spawned.kill_after
     while True:
         pid, status = os.waitpid(spawned.pid, os.WNOHANG)
         if pid:
-            return probes.collect(spawned, status)
+            return action.collect(spawned, status)
         if time.monotonic() > kill_at:
             os.kill(spawned.pid, signal.SIGKILL)
         time.sleep(0.01)

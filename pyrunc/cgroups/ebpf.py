@@ -32,7 +32,6 @@ BPF_PROG_LOAD = 5
 BPF_PROG_ATTACH = 8
 BPF_PROG_DETACH = 9
 BPF_PROG_GET_FD_BY_ID = 13
-BPF_OBJ_GET_INFO_BY_FD = 15
 BPF_PROG_QUERY = 16
 BPF_PROG_TYPE_CGROUP_DEVICE = 15
 BPF_CGROUP_DEVICE = 6
@@ -144,29 +143,5 @@ def set_device_program(cgroup_dir: str, program: bytes) -> None:
                 os.close(old_fd)
     except OSError as e:
         raise CgroupError(f"cannot {step} cgroup {cgroup_dir}: {e.strerror}", path=cgroup_dir) from e
-    finally:
-        os.close(cgroup_fd)
-
-
-def attached_programs(cgroup_dir: str) -> list[bytes]:
-    """The instructions of each device program attached to the cgroup v2 directory, as the kernel
-    holds them after verification (for tests and debugging: what is enforced, read back)."""
-    cgroup_fd = os.open(cgroup_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        programs = []
-        for prog_id in attached_program_ids(cgroup_fd):
-            prog_fd = _program_fd(prog_id)
-            try:
-                # struct bpf_prog_info: u32 type, u32 id, u8 tag[8], u32 jited_prog_len,
-                # u32 xlated_prog_len, u64 jited_prog_insns, u64 xlated_prog_insns, ...
-                insns = ctypes.create_string_buffer(64 * 1024)
-                info = ctypes.create_string_buffer(struct.pack(
-                    "<II8sIIQQ", 0, 0, b"", 0, len(insns), 0, ctypes.addressof(insns)), 256)
-                _bpf(BPF_OBJ_GET_INFO_BY_FD, ctypes.create_string_buffer(
-                    struct.pack("<IIQ", prog_fd, len(info), ctypes.addressof(info)), 16))
-                programs.append(insns.raw[: struct.unpack_from("<I", info, 20)[0]])
-            finally:
-                os.close(prog_fd)
-        return programs
     finally:
         os.close(cgroup_fd)

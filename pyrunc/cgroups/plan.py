@@ -11,8 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 from pyrunc.cgroups import convert
+from pyrunc.errors import FieldError
+from pyrunc.spec.quantity import Quantity, parse_quantity
 
 GUARANTEED = "Guaranteed"
 BURSTABLE = "Burstable"
@@ -55,6 +58,33 @@ class PodCgroupPlan:
     pod: CgroupValues
     containers: Mapping[str, CgroupValues]
     oom_score_adj: Mapping[str, int]
+
+
+def resources_of_v1(container: Mapping[str, Any]) -> ContainerResources:
+    """A v1 container dict's cpu/memory requests and limits (a stored manifest, for the printers).
+
+    Rounded as the typed path rounds them (millicores and bytes up); a value that is not a quantity counts
+    as absent, like a zero one.
+    """
+    resources = container.get("resources") or {}
+    requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+
+    def quantity(raw: Any) -> Quantity | None:
+        try:
+            return parse_quantity(raw.strip() if isinstance(raw, str) else raw)
+        except FieldError:
+            return None
+
+    def milli(raw: Any) -> int | None:
+        q = quantity(raw)
+        return q.milli_value() if q is not None else None
+
+    def value(raw: Any) -> int | None:
+        q = quantity(raw)
+        return q.value() if q is not None else None
+
+    return ContainerResources(str(container.get("name", "")), milli(requests.get("cpu")), milli(limits.get("cpu")),
+                              value(requests.get("memory")), value(limits.get("memory")))
 
 
 def _defaulted(request: int | None, limit: int | None) -> int | None:

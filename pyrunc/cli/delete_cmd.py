@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyrunc.cli.common import POD_WORDS, load_all, parse_targets
 from pyrunc.cli.view import add_namespace_flag
 from pyrunc.errors import PyruncError
-
-POD_WORDS = ("pod", "pods", "po")
-
 
 def add_arguments(parser: Any) -> None:
     parser.add_argument("args", nargs="*", help="pod NAME... (or pod/NAME)")
@@ -31,19 +29,9 @@ def targets(args: Any, root: str = "") -> list[tuple[str, str]]:
         layouts = [layout_for_key(root, k) for k in list_pod_keys(root)]
         return [(lay.namespace, lay.name) for lay in layouts if lay.namespace == args.namespace]
     if args.filename:
-        from pyrunc.cli.apply_cmd import load_all
-
         return [(p.metadata.namespace, p.metadata.name) for p in load_all(args.filename)]
     words = list(args.args)
-    names: list[str] = []
-    if words and words[0] in POD_WORDS:
-        names = words[1:]
-    else:
-        for w in words:
-            kind, sep, name = w.partition("/")
-            if not sep or kind not in POD_WORDS:
-                raise PyruncError(f'the server doesn\'t have a resource type "{kind}"')
-            names.append(name)
+    names = parse_targets(words) if words else []
     if not names:
         raise PyruncError("resource(s) were provided, but no name was specified" if words else
                           "You must provide one or more resources by argument or filename.")

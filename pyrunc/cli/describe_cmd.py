@@ -6,7 +6,7 @@ import datetime as dt
 import sys
 from typing import Any
 
-from pyrunc.cli.get_cmd import parse_targets
+from pyrunc.cli.common import parse_targets
 from pyrunc.cli.view import add_namespace_flag, load_pod, load_pods
 from pyrunc.errors import PyruncError
 from pyrunc.store.atomic import read_json

@@ -6,10 +6,10 @@ import datetime as dt
 import sys
 from typing import Any
 
+from pyrunc.cli.common import parse_targets
 from pyrunc.cli.view import add_namespace_flag, load_pod, load_pods
 from pyrunc.errors import PyruncError
 
-POD_WORDS = ("pod", "pods", "po")
 FORMATS = ("wide", "json", "yaml", "name")
 
 
@@ -19,19 +19,6 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("-A", "--all-namespaces", action="store_true")
     parser.add_argument("-o", "--output", default="", help="wide | json | yaml | name")
     parser.add_argument("--no-headers", action="store_true")
-
-
-def parse_targets(words: list[str]) -> list[str]:
-    """`pods`, `pod a b`, `pod/a pod/b` -> the names asked for ([] = all)."""
-    if words[0] in POD_WORDS:
-        return words[1:]
-    names = []
-    for w in words:
-        kind, sep, name = w.partition("/")
-        if not sep or kind not in POD_WORDS:
-            raise PyruncError(f'the server doesn\'t have a resource type "{kind}"')
-        names.append(name)
-    return names
 
 
 def run(cfg: Any, args: Any) -> int:

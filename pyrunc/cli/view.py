@@ -13,6 +13,7 @@ from pyrunc.config import NodeConfig
 from pyrunc.errors import NotFound, PyruncError
 from pyrunc.linux.host import host_ip
 from pyrunc.linux.syscalls import pid_alive
+from pyrunc.spec.names import dns1123_label
 from pyrunc.status import container_facts, pod_status
 from pyrunc.store.atomic import read_json
 from pyrunc.store.layout import PodLayout, layout_for_key, list_pod_keys, valid_label, valid_name
@@ -79,15 +80,11 @@ def pick_container(pod: dict[str, Any], container: str | None) -> str:
 
 def namespace_arg(value: str) -> str:
     """argparse type of -n: a DNS-1123 label, as the API server requires of a namespace. The error
-    is a PyruncError, which argparse lets through: one line `error: ...`, exit 1.
-
-    argparse runs this on the default too, so the valid case stays on the light check; the spec's
-    wording (and its import of the model) only for a refusal."""
-    if valid_label(value):
+    is a PyruncError, which argparse lets through: one line `error: ...`, exit 1."""
+    problem = dns1123_label(value)
+    if problem is None:
         return value
-    from pyrunc.spec.names import dns1123_label
-
-    raise PyruncError(f"-n/--namespace: {dns1123_label(value) or 'invalid namespace'}")
+    raise PyruncError(f"-n/--namespace: {problem}")
 
 
 def add_namespace_flag(parser: Any) -> None:

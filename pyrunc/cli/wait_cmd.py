@@ -6,7 +6,7 @@ import re
 import time
 from typing import Any
 
-from pyrunc.cli.get_cmd import parse_targets
+from pyrunc.cli.common import parse_targets
 from pyrunc.cli.view import add_namespace_flag, load_pod
 from pyrunc.errors import NotFound, PyruncError
 

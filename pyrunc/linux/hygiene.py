@@ -21,7 +21,6 @@ from pyrunc.linux import syscalls as sc
 
 SYS_CLOSE_RANGE = 436  # the same number on every architecture (the syscall table unified at 424+)
 PR_SET_DUMPABLE = 4
-PR_GET_DUMPABLE = 3
 _UINT_MAX = (1 << 32) - 1
 
 
@@ -55,10 +54,6 @@ def close_fds_except(keep: Iterable[int]) -> None:
 def set_dumpable(on: bool) -> None:
     """PR_SET_DUMPABLE: with 0, no ptrace and no /proc/PID/fd for anyone but root of the host."""
     sc.prctl(PR_SET_DUMPABLE, 1 if on else 0, what="prctl(PR_SET_DUMPABLE)")
-
-
-def is_dumpable() -> bool:
-    return bool(sc.prctl(PR_GET_DUMPABLE, what="prctl(PR_GET_DUMPABLE)"))
 
 
 def move_above_stdio(fds: Iterable[int]) -> dict[int, int]:

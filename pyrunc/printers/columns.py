@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from pyrunc.printers.timefmt import parse_time, since
+from pyrunc.spec.sidecar import sidecar_names
 
 # node.NodeUnreachablePodReason: a pod on a lost node shows Unknown while being deleted.
 _NODE_LOST = "NodeLost"
@@ -67,7 +68,7 @@ def summarize(pod: dict[str, Any]) -> PodSummary:
     status = pod.get("status") or {}
     meta = pod.get("metadata") or {}
     init_specs = spec.get("initContainers") or []
-    sidecars = {c.get("name") for c in init_specs if c.get("restartPolicy") == "Always"}
+    sidecars = sidecar_names(spec)
     total = len(spec.get("containers") or []) + len(sidecars)
     ready = 0
     restarts = sidecar_restarts = 0

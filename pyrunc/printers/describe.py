@@ -10,9 +10,11 @@ import math
 from datetime import datetime
 from typing import Any
 
+from pyrunc.cgroups.plan import qos_class, resources_of_v1
 from pyrunc.printers.quantity import parse_quantity
 from pyrunc.printers.tabwriter import DESCRIBE_MINWIDTH, DESCRIBE_PADDING, tabwrite
 from pyrunc.printers.timefmt import parse_time, rfc1123z, since
+from pyrunc.spec.downward import object_field_v1
 
 # describe.go: longer annotations are printed on their own lines and cut.
 _MAX_ANNOTATION_LEN = 140
@@ -270,7 +272,7 @@ def _env(w: _Writer, container: dict[str, Any], pod: Pod) -> None:
                 w.write(3, f"{name}:\t{line}\n" if i == 0 else f"\t{line}\n")
         elif source.get("fieldRef") is not None:
             ref = source["fieldRef"]
-            value = _field_value(pod, str(ref.get("fieldPath", "")))
+            value = object_field_v1(pod, str(ref.get("fieldPath", "")))
             w.write(3, f"{name}:\t{value} ({ref.get('apiVersion', 'v1')}:{ref.get('fieldPath', '')})\n")
         elif source.get("resourceFieldRef") is not None:
             ref = source["resourceFieldRef"]
@@ -284,21 +286,6 @@ def _env(w: _Writer, container: dict[str, Any], pod: Pod) -> None:
             where = "in secret" if source.get("secretKeyRef") is not None else "of config map"
             optional = "true" if ref.get("optional") else "false"
             w.write(3, f"{name}:\t<set to the key '{ref.get('key', '')}' {where} '{ref.get('name', '')}'>\tOptional: {optional}\n")
-
-
-def _field_value(pod: Pod, path: str) -> str:
-    """fieldpath.ExtractFieldPathAsString: only metadata fields resolve; others print empty."""
-    meta = pod.get("metadata") or {}
-    for field in ("labels", "annotations"):
-        prefix = f"metadata.{field}"
-        if path.startswith(prefix + "['") and path.endswith("']"):
-            return str((meta.get(field) or {}).get(path[len(prefix) + 2 : -2], ""))
-        if path == prefix:
-            items = meta.get(field) or {}
-            return "\n".join(f'{k}="{items[k]}"' for k in sorted(items))
-    if path in ("metadata.name", "metadata.namespace", "metadata.uid"):
-        return str(meta.get(path.split(".", 1)[1], ""))
-    return ""
 
 
 def _resource_value(container: dict[str, Any], ref: dict[str, Any]) -> str:
@@ -379,24 +366,9 @@ def _volume_source(volume: dict[str, Any]) -> str:
 
 
 def _qos_class(spec: dict[str, Any]) -> str:
-    """qos.ComputePodQOS, used only when status.qosClass is missing."""
-    requests: dict[str, Any] = {}
-    limits: dict[str, Any] = {}
-    guaranteed = True
-    for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
-        resources = container.get("resources") or {}
-        for kind, total in (("requests", requests), ("limits", limits)):
-            for name in ("cpu", "memory"):
-                quantity = parse_quantity((resources.get(kind) or {}).get(name))
-                if quantity is not None and quantity > 0:
-                    total[name] = total.get(name, 0) + quantity
-                elif kind == "limits":
-                    guaranteed = False  # Guaranteed needs a cpu and a memory limit on every container
-    if not requests and not limits:
-        return "BestEffort"
-    if guaranteed and requests == limits:
-        return "Guaranteed"
-    return "Burstable"
+    """GetPodQOS (cgroups/plan.py qos_class, the one the cgroups follow), used only when status.qosClass is missing."""
+    containers = (spec.get("containers") or []) + (spec.get("initContainers") or [])
+    return qos_class([resources_of_v1(c) for c in containers])
 
 
 def _tolerations(w: _Writer, tolerations: list[dict[str, Any]]) -> None:

@@ -12,6 +12,8 @@ import signal
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
+from pyrunc.spec import downward
+
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -205,41 +207,13 @@ class SandboxFacts(NamedTuple):
 
 
 def field_ref_value(pod: Any, container: Any, source: Any, facts: SandboxFacts, node_cpus: int, node_memory: int) -> str:
-    """The downward API for env: fieldRef and resourceFieldRef values (the kubelet's podFieldSelectorRuntimeValue and resource field refs, pkg/kubelet/kubelet_pods.go)."""
-    ref = source.field_ref
+    """The downward API for env: a fieldRef or resourceFieldRef value (spec/downward.py)."""
+    if source.field_ref is not None:
+        return downward.env_field(pod, source.field_ref.field_path, node_name=facts.node_name,
+                                  host_ip=facts.host_ip, pod_ip=facts.pod_ip)
+    ref = source.resource_field_ref
     if ref is not None:
-        path = ref.field_path
-        meta = pod.metadata
-        simple: dict[str, str] = {
-            "metadata.name": meta.name,
-            "metadata.namespace": meta.namespace,
-            "metadata.uid": meta.uid,
-            "spec.nodeName": facts.node_name,
-            "spec.serviceAccountName": pod.spec.service_account_name or "default",
-            "status.hostIP": facts.host_ip,
-            "status.hostIPs": facts.host_ip,
-            "status.podIP": facts.pod_ip,
-            "status.podIPs": facts.pod_ip,
-        }
-        if path in simple:
-            return simple[path]
-        for prefix, mapping in (("metadata.labels", meta.labels), ("metadata.annotations", meta.annotations)):
-            if path.startswith(prefix + "['") and path.endswith("']"):
-                return str(mapping.get(path[len(prefix) + 2 : -2], ""))
-        return ""
-    rref = source.resource_field_ref
-    if rref is not None:
-        kind, _, res = rref.resource.partition(".")
-        values = container.resources.limits if kind == "limits" else container.resources.requests
-        q = values.get(res)
-        divisor = rref.divisor
-        if res == "cpu":
-            milli = q.milli_value() if q is not None else node_cpus * 1000
-            div = divisor.milli_value() if divisor is not None and divisor.milli_value() > 0 else 1000
-            return str(-(-milli // div))
-        amount = q.value() if q is not None else (node_memory if res == "memory" else 0)
-        div = divisor.value() if divisor is not None and divisor.value() > 0 else 1
-        return str(-(-amount // div))
+        return downward.resource_value(container, ref.resource, ref.divisor, node_cpus, node_memory)
     return ""
 
 

@@ -14,15 +14,17 @@ from typing import Any
 
 from pyrunc.errors import FieldError
 from pyrunc.linux import syscalls as sc
+from pyrunc.spec import downward
 
 
-def prepare_volumes(pod: Any, layout: Any, node_memory: int) -> dict[str, str]:
+def prepare_volumes(pod: Any, layout: Any, node_memory: int, node_cpus: int = 0) -> dict[str, str]:
     """Create every volume of the pod; return volume name -> host path.
 
     With a pod `fsGroup`, the volumes that support ownership management (emptyDir, downwardAPI;
     never hostPath) are then made group-owned by it, as the kubelet's SetVolumeOwnership does.
     Like the kubelet, these ephemeral volumes ignore `fsGroupChangePolicy` (they always get the
     full walk); the policy is implemented in set_volume_ownership for volumes that honour it.
+    `node_memory` and `node_cpus` (0: this machine's count) stand for limits a container does not set.
     """
     paths: dict[str, str] = {}
     fs_group = pod.spec.security_context.fs_group if pod.spec.security_context is not None else None
@@ -35,7 +37,8 @@ def prepare_volumes(pod: Any, layout: Any, node_memory: int) -> dict[str, str]:
         elif vol.host_path is not None:
             paths[vol.name] = check_host_path(vol.host_path.path, vol.host_path.type, f"{where}.hostPath")
         elif getattr(vol, "downward_api", None) is not None:
-            paths[vol.name] = _downward_api(layout.volume_dir(vol.name), vol.downward_api, pod)
+            paths[vol.name] = _downward_api(layout.volume_dir(vol.name), vol.downward_api, pod,
+                                            node_cpus or os.cpu_count() or 1, node_memory)
             if fs_group is not None:
                 set_volume_ownership(paths[vol.name], fs_group, read_only=True)
     return paths
@@ -175,19 +178,19 @@ def check_host_path(path: str, kind: str, where: str) -> str:
     return path
 
 
-def _downward_api(path: str, src: Any, pod: Any) -> str:
+def _downward_api(path: str, src: Any, pod: Any, node_cpus: int, node_memory: int) -> str:
+    """One file per item, its value from spec/downward.py (the same values env gets)."""
     os.makedirs(path, exist_ok=True)
-    meta = pod.metadata
+    containers = {c.name: c for c in [*pod.spec.init_containers, *pod.spec.containers]}
     for item in src.items:
-        ref = item.field_ref
-        if ref is None:
-            continue
-        if ref.field_path in ("metadata.labels", "metadata.annotations"):
-            data = meta.labels if ref.field_path.endswith("labels") else meta.annotations
-            text = "\n".join(f'{k}="{v}"' for k, v in sorted(data.items()))
+        if item.field_ref is not None:
+            text = downward.object_field(pod, item.field_ref.field_path)
+        elif item.resource_field_ref is not None and item.resource_field_ref.container_name in containers:
+            ref = item.resource_field_ref
+            text = downward.resource_value(containers[ref.container_name], ref.resource, ref.divisor,
+                                           node_cpus, node_memory)
         else:
-            text = {"metadata.name": meta.name, "metadata.namespace": meta.namespace,
-                    "metadata.uid": meta.uid}.get(ref.field_path, "")
+            continue
         target = os.path.join(path, item.path)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with open(target, "w", encoding="utf-8") as f:

@@ -12,6 +12,7 @@ from typing import ClassVar
 from pyrunc.spec import names
 from pyrunc.spec.quantity import Quantity
 from pyrunc.spec.schema import spec_field
+from pyrunc.spec.sidecar import restartable
 
 _NO_API_SERVER = "not supported: pyrunc has no API server to read ConfigMaps/Secrets from"
 _NOT_SUPPORTED = "not supported by pyrunc"
@@ -385,5 +386,5 @@ class Pod:
 
 
 def is_sidecar(c: Container) -> bool:
-    """A native sidecar: an init container with ``restartPolicy: Always``."""
-    return c.restart_policy == "Always"
+    """A native sidecar: an init container with ``restartPolicy: Always`` (the rule is spec/sidecar.py's)."""
+    return restartable(c.restart_policy)

@@ -8,8 +8,10 @@ so a name like "../x" or "a/b" must never get through.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from pyrunc.spec.quantity import Quantity
+if TYPE_CHECKING:  # only annotations: store/layout.py and the read verbs import this module, fractions unneeded
+    from pyrunc.spec.quantity import Quantity
 
 _LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -19,7 +21,7 @@ _STANDARD_RESOURCES = ("cpu", "memory", "ephemeral-storage")
 
 
 def _invalid(value: object, why: str) -> str:
-    shown = f'"{value}"' if isinstance(value, (str, Quantity)) else str(value)
+    shown = str(value) if isinstance(value, int) else f'"{value}"'  # a number, or a string / Quantity
     return f"Invalid value: {shown}: {why}"
 
 
@@ -120,7 +122,7 @@ def port_number_or_name(value: int | str) -> str | None:
 
 
 def non_negative(value: int | Quantity) -> str | None:
-    amount = value.amount if isinstance(value, Quantity) else value
+    amount = value if isinstance(value, int) else value.amount
     if amount < 0:
         return _invalid(value, "must be greater than or equal to 0")
     return None

@@ -30,22 +30,19 @@ the pod directory's path. Only DNS-1123 names (namespace: a label) ever become p
 from __future__ import annotations
 
 import os
-import re
 from typing import NamedTuple
 
-
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+from pyrunc.spec.names import dns1123_label, dns1123_subdomain
 
 
-def valid_name(name: str, max_len: int = 253) -> bool:
-    """A DNS-1123 subdomain: the only names that may reach a path (no '/', '..' or '_')."""
-    return 0 < len(name) <= max_len and bool(_NAME.fullmatch(name))
+def valid_name(name: str) -> bool:
+    """A DNS-1123 subdomain (spec/names.py): the only names that may reach a path (no '/', '..' or '_')."""
+    return dns1123_subdomain(name) is None
 
 
 def valid_label(name: str) -> bool:
-    """A DNS-1123 label (a namespace): at most 63 characters, no dots."""
-    return 0 < len(name) <= 63 and bool(_LABEL.fullmatch(name))
+    """A DNS-1123 label (a namespace; spec/names.py): at most 63 characters, no dots."""
+    return dns1123_label(name) is None
 
 
 def pod_exists(root: str, namespace: str, name: str) -> bool:

@@ -30,9 +30,9 @@ from pyrunc.store.atomic import private_dir, read_json, write_json
 from pyrunc.store.layout import PodLayout
 from pyrunc.supervisor.backoff import Backoff
 from pyrunc.supervisor.events import record_event
-from pyrunc.supervisor.lifecycle import ActionRunner, ContainerProbes, handler_of
+from pyrunc.probe.runner import ActionRunner, ContainerProbes, handler_of
 from pyrunc.supervisor.loop import Loop
-from pyrunc.supervisor.probes import ActionResult, Target
+from pyrunc.probe import ActionResult, Target
 from pyrunc.worker import plan
 from pyrunc.worker.facts import facts_from_json, facts_to_json
 from pyrunc.worker.plan import (PRESTOP_EXTENSION, ContainerFacts, ContainerView, Deletion, HookState, KillContainer,

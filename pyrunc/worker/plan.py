@@ -154,7 +154,7 @@ def _container_spec(pod: Pod, name: str) -> Container:
 
 
 def kind_of(pod: Pod, name: str) -> Kind:
-    """INIT, SIDECAR (an init container with restartPolicy Always) or APP. The one place the sidecar rule is read."""
+    """INIT, SIDECAR (an init container with restartPolicy Always) or APP (the sidecar rule itself: spec/sidecar.py)."""
     for c in pod.spec.init_containers:
         if c.name == name:
             return Kind.SIDECAR if is_sidecar(c) else Kind.INIT

@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.root, pytest.mark.network]
 
 CONTAINER = """  - name: app
     image: busybox
-    workingDir: /work/dir
+    workingDir: /srv/dir
     env:
     - {name: FIRST, value: one}
     - {name: SECOND, value: "$(FIRST)-two"}
@@ -67,8 +67,8 @@ def test_field_ref_env(app: Node) -> None:
 
 def test_working_dir(app: Node) -> None:
     pid = app.container_pid("proc", "app")
-    assert os.readlink(f"/proc/{pid}/cwd").endswith("/work/dir")
-    assert app.exec("proc", "app", "pwd").stdout == "/work/dir\n"
+    assert os.readlink(f"/proc/{pid}/cwd").endswith("/srv/dir")
+    assert app.exec("proc", "app", "pwd").stdout == "/srv/dir\n"
 
 
 def test_exec_passes_the_exit_status(app: Node) -> None:

@@ -1,4 +1,4 @@
-"""Probe and hook mechanisms (pyrunc.supervisor.probes) against real servers in a network namespace made here.
+"""Probe and hook mechanisms (pyrunc.probe) against real servers in a network namespace made here.
 
 Network actions setns into that namespace from a forked child, exactly as the supervisor does for a pod;
 servers run in it through `nsenter --net`. Traffic stays inside the test's own namespace. exec actions run
@@ -19,8 +19,7 @@ from typing import Iterator
 import pytest
 
 from pyrunc.spec.model import ExecAction, GRPCAction, HTTPGetAction, HTTPHeader, TCPSocketAction
-from pyrunc.supervisor import probes
-from pyrunc.supervisor.probes import ActionResult, Target
+from pyrunc.probe import MAX_OUTPUT, ActionResult, Handler, Target, action
 from tests.integration.helpers import Node, _node, sleeper, pod_yaml
 from tests.probe_wait import wait
 
@@ -161,9 +160,9 @@ def servers(netns: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
             stop(proc)
 
 
-def run(handler: probes.Handler, target: Target, timeout: float = 1, **kw: object) -> ActionResult:
+def run(handler: Handler, target: Target, timeout: float = 1, **kw: object) -> ActionResult:
     """spawn, then wait the way the supervisor does: the child's exit, or the SIGKILL backstop."""
-    return wait(probes.spawn(handler, target, timeout, **kw))  # type: ignore[arg-type]
+    return wait(action.spawn(handler, target, timeout, **kw))  # type: ignore[arg-type]
 
 
 def net_target(netns: str, ip: str = POD_IP) -> Target:
@@ -308,8 +307,8 @@ def exec_action(*argv: str) -> ExecAction:
 def test_exec_success_runs_inside_the_container(pod: tuple[Node, Target]) -> None:
     _, t = pod
     assert run(exec_action("sh", "-c", 'test "$GREETING" = hello && test -x /bin/busybox'), t).result is True
-    # It is the container's mount namespace: the host's /work does not exist there.
-    assert run(exec_action("test", "-d", "/work"), t).result is False
+    # It is the container's mount namespace: the directory of these tests, on the host, does not exist there.
+    assert run(exec_action("test", "-d", str(Path(__file__).resolve().parent)), t).result is False
 
 
 def test_exec_joins_the_container_cgroups(pod: tuple[Node, Target]) -> None:
@@ -327,7 +326,7 @@ def test_exec_failure_reports_the_output(pod: tuple[Node, Target]) -> None:
     res = run(exec_action("sh", "-c", "echo out; echo err >&2; exit 1"), t)
     assert res == ActionResult(False, "out\nerr\n")
     big = run(exec_action("sh", "-c", "yes x | head -c 20000; exit 3"), t)
-    assert big.result is False and big.message == "x\n" * (probes.MAX_OUTPUT // 2)
+    assert big.result is False and big.message == "x\n" * (MAX_OUTPUT // 2)
 
 
 def test_exec_missing_binary_fails_with_the_reason(pod: tuple[Node, Target]) -> None:

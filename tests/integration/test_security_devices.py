@@ -157,7 +157,7 @@ def test_the_container_group_holds_runc_s_allow_list(pod: DevNode, version: int)
         assert Path(pod_group(plain), "devices.list").read_text().split("\n")[0] == "a *:* rwm"
         assert Path(container_group(pod, "priv", "devices"), "devices.list").read_text().strip() == "a *:* rwm"
         return
-    from pyrunc.cgroups.ebpf import attached_programs
+    from tests.kernel_readback import attached_programs
 
     plain = container_group(pod, "plain", "")
     # Exactly one program, and the kernel holds exactly the one built for the rules.
@@ -249,7 +249,8 @@ CGROUP2_ROOTS = [pytest.param("/sys/fs/cgroup/unified", id="hybrid"),
 
 @pytest.mark.parametrize("mount", CGROUP2_ROOTS)
 def test_a_new_device_program_replaces_the_old_one(mount: str, loop_disk: tuple[int, int], tmp_path: Path) -> None:
-    from pyrunc.cgroups.ebpf import attached_programs, set_device_program
+    from pyrunc.cgroups.ebpf import set_device_program
+    from tests.kernel_readback import attached_programs
 
     if not cgroup2_mount(mount):
         pytest.skip(f"no cgroup2 mount at {mount}")

@@ -6,8 +6,8 @@ import argparse
 
 import pytest
 
+from pyrunc.cli.common import parse_targets
 from pyrunc.cli.delete_cmd import grace_of
-from pyrunc.cli.get_cmd import parse_targets
 from pyrunc.cli.logs_cmd import render, tail_lines
 from pyrunc.cli.main import ArgumentError, split_globals
 from pyrunc.cli.wait_cmd import check, jsonpath_get
@@ -150,7 +150,7 @@ def test_tail_lines_without_final_newline() -> None:
 
 
 def test_apply_reads_a_directory_of_manifests_in_name_order(tmp_path) -> None:  # noqa: ANN001
-    from pyrunc.cli.apply_cmd import manifest_files
+    from pyrunc.cli.common import manifest_files
 
     for name in ("b.yaml", "a.json", "c.yml", "notes.txt", ".hidden.yaml"):
         (tmp_path / name).write_text("")

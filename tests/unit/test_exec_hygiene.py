@@ -7,6 +7,7 @@ import json
 import os
 
 from pyrunc.linux import hygiene
+from tests.kernel_readback import is_dumpable
 
 
 def in_child(fn) -> dict:  # type: ignore[no-untyped-def]
@@ -46,11 +47,11 @@ def test_close_fds_except_keeps_only_stdio_and_the_listed_ones() -> None:
 
 def test_set_dumpable() -> None:
     def child(_report: int) -> dict:
-        before = hygiene.is_dumpable()
+        before = is_dumpable()
         hygiene.set_dumpable(False)
-        after = hygiene.is_dumpable()
+        after = is_dumpable()
         hygiene.set_dumpable(True)
-        return {"before": before, "after": after, "again": hygiene.is_dumpable()}
+        return {"before": before, "after": after, "again": is_dumpable()}
 
     assert in_child(child) == {"before": True, "after": False, "again": True}
 

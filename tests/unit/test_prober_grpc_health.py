@@ -1,4 +1,4 @@
-"""grpc_health: HPACK decoding (RFC 7541 Appendix C vectors), framing and the protobuf messages; and one whole
+"""pyrunc.probe.grpc: HPACK decoding (RFC 7541 Appendix C vectors), framing and the protobuf messages; and one whole
 Health/Check exchange against a scripted HTTP/2 server on a socketpair."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from pyrunc.supervisor import grpc_health as gh
+from pyrunc.probe import grpc as gh
 
 
 def test_huffman_code_is_complete_and_matches_rfc_examples() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pyrunc.spec.model import ExecAction, Probe
-from pyrunc.supervisor.prober import Outcome, ProbeWorker, container_ready
+from pyrunc.probe.worker import Outcome, ProbeWorker, container_ready
 
 EXEC = ExecAction(command=("true",))
 

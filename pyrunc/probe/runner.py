@@ -1,8 +1,8 @@
 """Probes and lifecycle hooks of running containers, driven by the supervisor's event loop.
 
-Every probe or hook action is a child process (supervisor/probes.py) whose exit is watched by the
+Every probe or hook action is a child process (probe/action.py) whose exit is watched by the
 loop, with a SIGKILL backstop at its timeout; nothing here blocks. The decisions are the kubelet's,
-kept in prober.ProbeWorker (thresholds, periods, startup gating); this module only schedules them
+kept in worker.ProbeWorker (thresholds, periods, startup gating); this module only schedules them
 and reports results to the pod runner through callbacks.
 """
 
@@ -15,11 +15,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pyrunc.supervisor import probes
-from pyrunc.supervisor.prober import ProbeWorker
+from pyrunc.probe import ActionResult, Target, action
+from pyrunc.probe.worker import ProbeWorker
 
 PROBE_KINDS = (("startup", "startup_probe"), ("liveness", "liveness_probe"), ("readiness", "readiness_probe"))
-PROBE_NAMES = {"startup": "Startup", "liveness": "Liveness", "readiness": "Readiness"}
 
 
 @dataclass
@@ -37,12 +36,12 @@ class ActionRunner:
         self.loop = loop
         self.running: dict[int, Running] = {}
 
-    def run(self, handler: Any, target: probes.Target, timeout: float, ports: dict[str, int], purpose: str,
-            done: Callable[[probes.ActionResult], None]) -> None:
+    def run(self, handler: Any, target: Target, timeout: float, ports: dict[str, int], purpose: str,
+            done: Callable[[ActionResult], None]) -> None:
         try:
-            spawned = probes.spawn(handler, target, timeout, ports=ports, purpose=purpose)
+            spawned = action.spawn(handler, target, timeout, ports=ports, purpose=purpose)
         except OSError as e:
-            done(probes.ActionResult(None, f"cannot start the {purpose}: {e}"))
+            done(ActionResult(None, f"cannot start the {purpose}: {e}"))
             return
         timer = self.loop.call_later(spawned.kill_after, lambda: _kill(spawned.pid))
         self.running[spawned.pid] = Running(spawned.pid, timer)
@@ -51,7 +50,7 @@ class ActionRunner:
             entry = self.running.pop(pid, None)
             if entry is not None:
                 self.loop.cancel(entry.timer)
-            done(probes.collect(spawned, status))
+            done(action.collect(spawned, status))
 
         self.loop.watch_child(spawned.pid, exited)
 
@@ -79,7 +78,7 @@ def handler_of(action: Any) -> tuple[Any, float | None]:
 class ContainerProbes:
     """The startup, liveness and readiness workers of one container instance."""
 
-    def __init__(self, container: Any, loop: Any, target: probes.Target, ports: dict[str, int],
+    def __init__(self, container: Any, loop: Any, target: Target, ports: dict[str, int],
                  on_outcome: Callable[[str, bool | None, Any, str], None]) -> None:
         self.loop = loop
         self.target = target
@@ -126,7 +125,7 @@ class ContainerProbes:
         self.actions.run(handler, self.target, worker.timeout, self.ports, "probe",
                          lambda result: self._result(kind, result))
 
-    def _result(self, kind: str, result: probes.ActionResult) -> None:
+    def _result(self, kind: str, result: ActionResult) -> None:
         self.busy.discard(kind)
         if self.stopped:
             return

@@ -1,4 +1,6 @@
-"""A minimal gRPC health client (`grpc.health.v1.Health/Check`) over cleartext HTTP/2, standard library only.
+"""grpc (kubelet pkg/probe/grpc): success iff `grpc.health.v1.Health/Check` answers SERVING.
+
+A minimal gRPC health client over cleartext HTTP/2, standard library only.
 
 Why not grpcio: it is a 10 MB native dependency with threads, and a probe child needs one unary call.
 The call is a fixed byte sequence to send and a handful of frames to read:
@@ -25,6 +27,41 @@ import socket
 import struct
 import time
 import urllib.parse
+
+from pyrunc.probe import FAILURE, SUCCESS, Failed, go_quote, join_host_port
+from pyrunc.probe.tcp import dial
+
+
+# --- the probe ------------------------------------------------------------------------------------------------
+def run(host: str, port: int, service: str, deadline: float, timeout: float) -> tuple[int, str]:
+    """kubelet pkg/probe/grpc: success iff the health service answers SERVING."""
+    addr = join_host_port(host, port)
+    within = f"{timeout:g}s"
+    try:
+        sock = dial(host, port, deadline)
+    except Failed as e:
+        if e.message.endswith("i/o timeout"):
+            return FAILURE, (f"timeout: failed to connect service {go_quote(addr)} within {within}: "
+                             "context deadline exceeded")
+        return FAILURE, f"error: failed to connect service at {go_quote(addr)}: {e.message}"
+    try:
+        status = check(sock, addr, service, deadline)
+    except socket.timeout:
+        return FAILURE, f"timeout: health rpc did not complete within {within}"
+    except GrpcError as e:
+        if e.code == UNIMPLEMENTED:
+            return FAILURE, ("this server doesn't implement the grpc health protocol (grpc.health.v1.Health): "
+                             f"{e.message}")
+        return FAILURE, f"error: health rpc probe failed: {e}"
+    except (ProtocolError, OSError) as e:
+        return FAILURE, f"error: health rpc probe failed: {e}"
+    finally:
+        sock.close()
+    if status != SERVING:
+        name = SERVING_STATUS.get(status, str(status))
+        return FAILURE, f"service unhealthy (responded with {go_quote(name)})"
+    return SUCCESS, "service is serving"
+
 
 # --- HTTP/2 (RFC 9113) ---------------------------------------------------------------------------------------
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"

@@ -1,0 +1,68 @@
+"""Helpers more than one verb needs: which pods the words on the command line name, and reading manifests.
+
+Verbs import from here (and from view.py), never from each other.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from pyrunc.errors import PyruncError
+
+POD_WORDS = ("pod", "pods", "po")
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def parse_targets(words: list[str]) -> list[str]:
+    """`pods`, `pod a b`, `pod/a pod/b` -> the names asked for ([] = all)."""
+    if words[0] in POD_WORDS:
+        return words[1:]
+    names = []
+    for w in words:
+        kind, sep, name = w.partition("/")
+        if not sep or kind not in POD_WORDS:
+            raise PyruncError(f'the server doesn\'t have a resource type "{kind}"')
+        names.append(name)
+    return names
+
+
+def manifest_files(path: str) -> list[str]:
+    """A file, `-`, or a directory's *.yaml/*.yml/*.json files in name order (like kubectl -f DIR)."""
+    if path != "-" and os.path.isdir(path):
+        names = sorted(n for n in os.listdir(path) if n.endswith(MANIFEST_SUFFIXES) and not n.startswith("."))
+        if not names:
+            raise PyruncError(f'error reading "{path}": no manifest files (*.yaml, *.yml, *.json) in the directory')
+        return [os.path.join(path, n) for n in names]
+    return [path]
+
+
+def read_manifest_text(path: str) -> str:
+    """The text, or its first 3 MiB + 1 character: the loader refuses anything larger, so a huge
+    file is never read into memory whole."""
+    from pyrunc.spec.load import MAX_MANIFEST_BYTES
+
+    if path == "-":
+        return sys.stdin.read(MAX_MANIFEST_BYTES + 1)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read(MAX_MANIFEST_BYTES + 1)
+    except FileNotFoundError:
+        raise PyruncError(f'the path "{path}" does not exist') from None
+    except IsADirectoryError:
+        raise PyruncError(f'the path "{path}" is a directory') from None
+    except UnicodeDecodeError:
+        raise PyruncError(f'the file "{path}" is not UTF-8 text') from None
+
+
+def load_all(paths: list[str]) -> list[Any]:
+    """Every pod of every manifest `-f` names (apply, delete -f), validated; none is an error."""
+    from pyrunc.spec import load_manifests
+
+    pods = []
+    for path in [f for p in paths for f in manifest_files(p)]:
+        pods += load_manifests(read_manifest_text(path), "STDIN" if path == "-" else path)
+    if not pods:
+        raise PyruncError("no objects passed to apply")
+    return pods

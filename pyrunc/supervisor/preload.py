@@ -90,7 +90,7 @@ def _warm_data(network: bool) -> None:
     if not network:
         return
     # pyroute2 imports link-kind and message modules while it builds its first socket.
-    from pyroute2 import IPRoute  # noqa: PLC0415
+    from pyroute2 import IPRoute  # type: ignore[import-untyped]  # noqa: PLC0415
 
     try:
         with IPRoute() as ipr:

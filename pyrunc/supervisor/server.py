@@ -13,6 +13,7 @@ leaves the pods running for a supervisor of the client's build to adopt.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -98,7 +99,7 @@ class Server:
             conn.setblocking(False)
             fd = conn.fileno()
             self.clients[fd] = (conn, bytearray())
-            self.loop.add_reader(fd, lambda fd=fd: self._read(fd))
+            self.loop.add_reader(fd, functools.partial(self._read, fd))
 
     def _read(self, fd: int) -> None:
         entry = self.clients.get(fd)

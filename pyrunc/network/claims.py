@@ -140,6 +140,19 @@ def claim(cfg: NetConfig, directory: str = CLAIMS_DIR) -> None:
         os.replace(tmp, path)
 
 
+def other_owner(cfg: NetConfig, directory: str = CLAIMS_DIR) -> Claim | None:
+    """The live claim of another root on any of ``cfg``'s bridge, subnet or table; None when none.
+
+    A root removes its bridge and table only when this is None: a root that was refused (or never
+    claimed, like a root of an older version) must not delete them under the owner's pods."""
+    mine = Claim.of(cfg)
+    with _locked(directory):
+        for other in claims(directory):
+            if other.root != mine.root and mine.clashes(other) and not is_stale(other):
+                return other
+    return None
+
+
 def release(cfg: NetConfig, directory: str = CLAIMS_DIR) -> None:
     """Drop the root's claim (its bridge and table are gone); none is fine."""
     with _locked(directory):

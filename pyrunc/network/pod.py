@@ -104,11 +104,14 @@ def reclaim_stale(cfg: NetConfig, alive_pod_keys: Collection[str]) -> list[str]:
 
 
 def remove_bridge_if_unused(cfg: NetConfig) -> bool:
-    """Delete the bridge and the NAT table when no pod holds a lease; True when removed."""
+    """Delete the bridge and the NAT table when no pod holds a lease and no other root owns them;
+    True when removed."""
     ipam = _ipam(cfg)
     with ipam.locked():
         if ipam.leases():
             return False
+        if claims.other_owner(cfg) is not None:
+            return False  # another root's (this one was refused): its pods are on them
         nftables.delete_table(cfg)
         with links.iproute_in() as ipr:
             links.delete_link(ipr, cfg.bridge)

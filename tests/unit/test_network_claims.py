@@ -108,3 +108,15 @@ def test_a_root_with_pods_but_no_supervisor_keeps_its_claim(tmp_path: Path, cdir
     claims.claim(NetConfig(root=a), cdir)
     with pytest.raises(NetworkError):
         claims.claim(NetConfig(root=b), cdir)
+
+
+def test_other_owner_is_the_live_root_sharing_the_network(tmp_path: Path, cdir: str) -> None:
+    a = make_root(tmp_path, "a", pods=1)
+    b = make_root(tmp_path, "b")
+    claims.claim(NetConfig(root=a), cdir)
+    owner = claims.other_owner(NetConfig(root=b), cdir)
+    assert owner is not None and owner.root == a
+    assert claims.other_owner(NetConfig(root=a), cdir) is None  # its own claim is not another's
+    assert claims.other_owner(NetConfig(root=b, bridge="pyrb", subnet="10.67.0.0/16"), cdir) is None
+    (Path(a) / "pods" / "default_p0").rmdir()  # no pod and no supervisor: stale
+    assert claims.other_owner(NetConfig(root=b), cdir) is None

@@ -13,7 +13,6 @@ found by a ping before the first request and stopped with SIGKILL, which it is b
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import sys
@@ -23,12 +22,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import subprocess
 
-from pyrunc.build import build_id
 from pyrunc.config import NodeConfig
 from pyrunc.errors import DaemonError
 from pyrunc.linux.syscalls import pid_alive
 from pyrunc.store.atomic import private_dir, read_json
-from pyrunc.supervisor import protocol
 
 START_TIMEOUT = 120.0  # a slow or loaded machine (the QEMU guest under TCG) needs long for a cold start
 HANDOVER_TIMEOUT = 60.0  # for the old supervisor to exit after it handed over (it only closes files)
@@ -99,6 +96,7 @@ def connect(cfg: NodeConfig) -> socket.socket:
 
 def _exchange(cfg: NodeConfig, msg: dict[str, Any]) -> dict[str, Any] | None:
     """Send one request, read one reply; None when the connection broke (the daemon was exiting)."""
+    from pyrunc.supervisor import protocol  # noqa: PLC0415 - `pyrunc get` imports this module and needs none of it
     data = protocol.encode(msg)
     if len(data) > protocol.MAX_REQUEST:  # the supervisor would refuse it: say so without sending
         raise protocol.RequestTooLarge(f"request of {len(data)} bytes is larger than {protocol.MAX_REQUEST} bytes",
@@ -155,11 +153,15 @@ def _stop_legacy(cfg: NodeConfig, reply: dict[str, Any]) -> None:
 
 
 def _stamped(msg: dict[str, Any]) -> dict[str, Any]:
+    from pyrunc.build import build_id  # noqa: PLC0415 - hashing the package: only for requests
+    from pyrunc.supervisor import protocol  # noqa: PLC0415
+
     return {**msg, "protocol": protocol.PROTOCOL, "build": build_id()}
 
 
 def _handed_over(cfg: NodeConfig, reply: dict[str, Any]) -> bool:
     """The reply says the supervisor is of another build: wait for it to leave; True when so."""
+    from pyrunc.supervisor import protocol  # noqa: PLC0415 - `pyrunc get` imports this module and needs none of it
     if reply.get("kind") == protocol.HANDOVER:
         _wait_gone(cfg, int(reply.get("pid") or 0))
         return True
@@ -187,6 +189,7 @@ def _ensure_own_build(cfg: NodeConfig) -> None:
 def request(cfg: NodeConfig, msg: dict[str, Any]) -> dict[str, Any]:
     """Send ``msg`` to the supervisor of this build (started if need be); its reply, or its error raised
     as the same PyruncError class the supervisor raised."""
+    from pyrunc.supervisor import protocol  # noqa: PLC0415 - `pyrunc get` imports this module and needs none of it
     _ensure_own_build(cfg)
     for attempt in range(5):
         reply = _exchange(cfg, _stamped(msg))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
+import hashlib
 import os
 import signal
 import time
@@ -18,6 +21,8 @@ from pyrunc.errors import CgroupError
 # within milliseconds, so a short bounded retry is enough (runc retries ~5 s in total too).
 RMDIR_ATTEMPTS = 100
 RMDIR_DELAY = 0.05
+# Host-wide locks of pyrunc (shared by every root on the host; see pyrunc/network/claims.py).
+HOST_LOCK_DIR = "/run/pyrunc-claims"
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +176,25 @@ def rmdir_tree(directory: str) -> None:
                 if e.errno != errno.EBUSY or attempt == RMDIR_ATTEMPTS - 1:
                     raise CgroupError(f"cannot remove cgroup {group}: {e.strerror}", path=group) from e
                 time.sleep(RMDIR_DELAY)
+
+
+@contextlib.contextmanager
+def parent_lock(parent: str, lock_dir: str = HOST_LOCK_DIR) -> Iterator[None]:
+    """Hold the host-wide lock of the cgroup parent ``parent``.
+
+    Several roots may share one cgroup parent: their pods' groups never collide (they are named
+    by pod uid), but one root's clean-up removes the parent's empty QoS groups while another may
+    be creating a pod in them. Without the lock the other's ``mkdir pod<uid>`` can find its QoS
+    group gone, or (v2) re-created by makedirs without its controllers enabled.
+    """
+    os.makedirs(lock_dir, mode=0o700, exist_ok=True)
+    name = "cgroup-" + hashlib.sha256(parent.encode()).hexdigest()[:16] + ".lock"
+    fd = os.open(os.path.join(lock_dir, name), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def rmdir_if_empty(directory: str) -> None:

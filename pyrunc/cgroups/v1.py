@@ -85,7 +85,8 @@ class V1Driver:
 
     def setup_pod(self, plan: PodCgroupPlan) -> None:
         rel = os.path.join(self.parent, qos_dir(plan.qos), f"pod{base.check_name('pod uid', plan.pod_uid)}")
-        self._make(rel)
+        with base.parent_lock(self.parent):  # another root's clean-up must not remove a QoS group under us
+            self._make(rel)
         self._write_values(rel, v1_files(plan.pod))
 
     def setup_container(self, plan: PodCgroupPlan, name: str) -> None:
@@ -191,9 +192,11 @@ class V1Driver:
             base.rmdir_tree(os.path.join(hierarchy, rel))
 
     def cleanup_parent(self) -> None:
-        for hierarchy in self._hierarchies():
-            for qos in ("burstable", "besteffort", ""):
-                base.rmdir_if_empty(os.path.join(hierarchy, self.parent, qos))
+        """Remove the parent's groups that are empty: another root's pods under it keep them."""
+        with base.parent_lock(self.parent):
+            for hierarchy in self._hierarchies():
+                for qos in ("burstable", "besteffort", ""):
+                    base.rmdir_if_empty(os.path.join(hierarchy, self.parent, qos))
 
 
 def _set_memory_limit(directory: str, value: str) -> None:

@@ -73,10 +73,11 @@ class V2Driver:
         if qos_dir(plan.qos):
             chain.append(os.path.join(chain[-1], qos_dir(plan.qos)))
         pod = os.path.join(chain[-1], f"pod{base.check_name('pod uid', plan.pod_uid)}")
-        for directory in chain:
-            self._make(directory)
-            self._enable_controllers(directory)
-        self._make(pod)
+        with base.parent_lock(self.parent):  # another root's clean-up must not remove a QoS group under us
+            for directory in chain:
+                self._make(directory)
+                self._enable_controllers(directory)
+            self._make(pod)
         self._write_values(pod, v2_files(plan.pod, self.weight_method, container=False))
         self._enable_controllers(pod)
 
@@ -145,5 +146,7 @@ class V2Driver:
         base.rmdir_tree(directory)
 
     def cleanup_parent(self) -> None:
-        for qos in ("burstable", "besteffort", ""):
-            base.rmdir_if_empty(os.path.join(self.mount_root, self.parent, qos))
+        """Remove the parent's groups that are empty: another root's pods under it keep them."""
+        with base.parent_lock(self.parent):
+            for qos in ("burstable", "besteffort", ""):
+                base.rmdir_if_empty(os.path.join(self.mount_root, self.parent, qos))

@@ -3,7 +3,9 @@
 Every set-up step pushes its undo on an ExitStack; a failure unwinds them in reverse, so a
 failed set-up leaves no veth, lease or rule behind. The node-wide lock (ipam.Ipam.locked) is
 held for the whole of a set-up or teardown: two processes never race on the bridge, the
-nftables table or an address.
+nftables table or an address. That lock is the root's; the bridge, subnet and table are the
+host's, so a root claims them host-wide (``claims.py``) before its first pod is attached, and
+another root whose settings would share them is refused.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import contextlib
 import os
 from collections.abc import Collection, Sequence
 
-from pyrunc.network import links, nftables
+from pyrunc.network import claims, links, nftables
 from pyrunc.network.ipam import Ipam, Lease
 from pyrunc.network.model import NetConfig, PodNetwork, PortMapping, check_pod_key
 
@@ -33,6 +35,8 @@ def setup_pod_network(
     ipam = _ipam(cfg)
     prefix_len = cfg.network.prefixlen
     with ipam.locked():
+        # Before anything is made: the bridge, subnet and table must be this root's (claims.py).
+        claims.claim(cfg)
         old = ipam.find(pod_key)
         if old is not None:
             # Left by a crash in the middle of a previous attempt for the same pod: start clean.
@@ -100,12 +104,16 @@ def reclaim_stale(cfg: NetConfig, alive_pod_keys: Collection[str]) -> list[str]:
 
 
 def remove_bridge_if_unused(cfg: NetConfig) -> bool:
-    """Delete the bridge and the NAT table when no pod holds a lease; True when removed."""
+    """Delete the bridge and the NAT table when no pod holds a lease and no other root owns them;
+    True when removed."""
     ipam = _ipam(cfg)
     with ipam.locked():
         if ipam.leases():
             return False
+        if claims.other_owner(cfg) is not None:
+            return False  # another root's (this one was refused): its pods are on them
         nftables.delete_table(cfg)
         with links.iproute_in() as ipr:
             links.delete_link(ipr, cfg.bridge)
+        claims.release(cfg)
     return True

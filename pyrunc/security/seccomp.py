@@ -61,10 +61,19 @@ def _version(text: str) -> tuple[int, int]:
 
 
 # ------------------------------------------------------------------------------- 1. which profile
+_runtime_default_text: str | None = None
+
+
 def runtime_default() -> dict[str, Any]:
-    """containerd's default profile, unresolved (includes/excludes still in it)."""
-    with open(os.path.join(os.path.dirname(__file__), "runtime_default.json"), encoding="utf-8") as f:
-        return json.load(f)  # type: ignore[no-any-return]
+    """containerd's default profile, unresolved (includes/excludes still in it); a fresh copy each call.
+
+    The file is read once per process: the supervisor reads it at start (preload), so an upgrade
+    that replaces or removes the package under a running supervisor cannot take it away."""
+    global _runtime_default_text
+    if _runtime_default_text is None:
+        with open(os.path.join(os.path.dirname(__file__), "runtime_default.json"), encoding="utf-8") as f:
+            _runtime_default_text = f.read()
+    return json.loads(_runtime_default_text)  # type: ignore[no-any-return]
 
 
 def effective_profile(container_sc: Any, pod_sc: Any, seccomp_default: bool) -> tuple[str, str]:

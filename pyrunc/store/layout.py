@@ -3,6 +3,9 @@
     <root>/daemon.json               supervisor facts: pid, start time
     <root>/daemon.sock               the supervisor's request socket
     <root>/daemon.log                the supervisor's own log
+    <root>/cgroups/<uid>, <root>/owned/<place>/<uid>
+                                     markers of the pods whose host-wide data this root made: the
+                                     only uids its reclaim may remove (pyrunc/store/owned.py)
     <root>/pods/<ns>_<name>/
         pod.json                     the applied Pod (v1 form, with uid and timestamps)
         sandbox.json                 sandbox facts: namespace files, holder pid, IP, cgroup

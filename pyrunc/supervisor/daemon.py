@@ -8,11 +8,15 @@ directly. It keeps no state that is not on disk: killed with SIGKILL, it leaves 
 running; pods show phase Unknown until the next mutating command starts a new daemon, which
 adopts the running containers and carries on with their recorded restart counts.
 
-Protocol: one JSON request per connection on <root>/daemon.sock, one JSON reply:
+Requests reach the daemon through ``server.py`` (the socket, bounded request lines) in the wire
+format of ``protocol.py`` (typed errors, the build and protocol check). ``_handle`` dispatches:
     {"op": "apply", "manifest": {...}}            -> {"ok": true, "result": "created|configured|unchanged"}
     {"op": "delete", "key": "ns_name", "grace": N|null} -> {"ok": true} once nothing of the pod is left
     {"op": "ping"}                                -> {"ok": true, "pid": N}
-Errors: {"ok": false, "error": "one line", "hint": "...", "kind": "NotFound"|...}.
+A client of another build or protocol gets "Handover": the daemon stops accepting and exits leaving
+every pod running (no teardown, as after SIGKILL); the client starts a supervisor of its own build,
+which adopts them. Everything the daemon may run is imported before it serves (``preload.py``): the
+files it was started from may change or vanish under it (an upgrade, a removed checkout).
 The daemon exits when it has supervised no pod and served no client for `daemon_linger` seconds.
 """
 
@@ -24,16 +28,13 @@ import json
 import logging
 import os
 import socket
-import time
-import traceback
 import uuid
+from dataclasses import replace
 from typing import Any, Callable
 
-from dataclasses import replace
-
+from pyrunc.build import build_id
 from pyrunc.clock import Clock, SystemClock
 from pyrunc.config import NodeConfig
-from pyrunc.errors import PyruncError
 from pyrunc.linux import syscalls as sc
 from pyrunc.runtime.records import ContainerRecord
 from pyrunc.runtime.service import RuntimeService
@@ -43,6 +44,8 @@ from pyrunc.status import rfc3339
 from pyrunc.store.atomic import private_dir, read_json, write_json
 from pyrunc.store.layout import PodLayout, layout_for_key, list_pod_keys
 from pyrunc.supervisor.loop import Loop
+from pyrunc.supervisor.preload import preload, watch_late_imports
+from pyrunc.supervisor.server import Server, guarded
 from pyrunc.worker.executor import PodWorker
 
 log = logging.getLogger("pyrunc.daemon")
@@ -60,11 +63,10 @@ class Daemon:
         self.loop = Loop(self.clock)
         self.runtime = RuntimeService(cfg, self.loop, self.clock, on_exit=self._container_exited, warn=self._warn)
         self.pods: dict[str, PodWorker] = {}
-        self.clients: dict[int, tuple[socket.socket, bytes]] = {}
         self.pending = 0  # requests waiting for a pod to terminate
-        self.listener: socket.socket | None = None
+        self.server = Server(self.loop, socket_path(cfg.root), self._handle, build_id(), self._hand_over)
+        self.handing_over = False  # a client of another build asked: leave, pods running
         self.idle_since = self.clock.monotonic()
-        self.served_once = False  # after a first answered request, idleness counts from daemon_linger
 
     # ------------------------------------------------------------------ lifecycle
     def serve(self) -> None:
@@ -82,37 +84,38 @@ class Daemon:
         write_json(os.path.join(self.cfg.root, "daemon.json"),
                    {"pid": os.getpid(), "startTime": sc.proc_start_time(os.getpid())})
         self._adopt_all()
-        path = socket_path(self.cfg.root)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(path)
-        os.chmod(path, 0o600)
-        self.listener.listen(64)
-        self.listener.setblocking(False)
-        self.loop.add_reader(self.listener.fileno(), self._accept)
-        log.info("daemon %d serving %s with %d pod(s)", os.getpid(), self.cfg.root, len(self.pods))
+        self.server.open()
+        log.info("daemon %d (build %s) serving %s with %d pod(s)", os.getpid(), self.server.build, self.cfg.root,
+                 len(self.pods))
         try:
-            while not self.loop.got_term and not self._should_exit():
+            while not self.loop.got_term and not self.handing_over and not self._should_exit():
                 self.loop.run_once(0.5)
         finally:
-            self.loop.remove_reader(self.listener.fileno())
-            self.listener.close()
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+            self.server.close()
+            self.server.drop_all()  # clients still waiting (a delete in flight) retry with the next supervisor
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(self.cfg.root, "daemon.json"))
-            if not self.pods:
+            if not self.pods and not self.handing_over:
                 self.runtime.node_teardown()
             os.close(lock_fd)
-            log.info("daemon %d exits", os.getpid())
+            log.info("daemon %d exits%s", os.getpid(), " (handed over)" if self.handing_over else "")
+
+    def _hand_over(self, req: dict[str, Any]) -> None:
+        """A client of another build: stop accepting now; the loop then ends without any teardown.
+
+        Pods are left exactly as a SIGKILL would leave them: their processes, mounts, cgroups and
+        network stay, the facts on disk describe them, and the next supervisor adopts them.
+        """
+        self.handing_over = True
+        self.server.close()
 
     def _should_exit(self) -> bool:
-        if self.pods or self.clients or self.pending:
+        if self.pods or self.server.busy or self.pending:
             self.idle_since = self.clock.monotonic()
             return False
         idle = self.clock.monotonic() - self.idle_since
-        return idle >= (self.cfg.daemon_linger if self.served_once else max(IDLE_EXIT_AFTER, self.cfg.daemon_linger))
+        linger = self.cfg.daemon_linger
+        return idle >= (linger if self.server.served_once else max(IDLE_EXIT_AFTER, linger))
 
     def _adopt_all(self) -> None:
         for key in list_pod_keys(self.cfg.root):
@@ -157,67 +160,8 @@ class Daemon:
                 del self.pods[key]
 
     # ------------------------------------------------------------------ requests
-    def _accept(self) -> None:
-        assert self.listener is not None
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except BlockingIOError:
-                return
-            conn.setblocking(False)
-            self.clients[conn.fileno()] = (conn, b"")
-            self.loop.add_reader(conn.fileno(), lambda fd=conn.fileno(): self._read(fd))
-
-    def _read(self, fd: int) -> None:
-        conn, buf = self.clients[fd]
-        try:
-            data = conn.recv(1 << 20)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self._close(fd)
-            return
-        buf += data
-        self.clients[fd] = (conn, buf)
-        if b"\n" not in buf:
-            return
-        self.loop.remove_reader(fd)
-        line = buf.split(b"\n", 1)[0]
-
-        def reply(msg: dict[str, Any]) -> None:
-            self._reply(fd, msg)
-
-        self._guarded(reply, lambda: self._handle(json.loads(line), reply))
-
-    @staticmethod
-    def _guarded(reply: Callable[[dict[str, Any]], None], work: Callable[[], None]) -> None:
-        """Run request work; any failure becomes the client's error reply (a client never hangs)."""
-        try:
-            work()
-        except PyruncError as e:
-            reply({"ok": False, "error": e.message, "hint": e.hint, "kind": type(e).__name__})
-        except Exception as e:  # noqa: BLE001
-            log.error("request failed: %s", traceback.format_exc())
-            reply({"ok": False, "error": f"internal error: {type(e).__name__}: {e}", "kind": "Internal"})
-
-    def _reply(self, fd: int, msg: dict[str, Any]) -> None:
-        entry = self.clients.get(fd)
-        if entry is None:
-            return
-        conn = entry[0]
-        with contextlib.suppress(OSError):
-            conn.setblocking(True)
-            conn.sendall((json.dumps(msg) + "\n").encode())
-        self._close(fd)
-        self.served_once = True
-
-    def _close(self, fd: int) -> None:
-        entry = self.clients.pop(fd, None)
-        if entry is not None:
-            self.loop.remove_reader(fd)
-            entry[0].close()
+    # The socket and the wire format are server.py's and protocol.py's; requests arrive in _handle.
+    _guarded = staticmethod(guarded)
 
     def _handle(self, req: dict[str, Any], reply: Callable[[dict[str, Any]], None]) -> None:
         op = req.get("op")
@@ -315,5 +259,8 @@ def _answers(path: str) -> bool:
 def run_daemon(cfg: NodeConfig) -> int:
     private_dir(cfg.root)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    preload(network=cfg.network == "bridge")  # before anything can fork or serve: nothing is read from disk later
+    build_id()  # the identity of the files loaded now, not of what may replace them later
+    watch_late_imports()
     Daemon(cfg).serve()
     return 0

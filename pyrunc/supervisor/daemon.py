@@ -35,6 +35,7 @@ from pyrunc.runtime.sysctls import admit_on_node
 from pyrunc.spec import pod_from_dict, pod_to_dict
 from pyrunc.store.atomic import private_dir, read_json, write_json
 from pyrunc.store.layout import PodLayout, layout_for_key, list_pod_keys
+from pyrunc.store.paths import reclaim_orphans
 from pyrunc.supervisor.loop import Loop
 from pyrunc.supervisor.node import Node
 from pyrunc.supervisor.pod import PodRunner, new_manifest
@@ -128,6 +129,7 @@ class Daemon:
             else:
                 runner.sync()
         self.node.reclaim({key: runner.uid for key, runner in self.pods.items()})
+        log.info("reclaimed %s", reclaim_orphans(self.cfg, [runner.uid for runner in self.pods.values()]) or "no pod data")
 
     def _pending_done(self) -> None:
         self.pending -= 1

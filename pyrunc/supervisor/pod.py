@@ -23,14 +23,17 @@ from pyrunc.linux.safepath import read_file_in
 from pyrunc.runtime.config import SandboxFacts, container_config
 from pyrunc.runtime.launch import LaunchError, launch
 from pyrunc.sandbox import sandbox as sbx
-from pyrunc.sandbox.volumes import prepare_volumes
+from pyrunc.sandbox.eviction import disk_limits, emptydir_eviction, measure_usage
+from pyrunc.sandbox.volumes import prepare_volumes, volume_path
 from pyrunc.spec import Pod, is_sidecar, pod_from_dict
 from pyrunc.status import backoff_message, rfc3339
 from pyrunc.store.atomic import private_dir, read_json, write_json, write_text
+from pyrunc.store.events import record_event
+from pyrunc.store.logs import (LogFile, LogWriter, RotationPolicy, parse_records, read_last,
+                              remove_instances_before)
+from pyrunc.store.paths import PodPaths, ensure_data_dir, ensure_log_dir, pod_paths, remove_pod_data
 from pyrunc.supervisor.backoff import Backoff, should_restart
-from pyrunc.supervisor.events import record_event
 from pyrunc.supervisor.lifecycle import ActionRunner, ContainerProbes, handler_of
-from pyrunc.supervisor.logs import LogFile, LogWriter
 from pyrunc.supervisor.probes import ActionResult, Target
 
 # A preStop hook still running when the grace period ends gets this much more, once (kubelet).
@@ -99,11 +102,17 @@ class PodRunner:
         self.on_terminated: list[Callable[[], None]] = []
         self.deadline: float | None = None  # monotonic end of the grace period while terminating
         self.cgroup_plan: Any = None
+        self.evicted = os.path.exists(layout.eviction_json)
+        self.disk_timer: int | None = None
 
     # ---------------------------------------------------------------- set-up
     @property
     def uid(self) -> str:
         return self.pod.metadata.uid
+
+    @property
+    def paths(self) -> PodPaths:
+        return pod_paths(self.node.cfg, self.manifest)
 
     def event(self, type_: str, reason: str, message: str, run: ContainerRun | None = None) -> None:
         record_event(self.layout, self.node.cfg.node_name, type_, reason, message,
@@ -135,6 +144,7 @@ class PodRunner:
             self.node.write_etc_files(self)
             undo.pop_all()
         self.sync()
+        self._check_disk()
 
     def adopt(self) -> None:
         """Take over after a supervisor restart: watch what still runs, account for what ended unseen."""
@@ -142,10 +152,8 @@ class PodRunner:
         self.cgroup_plan = self.node.cgroups_plan(self)
         self.volumes = {}
         for vol in self.pod.spec.volumes:
-            if vol.empty_dir is not None or getattr(vol, "downward_api", None) is not None:
-                self.volumes[vol.name] = self.layout.volume_dir(vol.name)
-            elif vol.host_path is not None:
-                self.volumes[vol.name] = vol.host_path.path
+            if (where := volume_path(vol, self.layout, self.paths)) is not None:
+                self.volumes[vol.name] = where
         self.volumes_ready = True
         self.terminating = bool(self.manifest["metadata"].get("deletionTimestamp"))
         for run in self.runs:
@@ -160,6 +168,7 @@ class PodRunner:
             elif run.rec.get("willRestart") and not self.terminating:
                 delay = max(0.0, float(run.rec.get("backoffUntil", 0)) - time.time())
                 run.timer = self.node.loop.call_later(delay, lambda r=run: self.restart(r))
+        self._check_disk()
 
     # ---------------------------------------------------------------- decisions
     def _mount_volumes(self) -> bool:
@@ -169,7 +178,7 @@ class PodRunner:
         if self.volume_retry is not None:
             return False
         try:
-            self.volumes = prepare_volumes(self.pod, self.layout, self.node.memory)
+            self.volumes = prepare_volumes(self.pod, self.layout, self.node.memory, self.paths)
         except (OSError, PyruncError) as e:
             self.volume_failures += 1
             detail = e.detail if isinstance(e, FieldError) else str(e)
@@ -208,6 +217,8 @@ class PodRunner:
                 self.start(run)
 
     def restart_policy(self, run: ContainerRun) -> str:
+        if self.evicted:
+            return "Never"  # an evicted pod is over: nothing of it restarts
         if run.kind == "sidecar":
             return "Always"
         policy = self.pod.spec.restart_policy
@@ -273,6 +284,28 @@ class PodRunner:
             self._post_start(run, lifecycle.post_start)
         else:
             self._running(run)
+
+    def _check_disk(self) -> None:
+        """Every housekeeping interval: evict the pod once a disk emptyDir passes its sizeLimit."""
+        self.disk_timer = None
+        limits = disk_limits(self.pod)
+        if not limits or self.terminating or self.evicted:
+            return
+        evicted = emptydir_eviction({v.volume: measure_usage(self.paths.empty_dir(v.volume)) for v in limits}, limits)
+        if evicted is None:
+            self.disk_timer = self.node.loop.call_later(self.node.cfg.housekeeping_interval, self._check_disk)
+            return
+        self.evicted = True
+        write_json(self.layout.eviction_json, {"reason": evicted.reason, "message": evicted.message})
+        self.event("Warning", evicted.reason, evicted.message)
+        for run in self.runs:
+            self.node.loop.cancel(run.timer)
+            run.timer = None
+            if run.rec.get("willRestart"):
+                run.rec["willRestart"] = False
+                run.save()
+            if run.alive():
+                self.stop_container(run, 0, f"Stopping container {run.name}")
 
     # ---------------------------------------------------------------- hooks and probes
     def _target(self, run: ContainerRun) -> Target:
@@ -358,7 +391,9 @@ class PodRunner:
         # Fail closed: without verified sandbox facts the container is not started (never the host's namespaces).
         sandbox = sbx.verified_sandbox(self.layout, self.pod.spec, self.sandbox)
         cdir = self.layout.container_dir(run.name)
-        layer = os.path.join(cdir, "rootfs")
+        os.makedirs(cdir, exist_ok=True)
+        ensure_data_dir(self.paths)
+        layer = self.paths.layer(run.name)  # on disk: a container's writes are not RAM
         # A (re)started container gets a fresh writable layer, as containerd gives each new container.
         shutil.rmtree(layer, ignore_errors=True)
         for d in ("upper", "work", "merged"):
@@ -378,15 +413,17 @@ class PodRunner:
                                seccomp_profile_root=self.node.cfg.seccomp_profile_root,
                                seccomp_default=self.node.cfg.seccomp_default)
         cg_mounts, cgroupns = self.node.cgroup_mounts(self, run)
-        cfg = cfg._replace(mounts=cfg.mounts + tuple(cg_mounts), cgroupns=cgroupns)
+        cfg = cfg._replace(mounts=cfg.mounts + tuple(cg_mounts), cgroupns=cgroupns, upper=os.path.join(layer, "upper"),
+                           work=os.path.join(layer, "work"), merged=os.path.join(layer, "merged"))
         write_text(self.layout.container_config(run.name), cfg.to_json())  # 0600: it holds the env
         return cfg
 
     def _attach_logs(self, run: ContainerRun, out_r: int, err_r: int) -> None:
         count = int(run.rec.get("restartCount", 0))
-        path = self.layout.log_file(run.name, count)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        log = LogFile(path, streams=2)
+        remove_instances_before(ensure_log_dir(self.paths, run.name), count)
+        cfg = self.node.cfg
+        log = LogFile(self.paths.log_file(run.name, count), streams=2,
+                      policy=RotationPolicy(cfg.container_log_max_size, cfg.container_log_max_files))
         for fd, stream in ((out_r, "stdout"), (err_r, "stderr")):
             writer = LogWriter(log, stream)
             os.set_blocking(fd, False)
@@ -506,13 +543,8 @@ class PodRunner:
         return text
 
     def _log_tail(self, run: ContainerRun) -> str:
-        from pyrunc.supervisor.logs import parse_records
-
-        path = self.layout.log_file(run.name, int(run.rec.get("restartCount", 0)))
         try:
-            with open(path, "rb") as f:
-                f.seek(max(0, os.path.getsize(path) - 64 * 1024))
-                data = f.read()
+            data = read_last(self.paths.log_file(run.name, int(run.rec.get("restartCount", 0))), 64 * 1024)
         except OSError:
             return ""
         lines = [r.content for r in parse_records(data)][-80:]
@@ -663,9 +695,11 @@ class PodRunner:
                 with contextlib.suppress(OSError):
                     os.close(fd)
             run.readers = []
+        self.node.loop.cancel(self.disk_timer)
         self.node.cgroups_teardown(self)
         self.node.network_teardown(self)
         sbx.teardown_sandbox(self.layout, self.sandbox)
+        remove_pod_data(self.paths)
 
 
 def new_manifest(pod: Pod, pod_dict: dict[str, Any]) -> dict[str, Any]:

@@ -6,13 +6,15 @@
 F marks a full line, P a partial one (a line longer than MAX_LINE, or cut by the end of the stream).
 The supervisor reads the container's stdout/stderr pipes and appends records to
 <pod_logs_dir>/<ns>_<name>_<uid>/<container>/<restartCount>.log (store/paths.py); the previous
-instance's files stay for `logs --previous`, older instances' are removed when a new one starts.
+instance's files stay for `logs --previous` (older instances' too, until the pod is deleted:
+`remove_instances_before` is the kubelet's container garbage collection for whoever schedules it).
 
 Rotation, as the kubelet's container log manager does it: once the current file has reached
 `max_size` bytes it is renamed `<restartCount>.log.<YYYYMMDD-hhmmss>` and a new current file is
 opened; rotated files beyond `max_files - 1` (the current file counts as one) are removed, oldest
-first. The kubelet checks sizes every 10 s; the writer here checks after each write, so a file passes
-the size by at most one write (never cuts a record). Unlike the kubelet, rotated files are not
+first. The kubelet checks sizes every 10 s (a fast writer passes the size by far meanwhile); the
+writer here rotates as it writes: a file is full at the size, or when the next record does not fit
+(records are never cut; one bigger than the size gets a file of its own). Unlike the kubelet, rotated files are not
 gzip-compressed. The kubelet stamps with its local time and may rotate twice in a second only by
 overwriting; here the stamp is UTC (names sort in time order whatever the time zone does) and a
 second rotation within the same second gets a `.N` suffix.
@@ -77,12 +79,14 @@ def rotated_logs(path: str) -> list[str]:
 
 
 def rotated_name(path: str, now: float) -> str:
-    stamp = f"{path}.{time.strftime(ROTATED_STAMP, time.gmtime(now))}"
-    name, n = stamp, 0
-    while os.path.lexists(name):
-        n += 1
-        name = f"{stamp}.{n}"
-    return name
+    """`<path>.<stamp>`, or `<path>.<stamp>.<n>` after the highest n already used in that second (the
+    oldest of them may have been removed already: its name is not free for the newest)."""
+    stamp = time.strftime(ROTATED_STAMP, time.gmtime(now))
+    base = os.path.basename(path)
+    used = [key[1] for p in rotated_logs(path) if (key := _rotated_key(base, os.path.basename(p))) and key[0] == stamp]
+    if not used and not os.path.lexists(f"{path}.{stamp}"):
+        return f"{path}.{stamp}"
+    return f"{path}.{stamp}.{max(used, default=0) + 1}"
 
 
 def remove_excess(path: str, keep: int) -> None:
@@ -128,7 +132,26 @@ class LogFile:
         self.failed = False
 
     def write(self, data: bytes) -> None:
-        """Append whole records (one write: O_APPEND keeps the two streams' records apart)."""
+        """Append whole records. A file is rotated when it is full or the next record does not fit:
+        records are never cut, and a file passes the size only with a record bigger than the size."""
+        max_size = self.policy.max_size
+        while data:
+            chunk = data
+            if max_size > 0 and len(data) > max_size - self.size:
+                cut = data.rfind(b"\n", 0, max_size - self.size) + 1  # the whole records that fit
+                if not cut:
+                    if self.size and self.rotate():
+                        continue
+                    cut = data.find(b"\n") + 1 or len(data)  # bigger than the size: a file of its own
+                chunk = data[:cut]
+            if not self._append(chunk):
+                return
+            data = data[len(chunk):]
+            if 0 < max_size <= self.size:
+                self.rotate()
+
+    def _append(self, data: bytes) -> bool:
+        """One write (O_APPEND keeps the two streams' records apart)."""
         try:
             view = memoryview(data)
             while view:
@@ -139,20 +162,20 @@ class LogFile:
             if not self.failed:
                 self.failed = True
                 log.warning("cannot write %s: %s; output dropped", self.path, e)
-            return
-        if 0 < self.policy.max_size <= self.size:
-            self.rotate()
+            return False
+        return True
 
-    def rotate(self) -> None:
+    def rotate(self) -> bool:
         try:
             os.rename(self.path, rotated_name(self.path, self.clock()))
             fd = _open_append(self.path)
         except OSError as e:
             log.warning("cannot rotate %s: %s", self.path, e)
-            return
+            return False
         os.close(self.fd)
         self.fd, self.size = fd, 0
         remove_excess(self.path, self.policy.max_files - 1)
+        return True
 
     def release(self) -> None:
         self.open_streams -= 1
@@ -246,10 +269,11 @@ def open_instance(path: str) -> tuple[list[str], BinaryIO | None]:
     return rotated, current
 
 
-def _read(path: str) -> bytes:
+def _read(path: str, whole_records: bool = True) -> bytes:
     try:
         with open(path, "rb") as f:
-            return complete(f.read())[0]
+            data = f.read()
+            return complete(data)[0] if whole_records else data
     except FileNotFoundError:
         return b""  # removed as the oldest meanwhile
 
@@ -276,9 +300,11 @@ def _full_lines(data: bytes) -> int:
 
 
 class Follower:
-    """Reads what is appended to an instance's current file, across rotations: when the path
-    names another file, the old one is read to its end (the writer renames it before it opens
-    the next, and never writes it again) and the new one is opened from its start."""
+    """Reads what is appended to an instance's current file, across rotations. When the path names
+    another file, the old one is read to its end (the writer renames it before it opens the next,
+    and never writes it again), then the files rotated after it (several rotations may have passed
+    between two reads), then the new current file from its start. Files removed as the oldest
+    before they could be read are lost to the reader, as with the kubelet's `logs -f`."""
 
     def __init__(self, path: str, current: BinaryIO | None) -> None:
         self.path = path
@@ -293,20 +319,38 @@ class Follower:
         data = self.f.read()
         if data:
             return data
+        old = os.fstat(self.f.fileno()).st_ino
         try:
-            rotated = os.stat(self.path).st_ino != os.fstat(self.f.fileno()).st_ino
+            new: BinaryIO = open(self.path, "rb")  # noqa: SIM115
         except FileNotFoundError:
-            rotated = False  # renamed, the next one not yet created: read again later
-        if rotated:
-            data = self.f.read()
-            self.f.close()
-            self.f = None
-        return data
+            return b""  # renamed, the next one not yet created: read again later
+        if os.fstat(new.fileno()).st_ino == old:
+            new.close()
+            return b""
+        parts = [self.f.read()]
+        self.f.close()
+        self.f = new
+        # The rotated files between the old file and the new one (opened first: see open_instance).
+        rotated = [(p, st.st_ino) for p in rotated_logs(self.path) if (st := _stat(p)) is not None]
+        inos = [ino for _, ino in rotated]
+        start = inos.index(old) + 1 if old in inos else 0
+        for p, ino in rotated[start:]:
+            if ino == os.fstat(new.fileno()).st_ino:
+                break
+            parts.append(_read(p, whole_records=False))
+        return b"".join(parts)
 
     def close(self) -> None:
         if self.f is not None:
             self.f.close()
             self.f = None
+
+
+def _stat(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
 
 
 def read_last(path: str, limit: int) -> bytes:

@@ -29,8 +29,7 @@ from pyrunc.spec import Pod, is_sidecar, pod_from_dict
 from pyrunc.status import backoff_message, rfc3339
 from pyrunc.store.atomic import private_dir, read_json, write_json, write_text
 from pyrunc.store.events import record_event
-from pyrunc.store.logs import (LogFile, LogWriter, RotationPolicy, parse_records, read_last,
-                              remove_instances_before)
+from pyrunc.store.logs import LogFile, LogWriter, RotationPolicy, parse_records, read_last
 from pyrunc.store.paths import PodPaths, ensure_data_dir, ensure_log_dir, pod_paths, remove_pod_data
 from pyrunc.supervisor.backoff import Backoff, should_restart
 from pyrunc.supervisor.lifecycle import ActionRunner, ContainerProbes, handler_of
@@ -420,7 +419,7 @@ class PodRunner:
 
     def _attach_logs(self, run: ContainerRun, out_r: int, err_r: int) -> None:
         count = int(run.rec.get("restartCount", 0))
-        remove_instances_before(ensure_log_dir(self.paths, run.name), count)
+        ensure_log_dir(self.paths, run.name)
         cfg = self.node.cfg
         log = LogFile(self.paths.log_file(run.name, count), streams=2,
                       policy=RotationPolicy(cfg.container_log_max_size, cfg.container_log_max_files))

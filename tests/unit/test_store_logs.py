@@ -50,11 +50,11 @@ def test_a_file_reaching_the_size_is_renamed_with_the_kubelets_stamp(tmp_path: P
     assert lines_of(path) == [b"line-002"]
 
 
-def test_records_are_never_cut_and_every_file_is_at_most_one_write_over(tmp_path: Path) -> None:
+def test_records_are_never_cut_and_no_file_passes_the_size(tmp_path: Path) -> None:
     path = write_lines(tmp_path, 40, RotationPolicy(max_size=3 * RECORD + 5, max_files=100), Clock())
-    for p in [*rotated_logs(str(path)), str(path)]:
-        data = Path(p).read_bytes()
-        assert (not data or data.endswith(b"\n")) and len(data) <= 4 * RECORD
+    for p in rotated_logs(str(path)):
+        assert len(Path(p).read_bytes()) == 3 * RECORD  # full: a fourth record did not fit
+    assert len(path.read_bytes()) == RECORD
     everything = b"".join(Path(p).read_bytes() for p in [*rotated_logs(str(path)), str(path)])
     assert [r.content for r in parse_records(everything)] == [b"line-%03d" % i for i in range(40)]
 
@@ -86,6 +86,13 @@ def test_rotated_name_never_overwrites(tmp_path: Path) -> None:
     assert rotated_name(str(tmp_path / "3.log"), T0) == first + ".1"
 
 
+def test_a_name_freed_by_removal_is_not_reused_within_the_second(tmp_path: Path) -> None:
+    path = write_lines(tmp_path, 6, RotationPolicy(max_size=RECORD, max_files=3), Clock(), step=0.0)
+    assert [os.path.basename(p) for p in rotated_logs(str(path))] == ["0.log.20260921-133320.4",
+                                                                      "0.log.20260921-133320.5"]
+    assert [lines_of(Path(p)) for p in rotated_logs(str(path))] == [[b"line-004"], [b"line-005"]]
+
+
 def test_no_rotation_when_the_size_is_zero_or_less(tmp_path: Path) -> None:
     path = write_lines(tmp_path, 50, RotationPolicy(max_size=0, max_files=2), Clock())
     assert rotated_logs(str(path)) == [] and len(lines_of(path)) == 50
@@ -96,6 +103,17 @@ def test_other_files_are_not_taken_for_rotated_ones(tmp_path: Path) -> None:
                  "10.log.20260921-133300", "0.log.x", "0.logs"):
         (tmp_path / name).write_bytes(b"")
     assert rotated_logs(str(tmp_path / "0.log")) == [str(tmp_path / "0.log.20260921-133320")]
+
+
+def test_one_big_write_is_spread_over_files_at_record_boundaries(tmp_path: Path) -> None:
+    path = tmp_path / "0.log"
+    log = LogFile(str(path), streams=1, policy=RotationPolicy(max_size=2 * RECORD + 10, max_files=100), clock=Clock())
+    w = LogWriter(log, "stdout")
+    w.feed(b"".join(b"line-%03d\n" % i for i in range(7)))  # one chunk read from the pipe
+    w.close()
+    files = [*rotated_logs(str(path)), str(path)]
+    assert [lines_of(Path(p)) for p in files] == [
+        [b"line-000", b"line-001"], [b"line-002", b"line-003"], [b"line-004", b"line-005"], [b"line-006"]]
 
 
 def test_two_streams_share_the_file_and_its_rotation(tmp_path: Path) -> None:
@@ -152,7 +170,7 @@ def test_tail_keeps_a_long_line_split_over_two_files_whole(tmp_path: Path) -> No
     w.feed(b"x" * (16 * 1024 + 10))  # one P record (a full MAX_LINE) written, then rotated
     w.feed(b"\nshort\n")
     w.close()
-    assert len(rotated_logs(str(path))) == 2
+    assert len(rotated_logs(str(path))) == 3  # each record bigger than the size has a file of its own
     assert read_all(path, 2) == b"x" * (16 * 1024 + 10) + b"\nshort\n"
     assert read_all(path, 1) == b"short\n"
 
@@ -216,3 +234,19 @@ def test_read_last_spans_rotated_files_from_a_record_boundary(tmp_path: Path) ->
         b"line-%03d" % i for i in range(6, 10)]
     assert [r.content for r in parse_records(read_last(str(path), 100 * RECORD))] == [
         b"line-%03d" % i for i in range(10)]
+
+
+def test_follow_reads_every_file_rotated_between_two_reads(tmp_path: Path) -> None:
+    path = tmp_path / "0.log"
+    log = LogFile(str(path), streams=1, policy=RotationPolicy(max_size=2 * RECORD, max_files=50), clock=Clock())
+    w = LogWriter(log, "stdout")
+    w.feed(b"line-000\n")
+    follower = Follower(str(path), open_instance(str(path))[1])
+    seen = follower.read()
+    for i in range(1, 12):  # five rotations before the follower looks again
+        w.feed(b"line-%03d\n" % i)
+    w.close()
+    while chunk := follower.read():
+        seen += chunk
+    follower.close()
+    assert [r.content for r in parse_records(seen)] == [b"line-%03d" % i for i in range(12)]

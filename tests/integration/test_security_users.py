@@ -184,10 +184,10 @@ def test_fs_group_on_root_mismatch_pod_still_owns_its_empty_dir(snode: Node) -> 
             "  volumes: [{name: d, emptyDir: {}}]\n")
     snode.apply(pod_yaml("policy", c, spec))
     snode.wait_running("policy")
-    st = os.stat(snode.pod_dir("policy") / "volumes" / "d")
+    st = os.stat(snode.volume_dir("policy", "d"))
     assert st.st_gid == 3456 and st.st_mode & stat.S_ISGID
     snode.exec("policy", "c", "mkdir", "/d/sub")
-    sub = os.stat(snode.pod_dir("policy") / "volumes" / "d" / "sub")
+    sub = os.stat(snode.volume_dir("policy", "d") / "sub")
     assert (sub.st_uid, sub.st_gid) == (1000, 3456) and sub.st_mode & stat.S_ISGID  # inherited setgid
     snode.delete("policy")
 

@@ -169,8 +169,10 @@ class LogFile:
         try:
             os.rename(self.path, rotated_name(self.path, self.clock()))
             fd = _open_append(self.path)
-        except OSError as e:
-            log.warning("cannot rotate %s: %s", self.path, e)
+        except OSError as e:  # the directory went (the pod is being deleted) or the disk is full
+            if not self.failed:
+                self.failed = True
+                log.warning("cannot rotate %s: %s; writing on", self.path, e)
             return False
         os.close(self.fd)
         self.fd, self.size = fd, 0

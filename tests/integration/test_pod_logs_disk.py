@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 from pathlib import Path
 from typing import Iterator
@@ -108,6 +109,9 @@ def test_writable_layers_and_disk_empty_dirs_are_on_disk_and_go_with_the_pod(nod
     assert (data / "containers" / "c" / "rootfs" / "upper" / "in-layer").read_text() == "layer\n"
     assert (node.volume_dir("bulk", "scratch") / "in-volume").read_text() == "vol\n"
     assert node.volume_dir("bulk", "scratch").parent.parent.parent == data
+    # Private: an unprivileged user cannot reach a writable layer (it may hold secrets).
+    for d in (Path(node.data_dir, "pods"), data):
+        assert stat.S_IMODE(d.stat().st_mode) & 0o027 == 0 and d.stat().st_uid == 0, d
     # The memory-backed emptyDir stays a tmpfs under the pod's state directory.
     assert str(node.pod_dir("bulk") / "volumes" / "mem") in mounts_under(str(node.pod_dir("bulk")))
     assert not (node.pod_dir("bulk") / "containers" / "c" / "rootfs").exists()

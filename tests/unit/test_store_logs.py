@@ -250,3 +250,19 @@ def test_follow_reads_every_file_rotated_between_two_reads(tmp_path: Path) -> No
         seen += chunk
     follower.close()
     assert [r.content for r in parse_records(seen)] == [b"line-%03d" % i for i in range(12)]
+
+
+def test_a_failed_rotation_keeps_writing_to_the_same_file(tmp_path: Path) -> None:
+    d = tmp_path / "gone"
+    d.mkdir()
+    path = d / "0.log"
+    log = LogFile(str(path), streams=1, policy=RotationPolicy(max_size=RECORD, max_files=3), clock=Clock())
+    keep = os.open(path, os.O_RDONLY)
+    path.unlink()
+    d.rmdir()  # the pod's log directory removed under a straggler still writing
+    w = LogWriter(log, "stdout")
+    for i in range(5):
+        w.feed(b"line-%03d\n" % i)
+    w.close()
+    with os.fdopen(keep, "rb") as f:
+        assert [r.content for r in parse_records(f.read())] == [b"line-%03d" % i for i in range(5)]

@@ -15,6 +15,8 @@ from pyrunc.errors import PyruncError
 DEFAULT_ROOT = "/run/pyrunc"
 DEFAULT_IMAGES = "/var/lib/pyrunc/images"
 DEFAULT_SECCOMP_ROOT = "/var/lib/pyrunc/seccomp"
+DEFAULT_DATA_DIR = "/var/lib/pyrunc"
+DEFAULT_POD_LOGS_DIR = "/var/log/pods"
 
 
 class NodeConfig(NamedTuple):
@@ -52,6 +54,17 @@ class NodeConfig(NamedTuple):
     # with no seccompProfile gets RuntimeDefault (the kubelet's --seccomp-default) instead of Unconfined.
     seccomp_profile_root: str = DEFAULT_SECCOMP_ROOT
     seccomp_default: bool = False
+    # Bulk data on disk, never under the state root (a tmpfs, i.e. RAM): containers' writable layers
+    # and disk emptyDirs go to <data_dir>/pods/<uid>/ (the kubelet's /var/lib/kubelet/pods/<uid>).
+    data_dir: str = DEFAULT_DATA_DIR
+    # Container logs: <pod_logs_dir>/<namespace>_<name>_<uid>/<container>/<restartCount>.log, rotated
+    # as the kubelet's containerLogMaxSize (bytes; 0 or less: never rotated) and containerLogMaxFiles
+    # (files kept per container instance, the current one included; at least 2).
+    pod_logs_dir: str = DEFAULT_POD_LOGS_DIR
+    container_log_max_size: int = 10 * 1024 * 1024
+    container_log_max_files: int = 5
+    # Seconds between checks of emptyDir usage against sizeLimit (the kubelet's housekeeping period).
+    housekeeping_interval: float = 10.0
 
     @property
     def pods_dir(self) -> str:
@@ -90,4 +103,12 @@ def load_config(root: str | None = None) -> NodeConfig:
         elif not isinstance(value, type(default)):
             raise PyruncError(f"{path}: {key}: expected {type(default).__name__}, got {value!r}")
         changes[key] = value
-    return cfg._replace(**changes)
+    cfg = cfg._replace(**changes)
+    for key in ("data_dir", "pod_logs_dir"):
+        if not os.path.isabs(getattr(cfg, key)):
+            raise PyruncError(f"{path}: {key}: expected an absolute path, got {getattr(cfg, key)!r}")
+    if cfg.container_log_max_files < 2:  # the kubelet refuses it too: the current file and one rotated
+        raise PyruncError(f"{path}: container_log_max_files: must be at least 2, got {cfg.container_log_max_files}")
+    if cfg.housekeeping_interval <= 0:
+        raise PyruncError(f"{path}: housekeeping_interval: must be positive, got {cfg.housekeeping_interval}")
+    return cfg

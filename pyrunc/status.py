@@ -172,8 +172,12 @@ def _condition(kind: str, ok: bool, since: str, reason: str = "") -> dict[str, A
 
 
 def pod_status(manifest: Mapping[str, Any], records: Mapping[str, Mapping[str, Any]], sandbox: Mapping[str, Any] | None,
-               alive: Alive, now: float, supervised: bool, host_ip: str = "") -> dict[str, Any]:
-    """The v1 PodStatus of a pod from its manifest, per-container records and sandbox facts."""
+               alive: Alive, now: float, supervised: bool, host_ip: str = "",
+               eviction: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The v1 PodStatus of a pod from its manifest, per-container records and sandbox facts.
+
+    `eviction` (reason, message) is the fact that the pod was evicted: like the kubelet's evicted
+    pods, it is then Failed whatever its containers say, with the reason and message at pod level."""
     spec = manifest["spec"]
     created = manifest["metadata"].get("creationTimestamp", "")
     init_st = [container_status(c, records.get(c["name"], {}), alive, now, supervised) for c in spec.get("initContainers", [])]
@@ -186,7 +190,7 @@ def pod_status(manifest: Mapping[str, Any], records: Mapping[str, Mapping[str, A
     waiting = "ContainerCreating" if initialized else "PodInitializing"
     app_st = [container_status(c, records.get(c["name"], {}), alive, now, supervised, default_waiting=waiting)
               for c in spec["containers"]]
-    phase = pod_phase(spec, init_st, app_st, supervised)
+    phase = "Failed" if eviction else pod_phase(spec, init_st, app_st, supervised)
     ready = initialized and all(st["ready"] for st in app_st) and all(st["ready"] for st in init_st if st["name"] in sidecars)
     if phase == "Succeeded":
         ready = False
@@ -212,6 +216,9 @@ def pod_status(manifest: Mapping[str, Any], records: Mapping[str, Mapping[str, A
     if pod_ip:
         status["podIP"] = pod_ip
         status["podIPs"] = [{"ip": pod_ip}]
-    if not supervised:
+    if eviction:
+        status["reason"] = eviction.get("reason", "Evicted")
+        status["message"] = eviction.get("message", "")
+    elif not supervised:
         status["message"] = "pyrunc's supervisor is not running; status is as last recorded"
     return status

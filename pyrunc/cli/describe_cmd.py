@@ -32,7 +32,7 @@ def extra_sections(layout: PodLayout) -> dict[str, list[tuple[str, str]]]:
 
 def run(cfg: Any, args: Any) -> int:
     from pyrunc.printers import describe_pod
-    from pyrunc.supervisor.events import load_events
+    from pyrunc.store.events import load_events
 
     now = dt.datetime.now().astimezone()
     names = parse_targets(args.args)

@@ -11,7 +11,8 @@ from pyrunc.cli.view import add_namespace_flag, container_on_disk, load_pod, pic
 from pyrunc.errors import PyruncError
 from pyrunc.linux.syscalls import pid_alive
 from pyrunc.store.atomic import read_json
-from pyrunc.supervisor.logs import parse_records
+from pyrunc.store.logs import Follower, complete, open_instance, parse_records, read_instance
+from pyrunc.store.paths import pod_paths
 
 
 def add_arguments(parser: Any) -> None:
@@ -54,32 +55,31 @@ def run(cfg: Any, args: Any) -> int:
         if count == 0:
             raise PyruncError(f'previous terminated container "{container}" in pod "{name}" not found')
         count -= 1
-    path = layout.log_file(container, count)
-    if not os.path.exists(path):
+    path = pod_paths(cfg, pod).log_file(container, count)
+    rotated, current = open_instance(path)
+    if current is None and not rotated:
         if not rec.get("pid"):
             raise PyruncError(f'container "{container}" in pod "{name}" is waiting to start: '
                               + ((rec.get("waiting") or {}).get("reason") or "ContainerCreating"))
         return 0
     out = sys.stdout.buffer
-    with open(path, "rb") as f:
-        data = f.read()
+    follower = Follower(path, current)
+    try:
         # only whole records; a torn last line is printed once complete
-        cut = data.rfind(b"\n") + 1
-        out.write(tail_lines(render(data[:cut], args.timestamps), args.tail) if args.tail >= 0 else render(data[:cut], args.timestamps))
+        data, pending = complete(current.read() if current is not None else b"")
+        data = read_instance(rotated, data, args.tail)
+        out.write(tail_lines(render(data, args.timestamps), args.tail))
         out.flush()
-        pending = data[cut:]
         if not args.follow or args.previous:
             return 0
         quiet = 0
         while True:
-            chunk = f.read()
+            chunk = follower.read()
             if chunk:
                 quiet = 0
-                pending += chunk
-                cut = pending.rfind(b"\n") + 1
-                out.write(render(pending[:cut], args.timestamps))
+                data, pending = complete(pending + chunk)
+                out.write(render(data, args.timestamps))
                 out.flush()
-                pending = pending[cut:]
                 continue
             rec = container_on_disk(layout, container)
             running = int(rec.get("restartCount", 0)) == count and pid_alive(int(rec.get("pid", 0)), rec.get("startTime"))
@@ -89,3 +89,5 @@ def run(cfg: Any, args: Any) -> int:
             if quiet > 3:
                 return 0
             time.sleep(0.1)
+    finally:
+        follower.close()

@@ -29,7 +29,8 @@ def pod_view(cfg: NodeConfig, layout: PodLayout, supervised: bool, now: float, n
     sandbox = read_json(layout.sandbox_json)
     pod = dict(manifest)
     pod["spec"] = dict(manifest["spec"], nodeName=cfg.node_name)
-    pod["status"] = pod_status(manifest, records, sandbox, lambda pid, st: pid_alive(pid, st), now, supervised, node_ip)
+    pod["status"] = pod_status(manifest, records, sandbox, lambda pid, st: pid_alive(pid, st), now, supervised, node_ip,
+                               eviction=read_json(layout.eviction_json))
     return pod
 
 

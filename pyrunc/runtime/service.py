@@ -50,7 +50,8 @@ from pyrunc.sandbox import sandbox as sbx
 from pyrunc.spec.model import Container, Pod
 from pyrunc.store.atomic import read_json, write_json, write_text
 from pyrunc.store.layout import PodLayout
-from pyrunc.supervisor.logs import LogFile, LogWriter, parse_records
+from pyrunc.store.logs import LogFile, LogWriter, RotationPolicy, parse_records, read_last
+from pyrunc.store.paths import PodPaths, ensure_data_dir, ensure_log_dir, reclaim_orphans, remove_pod_data
 from pyrunc.supervisor.loop import Loop
 
 log = logging.getLogger("pyrunc.runtime")
@@ -76,7 +77,7 @@ class _Live:
     """What the service holds in memory for a running instance: its log pipes and stop timer."""
 
     layout: PodLayout
-    uid: str  # the pod's
+    paths: PodPaths
     record: ContainerRecord
     fallback_to_logs: bool
     readers: list[tuple[int, LogWriter]] = field(default_factory=list)
@@ -97,6 +98,10 @@ class RuntimeService:
         self.cgroups = detect(parent=cfg.cgroup_parent, weight_method=cfg.cpu_weight_conversion)
         self._live: dict[str, _Live] = {}  # container id -> its pipes and timers
         self._created: dict[str, ContainerConfig] = {}  # container id -> config, from create to start
+
+    def paths(self, pod: Pod) -> PodPaths:
+        """Where the pod's writable layers, disk emptyDirs and logs are (off the state root's RAM)."""
+        return PodPaths.of(self.cfg, pod.metadata.namespace, pod.metadata.name, pod.metadata.uid)
 
     # ================================================================== sandboxes
     def run_pod_sandbox(self, pod: Pod, layout: PodLayout) -> sbx.SandboxState:
@@ -131,6 +136,7 @@ class RuntimeService:
         if self._bridged(pod):
             teardown_pod_network(self._net_config(), net_key(layout.key))
         sbx.teardown_sandbox(layout, state)
+        remove_pod_data(self.paths(pod))
 
     def remove_remains(self, layout: PodLayout) -> None:
         """A pod directory without a pod (its creation never finished): remove what it holds."""
@@ -238,7 +244,7 @@ class RuntimeService:
         record = ContainerRecord(
             id=uuid.uuid4().hex + uuid.uuid4().hex, name=spec.name, attempt=attempt, state=ContainerState.CREATED,
             image=spec.image, image_id=image.image_id, created_at=self.clock.wall(),
-            log_path=layout.log_file(spec.name, attempt), stop_signal=cfg.stop_signal)
+            log_path=self.paths(pod).log_file(spec.name, attempt), stop_signal=cfg.stop_signal)
         self._save(layout, record)
         self._created[record.id] = cfg
         return record
@@ -248,7 +254,10 @@ class RuntimeService:
         # Fail closed: without verified sandbox facts the container is not created (never the host's namespaces).
         sandbox = sbx.verified_sandbox(layout, pod.spec, sbx.load_sandbox(layout))
         cdir = layout.container_dir(spec.name)
-        layer = os.path.join(cdir, "rootfs")
+        os.makedirs(cdir, exist_ok=True)
+        paths = self.paths(pod)
+        ensure_data_dir(paths)
+        layer = paths.layer(spec.name)  # on disk: what a container writes is not RAM
         # Each instance gets a fresh writable layer, as containerd gives each new container.
         shutil.rmtree(layer, ignore_errors=True)
         for d in ("upper", "work", "merged"):
@@ -268,7 +277,9 @@ class RuntimeService:
                                seccomp_profile_root=self.cfg.seccomp_profile_root,
                                seccomp_default=self.cfg.seccomp_default)
         cg_mounts, cgroupns = self._cgroup_mounts(pod.metadata.uid, spec.name)
-        cfg = cfg._replace(mounts=cfg.mounts + tuple(cg_mounts), cgroupns=cgroupns)
+        cfg = cfg._replace(mounts=cfg.mounts + tuple(cg_mounts), cgroupns=cgroupns,
+                           upper=os.path.join(layer, "upper"), work=os.path.join(layer, "work"),
+                           merged=os.path.join(layer, "merged"))
         write_text(layout.container_config(spec.name), cfg.to_json())  # 0600: it holds the env
         return cfg
 
@@ -307,7 +318,7 @@ class RuntimeService:
         running = record.with_(state=ContainerState.RUNNING, pid=launched.pid, start_time=launched.start_time,
                                started_at=self.clock.wall(), **attach)
         self._save(layout, running)
-        live = _Live(layout, pod.metadata.uid, running, spec.termination_message_policy == "FallbackToLogsOnError")
+        live = _Live(layout, self.paths(pod), running, spec.termination_message_policy == "FallbackToLogsOnError")
         self._live[running.id] = live
         self._attach_logs(live, out_r, err_r)
         cid = running.id
@@ -320,7 +331,7 @@ class RuntimeService:
         if record.state is not ContainerState.RUNNING:
             return record
         spec = _container_spec(pod, record.name)
-        live = _Live(layout, pod.metadata.uid, record, spec.termination_message_policy == "FallbackToLogsOnError")
+        live = _Live(layout, self.paths(pod), record, spec.termination_message_policy == "FallbackToLogsOnError")
         self._live[record.id] = live
         if sc.pid_alive(record.pid, record.start_time):
             self._reopen_logs(live)
@@ -354,10 +365,11 @@ class RuntimeService:
         self._forget(record.id)
         if self.cgroups.version:
             self.cgroups.remove_container(pod.metadata.uid, record.name)
-        cdir = layout.container_dir(record.name)
-        for mnt in sbx.mounts_below(os.path.join(cdir, "rootfs")):
-            sc.umount_quiet(mnt)
-        shutil.rmtree(os.path.join(cdir, "rootfs"), ignore_errors=True)
+        layer = self.paths(pod).layer(record.name)
+        if os.path.isdir(layer):
+            for mnt in sbx.mounts_below(layer):
+                sc.umount_quiet(mnt)
+            shutil.rmtree(layer, ignore_errors=True)
 
     def container_status(self, layout: PodLayout, name: str) -> ContainerRecord | None:
         data = read_json(layout.container_record(name))
@@ -391,7 +403,7 @@ class RuntimeService:
             sig = 0
             if code < 0:
                 sig, code = -code, 128 - code
-            reason = "OOMKilled" if self._oom_killed(live.uid, record) else ("Completed" if code == 0 else "Error")
+            reason = "OOMKilled" if self._oom_killed(live.paths.uid, record) else ("Completed" if code == 0 else "Error")
             ended = record.with_(state=ContainerState.EXITED, finished_at=now, exit_code=code, signal=sig,
                                  reason=reason, message=self._termination_message(live, code))
         self._save(live.layout, ended)
@@ -416,9 +428,7 @@ class RuntimeService:
     @staticmethod
     def _log_tail(record: ContainerRecord) -> str:
         try:
-            with open(record.log_path, "rb") as f:
-                f.seek(max(0, os.path.getsize(record.log_path) - 64 * 1024))
-                data = f.read()
+            data = read_last(record.log_path, 64 * 1024)
         except OSError:
             return ""
         lines = [r.content for r in parse_records(data)][-FALLBACK_LOG_LINES:]
@@ -436,7 +446,7 @@ class RuntimeService:
             return
         self._signal(live.record, signal.SIGKILL)
         if self.cgroups.version:
-            self.cgroups.kill(live.uid, live.record.name)
+            self.cgroups.kill(live.paths.uid, live.record.name)
 
     def _forget(self, container_id: str) -> None:
         live = self._live.pop(container_id, None)
@@ -453,9 +463,9 @@ class RuntimeService:
 
     # ================================================================== logs
     def _attach_logs(self, live: _Live, out_r: int, err_r: int) -> None:
-        path = live.record.log_path
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        logfile = LogFile(path, streams=2)
+        ensure_log_dir(live.paths, live.record.name)
+        policy = RotationPolicy(self.cfg.container_log_max_size, self.cfg.container_log_max_files)
+        logfile = LogFile(live.record.log_path, streams=2, policy=policy)
         for fd, stream in ((out_r, "stdout"), (err_r, "stderr")):
             writer = LogWriter(logfile, stream)
             os.set_blocking(fd, False)
@@ -538,6 +548,8 @@ class RuntimeService:
                 self.cgroups.remove_pod(uid)
                 os.unlink(os.path.join(marks, uid))
                 log.info("reclaimed the cgroups of vanished pod %s", uid)
+        for path in reclaim_orphans(self.cfg, uids):
+            log.info("reclaimed %s", path)
         if self.cfg.network != "bridge":
             return
         for key in reclaim_stale(self._net_config(), {net_key(k) for k in alive}):

@@ -1,7 +1,9 @@
-"""Pod volumes on the host side: emptyDir directories (or tmpfs) under the pod, hostPath checks.
+"""Pod volumes on the host side: emptyDir directories (or tmpfs), hostPath checks.
 
-Containers bind-mount these paths; only memory-backed emptyDirs are host mounts, and the
-sandbox teardown detaches every mount below the pod directory anyway.
+Disk emptyDirs live in the pod's data directory on disk (store/paths.py), memory-backed ones are a
+tmpfs under the pod's state directory, downwardAPI files (small) there too. Containers bind-mount
+these paths; only memory-backed emptyDirs are host mounts, and the sandbox teardown detaches every
+mount below the pod directory anyway.
 """
 
 from __future__ import annotations
@@ -15,9 +17,21 @@ from typing import Any
 from pyrunc.errors import FieldError
 from pyrunc.linux import syscalls as sc
 from pyrunc.spec import downward
+from pyrunc.store.paths import PodPaths, ensure_data_dir
 
 
-def prepare_volumes(pod: Any, layout: Any, node_memory: int, node_cpus: int = 0) -> dict[str, str]:
+def volume_path(vol: Any, layout: Any, data: PodPaths) -> str | None:
+    """Where volume `vol` of the pod is on the host (None: a kind pyrunc does not have)."""
+    if vol.empty_dir is not None:
+        return layout.volume_dir(vol.name) if vol.empty_dir.medium == "Memory" else data.empty_dir(vol.name)
+    if vol.host_path is not None:
+        return str(vol.host_path.path)
+    if getattr(vol, "downward_api", None) is not None:
+        return str(layout.volume_dir(vol.name))
+    return None
+
+
+def prepare_volumes(pod: Any, layout: Any, node_memory: int, data: PodPaths, node_cpus: int = 0) -> dict[str, str]:
     """Create every volume of the pod; return volume name -> host path.
 
     With a pod `fsGroup`, the volumes that support ownership management (emptyDir, downwardAPI;
@@ -31,7 +45,9 @@ def prepare_volumes(pod: Any, layout: Any, node_memory: int, node_cpus: int = 0)
     for i, vol in enumerate(pod.spec.volumes):
         where = f"spec.volumes[{i}]"
         if vol.empty_dir is not None:
-            paths[vol.name] = _empty_dir(layout.volume_dir(vol.name), vol.empty_dir, pod, node_memory)
+            if vol.empty_dir.medium != "Memory":
+                ensure_data_dir(data)
+            paths[vol.name] = _empty_dir(str(volume_path(vol, layout, data)), vol.empty_dir, pod, node_memory)
             if fs_group is not None:
                 set_volume_ownership(paths[vol.name], fs_group)
         elif vol.host_path is not None:

@@ -3,28 +3,30 @@
     <root>/daemon.json               supervisor facts: pid, start time
     <root>/daemon.sock               the supervisor's request socket
     <root>/daemon.log                the supervisor's own log
-    <root>/cgroups/<uid>, <root>/owned/<place>/<uid>
-                                     markers of the pods whose host-wide data this root made: the
-                                     only uids its reclaim may remove (pyrunc/store/owned.py)
+    <root>/cgroups/<uid>             markers of the pods whose cgroups this root made: the only
+                                     pod cgroups its reclaim may remove (data and logs on disk carry
+                                     their own marker: pyrunc/store/paths.py)
     <root>/pods/<ns>_<name>/
         pod.json                     the applied Pod (v1 form, with uid and timestamps)
         sandbox.json                 sandbox facts: namespace files, holder pid, IP, cgroup
         events.json                  events, newest last
+        eviction.json                the pod was evicted: reason and message (sandbox/eviction.py)
         ns/{net,ipc,uts}             namespace files held by bind mounts
         shm/                         the pod's /dev/shm (tmpfs)
         etc/{hosts,hostname,resolv.conf}
-        volumes/<volume>/            emptyDir volumes
+        volumes/<volume>/            memory-backed emptyDirs (tmpfs) and downwardAPI files
         containers/<name>/
             container.json           the runtime service's record of the latest instance: id, pid, start
                                      time, exit code, reason (runtime/records.py)
             state.json               the pod worker's facts: restart count, back-off, readiness (worker/plan.py)
             config.json              the resolved container config (command, env, mounts) for exec
-            rootfs/{upper,work,merged}  the writable layer, fresh per instance
             termination-log
-        logs/<name>/<restartCount>.log   CRI-format logs, the previous instance's kept
+
+Bulk data is not here (this is RAM): writable layers, disk emptyDirs and container logs live on
+disk under the node's data_dir and pod_logs_dir (store/paths.py).
 
 Permissions: pods/ and every pod directory are 0750 root (as the kubelet's pod directories), the
-JSON state files and config.json 0600 (they hold env values), logs 0640, daemon.sock and
+JSON state files and config.json 0600 (they hold env values), daemon.sock and
 daemon.log 0600: an unprivileged local user can neither list pods nor read their state. emptyDir
 directories stay 0777: containers reach them through bind mounts made as root, never through
 the pod directory's path. Only DNS-1123 names (namespace: a label) ever become path components.
@@ -87,6 +89,10 @@ class PodLayout(NamedTuple):  # a NamedTuple, not a dataclass: see NodeConfig
     def events_json(self) -> str:
         return self.path("events.json")
 
+    @property
+    def eviction_json(self) -> str:
+        return self.path("eviction.json")
+
     def ns_file(self, ns: str) -> str:
         return self.path("ns", ns)
 
@@ -104,9 +110,6 @@ class PodLayout(NamedTuple):  # a NamedTuple, not a dataclass: see NodeConfig
 
     def container_config(self, container: str) -> str:
         return self.path("containers", container, "config.json")
-
-    def log_file(self, container: str, restart_count: int) -> str:
-        return self.path("logs", container, f"{restart_count}.log")
 
 
 def list_pod_keys(root: str) -> list[str]:

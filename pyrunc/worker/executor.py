@@ -22,14 +22,15 @@ from pyrunc.errors import FieldError, PyruncError
 from pyrunc.runtime.records import ContainerRecord, ContainerState
 from pyrunc.runtime.service import CreateError, RuntimeService
 from pyrunc.sandbox import sandbox as sbx
-from pyrunc.sandbox.volumes import prepare_volumes
+from pyrunc.sandbox.eviction import disk_limits, emptydir_eviction, measure_usage
+from pyrunc.sandbox.volumes import prepare_volumes, volume_path
 from pyrunc.spec.load import pod_to_dict
 from pyrunc.spec.model import Container, Pod
 from pyrunc.status import rfc3339
 from pyrunc.store.atomic import private_dir, read_json, write_json
+from pyrunc.store.events import record_event
 from pyrunc.store.layout import PodLayout
 from pyrunc.supervisor.backoff import Backoff
-from pyrunc.supervisor.events import record_event
 from pyrunc.probe.runner import ActionRunner, ContainerProbes, handler_of
 from pyrunc.supervisor.loop import Loop
 from pyrunc.probe import ActionResult, Target
@@ -77,6 +78,8 @@ class PodWorker:
         self.sync_pending = False
         self.on_terminated: list[Callable[[], None]] = []
         self.removed = False
+        self.evicted = os.path.exists(layout.eviction_json)
+        self.disk_timer: int | None = None
 
     @property
     def uid(self) -> str:
@@ -99,22 +102,23 @@ class PodWorker:
             self.rt.remove_pod_sandbox(self.pod, self.layout, self.sandbox)
             raise
         self.sync()
+        self._check_disk()
 
     def adopt(self) -> None:
         """Take over after a supervisor restart: watch what still runs, account for what ended unseen."""
         self.sandbox = sbx.load_sandbox(self.layout)
         self.volumes = {}
         for vol in self.pod.spec.volumes:
-            if vol.empty_dir is not None or getattr(vol, "downward_api", None) is not None:
-                self.volumes[vol.name] = self.layout.volume_dir(vol.name)
-            elif vol.host_path is not None:
-                self.volumes[vol.name] = vol.host_path.path
+            where = volume_path(vol, self.layout, self.rt.paths(self.pod))
+            if where is not None:
+                self.volumes[vol.name] = where
         self.volumes_ready = True
         for name, record in self.records.items():
             if record is not None and record.state is ContainerState.RUNNING:
                 self.rt.adopt_container(self.pod, self.layout, record)
                 if not self.terminating and self.facts[name].post_start is not HookState.RUNNING:
                     self._start_probes(name, record)
+        self._check_disk()
 
     def update_metadata(self, labels: dict[str, str], annotations: dict[str, str]) -> None:
         """apply of the same spec with other labels or annotations: stored, nothing restarts."""
@@ -157,7 +161,7 @@ class PodWorker:
         self.kill_requests.pop(name, None)
         view = self._view_of(name)
         self.records[name] = record
-        facts = plan.on_container_exit(self.pod, view, record, self.terminating, self.backoff)
+        facts = plan.on_container_exit(self.pod, view, record, self.terminating or self.evicted, self.backoff)
         self._save_facts(name, facts)
         if facts.will_restart and facts.backoff_until > record.finished_at:
             self.event("Warning", "BackOff", f"Back-off restarting failed container {name}", name)
@@ -208,13 +212,13 @@ class PodWorker:
     def _view(self) -> PodView:
         names = [c.name for c in self.pod.spec.init_containers + self.pod.spec.containers]
         return PodView(containers=tuple(self._view_of(n) for n in names), volumes_ready=self.volumes_ready,
-                       volume_retry_at=self.volume_retry_at, deletion=self.deletion)
+                       volume_retry_at=self.volume_retry_at, deletion=self.deletion, evicted=self.evicted)
 
     # ================================================================== actions
     def _mount_volumes(self) -> bool:
         """Volumes before any container (kubelet volume manager): a failure is retried, not fatal."""
         try:
-            self.volumes = prepare_volumes(self.pod, self.layout, self.rt.memory)
+            self.volumes = prepare_volumes(self.pod, self.layout, self.rt.memory, self.rt.paths(self.pod), self.rt.cpus)
         except (OSError, PyruncError) as e:
             self.volume_failures += 1
             detail = e.detail if isinstance(e, FieldError) else str(e)
@@ -331,11 +335,33 @@ class PodWorker:
             hooks.cancel_all()
         self.rt.stop_container(record.id, 0.0)
 
+    def _check_disk(self) -> None:
+        """Every housekeeping interval: evict the pod once a disk emptyDir passes its sizeLimit
+        (the kubelet's eviction manager, localStorageEviction)."""
+        self.disk_timer = None
+        limits = disk_limits(self.pod)
+        if not limits or self.terminating or self.evicted or self.removed:
+            return
+        paths = self.rt.paths(self.pod)
+        usage = {v.volume: measure_usage(paths.empty_dir(v.volume)) for v in limits}
+        eviction = emptydir_eviction(usage, limits)
+        if eviction is None:
+            self.disk_timer = self.loop.call_later(self.cfg.housekeeping_interval, self._check_disk)
+            return
+        self.evicted = True
+        write_json(self.layout.eviction_json, {"reason": eviction.reason, "message": eviction.message})
+        self.event("Warning", eviction.reason, eviction.message)
+        for name, facts in self.facts.items():
+            if facts.will_restart:
+                self._save_facts(name, plan_replace(facts, will_restart=False))
+        self.sync()
+
     def _remove(self) -> None:
         for name in list(self.specs):
             self._stop_workers(name)
         self.loop.cancel(self.wake_timer)
-        self.wake_timer = None
+        self.loop.cancel(self.disk_timer)
+        self.wake_timer = self.disk_timer = None
         self.rt.remove_pod_sandbox(self.pod, self.layout, self.sandbox)
         self.removed = True
         self._finish()

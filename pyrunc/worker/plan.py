@@ -50,6 +50,7 @@ class KillReason(enum.Enum):
     LIVENESS = "liveness"  # liveness probe failed its threshold
     STARTUP = "startup"  # startup probe failed its threshold
     POST_START = "postStart"  # the postStart hook failed
+    EVICTION = "eviction"  # the node evicted the pod (a disk emptyDir passed its sizeLimit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,7 @@ class PodView:
     volumes_ready: bool = False
     volume_retry_at: float = 0.0  # wall time of the next mount attempt after a failure (0: now)
     deletion: Deletion | None = None
+    evicted: bool = False  # the pod was evicted: it stays, Failed, and nothing of it runs again
 
     def container(self, name: str) -> ContainerView:
         for c in self.containers:
@@ -280,6 +282,12 @@ def compute_pod_actions(pod: Pod, view: PodView, now: float, backoff: Backoff) -
     plan = _Plan(now)
     if view.deletion is not None:
         return _deletion(view, view.deletion, plan)
+    if view.evicted:
+        # kubelet eviction manager: the pod's containers are killed at once; nothing restarts.
+        for c in view.containers:
+            if _alive(c) and c.stop_deadline is None:
+                plan.killing(c, 0.0, KillReason.EVICTION, f"Stopping container {c.name}")
+        return plan.actions()
     _kill_requests(view, plan)
     if not view.volumes_ready:
         # kubelet volume manager: every volume is mounted before any container is created.

@@ -1,6 +1,7 @@
 """A pyrunc node for integration tests: an isolated root, the real CLI, and a leak check.
 
-Every `Node` has its own state root in a temp dir and its own bridge (`pyt<hex>`) and pod
+Every `Node` has its own state root in a temp dir, its own data and pod log directories next to it
+(never the host's /var/lib/pyrunc/pods or /var/log/pods), and its own bridge (`pyt<hex>`) and pod
 subnet (10.66.<n>.0/24), so parallel roots never clash. The CLI is run as a subprocess, exactly
 as a user runs it. Teardown force-deletes, by name, every pod the node applied, then checks from
 the host that nothing of the root is left: pod dirs, mounts, recorded processes, veths on the
@@ -116,10 +117,13 @@ class Node:
     def __init__(self, base: Path, **settings: Any) -> None:
         self.root = str(base / "root")
         os.makedirs(self.root)
+        self.data_dir = str(base / "data")
+        self.logs_dir = str(base / "logs")
         self.bridge = f"pyt{secrets.token_hex(3)}"
         self.subnet = unique_subnet()
         # daemon_linger 0: the supervisor leaves with the last pod, so teardown can check no process is left.
-        config = {"bridge": self.bridge, "pod_subnet": self.subnet, "daemon_linger": 0, **settings}
+        config = {"bridge": self.bridge, "pod_subnet": self.subnet, "daemon_linger": 0,
+                  "data_dir": self.data_dir, "pod_logs_dir": self.logs_dir, **settings}
         Path(self.root, "config.json").write_text(json.dumps(config))
         self.pods: set[tuple[str, str]] = set()  # (namespace, name) applied through this node
         self.pids: dict[int, int | None] = {}  # every container/holder pid seen -> its start time
@@ -169,6 +173,17 @@ class Node:
     # -- facts on disk -------------------------------------------------------------------
     def pod_dir(self, name: str, namespace: str = "default") -> Path:
         return Path(self.root, "pods", f"{namespace}_{name}")
+
+    def uid(self, pod: str, namespace: str = "default") -> str:
+        return str(_read_json(self.pod_dir(pod, namespace) / "pod.json")["metadata"]["uid"])
+
+    def volume_dir(self, pod: str, volume: str, namespace: str = "default") -> Path:
+        """A disk emptyDir of the pod, on the host (the kubelet's layout under the node's data_dir)."""
+        return Path(self.data_dir, "pods", self.uid(pod, namespace), "volumes", "kubernetes.io~empty-dir", volume)
+
+    def log_dir(self, pod: str, container: str, namespace: str = "default") -> Path:
+        """A container's log directory: <pod_logs_dir>/<namespace>_<name>_<uid>/<container>."""
+        return Path(self.logs_dir, f"{namespace}_{pod}_{self.uid(pod, namespace)}", container)
 
     def state(self, pod: str, container: str, namespace: str = "default") -> dict[str, Any]:
         from pyrunc.status import container_facts
@@ -244,6 +259,9 @@ class Node:
         brif = Path("/sys/class/net", self.bridge, "brif")
         if brif.is_dir() and any(brif.iterdir()):
             left.append(f"veths on {self.bridge}: {sorted(p.name for p in brif.iterdir())}")
+        for where in (Path(self.data_dir, "pods"), Path(self.logs_dir)):
+            if where.is_dir() and any(where.iterdir()):
+                left.append(f"pod data or logs: {sorted(str(p) for p in where.iterdir())}")
         leases = Path(self.root, "network", "leases")
         if leases.is_dir() and any(leases.iterdir()):
             left.append(f"leases: {sorted(p.name for p in leases.iterdir())}")

@@ -44,7 +44,7 @@ def test_sidecar_pair_serves_the_dates_the_sidecar_writes(node: Node) -> None:  
     ip = node.wait_running("sidecar-pair")["status"]["podIP"]
     page = poll("two dates served by 1st", lambda: (lambda t: t if t.count("\n") >= 2 else None)(
         _try(lambda: fetch(f"http://{ip}/"))))
-    html = (node.pod_dir("sidecar-pair") / "volumes" / "html" / "index.html").read_text()
+    html = (node.volume_dir("sidecar-pair", "html") / "index.html").read_text()
     assert page.splitlines()[:2] == html.splitlines()[:2]
     assert node.exec("sidecar-pair", "1st", "wget", "-qO-", "http://localhost/").stdout.startswith(page.splitlines()[0])
 

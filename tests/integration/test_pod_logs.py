@@ -103,7 +103,7 @@ def test_the_log_file_of_an_ended_instance_is_closed(tmp_path) -> None:  # noqa:
     for n in _node(tmp_path, crashloop_max_backoff=1):
         n.apply(pod_yaml("strag", straggler, extra_spec="  shareProcessNamespace: true\n"))
         poll("two restarts", lambda: n.state("strag", "c").get("restartCount", 0) >= 2)
-        old_log = os.path.join(n.root, "pods", "default_strag", "logs", "c", "0.log")
+        old_log = str(n.log_dir("strag", "c") / "0.log")
         assert "first" in open(old_log).read()
         daemon = n.daemon_pid()
 

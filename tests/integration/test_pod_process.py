@@ -79,7 +79,7 @@ def test_exec_passes_the_exit_status(app: Node) -> None:
 def test_exec_runs_with_the_containers_env_and_mounts(app: Node) -> None:
     out = app.exec("proc", "app", "sh", "-c", "echo $SECOND $MY_NAME; echo x > /data/from-exec").stdout
     assert out == "one-two proc\n"
-    assert (app.pod_dir("proc") / "volumes" / "data" / "from-exec").read_text() == "x\n"
+    assert (app.volume_dir("proc", "data") / "from-exec").read_text() == "x\n"
     # The same namespaces as the container's PID 1: hostname and the pod's /etc/hosts.
     assert app.exec("proc", "app", "hostname").stdout == "proc\n"
 

@@ -42,7 +42,7 @@ def vol(module_node: Node, tmp_path_factory: pytest.TempPathFactory) -> tuple[No
     reader = sleeper("r", "    volumeMounts:\n    - {name: data, mountPath: /in}\n    - {name: mem, mountPath: /mem}\n")
     module_node.apply(pod_yaml("vol", writer(host_dir) + reader, volumes(host_dir)))
     module_node.wait_running("vol")
-    poll("the writer's files", lambda: (module_node.pod_dir("vol") / "volumes" / "data" / "note").exists())
+    poll("the writer's files", lambda: (module_node.volume_dir("vol", "data") / "note").exists())
     return module_node, host_dir
 
 
@@ -59,7 +59,7 @@ def test_empty_dir_written_by_one_container_read_by_the_other(vol: tuple[Node, P
     n, _ = vol
     assert n.exec("vol", "r", "cat", "/in/note").stdout == "from-w\n"
     # It is a directory under the pod's state on the host, not a copy.
-    assert (n.pod_dir("vol") / "volumes" / "data" / "note").read_text() == "from-w\n"
+    assert (n.volume_dir("vol", "data") / "note").read_text() == "from-w\n"
     n.exec("vol", "r", "sh", "-c", "echo back > /in/reply")
     assert n.exec("vol", "w", "cat", "/data/reply").stdout == "back\n"
 
@@ -93,7 +93,7 @@ def test_read_only_mount(vol: tuple[Node, Path]) -> None:
 def test_sub_path_mounts_the_sub_directory(vol: tuple[Node, Path]) -> None:
     n, _ = vol
     n.exec("vol", "w", "sh", "-c", "echo sub > /sub/x")
-    assert (n.pod_dir("vol") / "volumes" / "data" / "deep" / "er" / "x").read_text() == "sub\n"
+    assert (n.volume_dir("vol", "data") / "deep" / "er" / "x").read_text() == "sub\n"
     assert n.exec("vol", "r", "cat", "/in/deep/er/x").stdout == "sub\n"
     assert n.exec("vol", "w", "ls", "/sub").stdout.split() == ["x"]
 

@@ -94,7 +94,7 @@ def test_pod_state_is_not_readable_by_an_unprivileged_user(node: Node) -> None: 
     assert _as_nobody(lambda: os.listdir(pod)) == ("oserror", errno.EACCES)
     assert _as_nobody(lambda: os.listdir(Path(node.root, "pods"))) == ("oserror", errno.EACCES)
     # The log files: 0640 root, as the kubelet's CRI logs are.
-    logs = list((pod / "logs" / "a").iterdir())
+    logs = list(node.log_dir("private", "a").glob("*.log*"))
     assert logs, "the container has no log file"
     for log in logs:
         assert stat.S_IMODE(log.stat().st_mode) & 0o037 == 0, log
@@ -106,8 +106,8 @@ def test_pod_state_is_not_readable_by_an_unprivileged_user(node: Node) -> None: 
     assert node.pod_json("private")["spec"]["containers"][0]["env"] == [{"name": "SECRET", "value": "hunter2"}]
     out = node.exec("private", "a", "sh", "-c", "id -u; echo hi > /scratch/f && cat /scratch/f && touch /tmp/t && echo ok")
     assert out.stdout == "1000\nhi\nok\n"
-    assert (pod / "volumes" / "scratch" / "f").stat().st_uid == 1000
-    assert stat.S_IMODE((pod / "volumes" / "scratch").stat().st_mode) == 0o777
+    assert (node.volume_dir("private", "scratch") / "f").stat().st_uid == 1000
+    assert stat.S_IMODE(node.volume_dir("private", "scratch").stat().st_mode) == 0o777
 
 
 # --------------------------------------------------------------------------- fail closed

@@ -210,7 +210,7 @@ def test_symlinked_targets_resolve_inside_the_root(hostile_node: Node, images: I
     # Host side: nothing created in, nothing mounted on, the directories the image points at.
     assert listing(images.host) == before
     assert not mounts_under(str(images.host))
-    assert (hostile_node.pod_dir("links") / "volumes" / "v" / "f").read_text() == "from-pod\n"
+    assert (hostile_node.volume_dir("links", "v") / "f").read_text() == "from-pod\n"
     # Container side: the mounts sit at the symlinks' targets inside its own root.
     mounts = mountinfo(pid)
     for inside in ("etc/hosts", "etc/hostname", "etc/resolv.conf", "dev", "data/vol", "dev/termination-log"):
@@ -262,7 +262,7 @@ def test_sub_path_race_never_reaches_the_host(tmp_path: Path) -> None:
     volumeMounts: [{{name: shared, mountPath: /mnt, subPath: 'd{target}'}}]
 """
         n.apply(pod_yaml("race", swapper + victim, "  restartPolicy: Always\n  volumes: [{name: shared, emptyDir: {}}]\n"))
-        volume = fs_path(n.pod_dir("race") / "volumes" / "shared")
+        volume = fs_path(n.volume_dir("race", "shared"))
         seen: dict[int, str] = {}
 
         def observe() -> bool:

@@ -93,7 +93,7 @@ def test_security_context_demo(snode: Node) -> None:
     # containerd (since the CVE-2023-25173 fix) adds the primary group to the supplementary
     # groups: a kubelet + containerd node prints groups=2000,3000 here.
     assert snode.exec(pod, ctr, "id").stdout == "uid=1000 gid=3000 groups=2000,3000\n"
-    vol = snode.pod_dir(pod) / "volumes" / "sec-ctx-vol"
+    vol = snode.volume_dir(pod, "sec-ctx-vol")
     st = os.stat(vol)
     assert st.st_gid == 2000 and st.st_mode & stat.S_ISGID, oct(st.st_mode)
     assert stat.S_IMODE(st.st_mode) == 0o2777  # drwxrwsrwx, as in the documentation
@@ -184,10 +184,10 @@ def test_fs_group_on_root_mismatch_pod_still_owns_its_empty_dir(snode: Node) -> 
             "  volumes: [{name: d, emptyDir: {}}]\n")
     snode.apply(pod_yaml("policy", c, spec))
     snode.wait_running("policy")
-    st = os.stat(snode.pod_dir("policy") / "volumes" / "d")
+    st = os.stat(snode.volume_dir("policy", "d"))
     assert st.st_gid == 3456 and st.st_mode & stat.S_ISGID
     snode.exec("policy", "c", "mkdir", "/d/sub")
-    sub = os.stat(snode.pod_dir("policy") / "volumes" / "d" / "sub")
+    sub = os.stat(snode.volume_dir("policy", "d") / "sub")
     assert (sub.st_uid, sub.st_gid) == (1000, 3456) and sub.st_mode & stat.S_ISGID  # inherited setgid
     snode.delete("policy")
 

@@ -911,3 +911,22 @@ def test_nothing_due_means_no_wake() -> None:
     pod = make_pod(containers=("web", "api"))
     v = view(cv("web", APP, running("web")), cv("api", APP, exited("api", 0), ContainerFacts()))
     assert plan(pod, v) == PodActions()
+
+
+# ================================================================ eviction
+def test_an_evicted_pod_is_killed_at_once_and_nothing_starts_again() -> None:
+    pod = make_pod(containers=("web", "api", "db"))
+    v = view(cv("web", APP, running("web")),
+             cv("api", APP, exited("api", 1), ContainerFacts(will_restart=True, restart_count=1, backoff_until=T0)),
+             cv("db", APP, running("db"), stop_deadline=T0 + 30),  # a kill under way is not repeated
+             evicted=True)
+    actions = plan(pod, v, T0 + 5)
+    assert kills(actions) == [("web", 0.0)] and actions.kill[0].reason is KillReason.EVICTION
+    assert actions.start == () and not actions.remove_pod and not actions.mount_volumes
+
+
+def test_an_evicted_pods_exit_does_not_restart() -> None:
+    pod = make_pod(policy="Always")
+    f = on_container_exit(pod, cv("web", APP, running("web")), exited("web", 137), True, BACKOFF)
+    assert not f.will_restart
+    assert plan(pod, view(cv("web", APP, exited("web", 137), f), evicted=True), T0 + 100).start == ()

@@ -17,7 +17,7 @@ from pyrunc.spec.names import dns1123_label
 from pyrunc.status import container_facts, pod_status
 from pyrunc.store.atomic import read_json
 from pyrunc.store.layout import PodLayout, layout_for_key, list_pod_keys, valid_label, valid_name
-from pyrunc.supervisor.client import daemon_running
+from pyrunc.store.supervisor import daemon_running
 
 
 def pod_view(cfg: NodeConfig, layout: PodLayout, supervised: bool, now: float, node_ip: str) -> dict[str, Any] | None:
@@ -40,7 +40,7 @@ def container_on_disk(layout: PodLayout, name: str) -> dict[str, Any]:
 
 
 def load_pods(cfg: NodeConfig, namespace: str | None) -> list[dict[str, Any]]:
-    supervised = daemon_running(cfg)
+    supervised = daemon_running(cfg.root)
     now = time.time()
     node_ip = host_ip()
     pods = []
@@ -59,7 +59,7 @@ def load_pod(cfg: NodeConfig, namespace: str, name: str) -> tuple[PodLayout, dic
     if not (valid_label(namespace) and valid_name(name)):
         raise NotFound("pods", name)
     layout = PodLayout(cfg.root, namespace, name)
-    view = pod_view(cfg, layout, daemon_running(cfg), time.time(), host_ip()) if os.path.isdir(layout.dir) else None
+    view = pod_view(cfg, layout, daemon_running(cfg.root), time.time(), host_ip()) if os.path.isdir(layout.dir) else None
     if view is None:
         raise NotFound("pods", name)
     return layout, view

@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from pyrunc.probe import ActionResult, Target, action
 from pyrunc.probe.worker import ProbeWorker
+
+if TYPE_CHECKING:
+    from pyrunc.supervisor.loop import Loop
 
 PROBE_KINDS = (("startup", "startup_probe"), ("liveness", "liveness_probe"), ("readiness", "readiness_probe"))
 
@@ -32,7 +34,7 @@ class Running:
 class ActionRunner:
     """Runs actions as watched children; `cancel_all` kills whatever is still running (container gone)."""
 
-    def __init__(self, loop: Any) -> None:
+    def __init__(self, loop: Loop) -> None:
         self.loop = loop
         self.running: dict[int, Running] = {}
 
@@ -78,14 +80,14 @@ def handler_of(action: Any) -> tuple[Any, float | None]:
 class ContainerProbes:
     """The startup, liveness and readiness workers of one container instance."""
 
-    def __init__(self, container: Any, loop: Any, target: Target, ports: dict[str, int],
+    def __init__(self, container: Any, loop: Loop, target: Target, ports: dict[str, int],
                  on_outcome: Callable[[str, bool | None, Any, str], None]) -> None:
         self.loop = loop
         self.target = target
         self.ports = ports
         self.on_outcome = on_outcome  # (kind, this probe's own result, the published Outcome, message)
         self.actions = ActionRunner(loop)
-        now = time.monotonic()
+        now = self.loop.clock.monotonic()
         self.workers = {kind: ProbeWorker(getattr(container, attr), kind, now)
                         for kind, attr in PROBE_KINDS if getattr(container, attr) is not None}
         self.timers: dict[str, int] = {}
@@ -112,7 +114,8 @@ class ContainerProbes:
         worker = self.workers[kind]
         if self.stopped or not worker.active(self.startup_done) or kind in self.timers or kind in self.busy:
             return
-        delay = worker.next_run(time.monotonic()) - time.monotonic()
+        now = self.loop.clock.monotonic()
+        delay = worker.next_run(now) - now
         self.timers[kind] = self.loop.call_later(max(0.0, delay), lambda: self._probe(kind))
 
     def _probe(self, kind: str) -> None:
@@ -130,7 +133,7 @@ class ContainerProbes:
         if self.stopped:
             return
         worker = self.workers[kind]
-        outcome = worker.record(result.result, time.monotonic())
+        outcome = worker.record(result.result, self.loop.clock.monotonic())
         self.on_outcome(kind, result.result, outcome, result.message if result.result is not True else "")
         if kind == "startup" and outcome.result is True:
             self.startup_done = True

@@ -26,15 +26,11 @@ from pyrunc.config import NodeConfig
 from pyrunc.errors import DaemonError
 from pyrunc.linux.syscalls import pid_alive
 from pyrunc.store.atomic import private_dir, read_json
+from pyrunc.store.supervisor import daemon_json
 
 START_TIMEOUT = 120.0  # a slow or loaded machine (the QEMU guest under TCG) needs long for a cold start
 HANDOVER_TIMEOUT = 60.0  # for the old supervisor to exit after it handed over (it only closes files)
 _checked: set[str] = set()  # roots whose supervisor this process found of its own build
-
-
-def daemon_running(cfg: NodeConfig) -> bool:
-    facts = read_json(os.path.join(cfg.root, "daemon.json"))
-    return bool(facts) and pid_alive(int(facts.get("pid", 0)), facts.get("startTime"))
 
 
 def _connect(cfg: NodeConfig) -> socket.socket | None:
@@ -137,7 +133,7 @@ def _stop_legacy(cfg: NodeConfig, reply: dict[str, Any]) -> None:
     """A supervisor from before the handover protocol: SIGKILL (what it is built to survive)."""
     import signal  # noqa: PLC0415 - only for an old supervisor
 
-    facts = read_json(os.path.join(cfg.root, "daemon.json"))
+    facts = read_json(daemon_json(cfg.root))
     pid = int(reply.get("pid") or 0)
     if not pid or int(facts.get("pid", 0)) != pid or not pid_alive(pid, facts.get("startTime")):
         return  # not the recorded supervisor (or gone already): never signal a stranger

@@ -43,6 +43,7 @@ from pyrunc.spec import Pod, pod_from_dict
 from pyrunc.status import rfc3339
 from pyrunc.store.atomic import private_dir, read_json, write_json
 from pyrunc.store.layout import PodLayout, layout_for_key, list_pod_keys
+from pyrunc.store.supervisor import daemon_json
 from pyrunc.supervisor.loop import Loop
 from pyrunc.supervisor.preload import preload, watch_late_imports
 from pyrunc.supervisor.server import Server, guarded
@@ -81,7 +82,7 @@ class Daemon:
                 return
             fcntl.flock(lock_fd, fcntl.LOCK_EX)  # a predecessor is exiting: wait for it
         sc.set_child_subreaper()
-        write_json(os.path.join(self.cfg.root, "daemon.json"),
+        write_json(daemon_json(self.cfg.root),
                    {"pid": os.getpid(), "startTime": sc.proc_start_time(os.getpid())})
         self._adopt_all()
         self.server.open()
@@ -94,7 +95,7 @@ class Daemon:
             self.server.close()
             self.server.drop_all()  # clients still waiting (a delete in flight) retry with the next supervisor
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(self.cfg.root, "daemon.json"))
+                os.unlink(daemon_json(self.cfg.root))
             if not self.pods and not self.handing_over:
                 self.runtime.node_teardown()
             os.close(lock_fd)

@@ -49,7 +49,7 @@ THIRD_PARTY = (
 )
 STDLIB = (
     "ctypes", "ctypes.util", "fcntl", "gc", "http.client", "re", "select", "socket", "ssl", "stat",
-    "struct", "termios", "time", "tty", "urllib.parse", "logging", "encodings.idna",
+    "struct", "termios", "time", "tty", "urllib.parse", "logging", "encodings.idna", "encodings.ascii",
 )
 
 

@@ -1,7 +1,7 @@
 """pyrunc exec [-i] [-t] NAME [-c C] -- CMD [ARG...]: the command's exit status is pyrunc's.
 
 The caller's stdio never enters the container: the command gets pipes this process relays, or with -it a
-pseudo-terminal of the container's own devpts (runtime/exec.py, runtime/exec_io.py).
+pseudo-terminal of the container's own devpts: the runtime service's Exec (runtime/exec_service.py).
 """
 
 from __future__ import annotations
@@ -9,9 +9,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from pyrunc.cli.view import add_namespace_flag, container_on_disk, load_pod, pick_container
+from pyrunc.cli.view import add_namespace_flag, load_pod, pick_container
 from pyrunc.errors import PyruncError
-from pyrunc.linux.syscalls import pid_alive
 
 
 TAKES_COMMAND = True  # everything after `--` is the command, never parsed as flags
@@ -26,8 +25,7 @@ def add_arguments(parser: Any) -> None:
 
 
 def run(cfg: Any, args: Any) -> int:
-    from pyrunc.runtime.config import ContainerConfig
-    from pyrunc.runtime.exec import exec_in
+    from pyrunc.runtime import exec_service
 
     argv = args.command
     if not argv:
@@ -35,21 +33,18 @@ def run(cfg: Any, args: Any) -> int:
     name = args.name.split("/", 1)[1] if args.name.startswith(("pod/", "pods/", "po/")) else args.name
     layout, pod = load_pod(cfg, args.namespace, name)
     container = pick_container(pod, args.container)
-    rec = container_on_disk(layout, container)
-    pid = int(rec.get("pid", 0))
-    if not pid or rec.get("terminated") or not pid_alive(pid, rec.get("startTime")):
+    try:
+        target = exec_service.target(layout, container)
+    except exec_service.NotRunning:
         raise PyruncError(f"cannot exec into a container in a completed pod; current phase is {pod['status']['phase']}"
                           if pod["status"]["phase"] in ("Succeeded", "Failed")
-                          else f'container {container} is not running in pod "{name}"')
-    with open(layout.container_config(container), encoding="utf-8") as f:
-        ccfg = ContainerConfig.from_json(f.read())
-    procs = [f"{d}/cgroup.procs" for d in (rec.get("cgroupPaths") or {}).values()]
+                          else f'container {container} is not running in pod "{name}"') from None
     # kubectl's rules (StreamOptions.SetupTTY): a TTY only with -i and a terminal on stdin; -t alone is ignored.
     tty = args.stdin and args.tty
     if tty and not _is_terminal(0):
         print("Unable to use a TTY - input is not a terminal or the right kind of file", file=sys.stderr)
         tty = False
-    code, err = exec_in(ccfg, pid, argv, cgroup_procs=procs, stdin=args.stdin, tty=tty)
+    code, err = exec_service.exec_stream(target, argv, stdin=args.stdin, tty=tty)
     if err:
         print(f"error: {err}", file=sys.stderr)
     return code

@@ -63,6 +63,9 @@ def enter_and_run(cfg: ContainerConfig, pid: int, argv: Sequence[str], cgroup_pr
     slave of a new pty on all three instead. Errors before exec go to `errpipe` as text (exit 126 or 127).
     """
     try:
+        # A caller with an event loop (supervisor/loop.py) has a signal wakeup fd, which close_fds_except
+        # below closes: without this, every signal here would print an error into the command's stderr.
+        signal.set_wakeup_fd(-1)
         from pyrunc.security.process import ProcessSecurity  # here: ctypes stays off the caller's own path
 
         security = ProcessSecurity(cfg)  # compiled here: after the chroot below, libseccomp is out of reach

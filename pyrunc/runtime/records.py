@@ -27,7 +27,6 @@ class SandboxState(enum.Enum):
     NOTREADY = "NOTREADY"
 
 
-JsonValue = object
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,3 +86,26 @@ class ContainerRecord:
             cgroup_paths={str(k): str(v) for k, v in paths.items()} if isinstance(paths, dict) else {},
             oom_score_adj=int(oom) if isinstance(oom, int) else None, stop_signal=int(num("stopSignal", 15)),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxRecord:
+    """CRI PodSandboxStatus, as far as pyrunc has it."""
+
+    id: str  # the pod's uid
+    namespace: str
+    name: str
+    state: SandboxState
+    created_at: str  # RFC 3339
+    ip: str = ""
+    namespaces: Mapping[str, str] = field(default_factory=dict)  # kind -> "host" or the pinned file
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerStats:
+    """CRI ContainerStats: cumulative CPU time and memory working set of the container's cgroup."""
+
+    name: str
+    timestamp: float
+    cpu_usage_ns: int
+    memory_working_set: int

@@ -27,7 +27,7 @@ import signal
 import socket
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 from pyrunc.cgroups import detect
 from pyrunc.cgroups.devices import container_rules
@@ -35,8 +35,8 @@ from pyrunc.cgroups.oom import apply_oom_score_adj
 from pyrunc.cgroups.plan import ContainerResources, PodCgroupPlan, describe_values, plan_pod
 from pyrunc.clock import Clock
 from pyrunc.config import NodeConfig
-from pyrunc.errors import ImageError, RuntimeFailure
-from pyrunc.images.store import resolve as resolve_image
+from pyrunc.errors import ContainerConfigError, ImageError, PyruncError, RuntimeFailure
+from pyrunc.images.store import InvalidImageName, resolve as resolve_image
 from pyrunc.linux import syscalls as sc
 from pyrunc.linux.host import host_ip, machine_memory
 from pyrunc.linux.safepath import read_file_in
@@ -45,11 +45,14 @@ from pyrunc.network import teardown_pod_network
 from pyrunc.network.files import read_host_resolv, render_hosts, render_resolv
 from pyrunc.runtime.config import ContainerConfig, Mount, SandboxFacts, container_config
 from pyrunc.runtime.launch import LaunchError, launch
-from pyrunc.runtime.records import ContainerRecord, ContainerState
+from pyrunc.runtime import exec_service
+from pyrunc.runtime.exec_service import ExecResult
+from pyrunc.runtime.records import ContainerRecord, ContainerState, ContainerStats, SandboxRecord, SandboxState
 from pyrunc.sandbox import sandbox as sbx
+from pyrunc.spec.load import pod_from_dict
 from pyrunc.spec.model import Container, Pod
 from pyrunc.store.atomic import read_json, write_json, write_text
-from pyrunc.store.layout import PodLayout
+from pyrunc.store.layout import PodLayout, layout_for_key, list_pod_keys
 from pyrunc.store.logs import LogFile, LogWriter, RotationPolicy, parse_records, read_last
 from pyrunc.store.paths import PodPaths, ensure_data_dir, ensure_log_dir, reclaim_orphans, remove_pod_data
 from pyrunc.supervisor.loop import Loop
@@ -97,6 +100,9 @@ class RuntimeService:
         self.host_ip = host_ip()
         self.cgroups = detect(parent=cfg.cgroup_parent, weight_method=cfg.cpu_weight_conversion)
         self._live: dict[str, _Live] = {}  # container id -> its pipes and timers
+        # A container's first process is a grandchild (launch.py forks twice); as a subreaper, the
+        # service becomes its parent when the launcher exits, and so learns how it ends.
+        sc.set_child_subreaper()
         self._created: dict[str, ContainerConfig] = {}  # container id -> config, from create to start
 
     def paths(self, pod: Pod) -> PodPaths:
@@ -226,9 +232,6 @@ class RuntimeService:
 
         Raises CreateError with the kubelet's reason (InvalidImageName, ErrImagePull,
         CreateContainerConfigError, CreateContainerError)."""
-        from pyrunc.errors import ContainerConfigError, PyruncError  # noqa: PLC0415 - cheap, already loaded
-        from pyrunc.images.store import InvalidImageName  # noqa: PLC0415
-
         try:
             image = resolve_image(self.cfg.images_dir, spec.image)
         except InvalidImageName as e:  # nothing was looked up on disk
@@ -379,9 +382,59 @@ class RuntimeService:
         names = [c.name for c in pod.spec.init_containers + pod.spec.containers]
         return [r for r in (self.container_status(layout, n) for n in names) if r is not None]
 
-    def container_target_pids(self, container_id: str) -> int:
-        live = self._live.get(container_id)
-        return live.record.pid if live else 0
+    # CRI ExecSync and Exec: light enough for `pyrunc exec` and probes to call directly (exec_service.py).
+    @staticmethod
+    def exec_sync(layout: PodLayout, name: str, argv: Sequence[str], timeout: float) -> ExecResult:
+        """Blocking: the supervisor's loop calls it only in a child process (probes, hooks)."""
+        return exec_service.exec_sync(exec_service.target(layout, name), argv, timeout)
+
+    @staticmethod
+    def exec(layout: PodLayout, name: str, argv: Sequence[str], stdin: bool = False,
+             tty: bool = False) -> tuple[int, str]:
+        return exec_service.exec_stream(exec_service.target(layout, name), argv, stdin=stdin, tty=tty)
+
+    def update_container_resources(self, pod: Pod, name: str, resources: ContainerResources) -> None:
+        """CRI UpdateContainerResources: the container's cgroup values computed anew from `resources`
+        (the pod's own group is the caller's to size, as the kubelet sizes it)."""
+        spec = pod.spec
+        apps = [resources if c.name == name else resources_of(c) for c in spec.containers]
+        inits = [resources if c.name == name else resources_of(c) for c in spec.init_containers]
+        plan = plan_pod(pod.metadata.uid, apps, inits, machine_memory=self.memory,
+                        pids_limit=self.cfg.pod_pids_limit, weight_method=self.cfg.cpu_weight_conversion)
+        if self.cgroups.version:
+            self.cgroups.setup_container(plan, name)
+
+    def container_stats(self, pod: Pod, name: str) -> ContainerStats:
+        """CRI ContainerStats: CPU time used and memory working set of the container's cgroup."""
+        stats = self.cgroups.stats(pod.metadata.uid, name)
+        return ContainerStats(name=name, timestamp=self.clock.wall(), cpu_usage_ns=stats.cpu_usage_ns,
+                              memory_working_set=stats.memory_working_set)
+
+    def list_pod_sandboxes(self) -> list[SandboxRecord]:
+        """CRI ListPodSandbox: every pod sandbox under this root, as recorded."""
+        out = []
+        for key in list_pod_keys(self.cfg.root):
+            record = self.pod_sandbox_record(layout_for_key(self.cfg.root, key))
+            if record is not None:
+                out.append(record)
+        return out
+
+    def pod_sandbox_record(self, layout: PodLayout) -> SandboxRecord | None:
+        """CRI PodSandboxStatus: READY while every namespace the pod owns verifies (sandbox.verified_sandbox)."""
+        manifest = read_json(layout.pod_json)
+        state = sbx.load_sandbox(layout)
+        if not manifest or state is None:
+            return None
+        meta = manifest.get("metadata", {})
+        try:
+            sbx.verified_sandbox(layout, pod_from_dict(manifest).spec, state)
+            ready = SandboxState.READY
+        except PyruncError:  # a namespace that does not verify (or a pod.json that does not decode)
+            ready = SandboxState.NOTREADY
+        return SandboxRecord(id=str(meta.get("uid", "")), namespace=layout.namespace, name=layout.name,
+                             state=ready, created_at=str(meta.get("creationTimestamp", "")),
+                             ip=str((state.network or {}).get("ip", "")),
+                             namespaces=dict(state.namespaces))
 
     # ================================================================== exits
     def _exited(self, container_id: str, status: int | None) -> None:

@@ -81,7 +81,6 @@ class Daemon:
                 os.close(lock_fd)
                 return
             fcntl.flock(lock_fd, fcntl.LOCK_EX)  # a predecessor is exiting: wait for it
-        sc.set_child_subreaper()
         write_json(daemon_json(self.cfg.root),
                    {"pid": os.getpid(), "startTime": sc.proc_start_time(os.getpid())})
         self._adopt_all()

@@ -5,12 +5,14 @@ General layout (see docs/design.md):
   cgroups/     QoS and cgroup arithmetic (pure) plus the v1/v2 drivers
   network/     bridge, veth, IPAM, port forwarding, /etc/hosts and resolv.conf
   linux/       thin ctypes wrappers over the syscalls Python lacks (setns, unshare, mount, pivot_root)
-  store/       on-disk layout and atomic JSON state
+  store/       on-disk layout, data and log paths, atomic JSON, CRI logs, events
   images/      image references -> read-only root filesystems
   sandbox/     the pod sandbox: namespaces held by bind mounts, shared /dev/shm
-  runtime/     container launch: fork, join namespaces, build the rootfs, exec
+  runtime/     the runtime service (service.py: CRI's RuntimeService shape, no policy) and container launch:
+               fork, join namespaces, build the rootfs, exec
+  worker/      the pod worker: the kubelet's policy as a pure plan (plan.py) and its executor (executor.py)
   probe/       probes and lifecycle hooks: one module per mechanism (exec, http, tcp, grpc), the kubelet's counting
-  supervisor/  the daemon that owns every pod: start, watch, restart, stop
+  supervisor/  the daemon that owns every pod (one PodWorker each), its socket server and protocol
   printers/    kubectl-shaped tables and describe output from v1 Pod dicts (pure)
   cli/         one module per verb; shared helpers in common.py and view.py, no verb imports another
 """

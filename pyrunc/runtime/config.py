@@ -220,17 +220,21 @@ def field_ref_value(pod: Any, container: Any, source: Any, facts: SandboxFacts, 
 def container_config(pod: Any, container: Any, image: Any, facts: SandboxFacts, *, layout: Any,
                      node_cpus: int = 1, node_memory: int = 0,
                      read_image_file: Callable[[str], bytes | None] = lambda path: None,
-                     seccomp_profile_root: str = "", seccomp_default: bool = False) -> ContainerConfig:
+                     seccomp_profile_root: str = "", seccomp_default: bool = False, layer: str = "",
+                     cgroup_mounts: Sequence[Mount] = (), cgroupns: bool = False) -> ContainerConfig:
     """Everything the launcher needs to start `container` of `pod`, decided up front.
 
     `read_image_file` returns a file of the image (resolved inside its root), for the user
     database; ContainerConfigError (runAsNonRoot) and UserLookupError (an unknown user) mean the
-    container cannot be created.
+    container cannot be created. `layer` is the directory of the writable layer (upper, work and
+    merged below it; default: under the container's state directory); `cgroup_mounts` and `cgroupns`
+    are what the container sees of its cgroup (the runtime service's driver decides them).
     """
     from pyrunc.runtime.users import ImageUsers, resolve_identity
 
     identity = resolve_identity(pod, container, image.user, ImageUsers(read_image_file))
     cdir = layout.container_dir(container.name)
+    layer = layer or f"{cdir}/rootfs"
 
     def field_value(source: Any) -> str:
         return field_ref_value(pod, container, source, facts, node_cpus, node_memory)
@@ -270,11 +274,12 @@ def container_config(pod: Any, container: Any, image: Any, facts: SandboxFacts, 
         gid=identity.gid,
         additional_gids=identity.additional_gids,
         lower=image.rootfs,
-        upper=f"{cdir}/rootfs/upper",
-        work=f"{cdir}/rootfs/work",
-        merged=f"{cdir}/rootfs/merged",
+        upper=f"{layer}/upper",
+        work=f"{layer}/work",
+        merged=f"{layer}/merged",
         namespaces=dict(facts.namespaces),
-        mounts=tuple(mounts),
+        mounts=(*mounts, *cgroup_mounts),
+        cgroupns=cgroupns,
         shm=facts.shm,
         stop_signal=signal_number(stop),
         read_only_rootfs=bool(sc is not None and sc.read_only_root_filesystem),

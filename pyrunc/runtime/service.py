@@ -275,14 +275,12 @@ class RuntimeService:
             host_ip=self.host_ip, node_name=self.cfg.node_name,
         )
         rootfs = getattr(image, "rootfs")
+        cg_mounts, cgroupns = self._cgroup_mounts(pod.metadata.uid, spec.name)
         cfg = container_config(pod, spec, image, facts, layout=layout, node_cpus=self.cpus, node_memory=self.memory,
                                read_image_file=lambda path: read_file_in(rootfs, path),
                                seccomp_profile_root=self.cfg.seccomp_profile_root,
-                               seccomp_default=self.cfg.seccomp_default)
-        cg_mounts, cgroupns = self._cgroup_mounts(pod.metadata.uid, spec.name)
-        cfg = cfg._replace(mounts=cfg.mounts + tuple(cg_mounts), cgroupns=cgroupns,
-                           upper=os.path.join(layer, "upper"), work=os.path.join(layer, "work"),
-                           merged=os.path.join(layer, "merged"))
+                               seccomp_default=self.cfg.seccomp_default, layer=layer,
+                               cgroup_mounts=cg_mounts, cgroupns=cgroupns)
         write_text(layout.container_config(spec.name), cfg.to_json())  # 0600: it holds the env
         return cfg
 

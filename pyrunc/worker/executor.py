@@ -19,6 +19,8 @@ from typing import Callable
 from pyrunc.clock import Clock
 from pyrunc.config import NodeConfig
 from pyrunc.errors import FieldError, PyruncError
+from pyrunc.probe import ActionResult, Target
+from pyrunc.probe.runner import ActionRunner, ContainerProbes, handler_of
 from pyrunc.runtime.records import ContainerRecord, ContainerState
 from pyrunc.runtime.service import CreateError, RuntimeService
 from pyrunc.sandbox import sandbox as sbx
@@ -30,14 +32,13 @@ from pyrunc.status import rfc3339
 from pyrunc.store.atomic import private_dir, read_json, write_json
 from pyrunc.store.events import record_event
 from pyrunc.store.layout import PodLayout
-from pyrunc.supervisor.backoff import Backoff
-from pyrunc.probe.runner import ActionRunner, ContainerProbes, handler_of
+from pyrunc.worker.backoff import Backoff
 from pyrunc.supervisor.loop import Loop
-from pyrunc.probe import ActionResult, Target
 from pyrunc.worker import plan
 from pyrunc.worker.facts import facts_from_json, facts_to_json
-from pyrunc.worker.plan import (PRESTOP_EXTENSION, ContainerFacts, ContainerView, Deletion, HookState, KillContainer,
+from pyrunc.worker.plan import (ContainerFacts, ContainerView, Deletion, HookState, KillContainer,
                                 KillRequest, Kind, PodView, StartContainer)
+from pyrunc.worker.termination import Stopper
 
 log = logging.getLogger("pyrunc.pod")
 
@@ -63,12 +64,11 @@ class PodWorker:
         for name in self.specs:
             self.records[name] = runtime.container_status(layout, name)
             self.facts[name] = facts_from_json(read_json(layout.container_state(name)))
-        self.stop_deadline: dict[str, float] = {}  # wall time of the SIGKILL of a kill under way
         self.kill_requests: dict[str, KillRequest] = {}
         self.probes: dict[str, ContainerProbes] = {}
         self.hooks: dict[str, ActionRunner] = {}
-        self.prestop: dict[str, bool] = {}  # name -> extended already (present while the hook runs)
-        self.grace_timers: dict[str, int] = {}
+        self.stopper = Stopper(runtime, loop, clock, self._run_hook, self._cancel_hooks, self.records.get,
+                               self.event)
         self.sandbox: sbx.SandboxState | None = None
         self.volumes: dict[str, str] = {}
         self.volumes_ready = False
@@ -157,7 +157,6 @@ class PodWorker:
         if current is not None and current.id != record.id:
             return  # an instance this worker already replaced
         self._stop_workers(name)
-        self.stop_deadline.pop(name, None)
         self.kill_requests.pop(name, None)
         view = self._view_of(name)
         self.records[name] = record
@@ -206,7 +205,7 @@ class PodWorker:
 
     def _view_of(self, name: str) -> ContainerView:
         return ContainerView(name=name, kind=self.kinds[name], instance=self.records.get(name),
-                             facts=self.facts[name], stop_deadline=self.stop_deadline.get(name),
+                             facts=self.facts[name], stop_deadline=self.stopper.deadline(name),
                              kill_request=self.kill_requests.get(name))
 
     def _view(self) -> PodView:
@@ -275,65 +274,23 @@ class PodWorker:
             self._start_probes(name, record)
 
     def _kill(self, kill: KillContainer) -> None:
-        """kubelet killContainer: preStop (inside the grace period), the stop signal, SIGKILL at the end."""
+        """kubelet killContainer (worker/termination.py): preStop, the stop signal, SIGKILL at the end."""
         name = kill.name
         record = self.records.get(name)
         if record is None or record.state is not ContainerState.RUNNING:
             return
-        now = self.clock.wall()
-        if name in self.stop_deadline:  # a kill under way: only ever made shorter
-            if now + kill.grace < self.stop_deadline[name]:
-                self.stop_deadline[name] = now + kill.grace
-                if name in self.prestop:
-                    self._grace_timer(name, kill.grace)
-                else:
-                    self.rt.stop_container(record.id, kill.grace)
-            return
-        self.stop_deadline[name] = now + kill.grace
-        self.kill_requests.pop(name, None)
-        probes = self.probes.pop(name, None)
-        if probes is not None:
-            probes.stop()
-        self.event("Normal", "Killing", kill.message, name)
         lifecycle = self.specs[name].lifecycle
-        if kill.grace <= 0 or lifecycle is None or lifecycle.pre_stop is None:
-            self.rt.stop_container(record.id, kill.grace)
-            return
-        self.prestop[name] = False
-        self._grace_timer(name, kill.grace)
+        pre_stop = lifecycle.pre_stop if lifecycle is not None else None
+        if self.stopper.kill(kill, record, pre_stop):
+            self.kill_requests.pop(name, None)
+            probes = self.probes.pop(name, None)
+            if probes is not None:
+                probes.stop()
 
-        def hook_done(result: ActionResult) -> None:
-            if self.prestop.pop(name, None) is None:
-                return
-            if result.result is not True:
-                self.event("Warning", "FailedPreStopHook", f"PreStopHook failed: {result.message}".rstrip(), name)
-            current = self.records.get(name)
-            if current is not None and current.id == record.id and current.state is ContainerState.RUNNING:
-                self.loop.cancel(self.grace_timers.pop(name, None))
-                left = max(0.0, self.stop_deadline.get(name, 0.0) - self.clock.wall())
-                self.rt.stop_container(record.id, left if left > 0 else PRESTOP_EXTENSION)
-
-        self._run_hook(name, record, lifecycle.pre_stop, kill.grace + PRESTOP_EXTENSION, hook_done)
-
-    def _grace_timer(self, name: str, delay: float) -> None:
-        self.loop.cancel(self.grace_timers.pop(name, None))
-        self.grace_timers[name] = self.loop.call_later(delay, lambda: self._grace_over(name))
-
-    def _grace_over(self, name: str) -> None:
-        """The grace period ended while the preStop hook still ran: once 2 s more, then SIGKILL."""
-        self.grace_timers.pop(name, None)
-        record = self.records.get(name)
-        if record is None or record.state is not ContainerState.RUNNING:
-            return
-        if self.prestop.get(name) is False:
-            self.prestop[name] = True
-            self._grace_timer(name, PRESTOP_EXTENSION)
-            return
-        self.prestop.pop(name, None)
+    def _cancel_hooks(self, name: str) -> None:
         hooks = self.hooks.get(name)
         if hooks is not None:
             hooks.cancel_all()
-        self.rt.stop_container(record.id, 0.0)
 
     def _check_disk(self) -> None:
         """Every housekeeping interval: evict the pod once a disk emptyDir passes its sizeLimit
@@ -435,7 +392,7 @@ class PodWorker:
         current = self.records.get(name)
         if current is None or current.id != instance or current.state is not ContainerState.RUNNING:
             return
-        if name in self.stop_deadline:
+        if self.stopper.deadline(name) is not None:
             return
         if raw is False:  # kubelet prober: every failed probe is an event, below the threshold too
             self.event("Warning", "Unhealthy", f"{kind.capitalize()} probe failed: {message}".rstrip(), name)
@@ -457,11 +414,8 @@ class PodWorker:
         probes = self.probes.pop(name, None)
         if probes is not None:
             probes.stop()
-        hooks = self.hooks.get(name)
-        if hooks is not None:
-            hooks.cancel_all()
-        self.prestop.pop(name, None)
-        self.loop.cancel(self.grace_timers.pop(name, None))
+        self._cancel_hooks(name)
+        self.stopper.forget(name)
 
     # ================================================================== facts and events
     def _save_facts(self, name: str, facts: ContainerFacts) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from pyrunc.runtime.records import ContainerRecord, ContainerState
 from pyrunc.spec.model import Container, Pod, is_sidecar
 from pyrunc.status import backoff_message
-from pyrunc.supervisor.backoff import Backoff, should_restart
+from pyrunc.worker.backoff import Backoff, should_restart
 
 # kubelet: a preStop hook that is still running when the grace period ends gets this much more, once.
 PRESTOP_EXTENSION = 2.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pyrunc.supervisor.backoff import Backoff, should_restart
+from pyrunc.worker.backoff import Backoff, should_restart
 
 DEFAULT = Backoff()
 

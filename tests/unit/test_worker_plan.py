@@ -18,7 +18,7 @@ from pyrunc.runtime.records import ContainerRecord, ContainerState
 from pyrunc.spec.load import pod_from_dict
 from pyrunc.spec.model import Pod
 from pyrunc.status import pod_status
-from pyrunc.supervisor.backoff import Backoff
+from pyrunc.worker.backoff import Backoff
 from pyrunc.worker.plan import (
     ContainerFacts, ContainerView, Deletion, HookState, Kind, KillContainer, KillReason, KillRequest, PodActions,
     PodView, StartContainer, compute_pod_actions, kind_of, on_container_exit, on_create_failure, on_post_start_done,

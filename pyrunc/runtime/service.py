@@ -569,14 +569,24 @@ class RuntimeService:
         privileged = bool(security and security.privileged)
         self.cgroups.set_devices(uid, spec.name, container_rules(privileged))
         if not self.cgroups.version and not privileged:
-            self.warn(layout, "no usable cgroups: containers' access to device nodes is not restricted")
+            self._degraded(layout, "no usable cgroups: containers' access to device nodes is not restricted")
         self.cgroups.attach(pid, uid, spec.name)
         wanted = plan.oom_score_adj[spec.name]
         got = apply_oom_score_adj(pid, wanted)
         if got != wanted:
-            self.warn(layout, f"oom_score_adj {wanted} refused by the host (no CAP_SYS_RESOURCE); clamped to {got}")
+            self._degraded(layout, f"oom_score_adj {wanted} refused by the host (no CAP_SYS_RESOURCE); clamped to {got}")
         paths = self.cgroups.paths(uid, spec.name) if self.cgroups.version else {}
         return {"cgroup_paths": paths, "oom_score_adj": got}
+
+    def _degraded(self, layout: PodLayout, message: str) -> None:
+        """A degraded-but-running condition (a clamped oom_score_adj): recorded once in the sandbox's
+        facts (describe shows it), then reported through `warn` (the worker's event)."""
+        state = sbx.load_sandbox(layout)
+        if state is None or message in state.warnings:
+            return
+        state.warnings.append(message)
+        write_json(layout.sandbox_json, state.to_dict())
+        self.warn(layout, message)
 
     def _cgroup_mounts(self, uid: str, name: str) -> tuple[list[Mount], bool]:
         """What the container sees at /sys/fs/cgroup: its own cgroup, read-only (mounts, cgroupns)."""

@@ -148,7 +148,7 @@ class Daemon:
     def _warn(self, layout: PodLayout, message: str) -> None:
         worker = self.pods.get(layout.key)
         if worker is not None:
-            worker.warn_once(message)
+            worker.degraded(message)
 
     def _pending_done(self) -> None:
         self.pending -= 1

@@ -113,11 +113,25 @@ class PodWorker:
             if where is not None:
                 self.volumes[vol.name] = where
         self.volumes_ready = True
-        for name, record in self.records.items():
-            if record is not None and record.state is ContainerState.RUNNING:
-                self.rt.adopt_container(self.pod, self.layout, record)
-                if not self.terminating and self.facts[name].post_start is not HookState.RUNNING:
-                    self._start_probes(name, record)
+        for name, record in list(self.records.items()):
+            if record is None:
+                continue
+            if record.state is ContainerState.CREATED:
+                # Created but never started (the supervisor died in between): gone, and started again.
+                self.rt.remove_container(self.pod, self.layout, record)
+                self.records[name] = None
+                continue
+            if record.state is not ContainerState.RUNNING:
+                continue
+            self.rt.adopt_container(self.pod, self.layout, record)
+            if self.facts[name].post_start is HookState.RUNNING:
+                # Its postStart hook ran under the supervisor that died: its outcome is lost, and a
+                # hook is not run twice for one instance. Taken as done, as a restarted kubelet does.
+                spec = self.specs[name]
+                facts, _ = plan.on_post_start_done(self.pod, self._view_of(name), True,
+                                                   spec.startup_probe is not None, spec.readiness_probe is not None)
+                self._save_facts(name, facts)
+            self._start_probes(name, record)
         self._check_disk()
 
     def update_metadata(self, labels: dict[str, str], annotations: dict[str, str]) -> None:
@@ -443,14 +457,8 @@ class PodWorker:
         record_event(self.layout, self.cfg.node_name, type_, reason, message, container=container,
                      init=kind is not None and kind is not Kind.APP)
 
-    def warn_once(self, message: str) -> None:
-        """A degraded-but-running condition (e.g. a clamped oom_score_adj): logged once, shown by describe."""
-        sandbox = self.sandbox or sbx.load_sandbox(self.layout)
-        if sandbox is None or message in sandbox.warnings:
-            return
-        self.sandbox = sandbox
-        sandbox.warnings.append(message)
-        write_json(self.layout.sandbox_json, sandbox.to_dict())
+    def degraded(self, message: str) -> None:
+        """The runtime service recorded a degraded-but-running condition (once per pod): log and event."""
         log.warning("pod %s: %s", self.layout.key, message)
         self.event("Warning", "Degraded", message)
 

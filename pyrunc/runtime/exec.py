@@ -89,6 +89,10 @@ def enter_and_run(cfg: ContainerConfig, pid: int, argv: Sequence[str], cgroup_pr
         slave = None
         if tty:
             slave = _make_pty(cfg, sock, tty.winsize)
+        # Held until the handlers below forward them to the command: until then this process has the
+        # caller's handlers, which forward to nobody (a SIGTERM sent as soon as the command runs was lost).
+        # The command unblocks them (_reset_signals) before its exec.
+        signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
         child = os.fork()
         if child == 0:
             _run_command(cfg, security, argv, slave, errpipe)
@@ -97,6 +101,7 @@ def enter_and_run(cfg: ContainerConfig, pid: int, argv: Sequence[str], cgroup_pr
         os.close(errpipe)
         for sig in FORWARDED:
             signal.signal(sig, lambda s, _f: _kill(child, s))
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
         _, status = os.waitpid(child, 0)
         code = os.waitstatus_to_exitcode(status)
         os._exit(128 - code if code < 0 else code)

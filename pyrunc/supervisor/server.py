@@ -52,7 +52,7 @@ class Server:
         self.on_handover = on_handover
         self.clients: dict[int, tuple[socket.socket, bytearray]] = {}
         self.listener: socket.socket | None = None
-        self.served_once = False  # a first request was answered
+        self.served_once = False  # a first request (not a ping) was taken
 
     # ------------------------------------------------------------------ listening
     def open(self) -> None:
@@ -151,6 +151,10 @@ class Server:
                    "hint": "run the command again"})
             self.on_handover(req)
             return
+        if req.get("op") != "ping":
+            # A ping (the CLI's build check before its request) is no work done: counted as served,
+            # an idle supervisor with daemon_linger 0 would leave between the ping and the request.
+            self.served_once = True
         self.handler(req, reply)
 
     def send(self, fd: int, msg: Message) -> None:
@@ -167,7 +171,6 @@ class Server:
             conn.settimeout(5.0)
             conn.sendall(protocol.encode(msg))
         self.drop(fd)
-        self.served_once = True
 
     def drop(self, fd: int) -> None:
         entry = self.clients.pop(fd, None)

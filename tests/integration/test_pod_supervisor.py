@@ -91,3 +91,13 @@ def test_container_writing_to_stdout_survives_a_killed_supervisor(node: Node) ->
     numbers = [int(line.split()[1]) for line in node.run("logs", "chatty").stdout.splitlines()]
     assert numbers == list(range(1, len(numbers) + 1)), "lines were lost while no supervisor ran"
     assert node.container_pid("chatty", "c") == pid
+
+
+def test_one_apply_on_an_idle_node_starts_one_supervisor(node: Node) -> None:  # noqa: F811
+    """The CLI's build check (a ping) must not let a supervisor that has nothing to do leave before the
+    request that follows it (daemon_linger is 0 here): one apply, one supervisor start."""
+    node.apply(pod_yaml("once", sleeper("a")))
+    log = open(os.path.join(node.root, "daemon.log"), encoding="utf-8").read()
+    starts = [line for line in log.splitlines() if " serving " in line]
+    assert len(starts) == 1, log
+    node.delete("once")

@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pyrunc=.venv/bin/pyrunc
+root=${PYRUNC_ROOT:-/run/pyrunc}  # pyrunc reads PYRUNC_ROOT too (tests/integration/test_demo.py runs this in a root of its own)
 pod=sidecar-pair
 say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 run() { say "$*"; "$@"; }
@@ -20,7 +21,7 @@ say "2nd appends the date to a shared emptyDir; 1st serves it over HTTP on the p
 run "$pyrunc" exec $pod -c 1st -- wget -qO- http://localhost/index.html
 say "one network, IPC and UTS namespace for the pod, a mount namespace per container (from the host):"
 for c in 1st 2nd; do
-  pid=$(.venv/bin/python -c "import json,sys; print(json.load(open('/run/pyrunc/pods/default_$pod/containers/$c/state.json'))['pid'])")
+  pid=$(.venv/bin/python -c "import json,sys; print(json.load(open('$root/pods/default_$pod/containers/$c/container.json'))['pid'])")
   printf '  %-4s pid %-7s' "$c" "$pid"
   for ns in net ipc uts mnt pid; do printf ' %s=%s' "$ns" "$(readlink /proc/$pid/ns/$ns | tr -dc 0-9)"; done
   echo

@@ -68,7 +68,7 @@ def _terminated_of(r: Mapping[str, Any]) -> dict[str, Any]:
 
 def container_state(rec: Mapping[str, Any], alive: Alive, now: float, supervised: bool,
                     default_waiting: str = "ContainerCreating") -> dict[str, Any]:
-    """The v1 ContainerState of one container from its state.json facts."""
+    """The v1 ContainerState of one container from its facts (container_facts: both of its files)."""
     pid = rec.get("pid", 0)
     if pid and alive(pid, rec.get("startTime", 0)):
         if rec.get("postStartPending"):

@@ -82,7 +82,8 @@ def test_pod_state_is_not_readable_by_an_unprivileged_user(node: Node) -> None: 
     node.wait_running("private")
     pod = node.pod_dir("private")
     files = [pod / "pod.json", pod / "sandbox.json", pod / "events.json",
-             pod / "containers" / "a" / "state.json", pod / "containers" / "a" / "config.json"]
+             pod / "containers" / "a" / "state.json", pod / "containers" / "a" / "container.json",
+             pod / "containers" / "a" / "config.json"]
     for path in files:
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode & 0o077 == 0, f"{path} is {oct(mode)}"

@@ -134,7 +134,10 @@ def stamped(op: str, **fields: Any) -> bytes:
 def test_a_request_is_handled_and_answered_with_the_build(harness: Harness) -> None:
     reply = json.loads(harness.ask(stamped("ping")))
     assert reply == {"ok": True, "echo": "ping", "protocol": protocol.PROTOCOL, "build": "B1"}
-    assert harness.server.served_once and not harness.server.busy
+    # A ping (the CLI's build check) is no work: an idle supervisor must stay for the request after it.
+    assert not harness.server.served_once and not harness.server.busy
+    reply = json.loads(harness.ask(stamped("apply")))
+    assert reply["echo"] == "apply" and harness.server.served_once and not harness.server.busy
 
 
 def test_a_raised_error_reaches_the_client_typed(harness: Harness) -> None:

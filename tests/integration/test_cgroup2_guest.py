@@ -42,19 +42,20 @@ GUEST_BUSYBOX = "images/docker.io/library/busybox/latest"  # in the staging dir
 
 # Three pytest runs in one boot (Python start-up is the slow part under TCG): the driver and
 # pod-level resource tests, whole (they branch on the cgroup version themselves), with NET_TEST;
-# every other cgroup2-marked test of the suite; every isolation module (test_security_*.py),
+# every other cgroup2-marked integration test (unit tests never need the guest: not even collected
+# there); every isolation module (test_security_*.py),
 # whole, since isolation must hold on cgroup v2 too, except the subPath race: a restart loop of a
 # minute and more under emulation, independent of the cgroup version, run on the host. Exit 5 (no
 # tests) is fine for the second.
 SECURITY = "tests/integration/test_security_*.py"
 HOST_ONLY = "tests/integration/test_security_mounts.py::test_sub_path_race_never_reaches_the_host"
-PYTEST = "python3 -m pytest -q -rA -p no:cacheprovider"
+PYTEST = "python3 -m pytest -q -rA -p no:cacheprovider --durations=8"
 GUEST_SCRIPT = f"""
 export PYTHONPATH="$PWD/site-packages:$PWD"
 export PYRUNC_IMAGES="$PWD/images"
 {PYTEST} {DRIVER_TESTS} {POD_TESTS} {NET_TEST}
 first=$?
-{PYTEST} -m cgroup2 tests --ignore={DRIVER_TESTS} --ignore={POD_TESTS} \\
+{PYTEST} -m cgroup2 tests/integration --ignore={DRIVER_TESTS} --ignore={POD_TESTS} \\
     --ignore=tests/integration/test_cgroup2_guest.py --ignore-glob='{SECURITY}'
 second=$?
 {PYTEST} {SECURITY} --deselect {HOST_ONLY}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from typing import Callable
 
 from pyrunc.clock import Clock
@@ -136,8 +137,6 @@ class PodWorker:
 
     def update_metadata(self, labels: dict[str, str], annotations: dict[str, str]) -> None:
         """apply of the same spec with other labels or annotations: stored, nothing restarts."""
-        from dataclasses import replace
-
         self.pod = replace(self.pod, metadata=replace(self.pod.metadata, labels=labels, annotations=annotations))
         self._write_pod()
 
@@ -159,7 +158,7 @@ class PodWorker:
         self._write_pod()
         for name, facts in self.facts.items():
             if facts.will_restart:
-                self._save_facts(name, plan_replace(facts, will_restart=False))
+                self._save_facts(name, replace(facts, will_restart=False))
         self.sync()
 
     def on_exit(self, record: ContainerRecord) -> None:
@@ -324,7 +323,7 @@ class PodWorker:
         self.event("Warning", eviction.reason, eviction.message)
         for name, facts in self.facts.items():
             if facts.will_restart:
-                self._save_facts(name, plan_replace(facts, will_restart=False))
+                self._save_facts(name, replace(facts, will_restart=False))
         self.sync()
 
     def _remove(self) -> None:
@@ -461,9 +460,3 @@ class PodWorker:
         """The runtime service recorded a degraded-but-running condition (once per pod): log and event."""
         log.warning("pod %s: %s", self.layout.key, message)
         self.event("Warning", "Degraded", message)
-
-
-def plan_replace(facts: ContainerFacts, **changes: object) -> ContainerFacts:
-    from dataclasses import replace
-
-    return replace(facts, **changes)  # type: ignore[arg-type]

@@ -51,6 +51,7 @@ from pyrunc.runtime.records import ContainerRecord, ContainerState, ContainerSta
 from pyrunc.sandbox import sandbox as sbx
 from pyrunc.spec.load import pod_from_dict
 from pyrunc.spec.model import Container, Pod
+from pyrunc.spec.quantity import Quantity
 from pyrunc.store.atomic import read_json, write_json, write_text
 from pyrunc.store.layout import PodLayout, layout_for_key, list_pod_keys
 from pyrunc.store.logs import LogFile, LogWriter, RotationPolicy, parse_records, read_last
@@ -659,13 +660,11 @@ def resources_of(container: Container) -> ContainerResources:
     """The spec model's requests/limits as the plain numbers the cgroup arithmetic takes."""
     req, lim = container.resources.requests, container.resources.limits
 
-    def milli(key: str, src: object) -> int | None:
-        q = getattr(src, "get")(key)
+    def milli(q: Quantity | None) -> int | None:
         return q.milli_value() if q is not None else None
 
-    def value(key: str, src: object) -> int | None:
-        q = getattr(src, "get")(key)
+    def value(q: Quantity | None) -> int | None:
         return q.value() if q is not None else None
 
-    return ContainerResources(container.name, milli("cpu", req), milli("cpu", lim),
-                              value("memory", req), value("memory", lim))
+    return ContainerResources(container.name, milli(req.get("cpu")), milli(lim.get("cpu")),
+                              value(req.get("memory")), value(lim.get("memory")))

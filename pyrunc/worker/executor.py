@@ -48,7 +48,7 @@ MAX_VOLUME_RETRY = 120.0  # kubelet volume manager: failed mounts are retried wi
 
 class PodWorker:
     def __init__(self, runtime: RuntimeService, loop: Loop, clock: Clock, cfg: NodeConfig, layout: PodLayout,
-                 pod: Pod, deletion: Deletion | None = None, deletion_grace: int | None = None) -> None:
+                 pod: Pod) -> None:
         self.rt = runtime
         self.loop = loop
         self.clock = clock
@@ -56,8 +56,8 @@ class PodWorker:
         self.layout = layout
         self.pod = pod
         self.backoff = Backoff(cfg.crashloop_max_backoff, cfg.backoff_reset_after)
-        self.deletion = deletion
-        self.deletion_grace = deletion_grace
+        self.deletion: Deletion | None = None  # set by terminate(): the pod is being deleted
+        self.deletion_grace: int | None = None
         self.specs: dict[str, Container] = {c.name: c for c in pod.spec.init_containers + pod.spec.containers}
         self.kinds = {name: plan.kind_of(pod, name) for name in self.specs}
         self.records: dict[str, ContainerRecord | None] = {}
@@ -340,10 +340,6 @@ class PodWorker:
         callbacks, self.on_terminated = self.on_terminated, []
         for cb in callbacks:
             cb()
-
-    def teardown(self) -> None:
-        """Idempotent: everything of the pod goes, now (a failed create, a daemon giving up)."""
-        self._remove()
 
     # ================================================================== hooks and probes
     def _target(self, record: ContainerRecord) -> Target:

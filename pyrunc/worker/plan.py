@@ -104,12 +104,6 @@ class PodView:
     deletion: Deletion | None = None
     evicted: bool = False  # the pod was evicted: it stays, Failed, and nothing of it runs again
 
-    def container(self, name: str) -> ContainerView:
-        for c in self.containers:
-            if c.name == name:
-                return c
-        raise KeyError(name)
-
 
 @dataclass(frozen=True, slots=True)
 class StartContainer:

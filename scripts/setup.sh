@@ -15,6 +15,8 @@ if [ "${1:-}" = "--test" ]; then
   # The cgroup v2 tests boot a QEMU guest built with debootstrap (tests/guest/README.md); ping for tests;
   # libc6-dev for the static syscall probe the seccomp tests build with gcc.
   packages+=(qemu-system-x86 debootstrap cpio e2fsprogs iputils-ping libc6-dev)
+  # The image tests: a real registry on loopback (docker-registry) and skopeo/umoci to push and pack images.
+  packages+=(docker-registry skopeo umoci)
 fi
 missing=()
 for p in "${packages[@]}"; do

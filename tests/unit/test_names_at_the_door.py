@@ -27,7 +27,7 @@ SHA = "a" * 64
     ("localhost:5000/team/app:v1", ImageRef("localhost:5000", "team/app", "v1")),
     ("registry.k8s.io/pause:3.9", ImageRef("registry.k8s.io", "pause", "3.9")),
     ("[::1]:5000/app", ImageRef("[::1]:5000", "app", "latest")),
-    (f"busybox@sha256:{SHA}", ImageRef("docker.io", "library/busybox", "latest", f"sha256:{SHA}")),
+    (f"busybox@sha256:{SHA}", ImageRef("docker.io", "library/busybox", "", f"sha256:{SHA}")),
     (f"quay.io/a/b:1@sha512:{'0' * 128}", ImageRef("quay.io", "a/b", "1", f"sha512:{'0' * 128}")),
 ])
 def test_references_in_the_grammar(text: str, ref: ImageRef) -> None:

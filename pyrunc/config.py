@@ -65,10 +65,39 @@ class NodeConfig(NamedTuple):
     container_log_max_files: int = 5
     # Seconds between checks of emptyDir usage against sizeLimit (the kubelet's housekeeping period).
     housekeeping_interval: float = 10.0
+    # Registries (images/registry.py): host[:port] entries reached over plain HTTP or unverified TLS
+    # (loopback registries always are, as docker treats them); per-registry CAs and client certificates
+    # in <registry_certs_dir>/<host[:port]>/ (ca.crt, client.cert + client.key), as docker's certs.d;
+    # docker-style config.json files with credentials, searched in order (the kubelet's search when empty:
+    # <data_dir>/config.json, then root's ~/.docker/config.json).
+    insecure_registries: tuple[str, ...] = ()
+    # An offline node (air-gapped machines, CI runners, the test suite) never contacts a registry that
+    # is not on this host (loopback): a pull the policy asks for uses the image present on the node
+    # (an event says so), or fails with ErrImagePull when there is none.
+    offline: bool = False
+    registry_certs_dir: str = "/etc/pyrunc/certs.d"
+    registry_auth_files: tuple[str, ...] = ()
+    # Seconds without progress before a registry request fails.
+    registry_timeout: float = 30.0
+    # Image garbage collection, as the kubelet's imageGCHighThresholdPercent / imageGCLowThresholdPercent /
+    # imageMinimumGCAge: above `high` percent of the image filesystem in use, unused images go, least
+    # recently used first, until usage is below `low`.
+    image_gc_high_threshold: int = 85
+    image_gc_low_threshold: int = 80
+    image_minimum_gc_age: float = 120.0
+    # Limits on one layer while unpacking (decompression bombs): uncompressed bytes and tar entries.
+    image_max_layer_bytes: int = 32 << 30
+    image_max_layer_entries: int = 1_000_000
 
     @property
     def pods_dir(self) -> str:
         return os.path.join(self.root, "pods")
+
+    @property
+    def auth_files(self) -> tuple[str, ...]:
+        if self.registry_auth_files:
+            return self.registry_auth_files
+        return (os.path.join(self.data_dir, "config.json"), os.path.join(os.path.expanduser("~root"), ".docker", "config.json"))
 
 
 def load_config(root: str | None = None) -> NodeConfig:
@@ -109,6 +138,9 @@ def load_config(root: str | None = None) -> NodeConfig:
             raise PyruncError(f"{path}: {key}: expected an absolute path, got {getattr(cfg, key)!r}")
     if cfg.container_log_max_files < 2:  # the kubelet refuses it too: the current file and one rotated
         raise PyruncError(f"{path}: container_log_max_files: must be at least 2, got {cfg.container_log_max_files}")
+    if not 0 <= cfg.image_gc_low_threshold <= cfg.image_gc_high_threshold <= 100:
+        raise PyruncError(f"{path}: image_gc_low_threshold ({cfg.image_gc_low_threshold}) must be between 0 and "
+                          f"image_gc_high_threshold ({cfg.image_gc_high_threshold}), at most 100")
     if cfg.housekeeping_interval <= 0:
         raise PyruncError(f"{path}: housekeeping_interval: must be positive, got {cfg.housekeeping_interval}")
     return cfg

@@ -1,10 +1,11 @@
 #!/bin/sh
-# Build pyrunc's built-in `busybox` image from Debian's busybox-static.
+# Build the root filesystem of pyrunc's built-in `busybox` image from Debian's busybox-static.
 #
 #   rootfs/busybox.sh DEST
 #
-# Makes DEST/rootfs/ (a busybox root filesystem) and DEST/config.json (an OCI image
-# config subset: Cmd ["sh"], no Entrypoint, like Docker Hub's busybox). The build
+# Makes DEST/rootfs/ (a busybox root filesystem) and DEST/rootfs.tar (the same tree as one
+# reproducible layer); scripts/builtin-image.sh imports it into the image store with the
+# config of Docker Hub's busybox (Cmd ["sh"], no Entrypoint). The build
 # happens in DEST.tmp.$$ and is moved into place at the end; a stamp holding the
 # sha256 of the busybox binary and of this script makes a re-run a no-op.
 # BUSYBOX=PATH overrides the input binary (default /bin/busybox).
@@ -29,7 +30,7 @@ esac
 
 stamp="busybox $(sha256sum <"$BUSYBOX" | cut -d' ' -f1)
 recipe $(sha256sum <"$0" | cut -d' ' -f1)"
-if [ -f "$DEST/.stamp" ] && [ "$(cat "$DEST/.stamp")" = "$stamp" ] && [ -f "$DEST/config.json" ]; then
+if [ -f "$DEST/.stamp" ] && [ "$(cat "$DEST/.stamp")" = "$stamp" ] && [ -f "$DEST/rootfs.tar" ]; then
     echo "busybox image up to date: $DEST"
     exit 0
 fi
@@ -74,32 +75,10 @@ EOF
 : >"$R/etc/hosts"
 : >"$R/etc/resolv.conf"
 
-# The image ID: sha256 of a reproducible tar of the tree (names sorted, fixed owner and
-# mtime), the same way an OCI diff_id is the sha256 of the uncompressed layer tar.
-digest="sha256:$(tar -C "$R" --sort=name --format=gnu --mtime=@0 --owner=0 --group=0 \
-    --numeric-owner -cf - . | sha256sum | cut -d' ' -f1)"
-created="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-case "$(uname -m)" in
-    x86_64) arch=amd64 ;;
-    aarch64) arch=arm64 ;;
-    *) arch="$(uname -m)" ;;
-esac
-version="$("$R/bin/busybox" 2>&1 | head -n 1 | cut -d' ' -f1-2)"
-cat >"$TMP/config.json" <<EOF
-{
-  "architecture": "$arch",
-  "os": "linux",
-  "created": "$created",
-  "config": {
-    "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-    "Cmd": ["sh"],
-    "WorkingDir": "/"
-  },
-  "rootfs": {"type": "layers", "diff_ids": []},
-  "history": [{"created": "$created", "created_by": "pyrunc rootfs/busybox.sh from $version (busybox-static)"}],
-  "pyrunc.digest": "$digest"
-}
-EOF
+# The layer: a reproducible tar of the tree (names sorted, fixed owner and mtime), so the same
+# busybox always gives the same layer digest and image id. `pyrunc image import` makes it an image
+# of the store (scripts/builtin-image.sh).
+tar -C "$R" --sort=name --format=gnu --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$TMP/rootfs.tar" .
 printf '%s\n' "$stamp" >"$TMP/.stamp"
 
 # A non-empty directory cannot be renamed over another, so the old image moves aside
@@ -108,4 +87,4 @@ if [ -e "$DEST" ]; then
     mv "$DEST" "$OLD"
 fi
 mv "$TMP" "$DEST"
-echo "busybox image built: $DEST ($digest)"
+echo "busybox root filesystem built: $DEST"

@@ -44,5 +44,5 @@ fi
 # compiling pyrunc's modules on every command would cost more than running it.
 .venv/bin/python -m compileall -q pyrunc
 
-bash rootfs/busybox.sh /var/lib/pyrunc/images/docker.io/library/busybox/latest
+sh scripts/builtin-image.sh .venv/bin/pyrunc
 echo "pyrunc is set up: $(pwd)/.venv/bin/pyrunc"

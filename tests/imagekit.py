@@ -159,6 +159,12 @@ class ImageSpec:
     variant: str = ""
 
 
+def host_arch() -> str:
+    from pyrunc.images.media import host_platform
+
+    return host_platform().architecture
+
+
 def _digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -261,9 +267,26 @@ def tar_dir(root: Path) -> bytes:
     return out.getvalue()
 
 
+def _builtin_layer() -> bytes | None:
+    """The layer of the node's built-in busybox image (scripts/builtin-image.sh imports it, uncompressed)."""
+    store = Path(os.environ.get("PYRUNC_IMAGES") or "/var/lib/pyrunc/images")
+    try:
+        index = json.loads((store / "index.json").read_text())
+        entry = next(e for e in index["manifests"]
+                     if e.get("annotations", {}).get("org.opencontainers.image.ref.name") == "docker.io/library/busybox:latest")
+        manifest = json.loads((store / "blobs" / "sha256" / entry["digest"].split(":")[1]).read_bytes())
+        (layer,) = manifest["layers"]
+        if layer["mediaType"] != LAYER_MEDIA[""]:
+            return None
+        return (store / "blobs" / "sha256" / layer["digest"].split(":")[1]).read_bytes()
+    except (OSError, ValueError, KeyError, StopIteration):
+        return None
+
+
 def busybox_layer(tmp: Path, compression: str = "gzip") -> Layer:
-    """A layer holding the whole busybox root filesystem (built once per test session)."""
+    """A layer holding the whole busybox root filesystem: the built-in image's own layer when the node
+    has it (the same bytes, so stores share the unpacked layer), else built by rootfs/busybox.sh."""
     global _BUSYBOX_TAR
     if _BUSYBOX_TAR is None:
-        _BUSYBOX_TAR = tar_dir(busybox_rootfs(Path(tmp) / "busybox-build"))
+        _BUSYBOX_TAR = _builtin_layer() or tar_dir(busybox_rootfs(Path(tmp) / "busybox-build"))
     return Layer(tar=_BUSYBOX_TAR, compression=compression)

@@ -20,6 +20,7 @@ VERBS = {
     "delete": "Delete pods (graceful termination)",
     "wait": "Wait for a condition on a pod",
     "top": "Show CPU and memory use of pods",
+    "image": "Pull, import, list, inspect and remove images",
     "daemon": argparse.SUPPRESS,
     "version": "Print the version",
 }

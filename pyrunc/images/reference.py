@@ -7,6 +7,7 @@ or a URL.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -97,3 +98,23 @@ def parse_ref(text: str) -> ImageRef:
     if registry == DEFAULT_REGISTRY and "/" not in name:
         name = f"library/{name}"
     return ImageRef(registry, name, tag or ("" if digest else "latest"), digest)
+
+
+def registry_host(registry: str) -> str:
+    """The host of `host[:port]` (`[::1]:5000` -> `::1`)."""
+    if registry.startswith("["):
+        return registry[1:].split("]", 1)[0]
+    return registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
+
+
+def is_loopback(registry: str) -> bool:
+    """A registry on this host: `localhost` or a loopback address, with any port. Docker treats these
+    as insecure (plain HTTP allowed), and an offline node still reaches them."""
+    host = registry_host(registry)
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+

@@ -273,7 +273,7 @@ def container_config(pod: Any, container: Any, image: Any, facts: SandboxFacts, 
         uid=identity.uid,
         gid=identity.gid,
         additional_gids=identity.additional_gids,
-        lower=image.rootfs,
+        lower=":".join(image.layers),  # topmost layer first, as overlayfs stacks them
         upper=f"{layer}/upper",
         work=f"{layer}/work",
         merged=f"{layer}/merged",

@@ -36,10 +36,10 @@ from pyrunc.cgroups.plan import ContainerResources, PodCgroupPlan, describe_valu
 from pyrunc.clock import Clock
 from pyrunc.config import NodeConfig
 from pyrunc.errors import ContainerConfigError, ImageError, PyruncError, RuntimeFailure
-from pyrunc.images.store import InvalidImageName, resolve as resolve_image
+from pyrunc.images.store import Image, ImageStore, InvalidImageName
+from pyrunc.images.unpack import read_in_layers
 from pyrunc.linux import syscalls as sc
 from pyrunc.linux.host import host_ip, machine_memory
-from pyrunc.linux.safepath import read_file_in
 from pyrunc.network import NetConfig, PortMapping, reclaim_stale, remove_bridge_if_unused, setup_pod_network
 from pyrunc.network import teardown_pod_network
 from pyrunc.network.files import read_host_resolv, render_hosts, render_resolv
@@ -92,6 +92,7 @@ class _Live:
 class RuntimeService:
     def __init__(self, cfg: NodeConfig, loop: Loop, clock: Clock, on_exit: ExitHandler, warn: WarnHandler) -> None:
         self.cfg = cfg
+        self.images = ImageStore(cfg.images_dir)
         self.loop = loop
         self.clock = clock
         self.on_exit = on_exit
@@ -143,6 +144,7 @@ class RuntimeService:
         if self._bridged(pod):
             teardown_pod_network(self._net_config(), net_key(layout.key))
         sbx.teardown_sandbox(layout, state)
+        self.images.release_under(layout.dir)
         remove_pod_data(self.paths(pod))
 
     def remove_remains(self, layout: PodLayout) -> None:
@@ -150,6 +152,7 @@ class RuntimeService:
         if self.cfg.network == "bridge":
             teardown_pod_network(self._net_config(), net_key(layout.key))
         sbx.teardown_sandbox(layout)
+        self.images.release_under(layout.dir)
 
     def cgroup_plan(self, pod: Pod) -> PodCgroupPlan:
         spec = pod.spec
@@ -233,8 +236,11 @@ class RuntimeService:
 
         Raises CreateError with the kubelet's reason (InvalidImageName, ErrImagePull,
         CreateContainerConfigError, CreateContainerError)."""
+        container_id = uuid.uuid4().hex + uuid.uuid4().hex
+        os.makedirs(layout.container_dir(spec.name), exist_ok=True)
         try:
-            image = resolve_image(self.cfg.images_dir, spec.image)
+            # The lease keeps the image (and its layers) in the store while this instance exists.
+            image = self.images.lease(container_id, spec.image, owner=layout.container_dir(spec.name))
         except InvalidImageName as e:  # nothing was looked up on disk
             raise CreateError("InvalidImageName", e.message) from None
         except ImageError as e:
@@ -242,18 +248,20 @@ class RuntimeService:
         try:
             cfg = self._container_config(pod, layout, spec, image, volumes)
         except ContainerConfigError as e:
+            self.images.release(container_id)
             raise CreateError("CreateContainerConfigError", e.message) from None
         except (OSError, PyruncError) as e:
+            self.images.release(container_id)
             raise CreateError("CreateContainerError", str(e)) from None
         record = ContainerRecord(
-            id=uuid.uuid4().hex + uuid.uuid4().hex, name=spec.name, attempt=attempt, state=ContainerState.CREATED,
-            image=spec.image, image_id=image.image_id, created_at=self.clock.wall(),
+            id=container_id, name=spec.name, attempt=attempt, state=ContainerState.CREATED,
+            image=spec.image, image_id=image.repo_digest or image.image_id, created_at=self.clock.wall(),
             log_path=self.paths(pod).log_file(spec.name, attempt), stop_signal=cfg.stop_signal)
         self._save(layout, record)
         self._created[record.id] = cfg
         return record
 
-    def _container_config(self, pod: Pod, layout: PodLayout, spec: Container, image: object,
+    def _container_config(self, pod: Pod, layout: PodLayout, spec: Container, image: Image,
                           volumes: dict[str, str]) -> ContainerConfig:
         # Fail closed: without verified sandbox facts the container is not created (never the host's namespaces).
         sandbox = sbx.verified_sandbox(layout, pod.spec, sbx.load_sandbox(layout))
@@ -275,10 +283,9 @@ class RuntimeService:
             volumes=volumes, pod_ip=(sandbox.network or {}).get("ip", ""),
             host_ip=self.host_ip, node_name=self.cfg.node_name,
         )
-        rootfs = getattr(image, "rootfs")
         cg_mounts, cgroupns = self._cgroup_mounts(pod.metadata.uid, spec.name)
         cfg = container_config(pod, spec, image, facts, layout=layout, node_cpus=self.cpus, node_memory=self.memory,
-                               read_image_file=lambda path: read_file_in(rootfs, path),
+                               read_image_file=lambda path: read_in_layers(image.layers, path),
                                seccomp_profile_root=self.cfg.seccomp_profile_root,
                                seccomp_default=self.cfg.seccomp_default, layer=layer,
                                cgroup_mounts=cg_mounts, cgroupns=cgroupns)
@@ -365,6 +372,7 @@ class RuntimeService:
     def remove_container(self, pod: Pod, layout: PodLayout, record: ContainerRecord) -> None:
         """An exited instance goes: its cgroup and writable layer (its log stays, for `logs -p`)."""
         self._forget(record.id)
+        self.images.release(record.id)
         if self.cgroups.version:
             self.cgroups.remove_container(pod.metadata.uid, record.name)
         layer = self.paths(pod).layer(record.name)

@@ -48,9 +48,13 @@ from pyrunc.supervisor.loop import Loop
 from pyrunc.supervisor.preload import preload, watch_late_imports
 from pyrunc.supervisor.server import Server, guarded
 from pyrunc.worker.executor import PodWorker
+from pyrunc.worker.puller import Puller
 
 log = logging.getLogger("pyrunc.daemon")
 IDLE_EXIT_AFTER = 5.0  # seconds without pods or clients after start-up before the daemon leaves
+
+
+IMAGE_GC_PERIOD = 300.0  # seconds (kubelet ImageGCPeriod)
 
 
 def socket_path(root: str) -> str:
@@ -64,6 +68,7 @@ class Daemon:
         self.loop = Loop(self.clock)
         self.runtime = RuntimeService(cfg, self.loop, self.clock, on_exit=self._container_exited, warn=self._warn)
         self.pods: dict[str, PodWorker] = {}
+        self.puller = Puller(cfg, self.loop, self.clock)
         self.pending = 0  # requests waiting for a pod to terminate
         self.server = Server(self.loop, socket_path(cfg.root), self._handle, build_id(), self._hand_over)
         self.handing_over = False  # a client of another build asked: leave, pods running
@@ -87,6 +92,7 @@ class Daemon:
         self.server.open()
         log.info("daemon %d (build %s) serving %s with %d pod(s)", os.getpid(), self.server.build, self.cfg.root,
                  len(self.pods))
+        self._image_gc()
         try:
             while not self.loop.got_term and not self.handing_over and not self._should_exit():
                 self.loop.run_once(0.5)
@@ -99,6 +105,11 @@ class Daemon:
                 self.runtime.node_teardown()
             os.close(lock_fd)
             log.info("daemon %d exits%s", os.getpid(), " (handed over)" if self.handing_over else "")
+
+    def _image_gc(self) -> None:
+        """Every IMAGE_GC_PERIOD, as the kubelet's image manager (5 minutes)."""
+        self.puller.collect_garbage()
+        self.loop.call_later(IMAGE_GC_PERIOD, self._image_gc)
 
     def _hand_over(self, req: dict[str, Any]) -> None:
         """A client of another build: stop accepting now; the loop then ends without any teardown.
@@ -126,7 +137,8 @@ class Daemon:
                 self.runtime.remove_remains(layout)
                 continue
             try:
-                worker = PodWorker(self.runtime, self.loop, self.clock, self.cfg, layout, pod_from_dict(manifest))
+                worker = PodWorker(self.runtime, self.loop, self.clock, self.cfg, layout, pod_from_dict(manifest),
+                                   self.puller)
                 worker.adopt()
             except Exception:  # noqa: BLE001 - one broken pod must not stop the others
                 log.exception("cannot adopt pod %s", key)
@@ -216,7 +228,7 @@ class Daemon:
 
     def _create(self, pod: Pod, layout: PodLayout) -> None:
         meta = replace(pod.metadata, uid=str(uuid.uuid4()), creation_timestamp=rfc3339(self.clock.wall()))
-        worker = PodWorker(self.runtime, self.loop, self.clock, self.cfg, layout, replace(pod, metadata=meta))
+        worker = PodWorker(self.runtime, self.loop, self.clock, self.cfg, layout, replace(pod, metadata=meta), self.puller)
         self.pods[layout.key] = worker
         try:
             worker.create()

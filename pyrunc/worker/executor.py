@@ -33,7 +33,10 @@ from pyrunc.status import rfc3339
 from pyrunc.store.atomic import private_dir, read_json, write_json
 from pyrunc.store.events import record_event
 from pyrunc.store.layout import PodLayout
+from pyrunc.images.reference import InvalidImageName, is_loopback, parse_ref
 from pyrunc.worker.backoff import Backoff
+from pyrunc.worker import images
+from pyrunc.worker.puller import PullOutcome, Puller
 from pyrunc.supervisor.loop import Loop
 from pyrunc.worker import plan
 from pyrunc.worker.facts import facts_from_json, facts_to_json
@@ -48,8 +51,12 @@ MAX_VOLUME_RETRY = 120.0  # kubelet volume manager: failed mounts are retried wi
 
 class PodWorker:
     def __init__(self, runtime: RuntimeService, loop: Loop, clock: Clock, cfg: NodeConfig, layout: PodLayout,
-                 pod: Pod) -> None:
+                 pod: Pod, puller: Puller | None = None) -> None:
         self.rt = runtime
+        self.puller = puller or Puller(cfg, loop, clock)
+        self.pulling: dict[str, int] = {}  # container -> the attempt a pull in progress is for
+        self.pulled: dict[str, int] = {}  # container -> the attempt its image was just pulled for
+        self.backoff_timers: dict[str, int] = {}
         self.loop = loop
         self.clock = clock
         self.cfg = cfg
@@ -246,20 +253,90 @@ class PodWorker:
         self.loop.cancel(self.wake_timer)
         self.wake_timer = self.loop.call_later(delay, self.sync)
 
+    def _ensure_image(self, start: StartContainer) -> bool:
+        """kubelet EnsureImageExists: True when the image may be used now; otherwise a pull was started
+        (its end syncs the pod again) or the failure was recorded."""
+        name, spec = start.name, self.specs[start.name]
+        if name in self.pulling:
+            return False  # its pull is still running
+        try:
+            registry = parse_ref(spec.image).registry
+            present = self.rt.images.find(spec.image) is not None
+        except InvalidImageName as e:
+            self.event("Warning", "InspectFailed", e.message, name)
+            self._create_failed(start, "InvalidImageName", e.message, "Error: InvalidImageName")
+            return False
+        can_pull = not self.cfg.offline or is_loopback(registry)
+        step = images.image_step(spec.image_pull_policy, present, self.pulled.get(name) == start.attempt, can_pull)
+        if step is images.ImageStep.PULL and not can_pull:
+            self._pull_failed(start, images.offline_message(registry))
+            return False
+        if step is images.ImageStep.NEVER:
+            message = images.never_pull_message(spec.image)
+            self.event("Warning", "ErrImageNeverPull", message, name)
+            self._create_failed(start, "ErrImageNeverPull", message, "Error: ErrImageNeverPull")
+            return False
+        if step is images.ImageStep.PULL:
+            self.pulling[name] = start.attempt
+            self.event("Normal", "Pulling", images.pulling_message(spec.image), name)
+            self.puller.pull(spec.image, lambda outcome: self._pulled(start, outcome))
+            return False
+        if self.pulled.pop(name, None) != start.attempt:
+            self.event("Normal", "Pulled", images.present_message(spec.image), name)
+        return True
+
+    def _pulled(self, start: StartContainer, outcome: PullOutcome) -> None:
+        name, image = start.name, self.specs[start.name].image
+        self.pulling.pop(name, None)
+        if self.removed or self.terminating:
+            return
+        if outcome.ok:
+            self.pulled[name] = start.attempt
+            self.event("Normal", "Pulled", images.pulled_message(image, outcome.seconds, outcome.waited, outcome.size),
+                       name)
+        else:
+            self._pull_failed(start, outcome.message)
+        self.sync()
+
+    def _pull_failed(self, start: StartContainer, why: str) -> None:
+        name = start.name
+        message = images.failed_pull_message(self.specs[name].image, why)
+        self.event("Warning", "Failed", message, name)
+        self._create_failed(start, "ErrImagePull", message, "Error: ErrImagePull", images.IMAGE_BACKOFF)
+        # The pod worker's resync after a failed sync: still in back-off then, it shows ImagePullBackOff.
+        self.loop.cancel(self.backoff_timers.pop(name, None))
+        self.backoff_timers[name] = self.loop.call_later(images.RESYNC_AFTER_ERROR, lambda: self._image_backoff(name))
+
+    def _image_backoff(self, name: str) -> None:
+        self.backoff_timers.pop(name, None)
+        if self.removed:
+            return
+        facts = images.in_backoff(self.facts[name], self.specs[name].image, self.clock.wall())
+        if facts is not None:
+            self._save_facts(name, facts)
+            self.event("Normal", "BackOff", facts.waiting_message, name)
+            self.event("Warning", "Failed", "Error: ImagePullBackOff", name)
+
+    def _create_failed(self, start: StartContainer, reason: str, message: str, event: str,
+                       backoff: Backoff | None = None) -> None:
+        view = self._view_of(start.name)
+        facts = plan.on_create_failure(view, start.attempt, reason, message, self.clock.wall(), backoff or self.backoff)
+        self._save_facts(start.name, facts)
+        self.event("Warning", "Failed", event, start.name)
+
     def _start(self, start: StartContainer) -> None:
         name = start.name
         spec = self.specs[name]
+        if not self._ensure_image(start):
+            return
         previous = self.records.get(name)
         if previous is not None and previous.state in (ContainerState.EXITED, ContainerState.UNKNOWN):
             self.rt.remove_container(self.pod, self.layout, previous)
         view = self._view_of(name)
         try:
             record = self.rt.create_container(self.pod, self.layout, spec, start.attempt, self.volumes)
-            self.event("Normal", "Pulled", f'Container image "{spec.image}" already present on machine', name)
             record = self.rt.start_container(self.pod, self.layout, record)
         except CreateError as e:
-            if e.reason not in ("InvalidImageName", "ErrImagePull"):
-                self.event("Normal", "Pulled", f'Container image "{spec.image}" already present on machine', name)
             self._save_facts(name, plan.on_create_failure(view, start.attempt, e.reason, e.message, self.clock.wall(), self.backoff))
             self.event("Warning", "Failed", f"Error: {e.message}", name)
             return

@@ -29,8 +29,9 @@ import yaml
 PYRUNC = [sys.executable, "-m", "pyrunc"]
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
-# The built-in busybox image (scripts/setup.sh builds it; the QEMU guest points PYRUNC_IMAGES at its own).
-BUSYBOX_IMAGE = Path(os.environ.get("PYRUNC_IMAGES") or "/var/lib/pyrunc/images") / "docker.io/library/busybox/latest"
+# The node's image store (scripts/setup.sh imports the built-in busybox into it; the QEMU guest points
+# PYRUNC_IMAGES at its own).
+IMAGES = Path(os.environ.get("PYRUNC_IMAGES") or "/var/lib/pyrunc/images")
 WAIT = 30.0  # seconds; a bound for broken runs, never a performance assertion
 
 
@@ -119,10 +120,12 @@ class Node:
         os.makedirs(self.root)
         self.data_dir = str(base / "data")
         self.logs_dir = str(base / "logs")
+        self.images_dir = str(settings.get("images_dir") or IMAGES)
         self.bridge = f"pyt{secrets.token_hex(3)}"
         self.subnet = unique_subnet()
         # daemon_linger 0: the supervisor leaves with the last pod, so teardown can check no process is left.
-        config = {"bridge": self.bridge, "pod_subnet": self.subnet, "daemon_linger": 0,
+        # offline: the suite never contacts a registry off this host (`image: busybox` is the built-in one).
+        config = {"bridge": self.bridge, "pod_subnet": self.subnet, "daemon_linger": 0, "offline": True,
                   "data_dir": self.data_dir, "pod_logs_dir": self.logs_dir, **settings}
         Path(self.root, "config.json").write_text(json.dumps(config))
         self.pods: set[tuple[str, str]] = set()  # (namespace, name) applied through this node
@@ -265,6 +268,10 @@ class Node:
         leases = Path(self.root, "network", "leases")
         if leases.is_dir() and any(leases.iterdir()):
             left.append(f"leases: {sorted(p.name for p in leases.iterdir())}")
+        image_leases = [p.name for p in Path(self.images_dir, "leases").glob("*.json")
+                        if json.loads(p.read_text()).get("owner", "").startswith(self.root + "/")]
+        if image_leases:
+            left.append(f"image leases: {sorted(image_leases)}")
         return left
 
     def node_leftovers(self) -> list[str]:
@@ -366,3 +373,26 @@ def sleeper(name: str, extra: str = "") -> str:
     """A busybox container that sleeps (and stops at once on TERM: sh traps it)."""
     return (f"  - name: {name}\n    image: busybox\n"
             f"    command: [sh, -c, 'trap \"exit 0\" TERM; sleep 3600 & wait']\n{extra}")
+
+
+def import_image(images_dir: Path, name: str, entries: list[Any] = (), *, user: str = "",  # type: ignore[assignment]
+                 cmd: list[str] | None = None, base: bool = True) -> str:
+    """Put image `name` into the store at `images_dir`, as `pyrunc image import` of an OCI layout does:
+    the busybox layer (unless `base` is false) under a layer made of `entries` (tests/imagekit.py's
+    File, Symlink, Whiteout, ...). Returns the name."""
+    import tempfile
+
+    from pyrunc.config import NodeConfig
+    from pyrunc.images.pull import import_archive
+    from tests import imagekit
+
+    with tempfile.TemporaryDirectory(prefix="pyrunc-image-") as tmp:
+        layers = ([imagekit.busybox_layer(Path(tmp), compression="")] if base else [])
+        if entries:
+            layers.append(imagekit.Layer(list(entries), compression=""))
+        spec = imagekit.ImageSpec(name, layers, cmd=cmd or ["sh"], user=user,
+                                  architecture=imagekit.host_arch())
+        layout = imagekit.write_layout(Path(tmp) / "layout", [spec])
+        import_archive(NodeConfig(images_dir=str(images_dir)), str(layout))
+    return name
+

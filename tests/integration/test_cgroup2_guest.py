@@ -38,7 +38,6 @@ V2_PROOFS = (
 )
 # One pod with a network and a hostPort: the guest's nftables and its kernel modules work.
 NET_TEST = "tests/integration/test_net_pods.py::test_host_port_reached_on_loopback_and_a_clash_is_refused_cleanly"
-GUEST_BUSYBOX = "images/docker.io/library/busybox/latest"  # in the staging dir
 
 # Three pytest runs in one boot (Python start-up is the slow part under TCG): the driver and
 # pod-level resource tests, whole (they branch on the cgroup version themselves), with NET_TEST;
@@ -66,9 +65,9 @@ echo "guest exits: $first $second $third"
 
 
 def stage(dest: Path) -> None:
-    """What the guest needs, byte-compiled, and the busybox image built here by rootfs/busybox.sh
-    (the same recipe; under emulation the guest would spend ~15 s on it, and as long again
-    compiling modules: its Python is 3.11 too, so the .pyc files made here are valid there)."""
+    """What the guest needs, byte-compiled, and an image store with the busybox image made here by
+    scripts/builtin-image.sh (the same recipe; under emulation the guest would spend ~15 s on it, and
+    as long again compiling modules: its Python is 3.11 too, so the .pyc files made here are valid there)."""
     ignore = shutil.ignore_patterns(".pytest_cache")
     shutil.copytree(ROOT / "pyrunc", dest / "pyrunc", ignore=ignore)
     shutil.copytree(ROOT / "tests", dest / "tests", ignore=ignore)
@@ -78,8 +77,11 @@ def stage(dest: Path) -> None:
     site = ROOT / ".venv" / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
     shutil.copytree(site, dest / "site-packages", ignore=ignore)
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(dest)], check=True, capture_output=True)
-    subprocess.run(["sh", str(ROOT / "rootfs" / "busybox.sh"), str(dest / GUEST_BUSYBOX)],
-                   check=True, capture_output=True)
+    # The guest's image store, with the built-in busybox imported as setup does it.
+    subprocess.run(["sh", str(ROOT / "scripts" / "builtin-image.sh"), str(ROOT / ".venv" / "bin" / "pyrunc"),
+                    str(dest / "busybox-build")], check=True, capture_output=True,
+                   env={**os.environ, "PYRUNC_IMAGES": str(dest / "images")})
+    shutil.rmtree(dest / "busybox-build")
 
 
 def summaries(output: str) -> list[dict[str, int]]:

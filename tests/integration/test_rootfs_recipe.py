@@ -1,4 +1,5 @@
-"""rootfs/busybox.sh: the built-in busybox image, built for real from the host's busybox-static."""
+"""rootfs/busybox.sh and scripts/builtin-image.sh: the built-in busybox image, built for real from the
+host's busybox-static and imported into an image store."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import pytest
 
 pytestmark = pytest.mark.root
 
-RECIPE = Path(__file__).resolve().parents[2] / "rootfs" / "busybox.sh"
+REPO = Path(__file__).resolve().parents[2]
+RECIPE = REPO / "rootfs" / "busybox.sh"
+PYRUNC = REPO / ".venv" / "bin" / "pyrunc"
 APPLETS = ("sh", "sleep", "httpd", "nc", "id", "tail", "wget", "hostname", "cat", "date")
 
 
@@ -38,7 +41,7 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_second_run_is_a_no_op(image: Path) -> None:
-    before = {p: p.stat().st_ino for p in (image, image / "config.json", image / "rootfs" / "bin" / "busybox")}
+    before = {p: p.stat().st_ino for p in (image, image / "rootfs.tar", image / "rootfs" / "bin" / "busybox")}
     result = build(image)
     assert result.returncode == 0, result.stderr
     assert "up to date" in result.stdout
@@ -84,29 +87,41 @@ def test_filesystem_layout(image: Path) -> None:
     assert gids["root"] == "0" and gids["www-data"] == "33" and gids["nobody"] == "65534"
 
 
-def test_config_matches_docker_hub_busybox(image: Path) -> None:
-    config = json.loads((image / "config.json").read_text())
-    assert config["os"] == "linux"
-    assert config["config"]["Cmd"] == ["sh"]
-    assert "Entrypoint" not in config["config"]
-    assert config["config"]["Env"] == ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
-    assert config["config"]["WorkingDir"] == "/"
-    assert config["rootfs"] == {"type": "layers", "diff_ids": []}
-    assert config["created"] and config["history"]
-    assert config["pyrunc.digest"].startswith("sha256:") and len(config["pyrunc.digest"]) == 71
+def imported(image_build: Path, store: Path) -> dict[str, object]:
+    """scripts/builtin-image.sh into `store`; the image as `pyrunc image inspect` prints it."""
+    env = {**os.environ, "PYRUNC_IMAGES": str(store)}
+    subprocess.run(["sh", str(REPO / "scripts" / "builtin-image.sh"), str(PYRUNC), str(image_build)],
+                   check=True, capture_output=True, env=env)
+    out = subprocess.run([str(PYRUNC), "image", "inspect", "busybox"], check=True, capture_output=True, env=env,
+                         text=True).stdout
+    return dict(json.loads(out))
 
 
-def test_digest_is_reproducible_and_a_changed_stamp_rebuilds(image: Path, tmp_path: Path) -> None:
+def test_imported_config_matches_docker_hub_busybox(image: Path, tmp_path: Path) -> None:
+    info = imported(image, tmp_path / "store")
+    config = info["config"]
+    assert isinstance(config, dict)
+    assert info["os"] == "linux" and info["repoTags"] == ["docker.io/library/busybox:latest"]
+    assert config["Cmd"] == ["sh"]
+    assert "Entrypoint" not in config
+    assert config["Env"] == ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+    assert config["WorkingDir"] == "/"
+    assert len(info["layers"]) == 1  # type: ignore[arg-type]
+
+
+def test_image_id_is_reproducible_and_a_changed_stamp_rebuilds(image: Path, tmp_path: Path) -> None:
     other = tmp_path / "copy"
     assert build(other).returncode == 0
-    digest = json.loads((image / "config.json").read_text())["pyrunc.digest"]
-    assert json.loads((other / "config.json").read_text())["pyrunc.digest"] == digest
+    assert (other / "rootfs.tar").read_bytes() == (image / "rootfs.tar").read_bytes()
+    first = imported(image, tmp_path / "store-a")["id"]
+    assert imported(other, tmp_path / "store-b")["id"] == first
+    assert imported(other, tmp_path / "store-b")["id"] == first  # a second import changes nothing
     (other / ".stamp").write_text("busybox 0000\n")
     old_inode = other.stat().st_ino
     result = build(other)
     assert result.returncode == 0 and "built" in result.stdout
     assert other.stat().st_ino != old_inode
-    assert json.loads((other / "config.json").read_text())["pyrunc.digest"] == digest
+    assert (other / "rootfs.tar").read_bytes() == (image / "rootfs.tar").read_bytes()
 
 
 @pytest.mark.parametrize("binary", ["/bin/ls", "/nonexistent/busybox"])

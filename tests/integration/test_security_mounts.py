@@ -26,11 +26,11 @@ from typing import Any, Iterator
 import pytest
 
 from pyrunc.runtime.config import DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS
-from tests.integration.helpers import BUSYBOX_IMAGE, Node, _node, mounts_under, node, pod_yaml, poll, sleeper  # noqa: F401
+from tests.imagekit import Symlink
+from tests.integration.helpers import Node, import_image, _node, mounts_under, node, pod_yaml, poll, sleeper  # noqa: F401
 
 pytestmark = [pytest.mark.root, pytest.mark.network]
 
-BUSYBOX = BUSYBOX_IMAGE
 REFUSED = "must be mounted on ordinary directory"
 
 
@@ -94,15 +94,9 @@ class Images:
                            "data": str(self.host / "data")})
 
     def add(self, name: str, links: dict[str, str]) -> None:
-        where = self.dir / "docker.io" / "library" / name / "latest"
-        where.mkdir(parents=True)
-        shutil.copy(BUSYBOX / "config.json", where / "config.json")
-        # cp -a keeps busybox's hard links (one binary, hundreds of names).
-        subprocess.run(["cp", "-a", str(BUSYBOX / "rootfs"), str(where / "rootfs")], check=True)
-        for path, target in links.items():
-            if (where / "rootfs" / path).exists():
-                shutil.rmtree(where / "rootfs" / path)
-            os.symlink(target, where / "rootfs" / path)
+        """busybox under a layer that replaces `path` by a symlink to `target` (a directory of a lower
+        layer is hidden by a non-directory above it, as overlayfs stacks layers)."""
+        import_image(self.dir, name, [Symlink(path, target) for path, target in links.items()])
 
 
 @pytest.fixture(scope="module")

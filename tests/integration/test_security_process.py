@@ -18,11 +18,11 @@ from typing import Iterator
 import pytest
 
 from pyrunc.linux import syscalls as sc
-from tests.integration.helpers import BUSYBOX_IMAGE, PYRUNC, Node, _node, pod_yaml, poll
+from tests.imagekit import File
+from tests.integration.helpers import PYRUNC, Node, _node, import_image, pod_yaml, poll
 
 pytestmark = [pytest.mark.root, pytest.mark.network]
 
-BUSYBOX = BUSYBOX_IMAGE
 DEFAULT = 0xA80425FB  # containerd's default set: CHOWN DAC_OVERRIDE FSETID FOWNER MKNOD NET_RAW SETGID ...
 NET_ADMIN = 1 << 12
 SLEEP = "command: [sh, -c, 'trap \"exit 0\" TERM; sleep 3600 & wait']"
@@ -70,21 +70,16 @@ def parse_status(text: str) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the busybox image with /bin/sysprobe (static) in it."""
-    if not BUSYBOX.is_dir():
-        pytest.fail(f"the busybox image is missing at {BUSYBOX} (make setup)")
+    """A store holding busybox with /bin/sysprobe (static) in a layer of its own."""
     if shutil.which("gcc") is None:
         pytest.fail("gcc is missing (scripts/setup.sh --test installs gcc and libc6-dev)")
     base = tmp_path_factory.mktemp("images")
-    dest = base / "docker.io" / "library" / "busybox" / "latest"
-    dest.parent.mkdir(parents=True)
-    # cp -a keeps the applets' hard links: copytree would write 268 copies of a 2 MB binary.
-    subprocess.run(["cp", "-a", str(BUSYBOX), str(dest)], check=True)
     src = base / "sysprobe.c"
     src.write_text(SYSPROBE_C)
-    subprocess.run(["gcc", "-static", "-O2", "-o", str(dest / "rootfs" / "bin" / "sysprobe"), str(src)],
-                   check=True, capture_output=True)
-    return base
+    subprocess.run(["gcc", "-static", "-O2", "-o", str(base / "sysprobe"), str(src)], check=True, capture_output=True)
+    store = base / "store"
+    import_image(store, "busybox", [File("bin/sysprobe", (base / "sysprobe").read_bytes(), mode=0o755)])
+    return store
 
 
 @pytest.fixture(scope="module")

@@ -17,11 +17,11 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.integration.helpers import BUSYBOX_IMAGE, EXAMPLES, Node, _node, node, pod_yaml, poll, sleeper  # noqa: F401
+from tests.imagekit import File, Symlink, Whiteout
+from tests.integration.helpers import EXAMPLES, import_image, Node, _node, node, pod_yaml, poll, sleeper  # noqa: F401
 
 pytestmark = [pytest.mark.root, pytest.mark.network]
 
-BUSYBOX = BUSYBOX_IMAGE
 IMAGE_PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:1500:1600:App:/:/bin/sh\nsvc:x:1700:1700::/:/bin/sh\n"
 IMAGE_GROUP = "root:x:0:\napp:x:1600:app\nstaff:x:50:app,svc\nvideo:x:44:svc\n"
 HOST_USER = "app:x:4242:4242::/:/bin/sh\n"  # a host file an image's absolute symlink points at
@@ -39,31 +39,26 @@ def status_ids(pid: int) -> dict[str, list[int]]:
 
 def make_image(images: Path, repo: str, user: str, passwd: str | None = IMAGE_PASSWD,
                group: str | None = IMAGE_GROUP, passwd_link: str = "") -> str:
-    """docker.io/<repo>:latest under `images`: busybox's root with these /etc files and `User`."""
-    base = images / "docker.io" / repo / "latest"
-    base.mkdir(parents=True)
-    # cp -a keeps the applets' hard links: copytree would write 268 copies of a 2 MB binary.
-    subprocess.run(["cp", "-a", str(BUSYBOX / "rootfs"), str(base / "rootfs")], check=True)
-    etc = base / "rootfs" / "etc"
+    """docker.io/<repo>:latest in the store `images`: busybox under a layer with these /etc files
+    (a whiteout where one is None) and `User`."""
+    entries: list[Any] = []
     for name, text in (("passwd", passwd), ("group", group)):
-        (etc / name).unlink()
-        if text is not None:
-            (etc / name).write_text(text)
-    if passwd_link:
-        (etc / "passwd").symlink_to(passwd_link)
-    cfg = json.loads((BUSYBOX / "config.json").read_text())
-    cfg["config"]["User"] = user
-    (base / "config.json").write_text(json.dumps(cfg))
+        if name == "passwd" and passwd_link:
+            entries.append(Symlink("etc/passwd", passwd_link))
+        elif text is None:
+            entries.append(Whiteout(f"etc/{name}"))
+        else:
+            entries.append(File(f"etc/{name}", text.encode()))
+    import_image(images, f"docker.io/{repo}:latest", entries, user=user)
     return repo
 
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("images")
-    (d / "docker.io" / "library").mkdir(parents=True)
-    (d / "docker.io" / "library" / "busybox").symlink_to(BUSYBOX.parent)
     host = tmp_path_factory.mktemp("host") / "passwd"
     host.write_text(HOST_USER)
+    import_image(d, "busybox")
     make_image(d, "local/named", "app")
     make_image(d, "local/named-group", "app:video")
     make_image(d, "local/hostlink", "app", passwd=None, group=None, passwd_link=str(host))

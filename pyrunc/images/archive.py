@@ -42,6 +42,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
+import zstandard
+
 from pyrunc.errors import ImageError
 from pyrunc.images import media
 from pyrunc.images.media import Descriptor, Index, Manifest, Platform
@@ -184,16 +186,16 @@ class _DirMembers:
 _Members = _TarMembers | _DirMembers
 
 
-def _open_span(span: _Span, skip: int = 0) -> IO[bytes]:
+def _open_span(span: _Span) -> IO[bytes]:
     flags = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
     f = os.fdopen(os.open(span.path, flags), "rb")
-    f.seek(span.offset + skip)
+    f.seek(span.offset)
     return f
 
 
-def _read_span(span: _Span, skip: int = 0) -> Iterator[bytes]:
-    left = span.size - skip
-    with _open_span(span, skip) as f:
+def _read_span(span: _Span) -> Iterator[bytes]:
+    left = span.size
+    with _open_span(span) as f:
         while left > 0:
             chunk = f.read(min(CHUNK, left))
             if not chunk:
@@ -219,14 +221,16 @@ def _json(data: bytes, where: str, what: str) -> Any:
 
 
 def _copy(span: _Span, desc: Descriptor, dest: str, progress: Progress) -> None:
-    """Copy a member into `dest`, continuing a partial copy, verifying size and digest (BlobWriter)."""
+    """Copy a member into `dest`, verifying size and digest (BlobWriter). A partial `dest` is not
+    resumed: copying a local file again costs little, and a prefix left by anything else would
+    only fail the digest at the end."""
     if span.size != desc.size:
         raise PullError("corrupt", f"blob {desc.digest}: the archive holds {span.size} bytes, "
                         f"its descriptor says {desc.size}")
-    writer = BlobWriter(desc, dest, resume=True)
-    progress.start(desc, writer.offset)
+    writer = BlobWriter(desc, dest)
+    progress.start(desc, 0)
     try:
-        for chunk in _read_span(span, writer.offset):
+        for chunk in _read_span(span):
             writer.write(chunk)
             progress.advance(desc, len(chunk))
     except OSError as e:
@@ -363,8 +367,6 @@ def _decompressor(compression: str, raw: Any) -> _Readable:
         gz: _Readable = gzip.GzipFile(fileobj=raw, mode="rb")
         return gz
     if compression == "zstd":
-        import zstandard
-
         reader: _Readable = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
         return reader
     plain: _Readable = raw
@@ -408,9 +410,9 @@ def _layer_digests(span: _Span, where: str) -> tuple[str, str, str]:
         limited = _Limited(f, span.size)
         try:
             diff_id = _HashingReader(_decompressor(compression, limited)).drain()
-        except (OSError, EOFError, ValueError) as e:
-            raise _invalid(where, f"a {compression} layer that does not decompress ({e})") from None
-        except Exception as e:  # zstandard.ZstdError is not an OSError
+        except PullError:
+            raise
+        except Exception as e:  # gzip's OSError/EOFError, zstandard.ZstdError (not an OSError)
             raise _invalid(where, f"a {compression} layer that does not decompress ({e})") from None
     return compression, digest, diff_id
 
@@ -726,12 +728,15 @@ def open_archive(path: str, name: str | None = None, changes: Sequence[str] = ()
         st = os.stat(path)
     except OSError as e:
         raise PullError("not_found", f"{path}: {e.strerror}") from None
-    if stat.S_ISDIR(st.st_mode):
-        kind, images = "oci", _oci_images(_DirMembers(path, f"oci:{path}"), f"oci:{path}")
-    elif not stat.S_ISREG(st.st_mode):
-        raise PullError("invalid", f"{path}: not a file or a directory")
-    else:
-        kind, images = _open_file(path, name, changes)
+    try:
+        if stat.S_ISDIR(st.st_mode):
+            kind, images = "OCI layout", _oci_images(_DirMembers(path, f"oci:{path}"), f"oci:{path}")
+        elif not stat.S_ISREG(st.st_mode):
+            raise PullError("invalid", f"{path}: not a file or a directory")
+        else:
+            kind, images = _open_file(path, name, changes)
+    except OSError as e:
+        raise PullError("invalid", f"{path}: cannot read it: {e.strerror or e}") from None
     if changes and kind != "tarball":
         raise PullError("invalid", f"{path}: changes apply only to a plain root filesystem tarball, "
                         f"not to a {kind} archive (its images have their own config)")
@@ -744,21 +749,24 @@ def open_archive(path: str, name: str | None = None, changes: Sequence[str] = ()
 
 
 def _open_file(path: str, name: str | None, changes: Sequence[str]) -> tuple[str, list[ArchiveImage]]:
-    head = _magic(path)
+    # Members are read by opening the archive again without following a symbolic link (so that a
+    # layout's blob cannot be one): the archive itself may well be one, so its real path is used.
+    real = os.path.realpath(path)
+    head = _magic(real)
     for magic, what in OTHER_MAGIC.items():
         if head.startswith(magic):
             raise PullError("invalid", f"{path}: {what}-compressed; only plain, gzip and zstd tar files can be "
                             "imported (decompress it first)")
     compression = _sniff(head)
     if compression:
-        top, diff_id = _scan_stream(path, compression, f"tarball:{path}")
+        top, diff_id = _scan_stream(real, compression, f"tarball:{path}")
         if "manifest.json" in top or {"oci-layout", "index.json"} <= top:
             tool = "gunzip" if compression == "gzip" else "zstd -d"
             raise PullError("invalid", f"{path}: a {compression}-compressed image archive; decompress it first "
                             f"({tool} {path}) and import the tar (image archives are read in place, which "
                             "needs an uncompressed tar)")
-        return "tarball", [_rootfs_image(path, compression, diff_id, name, changes, f"tarball:{path}")]
-    members = _TarMembers(path, path)
+        return "tarball", [_rootfs_image(real, compression, diff_id, name, changes, f"tarball:{path}")]
+    members = _TarMembers(real, path)
     top = {n for n in members.names() if "/" not in n}
     if {"oci-layout", "index.json"} <= top:
         members.where = f"oci-archive:{path}"
@@ -769,4 +777,4 @@ def _open_file(path: str, name: str | None, changes: Sequence[str]) -> tuple[str
     if "repositories" in top:
         raise PullError("invalid", f"{path}: a docker archive without manifest.json (docker before 1.10): "
                         "save it again with a current docker")
-    return "tarball", [_rootfs_image(path, "", None, name, changes, f"tarball:{path}")]
+    return "tarball", [_rootfs_image(real, "", None, name, changes, f"tarball:{path}")]

@@ -290,3 +290,73 @@ def busybox_layer(tmp: Path, compression: str = "gzip") -> Layer:
     if _BUSYBOX_TAR is None:
         _BUSYBOX_TAR = _builtin_layer() or tar_dir(busybox_rootfs(Path(tmp) / "busybox-build"))
     return Layer(tar=_BUSYBOX_TAR, compression=compression)
+
+
+# -- docker-archives and tars of layouts (the import tests) -------------------------------------------
+
+
+def image_config(spec: ImageSpec, diff_ids: list[str]) -> bytes:
+    """The config Layout.manifest writes for `spec`, as bytes."""
+    conf: dict = {"Env": spec.env, "Cmd": spec.cmd}
+    for key, value in (("Entrypoint", spec.entrypoint), ("User", spec.user), ("WorkingDir", spec.working_dir),
+                       ("StopSignal", spec.stop_signal)):
+        if value:
+            conf[key] = value
+    config = {"architecture": spec.architecture, "os": "linux", "config": conf,
+              "rootfs": {"type": "layers", "diff_ids": diff_ids}, "created": "1970-01-01T00:00:00Z"}
+    if spec.variant:
+        config["variant"] = spec.variant
+    return json.dumps(config, sort_keys=True).encode()
+
+
+def tar_members(path: Path, members: list[tuple[str, bytes | tarfile.TarInfo]]) -> Path:
+    """A tar of (name, bytes) files, or TarInfo members (links, hostile names) given whole."""
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in members:
+            if isinstance(data, tarfile.TarInfo):
+                tar.addfile(data)
+                continue
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return Path(path)
+
+
+def docker_archive(path: Path, images: list[tuple[ImageSpec, list[str]]], link_duplicates: bool = True) -> Path:
+    """A `docker save` archive (the format before docker 25): manifest.json, `<id>.json` configs and
+    `<id>/layer.tar` layers stored as each Layer's compression says (docker writes plain tars; other
+    tools gzip them). A layer seen twice is a symbolic link to the first copy, as docker writes it."""
+    members: list[tuple[str, bytes | tarfile.TarInfo]] = []
+    manifest, seen = [], {}
+    for spec, tags in images:
+        layer_names, diff_ids = [], []
+        for layer in spec.layers:
+            raw, blob = layer.blob()
+            diff_ids.append(_digest(raw))
+            name = f"{_digest(blob).split(':')[1]}/layer.tar"
+            if blob in seen and link_duplicates:
+                link = tarfile.TarInfo(f"dup{len(members)}/layer.tar")
+                link.type, link.linkname = tarfile.SYMTYPE, f"../{seen[blob]}"
+                members.append((link.name, link))
+                name = link.name
+            elif blob not in seen:
+                seen[blob] = name
+                members.append((name, blob))
+            layer_names.append(name)
+        config = image_config(spec, diff_ids)
+        config_name = f"{_digest(config).split(':')[1]}.json"
+        members.append((config_name, config))
+        manifest.append({"Config": config_name, "RepoTags": tags or None, "Layers": layer_names})
+    members.append(("manifest.json", json.dumps(manifest).encode()))
+    return tar_members(path, members)
+
+
+def tar_layout(layout: Path, dest: Path, prefix: str = "./") -> Path:
+    """An OCI archive: the layout directory as a tar, its names as `tar -C DIR -cf FILE .` writes them."""
+    members: list[tuple[str, bytes | tarfile.TarInfo]] = []
+    for dirpath, dirnames, filenames in os.walk(layout):
+        dirnames.sort()
+        for name in sorted(filenames):
+            full = os.path.join(dirpath, name)
+            members.append((prefix + os.path.relpath(full, layout), Path(full).read_bytes()))
+    return tar_members(dest, members)

@@ -424,22 +424,22 @@ class CutProxy:
         with contextlib.ExitStack() as stack:
             stack.enter_context(conn)
             conn.settimeout(30)
-            head = b""
+            head = conn.recv(65536)
+            if head[:1] == b"\x16":
+                # A TLS ClientHello (an HTTPS attempt): passed on untouched, the registry refuses it.
+                upstream = stack.enter_context(socket.create_connection(("127.0.0.1", self.upstream_port)))
+                upstream.sendall(head)
+                self._relay(upstream, conn, None)
+                return
             while b"\r\n\r\n" not in head:
                 data = conn.recv(65536)
-                if not data:
+                if not data or len(head) > 1 << 16:
                     return
                 head += data
-                if len(head) > 1 << 16:
-                    return
             head_part, _, rest = head.partition(b"\r\n\r\n")
             lines = head_part.decode("latin-1").split("\r\n")
             parts = lines[0].split(" ")
             if len(parts) != 3 or not parts[1].startswith("/"):
-                # Not HTTP (a TLS ClientHello from an HTTPS attempt): pass it on untouched.
-                upstream = stack.enter_context(socket.create_connection(("127.0.0.1", self.upstream_port)))
-                upstream.sendall(head)
-                self._relay(upstream, conn, None)
                 return
             path = parts[1]
             headers = [h for h in lines[1:] if not h.lower().startswith(("connection:", "keep-alive:"))]
@@ -488,6 +488,8 @@ class CutProxy:
 
     def stop(self) -> None:
         self._stopped = True
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
         self._sock.close()
         self._thread.join(timeout=10)
 

@@ -224,6 +224,8 @@ class RegistrySource:
     # ---------------------------------------------------------------------------------- plumbing
 
     def _client(self, verify: bool) -> httpx.Client:
+        """The source's client. An insecure registry (TLS unverified) whose token realm is elsewhere
+        gets a second, verifying client for the realm: verification is dropped for that registry only."""
         with self._lock:
             client = self._clients.get(verify)
             if client is None:
@@ -261,7 +263,7 @@ class RegistrySource:
             self._credentials_looked_up = True
         return self._credentials
 
-    def _connect(self) -> Endpoint:
+    def _connect(self, what: str) -> Endpoint:
         """Choose the endpoint once: GET /v2/ on each candidate until one answers over HTTP."""
         if self._endpoint is not None:
             return self._endpoint
@@ -271,7 +273,7 @@ class RegistrySource:
             try:
                 response = self._client(ep.verify).get(url)
             except httpx.TransportError as e:
-                failure = f'failed to do request: Get "{url}": {_describe(e)}'
+                failure = f'{what}: failed to do request: Get "{url}": {_describe(e)}'
                 if ep.fallback == "never" or (ep.fallback == "not_cert" and _cert_failure(e)):
                     break
                 continue
@@ -293,7 +295,7 @@ class RegistrySource:
     def _scope(self, challenge: Challenge) -> str:
         return challenge.get("scope") or f"repository:{self.ref.repository}:pull"
 
-    def _auth_header(self, challenge: Challenge | None, refresh: bool) -> dict[str, str]:
+    def _auth_header(self, challenge: Challenge | None, refresh: bool, what: str) -> dict[str, str]:
         if challenge is None:
             return {}
         creds = self.credentials()
@@ -306,19 +308,19 @@ class RegistrySource:
         with self._lock:
             token = None if refresh else self._tokens.get(scope)
         if token is None:
-            token = self._fetch_token(challenge, scope)
+            token = self._fetch_token(challenge, scope, what)
             with self._lock:
                 self._tokens[scope] = token
         return {"Authorization": f"Bearer {token}"}
 
-    def _fetch_token(self, challenge: Challenge, scope: str) -> str:
+    def _fetch_token(self, challenge: Challenge, scope: str, what: str) -> str:
         realm = challenge.get("realm")
         creds = self.credentials()
         how = "oauth" if creds else "anonymous"
         if not realm:
-            raise PullError("unauthorized", "failed to authorize: the registry's bearer challenge names no realm")
+            raise PullError("unauthorized", f"{what}: failed to authorize: the bearer challenge names no realm")
         if not realm_allowed(realm, self.settings.insecure):
-            raise PullError("unauthorized", f"failed to authorize: refusing to fetch a token from {realm} over "
+            raise PullError("unauthorized", f"{what}: failed to authorize: refusing to fetch a token from {realm} over "
                                             "plain HTTP (only loopback or insecure registries may use HTTP)")
         params: list[tuple[str, str | int | float | bool | None]] = [("scope", s) for s in scope.split(" ") if s]
         if challenge.get("service"):
@@ -327,11 +329,11 @@ class RegistrySource:
         try:
             response = self._client(True).get(realm, params=params, auth=auth)
         except httpx.TransportError as e:
-            raise PullError("unreachable", f'failed to authorize: failed to fetch {how} token: '
+            raise PullError("unreachable", f'{what}: failed to authorize: failed to fetch {how} token: '
                                            f'Get "{realm}": {_describe(e)}') from None
         if response.status_code != 200:
             kind = "unauthorized" if response.status_code in (401, 403) else "unreachable"
-            raise PullError(kind, f"failed to authorize: failed to fetch {how} token: unexpected status from "
+            raise PullError(kind, f"{what}: failed to authorize: failed to fetch {how} token: unexpected status from "
                                   f"GET request to {realm}: {response.status_code} {response.reason_phrase}")
         try:
             body = response.json()
@@ -339,7 +341,7 @@ class RegistrySource:
         except (ValueError, AttributeError):
             token = None
         if not isinstance(token, str) or not token:
-            raise PullError("unauthorized", f"failed to authorize: the token server {realm} answered no token")
+            raise PullError("unauthorized", f"{what}: failed to authorize: the token server {realm} answered no token")
         return token
 
     @contextlib.contextmanager
@@ -348,12 +350,12 @@ class RegistrySource:
 
         Raises PullError for a definite answer (401/403 after auth, 404, other 4xx) and _Retry for
         a failure worth another attempt (a transport error, 5xx, 429)."""
-        ep = self._connect()
+        ep = self._connect(what)
         url = f"{ep.base}{path}"
         client = self._client(ep.verify)
         challenge = self._challenge
         for retried in (False, True):
-            auth = self._auth_header(challenge, refresh=retried)
+            auth = self._auth_header(challenge, retried, what)
             request = client.build_request("GET", url, headers={**headers, **auth})
             try:
                 response = client.send(request, stream=True)
@@ -508,7 +510,8 @@ class RegistrySource:
                 writer.abort(keep=True)  # what arrived is a prefix worth resuming from
                 last = e.message
             except PullError as e:
-                writer.abort(keep=False)
+                # Unreachable (the registry went away): what was kept stays for the next pull to resume.
+                writer.abort(keep=e.kind == "unreachable")
                 if e.kind == "corrupt" and resumed_from and attempts == ATTEMPTS:
                     attempts += 1  # the kept prefix may be what was wrong: once more, from zero
                     continue

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -300,3 +301,27 @@ def test_tls_without_the_ca_fails_verification_unless_insecure(registry_factory:
     with source(f"{reg.host}/small:v1", insecure=(reg.host,)) as src:
         fetch_all(src, src.resolve(HOST).parsed, tmp_path)
         assert src.endpoint is not None and (src.endpoint.scheme, src.endpoint.verify) == ("https", False)
+
+
+def test_a_tampered_manifest_is_refused(registry_factory: Callable[..., Registry], layout: Path) -> None:
+    reg = registry_factory()
+    push_layout(reg, layout, "small:v1", "small:v1")
+    digest = manifest_digest(layout, "small:v1")
+    stored = reg.blob_path(digest)
+    stored.write_bytes(stored.read_bytes().replace(b'"schemaVersion": 2', b'"schemaVersion":  2'))
+    for text in (f"{reg.host}/small:v1", f"{reg.host}/small@{digest}"):
+        with source(text) as src, pytest.raises(PullError) as e:
+            src.resolve(HOST)
+        assert e.value.kind == "corrupt" and digest in str(e.value), text
+
+
+def test_blobs_fetched_from_several_threads_at_once(registry_factory: Callable[..., Registry], layout: Path,
+                                                    tmp_path: Path) -> None:
+    reg = registry_factory(auth="token", users={USER: PASSWORD})
+    push_layout(reg, layout, "app:v1", "app:v1", creds=(USER, PASSWORD))
+    with source(f"{reg.host}/app:v1") as src:
+        parsed = src.resolve(HOST).parsed
+        blobs = (parsed.config, *parsed.layers)
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda d: src.fetch_blob(d, str(tmp_path / d.hex), NoProgress()), blobs))
+    assert all(sha256_file(tmp_path / d.hex) == d.digest for d in blobs)

@@ -46,6 +46,7 @@ THIRD_PARTY = (
     "pyseccomp",
     "prctl",
     "yaml",
+    "tqdm",  # pyrunc.images.progress (bars on a TTY)
 )
 STDLIB = (
     "ctypes", "ctypes.util", "fcntl", "gc", "http.client", "re", "select", "socket", "ssl", "stat",

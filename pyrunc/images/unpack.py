@@ -395,7 +395,7 @@ class _Unpacker:
                 # tmpfs before 6.6) is not an error. A file capability is one: losing it silently
                 # would break the program that needs it.
                 if e.errno not in (errno.ENOTSUP, errno.EPERM) or name == "security.capability":
-                    raise
+                    raise _Refused(f"cannot set the xattr {name}: {e.strerror}") from None
 
 
 def _rmtree_at(parent_fd: int, name: str) -> None:

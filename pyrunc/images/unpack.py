@@ -165,6 +165,12 @@ def _ns(value: object) -> int:
     return max(-_INT64, min(_INT64, ns))
 
 
+def _times(m: tarfile.TarInfo) -> tuple[int, int]:
+    """(atime, mtime) in nanoseconds; the PAX atime when there is one, else the mtime (as containerd)."""
+    mtime = _ns(m.pax_headers.get("mtime") or m.mtime)
+    return (_ns(m.pax_headers["atime"]) if "atime" in m.pax_headers else mtime), mtime
+
+
 def _is_whiteout(st: os.stat_result) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
@@ -237,7 +243,8 @@ class _Unpacker:
                     is_link = stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode)
                     where = "/".join(parts[: i + 1])
                     if is_link:
-                        raise _Refused(f"parent {where!r} is a symlink: refused (nothing is written through a symlink)") from None
+                        raise _Refused(f"parent {where!r} is a symlink: refused "
+                                       "(nothing is written through a symlink)") from None
                     raise _Refused(f"parent {where!r} is not a directory") from None
                 os.close(fd)
                 fd = child
@@ -290,7 +297,7 @@ class _Unpacker:
             if not m.isdir():
                 raise _Refused("a non-directory entry for the layer's root")
             self._meta(self.root_fd, m)
-            self.dir_times[""] = (_ns(m.pax_headers.get("atime") or m.mtime), _ns(m.pax_headers.get("mtime") or m.mtime))
+            self.dir_times[""] = _times(m)
             return
         rel, base = "/".join(parts), parts[-1]
         if m.islnk():
@@ -305,7 +312,7 @@ class _Unpacker:
             if not is_dir:
                 self._clear(parent, base, rel)
                 os.mkdir(base, 0o700, dir_fd=parent)
-            self.dir_times[rel] = (_ns(m.pax_headers.get("atime") or m.mtime), _ns(m.pax_headers.get("mtime") or m.mtime))
+            self.dir_times[rel] = _times(m)
         elif m.isreg():
             if m.size > self.limits.max_bytes:
                 raise _Refused(f"a file of {m.size} bytes (more than the layer's limit of {self.limits.max_bytes})")
@@ -330,7 +337,7 @@ class _Unpacker:
             self._meta(fd, m)
             if not m.isdir():
                 path = safepath.fd_path(fd)  # the magic link lands on the inode itself, a symlink included
-                os.utime(path, ns=(_ns(m.pax_headers.get("atime") or m.mtime), _ns(m.pax_headers.get("mtime") or m.mtime)))
+                os.utime(path, ns=_times(m))
         finally:
             os.close(fd)
 

@@ -186,6 +186,14 @@ def test_the_diff_id_covers_the_padding_after_the_archive(tmp_path: Path) -> Non
     assert result.diff_id == "sha256:" + hashlib.sha256(tar).hexdigest() and result.size == len(tar)
 
 
+@pytest.mark.parametrize("tar", [bytes(1024), b"", bytes(10240)], ids=["end-blocks", "no-bytes", "one-record"])
+def test_empty_layers(tmp_path: Path, tar: bytes) -> None:
+    # An empty stream ends where Go's archive/tar (containerd, docker) ends it: at a block boundary.
+    result = unpack_layer(write_blob(tmp_path, tar), LAYER_MEDIA["gzip"], str(tmp_path / "layer"))
+    assert result == UnpackResult("sha256:" + hashlib.sha256(tar).hexdigest(), len(tar), 0)
+    assert os.listdir(tmp_path / "layer") == []
+
+
 def test_multi_frame_zstd_and_multi_member_gzip(tmp_path: Path) -> None:
     import zstandard
 

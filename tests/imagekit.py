@@ -360,3 +360,13 @@ def tar_layout(layout: Path, dest: Path, prefix: str = "./") -> Path:
             full = os.path.join(dirpath, name)
             members.append((prefix + os.path.relpath(full, layout), Path(full).read_bytes()))
     return tar_members(dest, members)
+
+def gzip_bomb(size: int, name: str = "zeros", chunk: int = 16 << 20) -> bytes:
+    """A gzip layer blob whose tar holds one file of `size` zero bytes (a decompression bomb),
+    built in a fraction of a second: gzip members concatenate, so one member of `chunk` zeros is
+    repeated instead of compressing `size` bytes. `size` must be a multiple of `chunk`."""
+    info = tarfile.TarInfo(name)
+    info.size = size
+    header = gzip.compress(info.tobuf(tarfile.PAX_FORMAT), mtime=0)
+    zeros = gzip.compress(bytes(chunk), compresslevel=9, mtime=0)
+    return header + zeros * (size // chunk)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import ipaddress
 import os
 import ssl
 import threading
@@ -41,7 +40,7 @@ import httpx
 from pyrunc.errors import ImageError
 from pyrunc.images import media
 from pyrunc.images.auth import Challenge, Credentials, lookup_credentials, parse_challenges
-from pyrunc.images.reference import ImageRef
+from pyrunc.images.reference import ImageRef, is_loopback
 from pyrunc.images.source import BlobWriter, Progress, PullError, Resolved
 
 if TYPE_CHECKING:
@@ -85,23 +84,6 @@ class Endpoint:
 def api_host(registry: str) -> str:
     """The host[:port] serving the API of `registry` (a reference's registry part)."""
     return DOCKER_HUB_API if registry == DOCKER_HUB else registry
-
-
-def _split_host(host_port: str) -> str:
-    if host_port.startswith("["):
-        return host_port[1:].split("]", 1)[0]
-    return host_port.rsplit(":", 1)[0] if host_port.count(":") == 1 else host_port
-
-
-def is_loopback(registry: str) -> bool:
-    """localhost, 127.0.0.0/8 or ::1, with or without a port (docker's and containerd's rule)."""
-    host = _split_host(registry)
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def endpoints(registry: str, insecure: Sequence[str]) -> tuple[Endpoint, ...]:

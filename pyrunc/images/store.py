@@ -312,7 +312,7 @@ class ImageStore:
             with self._lock("index"):
                 entries = self._read_index()
                 names = [str(parse_ref(n)) for n in names]
-                entries = [e for e in entries if (e.get("annotations") or {}).get(REF_NAME) not in names]  # type: ignore[union-attr]
+                entries = [e for e in entries if _annotation(e, REF_NAME) not in names]
                 for n in names:
                     ann = {REF_NAME: n}
                     if manifest_digest:
@@ -429,7 +429,7 @@ class ImageStore:
             by_id = not _is_name(text, img)
             untag = list(img.names) if by_id else [str(parse_ref(text))]
             entries = [e for e in self._read_index()
-                       if (e.get("annotations") or {}).get(REF_NAME) not in untag]  # type: ignore[union-attr]
+                       if _annotation(e, REF_NAME) not in untag]
             self._write_index(entries)
         deleted = [] if set(img.names) - set(untag) else [img.id]
         if deleted:
@@ -469,8 +469,8 @@ class ImageStore:
                 d = e.get("digest")
                 if isinstance(d, str):
                     blobs.add(d)
-                m = (e.get("annotations") or {}).get(MANIFEST_ANNOTATION)  # type: ignore[union-attr]
-                if isinstance(m, str):
+                m = _annotation(e, MANIFEST_ANNOTATION)
+                if m:
                     blobs.add(m)
             for img in self.images():
                 blobs |= {img.target.digest, img.manifest.digest, img.id} | {d.digest for d in img.layers}
@@ -540,6 +540,12 @@ class ImageStore:
             removed.append(img.id)
             freed += img.size
         return PruneResult(tuple(removed), freed)
+
+
+def _annotation(entry: dict[str, object], key: str) -> str:
+    ann = entry.get("annotations")
+    value = ann.get(key) if isinstance(ann, dict) else None
+    return value if isinstance(value, str) else ""
 
 
 def _is_name(text: str, img: StoredImage) -> bool:

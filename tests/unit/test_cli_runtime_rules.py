@@ -76,7 +76,7 @@ def test_env_expands_only_from_the_containers_own_earlier_vars() -> None:
 
 def _config(container: dict[str, Any], image_env: tuple[str, ...] = IMAGE_ENV) -> Any:
     pod = _pod(container)
-    image = Image(ImageRef("docker.io", "library/busybox", "latest"), "/nonexistent", "sha256:0",
+    image = Image(ImageRef("docker.io", "library/busybox", "latest"), ("/nonexistent",), "sha256:0",
                   env=image_env, entrypoint=("/entry", "$(OWN)"), cmd=("cmd",))
     return container_config(pod, pod.spec.containers[0], image, SandboxFacts({}, ""),
                             layout=PodLayout("/nonexistent", "default", "web"), node_cpus=1, node_memory=2**30)

@@ -11,7 +11,7 @@ import pytest
 
 from pyrunc.cli.main import Parser, main
 from pyrunc.errors import ImageError, PyruncError
-from pyrunc.images.store import InvalidImageName, ImageRef, image_dir, parse_ref, resolve
+from pyrunc.images.store import ImageRef, ImageStore, InvalidImageName, parse_ref
 from pyrunc.store.layout import layout_for_key, list_pod_keys, pod_exists, valid_label, valid_name
 
 SHA = "a" * 64
@@ -72,13 +72,14 @@ def test_a_refused_reference_never_reaches_a_host_path(tmp_path) -> None:
     (target / "config.json").write_text(json.dumps({"config": {"Cmd": ["/bin/evil"]}}))
     images = tmp_path / "images"
     images.mkdir()
+    store = ImageStore(str(images))
     for text in (f"busybox@{target}", f"busybox:..{target}", f"../../..{target}"):
         with pytest.raises(InvalidImageName):
-            resolve(str(images), text)
-    # Every accepted reference maps below images_dir.
+            store.runnable(text)
+    # References name images by the index only: nothing is looked up under a path made of them.
     for text in ("busybox", f"busybox@sha256:{SHA}", "localhost:5000/a/b:c.d"):
-        path = os.path.realpath(image_dir(str(images), parse_ref(text)))
-        assert path.startswith(str(images) + os.sep)
+        assert store.find(text) is None
+    assert sorted(p.name for p in images.iterdir()) == []
 
 
 @pytest.mark.parametrize("value, ok", [

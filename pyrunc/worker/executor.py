@@ -205,8 +205,7 @@ class PodWorker:
             for kill in actions.kill:
                 self._kill(kill)
             for start in actions.start:
-                self._start(start)
-                changed = True
+                changed = self._start(start) or changed
             if actions.remove_pod:
                 self._remove()
                 return
@@ -253,37 +252,37 @@ class PodWorker:
         self.loop.cancel(self.wake_timer)
         self.wake_timer = self.loop.call_later(delay, self.sync)
 
-    def _ensure_image(self, start: StartContainer) -> bool:
-        """kubelet EnsureImageExists: True when the image may be used now; otherwise a pull was started
-        (its end syncs the pod again) or the failure was recorded."""
+    def _ensure_image(self, start: StartContainer) -> str:
+        """kubelet EnsureImageExists: "use" the image now; "wait" for a pull (started now or running:
+        its end syncs the pod again); "failed" (recorded: the facts changed)."""
         name, spec = start.name, self.specs[start.name]
         if name in self.pulling:
-            return False  # its pull is still running
+            return "wait"  # its pull is still running
         try:
             registry = parse_ref(spec.image).registry
             present = self.rt.images.find(spec.image) is not None
         except InvalidImageName as e:
             self.event("Warning", "InspectFailed", e.message, name)
             self._create_failed(start, "InvalidImageName", e.message, "Error: InvalidImageName")
-            return False
+            return "failed"
         can_pull = not self.cfg.offline or is_loopback(registry)
         step = images.image_step(spec.image_pull_policy, present, self.pulled.get(name) == start.attempt, can_pull)
         if step is images.ImageStep.PULL and not can_pull:
             self._pull_failed(start, images.offline_message(registry))
-            return False
+            return "failed"
         if step is images.ImageStep.NEVER:
             message = images.never_pull_message(spec.image)
             self.event("Warning", "ErrImageNeverPull", message, name)
             self._create_failed(start, "ErrImageNeverPull", message, "Error: ErrImageNeverPull")
-            return False
+            return "failed"
         if step is images.ImageStep.PULL:
             self.pulling[name] = start.attempt
             self.event("Normal", "Pulling", images.pulling_message(spec.image), name)
             self.puller.pull(spec.image, lambda outcome: self._pulled(start, outcome))
-            return False
+            return "wait"
         if self.pulled.pop(name, None) != start.attempt:
             self.event("Normal", "Pulled", images.present_message(spec.image), name)
-        return True
+        return "use"
 
     def _pulled(self, start: StartContainer, outcome: PullOutcome) -> None:
         name, image = start.name, self.specs[start.name].image
@@ -324,11 +323,13 @@ class PodWorker:
         self._save_facts(start.name, facts)
         self.event("Warning", "Failed", event, start.name)
 
-    def _start(self, start: StartContainer) -> None:
+    def _start(self, start: StartContainer) -> bool:
+        """Pull if needed, create and start an instance. False when nothing changed (waiting for a pull)."""
         name = start.name
         spec = self.specs[name]
-        if not self._ensure_image(start):
-            return
+        image = self._ensure_image(start)
+        if image != "use":
+            return image == "failed"
         previous = self.records.get(name)
         if previous is not None and previous.state in (ContainerState.EXITED, ContainerState.UNKNOWN):
             self.rt.remove_container(self.pod, self.layout, previous)
@@ -339,12 +340,12 @@ class PodWorker:
         except CreateError as e:
             self._save_facts(name, plan.on_create_failure(view, start.attempt, e.reason, e.message, self.clock.wall(), self.backoff))
             self.event("Warning", "Failed", f"Error: {e.message}", name)
-            return
+            return True
         except (OSError, PyruncError) as e:
             self._save_facts(name, plan.on_create_failure(view, start.attempt, "CreateContainerError", str(e), self.clock.wall(),
                                                           self.backoff))
             self.event("Warning", "Failed", f"Error: {e}", name)
-            return
+            return True
         self.records[name] = record
         lifecycle = spec.lifecycle
         has_post_start = lifecycle is not None and lifecycle.post_start is not None
@@ -354,7 +355,7 @@ class PodWorker:
         if record.state is not ContainerState.RUNNING:  # StartError: recorded as an exit
             self.event("Warning", "Failed", f'Error: failed to start container "{name}": {record.message}', name)
             self.on_exit(record)
-            return
+            return True
         self.event("Normal", "Created", f"Created container {name}", name)
         self.event("Normal", "Started", f"Started container {name}", name)
         if has_post_start:
@@ -362,6 +363,7 @@ class PodWorker:
             self._post_start(name, record, lifecycle.post_start)
         else:
             self._start_probes(name, record)
+        return True
 
     def _kill(self, kill: KillContainer) -> None:
         """kubelet killContainer (worker/termination.py): preStop, the stop signal, SIGKILL at the end."""

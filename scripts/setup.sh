@@ -10,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-packages=(busybox-static nftables iproute2 libcap-dev libseccomp2 python3-venv python3-dev gcc make util-linux procps)
+packages=(busybox-static nftables iproute2 libcap-dev libseccomp2 python3-venv python3-dev gcc make util-linux procps ca-certificates)
 if [ "${1:-}" = "--test" ]; then
   # The cgroup v2 tests boot a QEMU guest built with debootstrap (tests/guest/README.md); ping for tests;
   # libc6-dev for the static syscall probe the seccomp tests build with gcc.

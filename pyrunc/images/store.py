@@ -128,8 +128,16 @@ class ImageStore:
             return False
 
     def _ensure_dirs(self) -> None:
+        # Root's alone, as containerd's and docker's stores: unpacked layers hold the images' setuid
+        # binaries and devices, and blobs may hold what an image's author meant to keep private; a
+        # local user who could reach them could run an image's setuid-root binary on the host.
+        # Containers never need these paths: overlayfs reads its lower directories with the
+        # credentials of whoever mounted it (root).
+        os.makedirs(self.root, 0o700, exist_ok=True)
+        if os.stat(self.root).st_mode & 0o077:
+            os.chmod(self.root, 0o700)
         for d in ("blobs/sha256", "layers", "ingest", "tmp", "leases", "used", "locks"):
-            os.makedirs(os.path.join(self.root, d), 0o755, exist_ok=True)
+            os.makedirs(os.path.join(self.root, d), 0o700, exist_ok=True)
         layout = os.path.join(self.root, "oci-layout")
         if not os.path.exists(layout):
             self._write_file(layout, b'{"imageLayoutVersion":"1.0.0"}')

@@ -108,6 +108,8 @@ def test_if_not_present_pulls_once_and_the_layers_are_the_containers_lower_dirs(
     layers = lower.split("=", 1)[1].split(":")
     store_layers = Path(pnode.images_dir, "layers")
     assert len(layers) == 3 and all(Path(p).parent.parent == store_layers for p in layers), layers
+    # The store is root's alone: its layers hold the image's setuid binaries, out of local users' reach.
+    assert os.stat(pnode.images_dir).st_mode & 0o077 == 0
     # Seen through the stack: the top layer's file, a whiteout, an opaque directory.
     out = pnode.exec("first", "c", "sh", "-c", "cat /etc/motd; ls /var/www; test -e /etc/hosts.allow || echo gone").stdout
     assert out.split() == ["from", "the", "top", "layer", "new", "gone"]

@@ -14,3 +14,10 @@ sh rootfs/busybox.sh "$BUILD" >/dev/null
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'WORKDIR /' --change 'CMD ["sh"]' >/dev/null
 echo "built-in image: docker.io/library/busybox:latest"
+# Before the image store, the built-in image was a plain directory under the images directory: remove
+# it (only that one, recognised by its build stamp) once the store has the image.
+legacy="${PYRUNC_IMAGES:-/var/lib/pyrunc/images}/docker.io"
+if [ -f "$legacy/library/busybox/latest/.stamp" ]; then
+    rm -rf "$legacy/library/busybox/latest"
+    rmdir "$legacy/library/busybox" "$legacy/library" "$legacy" 2>/dev/null || true
+fi

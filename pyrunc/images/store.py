@@ -47,6 +47,8 @@ __all__ = ["Image", "ImageRef", "ImageStore", "InvalidImageName", "NotPresent", 
 
 REF_NAME = "org.opencontainers.image.ref.name"
 MANIFEST_ANNOTATION = "io.pyrunc.image.manifest"  # the platform's manifest when the name points to an index
+# Room for lowerdir in the one page of overlay options, leaving ~600 bytes for upperdir and workdir.
+OVERLAY_LOWER_MAX = 3500
 SHORT = 20  # hex digits of a layer directory's name: short enough for ~70 layers in one overlay mount
 # An interrupted download older than this is not worth resuming (containerd expires ingests after a day).
 INGEST_EXPIRY = 24 * 3600.0
@@ -258,6 +260,11 @@ class ImageStore:
                 raise NotPresent(f'image "{text}": layer {diff_id} is missing from the store',
                                  hint=f"pull it again: pyrunc image pull {text}")
             dirs.append(os.path.join(self.layer_dir(diff_id), "diff"))
+        # mount(2) takes the overlay's options in one page: lowerdir, upperdir and workdir together.
+        if len(":".join(dirs)) > OVERLAY_LOWER_MAX:
+            raise ImageError(f'image "{text}" has {len(dirs)} layers: too many for one overlay mount here '
+                             f"(the store's path {self.root} is long; at most about "
+                             f"{OVERLAY_LOWER_MAX // (len(dirs[0]) + 1)} layers fit)")
         c = img.config
         return Image(ref=ref, layers=tuple(dirs), image_id=img.id, env=c.env, entrypoint=c.entrypoint, cmd=c.cmd,
                      working_dir=c.working_dir, user=c.user, stop_signal=c.stop_signal, labels=dict(c.labels),

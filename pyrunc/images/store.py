@@ -314,10 +314,15 @@ class ImageStore:
                 names = [str(parse_ref(n)) for n in names]
                 entries = [e for e in entries if _annotation(e, REF_NAME) not in names]
                 for n in names:
-                    ann = {REF_NAME: n}
-                    if manifest_digest:
-                        ann[MANIFEST_ANNOTATION] = manifest_digest
-                    entries.append({**resolved.target.to_json(), "annotations": ann})
+                    entries.append(_entry(resolved.target, n, manifest_digest))
+                # An image of an archive without names (`docker save` of an untagged image) is kept
+                # under one entry without a name (`<none>`, as docker lists it; plain `prune` removes
+                # it) while it has no name; a name given later replaces that entry.
+                this = (resolved.target.digest, manifest_digest)
+                named = any(_entry_key(e) == this and _annotation(e, REF_NAME) for e in entries)
+                entries = [e for e in entries if _entry_key(e) != this or _annotation(e, REF_NAME)]
+                if not named:
+                    entries.append(_entry(resolved.target, "", manifest_digest))
                 self._write_index(entries)
             self.touch(m.config.digest)
             return self._load(resolved.target, manifest_digest, names)
@@ -428,8 +433,10 @@ class ImageStore:
                                  f"for one {_owner_text(users[0])}", hint="delete the pods that use it first")
             by_id = not _is_name(text, img)
             untag = list(img.names) if by_id else [str(parse_ref(text))]
+            this = (img.target.digest, img.manifest.digest if img.target.media_type in INDEX_TYPES else "")
+            # By id, the image's entry without a name goes too (an image imported without one).
             entries = [e for e in self._read_index()
-                       if _annotation(e, REF_NAME) not in untag]
+                       if _annotation(e, REF_NAME) not in untag and not (by_id and _entry_key(e) == this)]
             self._write_index(entries)
         deleted = [] if set(img.names) - set(untag) else [img.id]
         if deleted:
@@ -546,6 +553,20 @@ def _annotation(entry: dict[str, object], key: str) -> str:
     ann = entry.get("annotations")
     value = ann.get(key) if isinstance(ann, dict) else None
     return value if isinstance(value, str) else ""
+
+
+def _entry(target: Descriptor, name: str, manifest_digest: str) -> dict[str, object]:
+    """An index.json entry: the target's descriptor, its name, the platform's manifest of an index."""
+    ann = {REF_NAME: name} if name else {}
+    if manifest_digest:
+        ann[MANIFEST_ANNOTATION] = manifest_digest
+    return {**target.to_json(), "annotations": ann}
+
+
+def _entry_key(entry: dict[str, object]) -> tuple[str, str]:
+    """What an index.json entry points to: (its digest, the platform's manifest when it is an index)."""
+    digest = entry.get("digest")
+    return (digest if isinstance(digest, str) else "", _annotation(entry, MANIFEST_ANNOTATION))
 
 
 def _is_name(text: str, img: StoredImage) -> bool:

@@ -305,9 +305,18 @@ class ImageStore:
                     finally:
                         shutil.rmtree(staging, ignore_errors=True)
 
-            with ThreadPoolExecutor(max_workers=max(1, min(workers, len(m.layers)))) as pool:
+            pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(m.layers))))
+            try:
                 for f in [pool.submit(one_layer, i) for i in range(len(m.layers))]:
                     f.result()
+            except BaseException as e:
+                # No layer is started after a failure. A failed layer waits for those in flight (they
+                # clean up after themselves); Ctrl-C does not: a transfer cannot be interrupted in its
+                # thread, and waiting would hold the user until it ends (`pyrunc image pull` then
+                # leaves at once; what the threads leave is resumed or swept, as after a SIGKILL).
+                pool.shutdown(wait=not isinstance(e, KeyboardInterrupt), cancel_futures=True)
+                raise
+            pool.shutdown()
             manifest_digest = resolved.manifest.digest if resolved.target.media_type in INDEX_TYPES else ""
             with self._lock("index"):
                 entries = self._read_index()

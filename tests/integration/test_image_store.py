@@ -85,7 +85,6 @@ class Store:
         assert lines and lines[0].startswith("error: "), proc.stderr
         assert all(line.startswith("hint: ") for line in lines[1:]), proc.stderr
         assert "Traceback" not in proc.stderr
-        print("FAILS:", args, lines)  # DEBUG
         return lines[0]
 
     # -- what is on disk -------------------------------------------------------------------
@@ -124,6 +123,15 @@ class Store:
 
     def blob(self, digest: str) -> bytes:
         return (self.dir / "blobs" / "sha256" / digest.split(":")[1]).read_bytes()
+
+    def assert_whole(self) -> None:
+        """Under a final name only whole content: every blob matches its digest, every layer
+        directory has the diff_id it is named by."""
+        for digest in self.blobs():
+            assert "sha256:" + hashlib.sha256(self.blob(digest)).hexdigest() == digest
+        for name in self.layers():
+            diff_id = (self.dir / "layers" / name / "diff_id").read_text()
+            assert diff_id.startswith(f"sha256:{name}"), (name, diff_id)
 
     def assert_only_referenced(self) -> None:
         """No blob, layer directory, staging directory or partial download beyond what the index uses."""
@@ -313,26 +321,58 @@ def test_a_killed_pull_leaves_only_a_partial_and_the_next_pull_resumes(
     pull = store.popen("pull", name)
     partial = store.dir / "ingest" / (layer.split(":")[1] + ".partial")
     try:
-        poll("the partial download", lambda: partial.exists() and partial.stat().st_size > 0)
+        # Killed once the small layer is done (unpacked) and part of the big one has arrived: what is
+        # left half-made is then that part alone, whatever the order the two layers were fetched in.
+        poll("the partial download", lambda: partial.exists() and partial.stat().st_size > 0
+             and len(store.layers()) == 1)
     finally:
         pull.send_signal(signal.SIGKILL)
         pull.communicate(timeout=WAIT)
     kept = partial.stat().st_size
     assert 0 < kept <= 200_000
-    # Only ingest/ and tmp/ hold what the kill left: no name, no layer of the big blob, no blob of it.
+    # Only ingest/ and tmp/ hold what the kill left half-made: no name, no blob or layer of the big
+    # one; what is under a final name (the manifest, the config, the small layer) is whole.
     assert store.index_names() == []
     assert layer not in store.blobs()
     assert store.ls("ingest") == {partial.name}
+    assert all(n.startswith(f"{pull.pid}-") for n in store.ls("tmp")), store.ls("tmp")
+    store.assert_whole()
     big_layer = json.loads(store.blob(manifest_of(layout, "app:v1")["config"]["digest"]))["rootfs"]["diff_ids"][1]
     assert big_layer.split(":")[1][:20] not in store.layers()
 
     store.cli("pull", name)
     assert proxy.ranges(f"/blobs/{layer}") == ["", f"bytes={kept}-"]
     assert store.index_names() == [name]
+    assert store.blob(layer) == registry.blob_path(layer).read_bytes()
     store.cli("prune")
     assert store.index_names() == [name]
     store.assert_only_referenced()
+    store.assert_whole()
     assert len(store.layers()) == 2
+
+
+def test_ctrl_c_stops_a_stalled_pull_at_once(registry: Registry, tmp_path: Path,
+                                             proxies: Callable[[Registry], CutProxy]) -> None:
+    # A registry timeout longer than the wait below: the pull can only end through the interrupt.
+    store = Store(tmp_path, registry_timeout=600)
+    layout = push(registry, tmp_path, [spec("app:v1", [Layer([File("data/big", noise(1 << 20))], "")])])
+    layer = manifest_of(layout, "app:v1")["layers"][0]["digest"]
+    proxy = proxies(registry)
+    hold = proxy.stall(layer, 100_000)
+    pull = store.popen("pull", f"{proxy.host}/app:v1")
+    partial = store.dir / "ingest" / (layer.split(":")[1] + ".partial")
+    try:
+        poll("the partial download", lambda: partial.exists() and partial.stat().st_size > 0)
+        pull.send_signal(signal.SIGINT)
+        out, err = pull.communicate(timeout=WAIT)
+    finally:
+        if pull.poll() is None:
+            pull.kill()
+            pull.communicate()
+        hold.set()
+    assert pull.returncode == 130 and "Traceback" not in err, err
+    assert layer not in store.blobs() and store.layers() == set() and store.index_names() == []
+    assert partial.exists()  # kept for the next pull to resume
 
 
 # ----------------------------------------------------------------------------- 4. concurrent pulls
@@ -402,6 +442,8 @@ def test_ls_inspect_rm_untag_and_prune(store: Store, registry: Registry, tmp_pat
     assert by_name[(f"{registry.host}/app", "v1")] == short
     assert by_name[(f"{registry.host}/alias", "v2")] == short
     assert by_name[("<none>", "<none>")] == unnamed[7:20]
+    sizes = {r[2]: r[3] for r in rows[1:]}
+    assert 1000 <= info["size"] < 1_000_000 and sizes[short] == f"{info['size'] / 1000:.3g}kB", (info, rows)
     assert len(rows) == 5
     assert sorted(store.cli("ls", "-q", "--no-trunc").stdout.split()) == sorted(
         {info["id"], unnamed, json.loads(store.cli("inspect", small).stdout)["id"]})

@@ -18,7 +18,7 @@ Pytest fixtures: `registry` (a plain-HTTP registry without auth, per test) and `
   private repository); wrong credentials get 401.
 - `push_layout`: skopeo copies an OCI layout's image (or index, with all its platforms) to the registry.
 - `CutProxy`: a plain TCP proxy in front of a registry that cuts the first response for one path after
-  N body bytes and counts the requests (and Range headers) per path.
+  N body bytes, or stalls it there until released, and counts the requests (and Range headers) per path.
 
 Processes are stopped by their PID; nothing here looks processes up by name.
 """
@@ -384,14 +384,17 @@ class CutProxy:
     """127.0.0.1:PORT -> the registry, one request per connection (it asks both sides to close).
 
     `cut(path_part, after)`: the first response to a request whose path contains `path_part` is cut
-    after `after` body bytes (the connection is closed). `requests[path]` lists the Range header of
-    every request for that path ("" when none), so a test can assert a resumed fetch.
+    after `after` body bytes (the connection is closed). `stall(path_part, after)`: that response stops
+    after `after` body bytes with the connection left open (a hung transfer) until the returned event
+    is set (or the proxy stops), then goes on. `requests[path]` lists the Range header of every request
+    for that path ("" when none), so a test can assert a resumed fetch.
     """
 
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
         self.requests: dict[str, list[str]] = {}
-        self._cut: tuple[str, int] | None = None
+        self._cut: tuple[str, int, threading.Event | None] | None = None
+        self._holds: list[threading.Event] = []
         self._lock = threading.Lock()
         self._sock = socket.create_server(("127.0.0.1", 0))
         self.port = int(self._sock.getsockname()[1])
@@ -404,7 +407,13 @@ class CutProxy:
         return f"127.0.0.1:{self.port}"
 
     def cut(self, path_part: str, after: int) -> None:
-        self._cut = (path_part, after)
+        self._cut = (path_part, after, None)
+
+    def stall(self, path_part: str, after: int) -> threading.Event:
+        hold = threading.Event()
+        self._holds.append(hold)
+        self._cut = (path_part, after, hold)
+        return hold
 
     def count(self, path_part: str) -> int:
         return sum(len(v) for k, v in self.requests.items() if path_part in k)
@@ -444,19 +453,23 @@ class CutProxy:
             path = parts[1]
             headers = [h for h in lines[1:] if not h.lower().startswith(("connection:", "keep-alive:"))]
             range_value = next((h.split(":", 1)[1].strip() for h in headers if h.lower().startswith("range:")), "")
-            cut_after = None
+            cut_after, hold = None, None
             with self._lock:
                 self.requests.setdefault(path, []).append(range_value)
                 if self._cut and self._cut[0] in path:
-                    cut_after, self._cut = self._cut[1], None
+                    (_, cut_after, hold), self._cut = self._cut, None
             request = "\r\n".join([lines[0], *headers, "Connection: close"]).encode("latin-1") + b"\r\n\r\n" + rest
             upstream = stack.enter_context(socket.create_connection(("127.0.0.1", self.upstream_port)))
             upstream.settimeout(30)
             upstream.sendall(request)
-            self._relay(upstream, conn, cut_after)
+            self._relay(upstream, conn, cut_after, hold)
 
     @staticmethod
-    def _relay(upstream: socket.socket, conn: socket.socket, cut_after: int | None) -> None:
+    def _relay(upstream: socket.socket, conn: socket.socket, cut_after: int | None,
+               hold: threading.Event | None = None) -> None:
+        if hold is not None and cut_after is not None:
+            CutProxy._relay_stalled(upstream, conn, cut_after, hold)
+            return
         seen = b""
         body = None  # body bytes relayed so far, once the response head has passed
         while True:
@@ -486,8 +499,33 @@ class CutProxy:
             except OSError:
                 return
 
+    @staticmethod
+    def _relay_stalled(upstream: socket.socket, conn: socket.socket, after: int, hold: threading.Event) -> None:
+        """The response head and `after` body bytes, then nothing until `hold` is set, then the rest."""
+        pending = b""
+        while b"\r\n\r\n" not in pending or len(pending.partition(b"\r\n\r\n")[2]) < after:
+            try:
+                data = upstream.recv(65536)
+            except OSError:
+                return
+            if not data:
+                break
+            pending += data
+        head, _, body = pending.partition(b"\r\n\r\n")
+        try:
+            conn.sendall(head + b"\r\n\r\n" + body[:after])
+            hold.wait()
+            conn.sendall(body[after:])
+            upstream.settimeout(30)
+            while data := upstream.recv(65536):
+                conn.sendall(data)
+        except OSError:
+            return
+
     def stop(self) -> None:
         self._stopped = True
+        for hold in self._holds:
+            hold.set()  # a stalled relay goes on (to a client that may be gone) and ends
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
         self._sock.close()

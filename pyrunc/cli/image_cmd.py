@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 MUTATING = ("pull", "rm", "prune", "import", "gc")
 
@@ -71,6 +71,8 @@ def _pull(cfg: Any, args: Any) -> int:
 
             progress = make_progress(False)
         image = pull_image(cfg, args.image, progress, platform)
+    except KeyboardInterrupt:
+        _interrupted()
     except PyruncError as e:
         if args.result:  # the pod worker's pull child: the outcome goes to the file, for the worker to word
             write_result(args.result, {"ok": False, "kind": getattr(e, "kind", "invalid"), "message": e.message})
@@ -172,9 +174,25 @@ def _import(cfg: Any, args: Any) -> int:
         from pyrunc.images.progress import make_progress
 
         progress = make_progress(False)
-    for img in import_archive(cfg, args.file, args.name, args.change, progress):
+    try:
+        images = import_archive(cfg, args.file, args.name, args.change, progress)
+    except KeyboardInterrupt:
+        _interrupted()
+    for img in images:
         print(img.id if args.quiet else f"Imported {', '.join(img.names) or '<none>'}: {img.id}")
     return 0
+
+
+def _interrupted() -> NoReturn:
+    """Ctrl-C during a pull or an import: leave now, with the exit status of a shell's interrupted
+    command. Blobs are fetched and layers unpacked in threads that Python cannot interrupt, and the
+    interpreter joins them at exit: without this, Ctrl-C would wait for every transfer in flight
+    (a stalled one until the registry timeout) and even unpack what then arrives. Leaving without
+    any clean-up is safe: the store is made to survive a SIGKILL at any point (a partial download
+    in ingest/ is resumed by the next pull, tmp/ is swept)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
 
 
 def _gc(cfg: Any, args: Any) -> int:

@@ -320,19 +320,33 @@ class ImageStore:
                     finally:
                         shutil.rmtree(staging, ignore_errors=True)
 
-            with ThreadPoolExecutor(max_workers=max(1, min(workers, len(m.layers)))) as pool:
+            pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(m.layers))))
+            try:
                 for f in [pool.submit(one_layer, i) for i in range(len(m.layers))]:
                     f.result()
+            except BaseException as e:
+                # No layer is started after a failure. A failed layer waits for those in flight (they
+                # clean up after themselves); Ctrl-C does not: a transfer cannot be interrupted in its
+                # thread, and waiting would hold the user until it ends (`pyrunc image pull` then
+                # leaves at once; what the threads leave is resumed or swept, as after a SIGKILL).
+                pool.shutdown(wait=not isinstance(e, KeyboardInterrupt), cancel_futures=True)
+                raise
+            pool.shutdown()
             manifest_digest = resolved.manifest.digest if resolved.target.media_type in INDEX_TYPES else ""
             with self._lock("index"):
                 entries = self._read_index()
                 names = [str(parse_ref(n)) for n in names]
                 entries = [e for e in entries if _annotation(e, REF_NAME) not in names]
                 for n in names:
-                    ann = {REF_NAME: n}
-                    if manifest_digest:
-                        ann[MANIFEST_ANNOTATION] = manifest_digest
-                    entries.append({**resolved.target.to_json(), "annotations": ann})
+                    entries.append(_entry(resolved.target, n, manifest_digest))
+                # An image of an archive without names (`docker save` of an untagged image) is kept
+                # under one entry without a name (`<none>`, as docker lists it; plain `prune` removes
+                # it) while it has no name; a name given later replaces that entry.
+                this = (resolved.target.digest, manifest_digest)
+                named = any(_entry_key(e) == this and _annotation(e, REF_NAME) for e in entries)
+                entries = [e for e in entries if _entry_key(e) != this or _annotation(e, REF_NAME)]
+                if not named:
+                    entries.append(_entry(resolved.target, "", manifest_digest))
                 self._write_index(entries)
             self.touch(m.config.digest)
             return self._load(resolved.target, manifest_digest, names)
@@ -443,8 +457,10 @@ class ImageStore:
                                  f"for one {_owner_text(users[0])}", hint="delete the pods that use it first")
             by_id = not _is_name(text, img)
             untag = list(img.names) if by_id else [str(parse_ref(text))]
+            this = (img.target.digest, img.manifest.digest if img.target.media_type in INDEX_TYPES else "")
+            # By id, the image's entry without a name goes too (an image imported without one).
             entries = [e for e in self._read_index()
-                       if _annotation(e, REF_NAME) not in untag]
+                       if _annotation(e, REF_NAME) not in untag and not (by_id and _entry_key(e) == this)]
             self._write_index(entries)
         deleted = [] if set(img.names) - set(untag) else [img.id]
         if deleted:
@@ -561,6 +577,20 @@ def _annotation(entry: dict[str, object], key: str) -> str:
     ann = entry.get("annotations")
     value = ann.get(key) if isinstance(ann, dict) else None
     return value if isinstance(value, str) else ""
+
+
+def _entry(target: Descriptor, name: str, manifest_digest: str) -> dict[str, object]:
+    """An index.json entry: the target's descriptor, its name, the platform's manifest of an index."""
+    ann = {REF_NAME: name} if name else {}
+    if manifest_digest:
+        ann[MANIFEST_ANNOTATION] = manifest_digest
+    return {**target.to_json(), "annotations": ann}
+
+
+def _entry_key(entry: dict[str, object]) -> tuple[str, str]:
+    """What an index.json entry points to: (its digest, the platform's manifest when it is an index)."""
+    digest = entry.get("digest")
+    return (digest if isinstance(digest, str) else "", _annotation(entry, MANIFEST_ANNOTATION))
 
 
 def _is_name(text: str, img: StoredImage) -> bool:

@@ -527,6 +527,13 @@ class ImageStore:
                 with contextlib.suppress(OSError):
                     if time.time() - os.stat(p).st_mtime > INGEST_EXPIRY or not n.endswith(".partial"):
                         freed += _remove(p)
+            # Half-written files of a writer killed before its rename (`<name>.tmp.<pid>.<n>`, _write_file).
+            for d in (self.root, os.path.join(self.root, "leases"), bdir):
+                for n in _listdir(d):
+                    _, sep, rest = n.partition(".tmp.")
+                    pid = rest.split(".", 1)[0]
+                    if sep and pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+                        freed += _remove(os.path.join(d, n))
         return freed
 
     def _lease_layers(self) -> list[list[str]]:

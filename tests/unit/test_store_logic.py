@@ -109,7 +109,10 @@ def test_sweep_removes_what_nothing_refers_to(tmp_path: Path) -> None:
     os.utime(old, (time.time() - 2 * 86400,) * 2)
     fresh = root / "ingest" / ("3" * 64 + ".partial")
     fresh.write_bytes(b"x")
+    (root / "index.json.tmp.999999999.3").write_bytes(b"{")  # a writer killed before its rename
+    (root / f"index.json.tmp.{os.getpid()}.4").write_bytes(b"{")  # a live one's: kept
     assert store.sweep() > 0
+    assert not (root / "index.json.tmp.999999999.3").exists() and (root / f"index.json.tmp.{os.getpid()}.4").exists()
     assert not (root / "blobs" / "sha256" / ("0" * 64)).exists() and not (root / "layers" / ("1" * 20)).exists()
     assert sorted(os.listdir(root / "tmp")) == [mine.name]
     assert sorted(os.listdir(root / "ingest")) == [fresh.name]

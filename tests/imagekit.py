@@ -190,16 +190,7 @@ class Layout:
             raw, blob = layer.blob()
             diff_ids.append(_digest(raw))
             layers.append({"mediaType": LAYER_MEDIA[layer.compression], "digest": self.put(blob), "size": len(blob)})
-        conf: dict = {"Env": spec.env, "Cmd": spec.cmd}
-        for key, value in (("Entrypoint", spec.entrypoint), ("User", spec.user), ("WorkingDir", spec.working_dir),
-                           ("StopSignal", spec.stop_signal)):
-            if value:
-                conf[key] = value
-        config = {"architecture": spec.architecture, "os": "linux", "config": conf,
-                  "rootfs": {"type": "layers", "diff_ids": diff_ids}, "created": "1970-01-01T00:00:00Z"}
-        if spec.variant:
-            config["variant"] = spec.variant
-        config_bytes = json.dumps(config, sort_keys=True).encode()
+        config_bytes = image_config(spec, diff_ids)
         manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                     "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
                                "digest": self.put(config_bytes), "size": len(config_bytes)},

@@ -266,9 +266,12 @@ class _Unpacker:
             os.unlink(base, dir_fd=parent_fd)
             self.regular.discard(rel)
             return
-        self._drop_cache()  # it may be inside the tree going away
-        _rmtree_at(parent_fd, base)
         inside = rel + "/"
+        if self._cache is not None and (self._cache[0] == rel or self._cache[0].startswith(inside)):
+            # The cached directory is inside the tree going away. Only then: the cache is often
+            # `parent_fd` itself (the entry before was written beside this one), still needed here.
+            self._drop_cache()
+        _rmtree_at(parent_fd, base)
         self.regular = {p for p in self.regular if not p.startswith(inside)}
         self.dir_times = {p: t for p, t in self.dir_times.items() if p != rel and not p.startswith(inside)}
 

@@ -310,15 +310,16 @@ class ImageStore:
                     f.result()
             manifest_digest = resolved.manifest.digest if resolved.target.media_type in INDEX_TYPES else ""
             with self._lock("index"):
-                entries = self._read_index()
+                old_entries = self._read_index()
                 names = [str(parse_ref(n)) for n in names]
-                entries = [e for e in entries if _annotation(e, REF_NAME) not in names]
+                entries = [e for e in old_entries if _annotation(e, REF_NAME) not in names]
                 for n in names:
                     ann = {REF_NAME: n}
                     if manifest_digest:
                         ann[MANIFEST_ANNOTATION] = manifest_digest
                     entries.append({**resolved.target.to_json(), "annotations": ann})
-                self._write_index(entries)
+                if sorted(map(_canonical, entries)) != sorted(map(_canonical, old_entries)):
+                    self._write_index(entries)  # a pull of what is already there writes nothing
             self.touch(m.config.digest)
             return self._load(resolved.target, manifest_digest, names)
 
@@ -540,6 +541,10 @@ class ImageStore:
             removed.append(img.id)
             freed += img.size
         return PruneResult(tuple(removed), freed)
+
+
+def _canonical(entry: dict[str, object]) -> str:
+    return json.dumps(entry, sort_keys=True)
 
 
 def _annotation(entry: dict[str, object], key: str) -> str:

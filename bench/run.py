@@ -2,7 +2,7 @@
 """Benchmark pyrunc against podman, runc and crun in one run; report ratios.
 
     sudo bench/setup.sh                      # once: installs podman/runc/crun, moves hugetlb
-    sudo python3 bench/run.py [--pods 20] [--repeat 5] [--out docs/benchmarks.md]
+    sudo python3 bench/run.py [--pods 20] [--repeat 5] [--out docs/benchmarks.md] [--only pods|pull]
 
 Plain python3 (no third-party modules), run as root. Every pod, container and image it
 creates carries a unique run id and is removed by name in a finally block. The pyrunc
@@ -30,6 +30,9 @@ from pathlib import Path
 from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import pull  # noqa: E402 (bench/pull.py: the pull measure, beside this file)
+
 IMAGE_REL = "docker.io/library/busybox/latest"
 CMD_TIMEOUT = 120.0
 READY_TIMEOUT = 60.0
@@ -532,6 +535,7 @@ def machine_facts(pyrunc: list[str]) -> dict[str, str]:
         "conmon": version(["conmon", "--version"]),
         "runc": version(["runc", "--version"]),
         "crun": version(["crun", "--version"]),
+        "skopeo": version(["skopeo", "--version"]),
     }
 
 
@@ -603,12 +607,35 @@ Times are medians of {args.repeat} rounds after one untimed warm-up round; "n/a"
 """
 
 
+def write_pull_only(args: argparse.Namespace, section: str, raw_pull: dict[str, object], errors: list[str],
+                    pyrunc_cmd: list[str]) -> int:
+    """`--only pull`: replace the pull section of --out (the pod figures stay), print it, save the raw figures."""
+    facts = machine_facts(pyrunc_cmd)
+    facts_md = "\n".join(f"- {k}: {v}" for k, v in facts.items() if k not in ("runc", "crun", "conmon"))
+    errors_md = "\n".join(f"- {e}" for e in errors) or "- none"
+    section = section.replace(pull.END, f"\nMachine for this section:\n\n{facts_md}\n\nErrors: {errors_md}\n{pull.END}")
+    print()
+    print(section)
+    for e in errors:
+        print(f"error: {e}", file=sys.stderr)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(pull.merge_section(out.read_text(encoding="utf-8") if out.exists() else "", section), encoding="utf-8")
+    raw = REPO / "bench" / "results" / f"{time.strftime('%Y%m%dT%H%M%S')}-pull.json"
+    raw.parent.mkdir(exist_ok=True)
+    raw.write_text(json.dumps({"facts": facts, "pull": raw_pull}, indent=1))
+    print(f"\nwrote {args.out} and {raw}")
+    return 1 if errors else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pods", type=int, default=20, help="pods up for the PSS and get measures")
     parser.add_argument("--repeat", type=int, default=5, help="timed rounds per measure")
     parser.add_argument("--out", default=str(REPO / "docs" / "benchmarks.md"), help="markdown report")
     parser.add_argument("--pyrunc", help='pyrunc command (default: the repo venv, then PATH), e.g. "pyrunc"')
+    parser.add_argument("--only", choices=("pods", "pull"), default="",
+                        help="one part: the pod measures, or the image pull (its section of --out is replaced)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("bench/run.py: must run as root (sudo python3 bench/run.py)", file=sys.stderr)
@@ -622,13 +649,24 @@ def main(argv: list[str] | None = None) -> int:
 
     run_id = f"{os.getpid():x}"
     pyrunc_cmd = pyrunc_command(args.pyrunc)
-    work = Path(tempfile.mkdtemp(prefix=f"pyrunc-bench-{run_id}-"))
+    # Under /var/tmp, not /tmp: the pull measure counts disk writes, which a tmpfs would not show.
+    work = Path(tempfile.mkdtemp(prefix=f"pyrunc-bench-{run_id}-", dir="/var/tmp"))
     image = work / "images" / IMAGE_REL
     run(["sh", str(REPO / "rootfs" / "busybox.sh"), str(image)])
     rootfs = image / "rootfs"
     results: dict[str, dict[str, Samples]] = {}
     errors: list[str] = []
+    pull_md, pull_raw = "", dict[str, object]()
     try:
+        if args.only != "pods":
+            try:
+                pull_md, pull_raw, pull_errors = pull.run_pull(pyrunc_cmd, work, REPO, args.repeat, image / "rootfs.tar")
+                errors += pull_errors
+            except pull.PullBenchError as failure:
+                errors.append(f"pull: {failure}")
+                pull_md = f"{pull.BEGIN}\n## Pull of a multi-layer image\n\nFailed: {failure}\n{pull.END}\n"
+        if args.only == "pull":
+            return write_pull_only(args, pull_md, pull_raw, errors, pyrunc_cmd)
         ours = Pyrunc(pyrunc_cmd, work, run_id)
         try:
             print(f"pyrunc ({' '.join(pyrunc_cmd)}): start/exec/delete")
@@ -681,12 +719,13 @@ def main(argv: list[str] | None = None) -> int:
     for e in errors:
         print(f"error: {e}", file=sys.stderr)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(report(rows, facts, errors, args), encoding="utf-8")
+    text = report(rows, facts, errors, args)
+    Path(args.out).write_text(text + ("\n" + pull_md if pull_md else ""), encoding="utf-8")
     raw = REPO / "bench" / "results" / f"{time.strftime('%Y%m%dT%H%M%S')}.json"
     raw.parent.mkdir(exist_ok=True)
     raw.write_text(json.dumps({"facts": facts, "samples": {
         side: {m: {"values": s.values, "error": s.error} for m, s in ms.items()} for side, ms in results.items()
-    }}, indent=1))
+    }, "pull": pull_raw}, indent=1))
     print(f"\nwrote {args.out} and {raw}")
     return 0
 

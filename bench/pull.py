@@ -484,6 +484,7 @@ def run_pull(pyrunc: list[str], work: Path, repo: Path, repeat: int, busybox_tar
     print("pull: building the image")
     built = build_image(work / "pull-image", busybox_tar)
     reg = LocalRegistry(work / "registry")
+    kept: str | None = None
     try:
         reg.push(built.layout)
         image = f"{reg.host}/{REPO_NAME}:{TAG}"
@@ -501,6 +502,9 @@ def run_pull(pyrunc: list[str], work: Path, repo: Path, repeat: int, busybox_tar
                 phases = probe(pullers, pullers.python)
             except (PullBenchError, ValueError) as e:
                 errors.append(f"pull phases: {e}")
+            if second:  # the pulled store stays for the second-pod measure (bench/run.py)
+                kept = str(work / "pulled-store")
+                os.rename(pullers.work / "second", kept)
         finally:
             pullers.cleanup()
     finally:
@@ -508,7 +512,7 @@ def run_pull(pyrunc: list[str], work: Path, repo: Path, repeat: int, busybox_tar
     for side, t in timings.items():
         if t.error:
             errors.append(f"pull {side}: {t.error}")
-    raw = {"image": {"layers": built.layers}, "samples": {s: {"values": t.values, "error": t.error} for s, t in timings.items()},
+    raw: dict[str, object] = {"image": {"layers": built.layers}, "image name": image, "store": kept, "samples": {s: {"values": t.values, "error": t.error} for s, t in timings.items()},
            "second": {k: _io_dict(v) if isinstance(v, IoCounters) else v for k, v in second.items()},
            "phases": phases}
     return section(built, timings, second, phases, repeat), raw, errors
@@ -587,6 +591,29 @@ def section(built: BuiltImage, timings: dict[str, Timings], second: dict[str, ob
         lines += ["", f"Reference costs of the same bytes in memory, one thread: {'; '.join(refs)}."]
     lines += [END]
     return "\n".join(lines) + "\n"
+
+
+def pod_lines(pod: dict[str, object]) -> str:
+    """The second-pod figures of bench/run.py's second_pod, as lines of the section."""
+    lines = ["", "### A second pod on the pulled image", "",
+             "Two pods (two containers each) run from the image already in the store (`IfNotPresent`: its tag "
+             "is not `latest`). Every file's atime was set to the epoch after the first pod was up; what "
+             "starting the second pod did to the store (`locks/` left out):", ""]
+    for key in ("new", "gone", "changed", "read"):
+        paths = pod.get(key) or []
+        assert isinstance(paths, list)
+        lines.append(f"- {key}: {', '.join(f'`{p}`' for p in paths) if paths else 'nothing'}")
+    lines.append(f"- files under the layers' `diff/` read by the new containers themselves (through overlayfs: "
+                 f"their programs, not image I/O): {pod.get('container reads', 0)}")
+    return "\n".join(lines) + "\n"
+
+
+def with_pod_lines(section: str, pod: dict[str, object]) -> str:
+    """The section with the second-pod lines after the second-pull ones."""
+    mark = "\n### Where a pyrunc pull's time goes"
+    if mark in section:
+        return section.replace(mark, pod_lines(pod) + mark, 1)
+    return section.replace(END, pod_lines(pod) + END)
 
 
 def merge_section(existing: str, new_section: str) -> str:

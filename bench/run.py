@@ -205,6 +205,7 @@ class Pyrunc:
         with open(os.path.join(self.root, "config.json"), "w", encoding="utf-8") as f:
             json.dump({"bridge": self.bridge, "pod_subnet": "10.77.0.0/24"}, f)
         self.created: list[str] = []
+        self.image = "busybox"
 
     def cli(self, *args: str) -> str:
         return run([*self.cmd, "--root", self.root, *args], env=self.env)
@@ -216,7 +217,7 @@ class Pyrunc:
 
     def start(self, name: str) -> None:
         path = self.manifests / f"{name}.json"
-        path.write_text(pod_manifest(name, "busybox"))
+        path.write_text(pod_manifest(name, self.image))
         self.created.append(name)
         out = self.cli("apply", "-f", str(path))
         if f"pod/{name} created" not in out:
@@ -607,6 +608,28 @@ Times are medians of {args.repeat} rounds after one untimed warm-up round; "n/a"
 """
 
 
+def second_pod(pyrunc_cmd: list[str], work: Path, run_id: str, store: Path, image: str) -> dict[str, object]:
+    """Two pods on an image already in `store` (its tag is not `latest`: IfNotPresent, no pull):
+    what creating the second one did to the store, every file's atime reset just before."""
+    (work / "second-pod").mkdir()
+    side = Pyrunc(pyrunc_cmd, work / "second-pod", run_id)
+    side.env["PYRUNC_IMAGES"] = str(store)
+    side.image = image
+    try:
+        side.start(f"pb{run_id}-first")
+        os.sync()
+        pull.age_atimes(store)
+        before = pull.snapshot(store)
+        side.start(f"pb{run_id}-second")
+        after = pull.snapshot(store)
+        changes = pull.diff(before, after)
+        read = [p for p in pull.read_files(store) if p in before and before[p] == after[p]]
+        return {**changes, "read": [p for p in read if "/diff/" not in p],
+                "container reads": len([p for p in read if "/diff/" in p])}
+    finally:
+        side.cleanup()
+
+
 def write_pull_only(args: argparse.Namespace, section: str, raw_pull: dict[str, object], errors: list[str],
                     pyrunc_cmd: list[str]) -> int:
     """`--only pull`: replace the pull section of --out (the pod figures stay), print it, save the raw figures."""
@@ -662,6 +685,14 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 pull_md, pull_raw, pull_errors = pull.run_pull(pyrunc_cmd, work, REPO, args.repeat, image / "rootfs.tar")
                 errors += pull_errors
+                kept = pull_raw.get("store")
+                if isinstance(kept, str):
+                    try:
+                        pod = second_pod(pyrunc_cmd, work, run_id, Path(kept), str(pull_raw["image name"]))
+                        pull_raw["second pod"] = pod
+                        pull_md = pull.with_pod_lines(pull_md, pod)
+                    except BenchError as failure:
+                        errors.append(f"second pod: {failure}")
             except pull.PullBenchError as failure:
                 errors.append(f"pull: {failure}")
                 pull_md = f"{pull.BEGIN}\n## Pull of a multi-layer image\n\nFailed: {failure}\n{pull.END}\n"

@@ -580,12 +580,16 @@ def section(built: BuiltImage, timings: dict[str, Timings], second: dict[str, ob
                   "fetched and unpacked on 4 threads, so wall time is the union of a phase's intervals and "
                   "thread time their sum; phases overlap (one layer unpacks while another downloads).", "",
                   "| phase | wall | share of the pull | thread time |", "|---|---|---|---|"]
-        for key, value in phases.items():
-            if "(thread time)" in key or key.startswith("ref:") or not isinstance(value, (int, float)):
+        order = ("total", "python start-up and imports", "resolve", "download+verify", "blob fsync", "unpack",
+                 "decompress+diff_id", "index write")
+        for key in order:
+            value = phases.get(key)
+            if not isinstance(value, (int, float)):
                 continue
-            share = f"{100 * value / total:.0f} %" if total and key not in ("total", "python start-up and imports") else "-"
+            share = f"{100 * value / total:.0f} %" if total and key not in order[:2] else "-"
             thread = phases.get(f"{key} (thread time)")
-            lines.append(f"| {key} | {_ms(float(value))} | {share} | "
+            label = f"of which {key}" if key in ("blob fsync", "decompress+diff_id") else key
+            lines.append(f"| {label} | {_ms(float(value))} | {share} | "
                          f"{_ms(float(thread)) if isinstance(thread, (int, float)) else '-'} |")
         refs = [f"{k[5:]} {_ms(float(v))}" for k, v in phases.items() if k.startswith("ref:") and isinstance(v, (int, float))]
         lines += ["", f"Reference costs of the same bytes in memory, one thread: {'; '.join(refs)}."]

@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pull  # noqa: E402 (bench/pull.py: the pull measure, beside this file)
 
-IMAGE_REL = "docker.io/library/busybox/latest"
+BUSYBOX = "docker.io/library/busybox:latest"
 CMD_TIMEOUT = 120.0
 READY_TIMEOUT = 60.0
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -133,9 +133,12 @@ def pod_manifest(name: str, image: str) -> str:
             "metadata": {"name": name},
             "spec": {
                 "containers": [
-                    {"name": "web", "image": image, "command": ["sh", "-c", WEB_SCRIPT],
+                    # IfNotPresent: the image is in the store already; Always (the default for
+                    # :latest) would ask its registry, and the bench never leaves loopback.
+                    {"name": "web", "image": image, "imagePullPolicy": "IfNotPresent", "command": ["sh", "-c", WEB_SCRIPT],
                      "volumeMounts": [{"name": volume, "mountPath": "/data"}]},
-                    {"name": "logger", "image": image, "command": ["sh", "-c", LOGGER_SCRIPT],
+                    {"name": "logger", "image": image, "imagePullPolicy": "IfNotPresent",
+                     "command": ["sh", "-c", LOGGER_SCRIPT],
                      "volumeMounts": [{"name": volume, "mountPath": "/data"}]},
                 ],
                 "volumes": [{"name": volume, "emptyDir": {}}],
@@ -201,9 +204,10 @@ class Pyrunc:
         self.manifests = work / "pyrunc-manifests"
         self.manifests.mkdir()
         os.makedirs(self.root)
-        # A bridge and subnet of its own, so the run touches no pyrunc0 in use on the host.
+        # A bridge and subnet of its own, so the run touches no pyrunc0 in use on the host; offline:
+        # no registry but loopback ones is ever contacted.
         with open(os.path.join(self.root, "config.json"), "w", encoding="utf-8") as f:
-            json.dump({"bridge": self.bridge, "pod_subnet": "10.77.0.0/24"}, f)
+            json.dump({"bridge": self.bridge, "pod_subnet": "10.77.0.0/24", "offline": True}, f)
         self.created: list[str] = []
         self.image = "busybox"
 
@@ -674,9 +678,14 @@ def main(argv: list[str] | None = None) -> int:
     pyrunc_cmd = pyrunc_command(args.pyrunc)
     # Under /var/tmp, not /tmp: the pull measure counts disk writes, which a tmpfs would not show.
     work = Path(tempfile.mkdtemp(prefix=f"pyrunc-bench-{run_id}-", dir="/var/tmp"))
-    image = work / "images" / IMAGE_REL
+    image = work / "busybox"
     run(["sh", str(REPO / "rootfs" / "busybox.sh"), str(image)])
     rootfs = image / "rootfs"
+    # The busybox image of the pods, in the run's own store (PYRUNC_IMAGES=work/images), as
+    # scripts/builtin-image.sh makes the built-in one.
+    run([*pyrunc_cmd, "--root", str(work / "import-root"), "image", "import", "-q", str(image / "rootfs.tar"), BUSYBOX,
+         "--change", f"ENV {PATH_ENV}", "--change", "WORKDIR /", "--change", 'CMD ["sh"]'],
+        env={**os.environ, "PYRUNC_IMAGES": str(work / "images")})
     results: dict[str, dict[str, Samples]] = {}
     errors: list[str] = []
     pull_md, pull_raw = "", dict[str, object]()

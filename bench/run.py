@@ -535,7 +535,8 @@ def machine_facts(pyrunc: list[str]) -> dict[str, str]:
         "load average at the end": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
         "cgroups": layout,
         "python": platform.python_version(),
-        "pyrunc": f"{' '.join(pyrunc)} (git {version(['git', '-C', str(REPO), 'rev-parse', '--short', 'HEAD'])})",
+        # Relative to the checkout: the report names no path of the machine it was made on.
+        "pyrunc": f"{' '.join(pyrunc).replace(str(REPO) + '/', '')} (git {version(['git', '-C', str(REPO), 'rev-parse', '--short', 'HEAD'])})",
         "podman": version(["podman", "--version"]),
         "conmon": version(["conmon", "--version"]),
         "runc": version(["runc", "--version"]),

@@ -2,7 +2,7 @@
 """Benchmark pyrunc against podman, runc and crun in one run; report ratios.
 
     sudo bench/setup.sh                      # once: installs podman/runc/crun, moves hugetlb
-    sudo python3 bench/run.py [--pods 20] [--repeat 5] [--out docs/benchmarks.md]
+    sudo python3 bench/run.py [--pods 20] [--repeat 5] [--out docs/benchmarks.md] [--only pods|pull]
 
 Plain python3 (no third-party modules), run as root. Every pod, container and image it
 creates carries a unique run id and is removed by name in a finally block. The pyrunc
@@ -30,7 +30,10 @@ from pathlib import Path
 from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
-IMAGE_REL = "docker.io/library/busybox/latest"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import pull  # noqa: E402 (bench/pull.py: the pull measure, beside this file)
+
+BUSYBOX = "docker.io/library/busybox:latest"
 CMD_TIMEOUT = 120.0
 READY_TIMEOUT = 60.0
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -130,9 +133,12 @@ def pod_manifest(name: str, image: str) -> str:
             "metadata": {"name": name},
             "spec": {
                 "containers": [
-                    {"name": "web", "image": image, "command": ["sh", "-c", WEB_SCRIPT],
+                    # IfNotPresent: the image is in the store already; Always (the default for
+                    # :latest) would ask its registry, and the bench never leaves loopback.
+                    {"name": "web", "image": image, "imagePullPolicy": "IfNotPresent", "command": ["sh", "-c", WEB_SCRIPT],
                      "volumeMounts": [{"name": volume, "mountPath": "/data"}]},
-                    {"name": "logger", "image": image, "command": ["sh", "-c", LOGGER_SCRIPT],
+                    {"name": "logger", "image": image, "imagePullPolicy": "IfNotPresent",
+                     "command": ["sh", "-c", LOGGER_SCRIPT],
                      "volumeMounts": [{"name": volume, "mountPath": "/data"}]},
                 ],
                 "volumes": [{"name": volume, "emptyDir": {}}],
@@ -198,10 +204,12 @@ class Pyrunc:
         self.manifests = work / "pyrunc-manifests"
         self.manifests.mkdir()
         os.makedirs(self.root)
-        # A bridge and subnet of its own, so the run touches no pyrunc0 in use on the host.
+        # A bridge and subnet of its own, so the run touches no pyrunc0 in use on the host; offline:
+        # no registry but loopback ones is ever contacted.
         with open(os.path.join(self.root, "config.json"), "w", encoding="utf-8") as f:
-            json.dump({"bridge": self.bridge, "pod_subnet": "10.77.0.0/24"}, f)
+            json.dump({"bridge": self.bridge, "pod_subnet": "10.77.0.0/24", "offline": True}, f)
         self.created: list[str] = []
+        self.image = "busybox"
 
     def cli(self, *args: str) -> str:
         return run([*self.cmd, "--root", self.root, *args], env=self.env)
@@ -213,7 +221,7 @@ class Pyrunc:
 
     def start(self, name: str) -> None:
         path = self.manifests / f"{name}.json"
-        path.write_text(pod_manifest(name, "busybox"))
+        path.write_text(pod_manifest(name, self.image))
         self.created.append(name)
         out = self.cli("apply", "-f", str(path))
         if f"pod/{name} created" not in out:
@@ -527,11 +535,13 @@ def machine_facts(pyrunc: list[str]) -> dict[str, str]:
         "load average at the end": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
         "cgroups": layout,
         "python": platform.python_version(),
-        "pyrunc": f"{' '.join(pyrunc)} (git {version(['git', '-C', str(REPO), 'rev-parse', '--short', 'HEAD'])})",
+        # Relative to the checkout: the report names no path of the machine it was made on.
+        "pyrunc": f"{' '.join(pyrunc).replace(str(REPO) + '/', '')} (git {version(['git', '-C', str(REPO), 'rev-parse', '--short', 'HEAD'])})",
         "podman": version(["podman", "--version"]),
         "conmon": version(["conmon", "--version"]),
         "runc": version(["runc", "--version"]),
         "crun": version(["crun", "--version"]),
+        "skopeo": version(["skopeo", "--version"]),
     }
 
 
@@ -603,12 +613,57 @@ Times are medians of {args.repeat} rounds after one untimed warm-up round; "n/a"
 """
 
 
+def second_pod(pyrunc_cmd: list[str], work: Path, run_id: str, store: Path, image: str) -> dict[str, object]:
+    """Two pods on an image already in `store` (its tag is not `latest`: IfNotPresent, no pull):
+    what creating the second one did to the store, every file's atime reset just before."""
+    (work / "second-pod").mkdir()
+    side = Pyrunc(pyrunc_cmd, work / "second-pod", run_id)
+    side.env["PYRUNC_IMAGES"] = str(store)
+    side.image = image
+    try:
+        side.start(f"pb{run_id}-first")
+        os.sync()
+        pull.age_atimes(store)
+        before = pull.snapshot(store)
+        side.start(f"pb{run_id}-second")
+        after = pull.snapshot(store)
+        changes = pull.diff(before, after)
+        read = [p for p in pull.read_files(store) if p in before and before[p] == after[p]]
+        return {**changes, "read": [p for p in read if "/diff/" not in p],
+                "container reads": len([p for p in read if "/diff/" in p])}
+    finally:
+        side.cleanup()
+
+
+def write_pull_only(args: argparse.Namespace, section: str, raw_pull: dict[str, object], errors: list[str],
+                    pyrunc_cmd: list[str]) -> int:
+    """`--only pull`: replace the pull section of --out (the pod figures stay), print it, save the raw figures."""
+    facts = machine_facts(pyrunc_cmd)
+    facts_md = "\n".join(f"- {k}: {v}" for k, v in facts.items() if k not in ("runc", "crun", "conmon"))
+    errors_md = "\n".join(f"- {e}" for e in errors) or "- none"
+    section = section.replace(pull.END, f"\nMachine for this section:\n\n{facts_md}\n\nErrors: {errors_md}\n{pull.END}")
+    print()
+    print(section)
+    for e in errors:
+        print(f"error: {e}", file=sys.stderr)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(pull.merge_section(out.read_text(encoding="utf-8") if out.exists() else "", section), encoding="utf-8")
+    raw = REPO / "bench" / "results" / f"{time.strftime('%Y%m%dT%H%M%S')}-pull.json"
+    raw.parent.mkdir(exist_ok=True)
+    raw.write_text(json.dumps({"facts": facts, "pull": raw_pull}, indent=1))
+    print(f"\nwrote {args.out} and {raw}")
+    return 1 if errors else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pods", type=int, default=20, help="pods up for the PSS and get measures")
     parser.add_argument("--repeat", type=int, default=5, help="timed rounds per measure")
     parser.add_argument("--out", default=str(REPO / "docs" / "benchmarks.md"), help="markdown report")
     parser.add_argument("--pyrunc", help='pyrunc command (default: the repo venv, then PATH), e.g. "pyrunc"')
+    parser.add_argument("--only", choices=("pods", "pull"), default="",
+                        help="one part: the pod measures, or the image pull (its section of --out is replaced)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("bench/run.py: must run as root (sudo python3 bench/run.py)", file=sys.stderr)
@@ -622,13 +677,37 @@ def main(argv: list[str] | None = None) -> int:
 
     run_id = f"{os.getpid():x}"
     pyrunc_cmd = pyrunc_command(args.pyrunc)
-    work = Path(tempfile.mkdtemp(prefix=f"pyrunc-bench-{run_id}-"))
-    image = work / "images" / IMAGE_REL
+    # Under /var/tmp, not /tmp: the pull measure counts disk writes, which a tmpfs would not show.
+    work = Path(tempfile.mkdtemp(prefix=f"pyrunc-bench-{run_id}-", dir="/var/tmp"))
+    image = work / "busybox"
     run(["sh", str(REPO / "rootfs" / "busybox.sh"), str(image)])
     rootfs = image / "rootfs"
+    # The busybox image of the pods, in the run's own store (PYRUNC_IMAGES=work/images), as
+    # scripts/builtin-image.sh makes the built-in one.
+    run([*pyrunc_cmd, "--root", str(work / "import-root"), "image", "import", "-q", str(image / "rootfs.tar"), BUSYBOX,
+         "--change", f"ENV {PATH_ENV}", "--change", "WORKDIR /", "--change", 'CMD ["sh"]'],
+        env={**os.environ, "PYRUNC_IMAGES": str(work / "images")})
     results: dict[str, dict[str, Samples]] = {}
     errors: list[str] = []
+    pull_md, pull_raw = "", dict[str, object]()
     try:
+        if args.only != "pods":
+            try:
+                pull_md, pull_raw, pull_errors = pull.run_pull(pyrunc_cmd, work, REPO, args.repeat, image / "rootfs.tar")
+                errors += pull_errors
+                kept = pull_raw.get("store")
+                if isinstance(kept, str):
+                    try:
+                        pod = second_pod(pyrunc_cmd, work, run_id, Path(kept), str(pull_raw["image name"]))
+                        pull_raw["second pod"] = pod
+                        pull_md = pull.with_pod_lines(pull_md, pod)
+                    except BenchError as failure:
+                        errors.append(f"second pod: {failure}")
+            except pull.PullBenchError as failure:
+                errors.append(f"pull: {failure}")
+                pull_md = f"{pull.BEGIN}\n## Pull of a multi-layer image\n\nFailed: {failure}\n{pull.END}\n"
+        if args.only == "pull":
+            return write_pull_only(args, pull_md, pull_raw, errors, pyrunc_cmd)
         ours = Pyrunc(pyrunc_cmd, work, run_id)
         try:
             print(f"pyrunc ({' '.join(pyrunc_cmd)}): start/exec/delete")
@@ -681,12 +760,13 @@ def main(argv: list[str] | None = None) -> int:
     for e in errors:
         print(f"error: {e}", file=sys.stderr)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(report(rows, facts, errors, args), encoding="utf-8")
+    text = report(rows, facts, errors, args)
+    Path(args.out).write_text(text + ("\n" + pull_md if pull_md else ""), encoding="utf-8")
     raw = REPO / "bench" / "results" / f"{time.strftime('%Y%m%dT%H%M%S')}.json"
     raw.parent.mkdir(exist_ok=True)
     raw.write_text(json.dumps({"facts": facts, "samples": {
         side: {m: {"values": s.values, "error": s.error} for m, s in ms.items()} for side, ms in results.items()
-    }}, indent=1))
+    }, "pull": pull_raw}, indent=1))
     print(f"\nwrote {args.out} and {raw}")
     return 0
 

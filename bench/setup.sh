@@ -1,5 +1,7 @@
 #!/bin/sh
-# Install and prepare the peers bench/run.py compares pyrunc with (podman, runc, crun).
+# Install and prepare the peers bench/run.py compares pyrunc with (podman, runc, crun), and what
+# its pull measure needs (skopeo: a peer and the tool that pushes the image; docker-registry: the
+# loopback registry it pulls from).
 # Run as root on Debian 12; idempotent. Each step says why it is needed.
 set -eu
 
@@ -10,7 +12,7 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 missing=""
-for pkg in podman runc crun conmon catatonit busybox-static; do
+for pkg in podman runc crun conmon catatonit busybox-static skopeo docker-registry; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
 done
 if [ -n "$missing" ]; then
@@ -30,4 +32,4 @@ if [ -f "$unified/cgroup.controllers" ] && grep -qw hugetlb "$unified/cgroup.con
     echo "moved hugetlb from cgroup2 to /sys/fs/cgroup/hugetlb (for crun)"
 fi
 
-echo "bench peers ready: podman $(podman --version | cut -d' ' -f3), runc $(runc --version | head -n1 | cut -d' ' -f3), crun $(crun --version | head -n1 | cut -d' ' -f3)"
+echo "bench peers ready: podman $(podman --version | cut -d' ' -f3), runc $(runc --version | head -n1 | cut -d' ' -f3), crun $(crun --version | head -n1 | cut -d' ' -f3), skopeo $(skopeo --version | cut -d' ' -f3)"

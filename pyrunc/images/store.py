@@ -334,9 +334,9 @@ class ImageStore:
             pool.shutdown()
             manifest_digest = resolved.manifest.digest if resolved.target.media_type in INDEX_TYPES else ""
             with self._lock("index"):
-                entries = self._read_index()
+                old_entries = self._read_index()
                 names = [str(parse_ref(n)) for n in names]
-                entries = [e for e in entries if _annotation(e, REF_NAME) not in names]
+                entries = [e for e in old_entries if _annotation(e, REF_NAME) not in names]
                 for n in names:
                     entries.append(_entry(resolved.target, n, manifest_digest))
                 # An image of an archive without names (`docker save` of an untagged image) is kept
@@ -347,7 +347,8 @@ class ImageStore:
                 entries = [e for e in entries if _entry_key(e) != this or _annotation(e, REF_NAME)]
                 if not named:
                     entries.append(_entry(resolved.target, "", manifest_digest))
-                self._write_index(entries)
+                if sorted(map(_canonical, entries)) != sorted(map(_canonical, old_entries)):
+                    self._write_index(entries)  # a pull of what is already there writes nothing
             self.touch(m.config.digest)
             return self._load(resolved.target, manifest_digest, names)
 
@@ -578,6 +579,10 @@ class ImageStore:
             removed.append(img.id)
             freed += img.size
         return PruneResult(tuple(removed), freed)
+
+
+def _canonical(entry: dict[str, object]) -> str:
+    return json.dumps(entry, sort_keys=True)
 
 
 def _annotation(entry: dict[str, object], key: str) -> str:

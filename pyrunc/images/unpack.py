@@ -39,6 +39,7 @@ OPAQUE_MARKER = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
 XATTR_PAX = "SCHILY.xattr."
 CHUNK = 1 << 20
+TAR_BUFFER = 1 << 16
 # Go's archive/tar refuses PAX and GNU long-name headers above 1 MiB (maxSpecialFileSize);
 # tarfile would read any size into memory, so the same bound is applied before it does.
 MAX_META_HEADER = 1 << 20
@@ -201,7 +202,7 @@ class _Unpacker:
     def run(self, stream: _Counted) -> None:
         # extractfile() below only reads a member's data from the stream; nothing of tarfile writes.
         # The stubs want a whole file object; stream mode only ever calls read().
-        tar = tarfile.open(fileobj=stream, mode="r|", tarinfo=_Header)  # type: ignore[call-overload]
+        tar = tarfile.open(fileobj=stream, mode="r|", tarinfo=_Header, bufsize=TAR_BUFFER)  # type: ignore[call-overload]
         while True:
             member = tar.next()
             if member is None:
@@ -266,9 +267,12 @@ class _Unpacker:
             os.unlink(base, dir_fd=parent_fd)
             self.regular.discard(rel)
             return
-        self._drop_cache()  # it may be inside the tree going away
-        _rmtree_at(parent_fd, base)
         inside = rel + "/"
+        if self._cache is not None and (self._cache[0] == rel or self._cache[0].startswith(inside)):
+            # The cached directory is inside the tree going away. Only then: the cache is often
+            # `parent_fd` itself (the entry before was written beside this one), still needed here.
+            self._drop_cache()
+        _rmtree_at(parent_fd, base)
         self.regular = {p for p in self.regular if not p.startswith(inside)}
         self.dir_times = {p: t for p, t in self.dir_times.items() if p != rel and not p.startswith(inside)}
 
@@ -296,7 +300,7 @@ class _Unpacker:
         if not parts:  # "./": the layer's root directory itself
             if not m.isdir():
                 raise _Refused("a non-directory entry for the layer's root")
-            self._meta(self.root_fd, m)
+            self._meta(safepath.fd_path(self.root_fd), m)
             self.dir_times[""] = _times(m)
             return
         rel, base = "/".join(parts), parts[-1]
@@ -316,9 +320,9 @@ class _Unpacker:
         elif m.isreg():
             if m.size > self.limits.max_bytes:
                 raise _Refused(f"a file of {m.size} bytes (more than the layer's limit of {self.limits.max_bytes})")
-            self._clear(parent, base, rel)
-            self._write(tar, m, parent, base)
+            self._write(tar, m, parent, base, rel)
             self.regular.add(rel)
+            return  # its metadata is set through the descriptor it was written with
         elif m.issym():
             if "\x00" in m.linkname:
                 raise _Refused("symlink target contains a NUL byte")
@@ -334,21 +338,30 @@ class _Unpacker:
             raise _Refused(f"unsupported tar entry type {m.type!r}")
         fd = os.open(base, safepath.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
         try:
-            self._meta(fd, m)
+            self._meta(safepath.fd_path(fd), m)
             if not m.isdir():
                 path = safepath.fd_path(fd)  # the magic link lands on the inode itself, a symlink included
                 os.utime(path, ns=_times(m))
         finally:
             os.close(fd)
 
-    def _write(self, tar: tarfile.TarFile, m: tarfile.TarInfo, parent: int, base: str) -> None:
-        src = tar.extractfile(m)
-        fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=parent)
+    def _write(self, tar: tarfile.TarFile, m: tarfile.TarInfo, parent: int, base: str, rel: str) -> None:
+        """A regular file, created new (O_EXCL: what was there is removed first), then its owner,
+        mode, xattrs and times set on the same descriptor: no second open, no path lookup."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
+            fd = os.open(base, flags, 0o600, dir_fd=parent)
+        except FileExistsError:  # rare: a layer naming a path twice; the common case costs no stat
+            self._clear(parent, base, rel)
+            fd = os.open(base, flags, 0o600, dir_fd=parent)
+        try:
+            src = tar.extractfile(m)
             while src is not None and (chunk := src.read(CHUNK)):
                 view = memoryview(chunk)
                 while view:
                     view = view[os.write(fd, view):]
+            self._meta(fd, m)
+            os.utime(fd, ns=_times(m))  # last: writing moved the mtime
         finally:
             os.close(fd)
 
@@ -378,10 +391,10 @@ class _Unpacker:
         parent = self._dir(parent_parts)
         os.mknod(name, stat.S_IFCHR, os.makedev(0, 0), dir_fd=parent)  # overlayfs' whiteout: mode 0, device 0/0
 
-    def _meta(self, fd: int, m: tarfile.TarInfo) -> None:
-        """Owner, mode and xattrs of the inode `fd` (O_PATH or not) names, in that order: chown
-        clears setuid/setgid and security.capability, so both come after it."""
-        path = safepath.fd_path(fd)
+    def _meta(self, path: int | str, m: tarfile.TarInfo) -> None:
+        """Owner, mode and xattrs of the inode `path` names, in that order: chown clears setuid/setgid
+        and security.capability, so both come after it. `path` is a descriptor open for writing,
+        or the /proc/self/fd magic link of an O_PATH one (which fchown and fchmod refuse)."""
         os.chown(path, m.uid, m.gid)
         if not m.issym():  # a symlink's mode means nothing on Linux (and cannot be changed)
             os.chmod(path, m.mode & 0o7777)

@@ -226,6 +226,21 @@ def test_later_entries_replace_earlier_ones_as_tar_does(tmp_path: Path) -> None:
     assert (layer / "h").read_bytes() == b"new"
 
 
+def test_an_entry_replaces_a_directory_beside_the_last_one_written(tmp_path: Path) -> None:
+    """The parent directory's descriptor is the one the previous entry used (it is kept open
+    between entries): removing a directory in it must not close it under the unpacker."""
+    layer = unpack(tmp_path, [
+        Dir("p"), Dir("p/gone"), File("p/gone/inner"), File("p/other"), File("p/gone", b"file now"),
+        Dir("p/d2"), File("p/d2/x"), File("p/y"), Symlink("p/d2", "y"),
+        Dir("p/d3"), File("p/z"), Hardlink("p/d3", "p/z"),
+        Dir("p/d4"), File("p/w"), Whiteout("p/d4"), File("p/after"),
+    ])
+    assert (layer / "p/gone").read_bytes() == b"file now" and (layer / "p/other").exists()
+    assert os.readlink(layer / "p/d2") == "y"
+    assert os.stat(layer / "p/d3").st_ino == os.stat(layer / "p/z").st_ino
+    assert stat.S_ISCHR(os.lstat(layer / "p/d4").st_mode) and (layer / "p/after").exists()
+
+
 def test_whiteouts_become_overlayfs_whiteouts(tmp_path: Path) -> None:
     layer = unpack(tmp_path, [Whiteout("etc/gone"), Opaque("var/cache"), Opaque("opq-only"),
                               File("etc/back"), Whiteout("etc/back"),   # the later entry wins

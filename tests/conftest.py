@@ -41,3 +41,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="requires root (run the suite as root: sudo make test)"))
         if item.get_closest_marker("cgroup2") and not on_v2:
             item.add_marker(pytest.mark.skip(reason="cgroup v1 host: this test runs in the QEMU cgroup2 guest instead"))
+    # The cgroup v2 guest boots in the background while the rest runs (test_cgroup2_guest.GuestRun):
+    # its test goes last, to collect the result.
+    guest = [i for i in items if i.nodeid.endswith("test_cgroup2_guest.py::test_cgroup2_suite_in_guest")]
+    for item in guest:
+        items.remove(item)
+        items.append(item)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if session.config.option.collectonly:
+        return
+    if any(i.nodeid.endswith("test_cgroup2_guest.py::test_cgroup2_suite_in_guest") for i in session.items):
+        from tests.integration import test_cgroup2_guest as guest
+
+        if guest.guest_needed() and len(session.items) > 1:
+            guest.EARLY.append(guest.GuestRun())
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A run stopped early (-x, Ctrl-C) must not leave the guest running."""
+    import sys
+
+    guest = sys.modules.get("tests.integration.test_cgroup2_guest")
+    for run in getattr(guest, "EARLY", []):
+        run.stop()
+

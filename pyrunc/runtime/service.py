@@ -620,6 +620,9 @@ class RuntimeService:
                 log.info("reclaimed the cgroups of vanished pod %s", uid)
         for path in reclaim_orphans(self.cfg, uids):
             log.info("reclaimed %s", path)
+        # Image leases of containers whose directories are gone (a wiped state root, a reboot): listing
+        # the leases removes those, so the images they named can be removed again.
+        self.images.leases()
         if self.cfg.network != "bridge":
             return
         for key in reclaim_stale(self._net_config(), {net_key(k) for k in alive}):

@@ -5,17 +5,22 @@ booted by the project's own harness, tests/guest/run_in_guest.py (see tests/gues
 Debian's cloud kernel with cgroup2 alone. On a real v2 host those tests run natively and this one
 skips. The guest gets a small staging copy (pyrunc/, tests/, examples/, rootfs/, pyproject.toml
 for the markers, and the venv's site-packages for pytest and friends) instead of the repo with
-.git. Pod-level tests need the busybox image: it is built into the staging dir with
-rootfs/busybox.sh, and PYRUNC_IMAGES points the runtime in the guest at it.
+.git. Pod-level tests need the busybox image: it is imported into an image store in the staging
+dir by scripts/builtin-image.sh, and PYRUNC_IMAGES points the runtime in the guest at it. The guest
+boots in the background as soon as collection ends and its test runs last (tests/conftest.py), so
+the host's tests and the guest's overlap.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -98,20 +103,60 @@ def test_summaries_parse() -> None:
     assert summaries(out) == [{"passed": 11, "skipped": 1}, {"failed": 2, "passed": 3, "error": 1}]
 
 
+class GuestRun:
+    """One boot of the guest running GUEST_SCRIPT, in the background: the host's own tests go on
+    meanwhile (the guest is mostly one emulated CPU's work; the host tests mostly wait on processes).
+    tests/conftest.py starts it as soon as collection ends and puts this module's test last, so the
+    two overlap; run alone, the test starts it itself. Output goes to files (a pipe could fill up)."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="pyrunc-guest-run-"))
+        stage(self.dir / "stage")
+        self.out = open(self.dir / "stdout", "w+", encoding="utf-8")  # noqa: SIM115 (closed by result)
+        self.err = open(self.dir / "stderr", "w+", encoding="utf-8")  # noqa: SIM115
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HARNESS), "--timeout", "1500", str(self.dir / "stage"), "sh", "-c", GUEST_SCRIPT],
+            stdout=self.out, stderr=self.err, stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def result(self, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+        try:
+            code = self.proc.wait(timeout=max(1.0, timeout - (time.monotonic() - self.started)))
+        except subprocess.TimeoutExpired:
+            self.stop()
+            code = -9
+        self.out.seek(0)
+        self.err.seek(0)
+        done = subprocess.CompletedProcess(self.proc.args, code, self.out.read(), self.err.read())
+        self.stop()
+        return done
+
+    def stop(self) -> None:
+        """The harness and its QEMU, by process group (started in a session of their own)."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        for f in (self.out, self.err):
+            if not f.closed:
+                f.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+EARLY: list[GuestRun] = []  # the run tests/conftest.py started at the end of collection
+
+
+def guest_needed() -> bool:
+    return not os.environ.get("RUN_IN_GUEST") and os.geteuid() == 0 and detect().version != 2
+
+
 @pytest.mark.skipif(bool(os.environ.get("RUN_IN_GUEST")), reason="already inside the cgroup2 guest")
-def test_cgroup2_suite_in_guest(tmp_path: Path) -> None:
+def test_cgroup2_suite_in_guest() -> None:
     if detect().version == 2:
         pytest.skip("cgroup v2 host: the cgroup2 tests run natively")
-    staging = tmp_path / "stage"
-    stage(staging)
-    started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, str(HARNESS), "--timeout", "1500", str(staging), "sh", "-c", GUEST_SCRIPT],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    print(f"guest run: exit {result.returncode} after {time.monotonic() - started:.0f} s")
+    run = EARLY.pop() if EARLY else GuestRun()
+    result = run.result()
+    print(f"guest run: exit {result.returncode} after {time.monotonic() - run.started:.0f} s")
     print(result.stdout)
     print(result.stderr)
     context = f"guest exit {result.returncode}:\n{result.stdout[-8000:]}\n{result.stderr[-3000:]}"

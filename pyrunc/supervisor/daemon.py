@@ -121,7 +121,7 @@ class Daemon:
         self.server.close()
 
     def _should_exit(self) -> bool:
-        if self.pods or self.server.busy or self.pending:
+        if self.pods or self.server.busy or self.pending or self.puller.busy:
             self.idle_since = self.clock.monotonic()
             return False
         idle = self.clock.monotonic() - self.idle_since

@@ -55,6 +55,11 @@ class Puller:
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(self.dir, name))
 
+    @property
+    def busy(self) -> bool:
+        """A pull still runs (the supervisor waits for it before leaving: its result file is ours to remove)."""
+        return bool(self.waiting) or self.gc_running
+
     def pull(self, image: str, done: Done) -> None:
         asked = self.clock.monotonic()
         if image in self.waiting:

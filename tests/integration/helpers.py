@@ -375,6 +375,18 @@ def sleeper(name: str, extra: str = "") -> str:
             f"    command: [sh, -c, 'trap \"exit 0\" TERM; sleep 3600 & wait']\n{extra}")
 
 
+def seeded_store(dest: Path) -> Path:
+    """A store of the test's own holding the node's built-in busybox, copied with `cp -a` (C speed,
+    hard links kept) from the node's store rather than unpacked again: test images made on it by
+    import_image share that layer, so only their own small layers are unpacked."""
+    dest.mkdir(parents=True, exist_ok=True)
+    parts = [str(IMAGES / p) for p in ("oci-layout", "index.json", "blobs", "layers") if (IMAGES / p).exists()]
+    if parts:
+        subprocess.run(["cp", "-a", *parts, str(dest)], check=True)
+    os.chmod(dest, 0o700)
+    return dest
+
+
 def import_image(images_dir: Path, name: str, entries: list[Any] = (), *, user: str = "",  # type: ignore[assignment]
                  cmd: list[str] | None = None, base: bool = True) -> str:
     """Put image `name` into the store at `images_dir`, as `pyrunc image import` of an OCI layout does:

@@ -47,11 +47,16 @@ NET_TEST = "tests/integration/test_net_pods.py::test_host_port_reached_on_loopba
 # Three pytest runs in one boot (Python start-up is the slow part under TCG): the driver and
 # pod-level resource tests, whole (they branch on the cgroup version themselves), with NET_TEST;
 # every other cgroup2-marked integration test (unit tests never need the guest: not even collected
-# there); every isolation module (test_security_*.py),
-# whole, since isolation must hold on cgroup v2 too, except the subPath race: a restart loop of a
-# minute and more under emulation, independent of the cgroup version, run on the host. Exit 5 (no
-# tests) is fine for the second.
-SECURITY = "tests/integration/test_security_*.py"
+# there, nor the image modules, whose registry fixtures cost seconds to import under emulation);
+# and the isolation modules whose paths differ on cgroup v2, whole: the device cgroup (a BPF program
+# on v2), exec (joining the container's v2 group) and mounts (the container's /sys/fs/cgroup,
+# cgroupns). The other isolation modules (users, process, door, network) do not branch on the cgroup
+# version and run on the host only, as does the subPath race: a restart loop of a minute and more
+# under emulation. Exit 5 (no tests) is fine for the second.
+SECURITY = " ".join(f"tests/integration/test_security_{m}.py" for m in ("devices", "exec", "mounts"))
+NOT_IN_GUEST = ("--ignore-glob='tests/integration/test_security_*.py' --ignore-glob='tests/integration/test_image*.py' "
+                "--ignore=tests/integration/test_registry_client.py --ignore=tests/integration/test_archive_tools.py "
+                "--ignore=tests/integration/test_pull_second.py")
 HOST_ONLY = "tests/integration/test_security_mounts.py::test_sub_path_race_never_reaches_the_host"
 PYTEST = "python3 -m pytest -q -rA -p no:cacheprovider --durations=8"
 GUEST_SCRIPT = f"""
@@ -60,7 +65,7 @@ export PYRUNC_IMAGES="$PWD/images"
 {PYTEST} {DRIVER_TESTS} {POD_TESTS} {NET_TEST}
 first=$?
 {PYTEST} -m cgroup2 tests/integration --ignore={DRIVER_TESTS} --ignore={POD_TESTS} \\
-    --ignore=tests/integration/test_cgroup2_guest.py --ignore-glob='{SECURITY}'
+    --ignore=tests/integration/test_cgroup2_guest.py {NOT_IN_GUEST}
 second=$?
 {PYTEST} {SECURITY} --deselect {HOST_ONLY}
 third=$?

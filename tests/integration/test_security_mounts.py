@@ -27,7 +27,7 @@ import pytest
 
 from pyrunc.runtime.config import DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS
 from tests.imagekit import Symlink
-from tests.integration.helpers import Node, import_image, _node, mounts_under, node, pod_yaml, poll, sleeper  # noqa: F401
+from tests.integration.helpers import Node, import_image, seeded_store, _node, mounts_under, node, pod_yaml, poll, sleeper  # noqa: F401
 
 pytestmark = [pytest.mark.root, pytest.mark.network]
 
@@ -80,7 +80,7 @@ class Images:
     """A test images directory: busybox, and busybox variants whose paths are symlinks."""
 
     def __init__(self, base: Path) -> None:
-        self.dir = base / "images"
+        self.dir = seeded_store(base / "images")
         self.host = base / "host"  # directories on the host that image symlinks point at
         for sub in ("proc", "etc", "dev", "data"):
             (self.host / sub).mkdir(parents=True)

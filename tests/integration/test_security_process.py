@@ -19,7 +19,7 @@ import pytest
 
 from pyrunc.linux import syscalls as sc
 from tests.imagekit import File
-from tests.integration.helpers import PYRUNC, Node, _node, import_image, pod_yaml, poll
+from tests.integration.helpers import PYRUNC, Node, _node, import_image, pod_yaml, poll, seeded_store
 
 pytestmark = [pytest.mark.root, pytest.mark.network]
 
@@ -77,7 +77,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
     src = base / "sysprobe.c"
     src.write_text(SYSPROBE_C)
     subprocess.run(["gcc", "-static", "-O2", "-o", str(base / "sysprobe"), str(src)], check=True, capture_output=True)
-    store = base / "store"
+    store = seeded_store(base / "store")
     import_image(store, "busybox", [File("bin/sysprobe", (base / "sysprobe").read_bytes(), mode=0o755)])
     return store
 

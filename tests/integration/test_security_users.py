@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import pytest
 
 from tests.imagekit import File, Symlink, Whiteout
-from tests.integration.helpers import EXAMPLES, import_image, Node, _node, node, pod_yaml, poll, sleeper  # noqa: F401
+from tests.integration.helpers import EXAMPLES, import_image, seeded_store, Node, _node, node, pod_yaml, poll, sleeper  # noqa: F401
 
 pytestmark = [pytest.mark.root, pytest.mark.network]
 
@@ -55,10 +55,9 @@ def make_image(images: Path, repo: str, user: str, passwd: str | None = IMAGE_PA
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("images")
+    d = seeded_store(tmp_path_factory.mktemp("images"))
     host = tmp_path_factory.mktemp("host") / "passwd"
     host.write_text(HOST_USER)
-    import_image(d, "busybox")
     make_image(d, "local/named", "app")
     make_image(d, "local/named-group", "app:video")
     make_image(d, "local/hostlink", "app", passwd=None, group=None, passwd_link=str(host))

@@ -142,16 +142,25 @@ def _inspect(cfg: Any, args: Any) -> int:
 
 
 def _rm(cfg: Any, args: Any) -> int:
+    from pyrunc.errors import PyruncError
     from pyrunc.images.store import ImageStore
 
     store = ImageStore(cfg.images_dir)
-    for text in args.images:
-        untagged, deleted = store.remove(text)
+    failed = 0
+    for text in args.images:  # as docker rmi: every name is tried; the status says whether all went
+        try:
+            untagged, deleted = store.remove(text)
+        except PyruncError as e:
+            print(f"error: {e.message}", file=sys.stderr)
+            if e.hint:
+                print(f"hint: {e.hint}", file=sys.stderr)
+            failed += 1
+            continue
         for n in untagged:
             print(f"Untagged: {n}")
         for d in deleted:
             print(f"Deleted: {d}")
-    return 0
+    return 1 if failed else 0
 
 
 def _prune(cfg: Any, args: Any) -> int:

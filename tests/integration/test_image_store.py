@@ -498,6 +498,9 @@ def test_an_image_in_use_is_refused_by_rm_prune_and_gc(registry: Registry, tmp_p
     assert "in use" in line and "user" in line, line
     line = store.fails("rm", app_id[7:19])
     assert "in use" in line, line
+    # As docker rmi: every name is tried, and the status says that one could not go.
+    proc = store.cli("rm", app, other, check=False)
+    assert proc.returncode == 1 and "in use" in proc.stderr and f"Untagged: {other}" in proc.stdout, proc
     out = store.cli("prune", "-a").stdout
     assert app_id not in out and store.index_names() == [app]
     store.cli("pull", third)

@@ -104,6 +104,9 @@ def check_node_tree(root: Any) -> None:
             stack.append((child, where, depth + 1, is_alias, inner))
 
 
+MAX_INT_DIGITS = 1000  # a YAML integer longer than this is kept as text (see construct_int)
+
+
 def _yaml_documents(text: str, source: str) -> list[Any]:
     import yaml  # lazy: the CLI's read-only verbs never parse YAML
 
@@ -130,6 +133,15 @@ def _yaml_documents(text: str, source: str) -> list[Any]:
             return super().construct_document(node)
 
     Loader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
+
+    def construct_int(loader: Any, node: Any) -> Any:
+        # Python refuses to convert more than 4300 digits (a ValueError deep inside PyYAML); such a
+        # number stays text, and the field that gets it says what is wrong with it.
+        if len(node.value) > MAX_INT_DIGITS:
+            return loader.construct_scalar(node)
+        return base.construct_yaml_int(loader, node)
+
+    Loader.add_constructor("tag:yaml.org,2002:int", construct_int)
     try:
         return list(yaml.load_all(text, Loader=Loader))
     except yaml.MarkedYAMLError as e:

@@ -74,18 +74,31 @@ def _text_of(raw: str | int | float) -> str:
     return str(raw)
 
 
+# Bounds the exact arithmetic needs and Kubernetes has in effect: its exponent is an int32 and every
+# value the kubelet uses must fit an int64 (at most 19 digits). Beyond these a quantity is refused
+# with its reason, instead of costing unbounded time and memory ("1e999999999") or tripping Python's
+# limit on converting long digit strings.
+MAX_DIGITS = 1000
+MAX_EXPONENT = 1000
+
+
 def parse_quantity(raw: str | int | float) -> Quantity:
     """Parse a quantity; raise FieldError (no path) ``invalid quantity "12Q"`` when it does not match the grammar."""
     text = _text_of(raw)
     m = _QUANTITY.fullmatch(text)
     if m is None:
-        raise FieldError("", f'invalid quantity "{text}"')
+        raise FieldError("", f'invalid quantity "{text if len(text) <= 80 else text[:77] + "..."}"')
     number, suffix = m.group(1), m.group(2) or ""
-    amount = Fraction(number)  # Fraction parses "1.", ".5", "+3" exactly
+    if len(number) > MAX_DIGITS:
+        raise FieldError("", f"invalid quantity: {len(number)} digits, more than the {MAX_DIGITS} a quantity may have")
     if suffix in _BINARY:
-        amount *= 1024 ** _BINARY[suffix]
+        scale, exponent = Fraction(1024) ** _BINARY[suffix], 0
     elif suffix in _DECIMAL:
-        amount *= Fraction(10) ** _DECIMAL[suffix]
+        scale, exponent = Fraction(1), _DECIMAL[suffix]
     else:
-        amount *= Fraction(10) ** int(suffix[1:])
+        exponent = int(suffix[1:]) if len(suffix) <= 12 else MAX_EXPONENT + 1
+        scale = Fraction(1)
+    if abs(exponent) > MAX_EXPONENT:
+        raise FieldError("", f'invalid quantity "{text[:80]}": exponent out of range (at most {MAX_EXPONENT} either way)')
+    amount = Fraction(number) * scale * Fraction(10) ** exponent  # Fraction parses "1.", ".5", "+3" exactly
     return Quantity(amount, text)

@@ -116,6 +116,13 @@ def _yaml_documents(text: str, source: str) -> list[Any]:
                                         f"{MAX_MANIFEST_BYTES} bytes (3 MiB, the API server's request limit)")], source)
 
     base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    if "\\'" in text:
+        # kubectl's YAML parser (go-yaml) reads \' in a double-quoted string as a quote; PyYAML and
+        # libyaml refuse it as an unknown escape. Only then the pure-Python scanner, taught that one.
+        class GoEscapes(yaml.SafeLoader):
+            ESCAPE_REPLACEMENTS = {**yaml.SafeLoader.ESCAPE_REPLACEMENTS, "'": "'"}  # type: ignore[misc]
+
+        base = GoEscapes
     documents = 0
 
     class Loader(base):  # type: ignore[misc, valid-type]

@@ -132,3 +132,26 @@ def test_input_just_under_the_limit_loads():
     padded = POD + "#" + "x" * (MAX_MANIFEST_BYTES - len(POD) - 2) + "\n"
     assert len(padded.encode()) == MAX_MANIFEST_BYTES
     assert load_manifests(padded)[0].metadata.name == "strict"
+
+
+def test_a_backslash_quote_in_a_double_quoted_string_reads_as_kubectl_reads_it():
+    # go-yaml (kubectl) takes \' in a double-quoted scalar as a quote; PyYAML alone would refuse it.
+    text = textwrap.dedent("""\
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: web}
+        spec:
+          containers:
+          - name: c
+            image: busybox
+            command: ["sh", "-c", "echo \\'hi\\' \\"there\\""]
+            args: ['a \\ b']
+        """)
+    (pod,) = load_manifests(text)
+    assert pod.spec.containers[0].command == ("sh", "-c", "echo 'hi' \"there\"")
+    assert pod.spec.containers[0].args == ("a \\ b",)  # single quotes know no escapes, as everywhere
+
+
+def test_duplicate_keys_are_still_refused_when_backslash_quotes_are_read():
+    with pytest.raises(SpecError, match="already defined"):
+        load_manifests('apiVersion: v1\nkind: Pod\nkind: Pod\nmetadata: {name: "w\\\'b"}\n')

@@ -15,6 +15,7 @@ import json
 import shutil
 import subprocess
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -133,16 +134,27 @@ def test_gnu_tar_of_a_layout_is_an_oci_archive(layout: Path, tmp_path: Path) -> 
     check_app(image, tmp_path, layout)
 
 
-@NEED_SKOPEO
-def test_skopeo_docker_archive_with_a_tampered_layer(layout: Path, tmp_path: Path) -> None:
+def skopeo_archive_edited(layout: Path, tmp_path: Path, edit: Callable[[tarfile.TarInfo, bytes], bytes]) -> None:
+    """skopeo's docker-archive of app:v1 rewritten to tmp_path/bad.tar, each regular member through `edit`."""
     run("skopeo", "copy", "-q", f"oci:{layout}:app:v1", f"docker-archive:{tmp_path / 'd.tar'}:app:v1")
     with tarfile.open(tmp_path / "d.tar") as tar:
         members = [(m, tar.extractfile(m).read() if m.isreg() else None) for m in tar]  # type: ignore[union-attr]
     with tarfile.open(tmp_path / "bad.tar", "w") as out:
         for m, data in members:
-            if data is not None and m.name.endswith(".tar") and b"imported\n" in data:
-                data = data.replace(b"imported\n", b"tampered\n")  # same size: only the digest tells
+            if data is not None:
+                data = edit(m, data)
+                m.size = len(data)
             out.addfile(m, io.BytesIO(data) if data is not None else None)
+
+
+@NEED_SKOPEO
+def test_skopeo_docker_archive_with_a_tampered_layer(layout: Path, tmp_path: Path) -> None:
+    def tamper(m: tarfile.TarInfo, data: bytes) -> bytes:
+        if m.name.endswith(".tar") and b"imported\n" in data:
+            return data.replace(b"imported\n", b"tampered\n")  # same size: only the digest tells
+        return data
+
+    skopeo_archive_edited(layout, tmp_path, tamper)
     (image,) = open_archive(str(tmp_path / "bad.tar"))
     with pytest.raises(PullError, match="has the content .* its config says") as e:
         image.source.resolve(HOST)
@@ -151,17 +163,14 @@ def test_skopeo_docker_archive_with_a_tampered_layer(layout: Path, tmp_path: Pat
 
 @NEED_SKOPEO
 def test_skopeo_docker_archive_whose_manifest_points_outside(layout: Path, tmp_path: Path) -> None:
-    run("skopeo", "copy", "-q", f"oci:{layout}:app:v1", f"docker-archive:{tmp_path / 'd.tar'}:app:v1")
-    with tarfile.open(tmp_path / "d.tar") as tar:
-        members = [(m, tar.extractfile(m).read() if m.isreg() else None) for m in tar]  # type: ignore[union-attr]
-    with tarfile.open(tmp_path / "bad.tar", "w") as out:
-        for m, data in members:
-            if m.name == "manifest.json" and data is not None:
-                doc = json.loads(data)
-                doc[0]["Layers"][0] = "../../../etc/passwd"
-                data = json.dumps(doc).encode()
-                m.size = len(data)
-            out.addfile(m, io.BytesIO(data) if data is not None else None)
+    def outside(m: tarfile.TarInfo, data: bytes) -> bytes:
+        if m.name == "manifest.json":
+            doc = json.loads(data)
+            doc[0]["Layers"][0] = "../../../etc/passwd"
+            return json.dumps(doc).encode()
+        return data
+
+    skopeo_archive_edited(layout, tmp_path, outside)
     with pytest.raises(PullError, match="'../../../etc/passwd' has an absolute name or a '..' component"):
         open_archive(str(tmp_path / "bad.tar"))
 

@@ -63,6 +63,8 @@ class PullBenchError(Exception):
 
 @dataclass(slots=True)
 class Timings:
+    """Timings of one side of one measure; the first error stops that side (run.py's Samples too)."""
+
     values: list[float] = field(default_factory=list)
     error: str = ""
 

@@ -20,12 +20,11 @@ import os
 import platform
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -72,15 +71,8 @@ class Row:
         return "yes" if value <= self.limit else "no"
 
 
-@dataclass(slots=True)
-class Samples:
-    """Timings of one side of one measure; the first error stops that side."""
-
-    values: list[float] = field(default_factory=list)
-    error: str = ""
-
-    def median(self) -> float | None:
-        return statistics.median(self.values) if self.values and not self.error else None
+# Timings of one side of one measure; the first error stops that side (the pull measure's record).
+Samples = pull.Timings
 
 
 def run(cmd: list[str], env: dict[str, str] | None = None, timeout: float = CMD_TIMEOUT) -> str:

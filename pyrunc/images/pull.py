@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from pyrunc.config import NodeConfig
 from pyrunc.errors import ImageError
@@ -22,8 +23,11 @@ from pyrunc.images.reference import is_loopback, parse_ref
 from pyrunc.images.source import Progress, PullError
 from pyrunc.images.store import ImageStore, StoredImage
 
+if TYPE_CHECKING:
+    from pyrunc.images.unpack import UnpackLimits
 
-def _limits(cfg: NodeConfig) -> object:
+
+def _limits(cfg: NodeConfig) -> UnpackLimits:
     from pyrunc.images.unpack import UnpackLimits
 
     return UnpackLimits(max_bytes=cfg.image_max_layer_bytes, max_entries=cfg.image_max_layer_entries)

@@ -34,6 +34,7 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pyrunc.errors import ImageError
 from pyrunc.images.media import (
@@ -42,6 +43,9 @@ from pyrunc.images.media import (
 )
 from pyrunc.images.reference import ImageRef, InvalidImageName, parse_ref
 from pyrunc.images.source import ImageSource, NoProgress, Progress, PullError
+
+if TYPE_CHECKING:  # the unpacker (tarfile, gzip) is imported only when a layer is unpacked
+    from pyrunc.images.unpack import UnpackLimits
 
 __all__ = ["Image", "ImageRef", "ImageStore", "InvalidImageName", "NotPresent", "StoredImage", "parse_ref"]
 
@@ -273,7 +277,7 @@ class ImageStore:
     # ------------------------------------------------------------------ ingest (pull and import)
     def ingest(self, source: ImageSource, names: Sequence[str], platform: Platform | None = None,
                progress: Progress | None = None, workers: int = 4,
-               limits: object | None = None) -> StoredImage:
+               limits: UnpackLimits | None = None) -> StoredImage:
         """Bring the image `source` resolves to into the store under `names`: missing blobs fetched
         (concurrently, verified), missing layers unpacked, then the names written to index.json.
 
@@ -299,7 +303,7 @@ class ImageStore:
             if config.architecture and (config.os, config.architecture) != (platform.os, platform.architecture):
                 raise PullError("invalid", f"{source.description}: the image is for {config.os}/{config.architecture}, "
                                 f"this node is {platform}")
-            unpack_limits = limits if isinstance(limits, UnpackLimits) else UnpackLimits()
+            unpack_limits = limits or UnpackLimits()
 
             def one_layer(i: int) -> None:
                 desc, diff_id = m.layers[i], config.diff_ids[i]

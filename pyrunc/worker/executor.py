@@ -20,6 +20,7 @@ from typing import Callable
 from pyrunc.clock import Clock
 from pyrunc.config import NodeConfig
 from pyrunc.errors import FieldError, PyruncError
+from pyrunc.images.reference import InvalidImageName, is_loopback, parse_ref
 from pyrunc.probe import ActionResult, Target
 from pyrunc.probe.runner import ActionRunner, ContainerProbes, handler_of
 from pyrunc.runtime.records import ContainerRecord, ContainerState
@@ -33,13 +34,11 @@ from pyrunc.status import rfc3339
 from pyrunc.store.atomic import private_dir, read_json, write_json
 from pyrunc.store.events import record_event
 from pyrunc.store.layout import PodLayout
-from pyrunc.images.reference import InvalidImageName, is_loopback, parse_ref
-from pyrunc.worker.backoff import Backoff
-from pyrunc.worker import images
-from pyrunc.worker.puller import PullOutcome, Puller
 from pyrunc.supervisor.loop import Loop
-from pyrunc.worker import plan
+from pyrunc.worker import images, plan
+from pyrunc.worker.backoff import Backoff
 from pyrunc.worker.facts import facts_from_json, facts_to_json
+from pyrunc.worker.puller import PullOutcome, Puller
 from pyrunc.worker.plan import (ContainerFacts, ContainerView, Deletion, HookState, KillContainer,
                                 KillRequest, Kind, PodView, StartContainer)
 from pyrunc.worker.termination import Stopper

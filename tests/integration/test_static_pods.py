@@ -16,7 +16,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.integration.helpers import PYRUNC, REPO, Node, _node, poll, pod_yaml, sleeper
+from tests.integration.helpers import PYRUNC, REPO, Node, _node, alive, poll, pod_yaml, sleeper
 
 NODE_NAME = "Lab-1"  # the kubelet lowercases it in the pod's name
 
@@ -37,7 +37,9 @@ class StaticDaemon:
             self.proc = subprocess.Popen([*PYRUNC, "--root", self.node.root, "daemon", "--pod-manifest-path",
                                           str(self.manifests)], stdout=log, stderr=subprocess.STDOUT, cwd=str(REPO))
         self.node.daemon_pids.add(self.proc.pid)
-        poll("the static daemon serving", lambda: Path(self.node.root, "daemon.sock").exists())
+        pid = self.proc.pid
+        poll("the static daemon serving", lambda: Path(self.node.root, "daemon.sock").exists()
+             and self.node.daemon_pid() == pid)
 
     def stop(self) -> None:
         """SIGTERM by pid, as systemd stops the unit; the pods stay."""
@@ -65,7 +67,8 @@ def static(tmp_path: Path) -> Iterator[StaticDaemon]:
             if daemon.proc is not None:
                 for f in manifests.iterdir():
                     f.unlink()
-                poll("static pods deleted", lambda: not list(Path(node.root, "pods").glob("*")), timeout=60)
+                poll("static pods deleted", lambda: not list(Path(node.root, "pods").glob(f"*-{NODE_NAME.lower()}")),
+                     timeout=60)
                 daemon.stop()
 
 
@@ -173,3 +176,20 @@ def test_deleting_a_static_pod_brings_it_back_while_its_file_is_there(static: St
     assert f'pod "{name}" deleted' in out
     poll("back from its file", lambda: not pod_gone(node, name) and node.uid(name) != uid)
     node.wait_running(name)
+
+
+def test_a_static_daemon_takes_the_node_over_from_an_on_demand_one(static: StaticDaemon) -> None:
+    node = static.node
+    node.apply(pod_yaml("mine", sleeper("c")))  # starts an on-demand supervisor, which stays for its pod
+    node.wait_running("mine")
+    on_demand, pid = node.daemon_pid(), node.container_pid("mine", "c")
+    write(static.manifests / "web.yaml", manifest("web"))
+    static.start()  # asks the on-demand supervisor to hand over, then adopts its pod
+    assert static.proc is not None and node.daemon_pid() == static.proc.pid != on_demand
+    poll("the on-demand supervisor gone", lambda: not alive(on_demand))
+    poll("static pod created", lambda: not pod_gone(node, static_name("web")))
+    node.wait_running(static_name("web"))
+    assert node.container_pid("mine", "c") == pid
+    assert node.pod_json("mine")["metadata"].get("annotations", {}).get("kubernetes.io/config.source") is None
+    node.delete("mine")  # through the static daemon, which stays
+    assert node.daemon_pid() == static.proc.pid

@@ -51,9 +51,14 @@ class ManifestDir:
         # path -> (hash, error) of a pod the daemon refused (admission, a failed start): not tried
         # again until its file changes, or every rescan would try and fail again.
         self.failed: dict[str, tuple[str, str]] = {}
-        self.fd = inotify.inotify_init()
+        self.fd: int | None = None
         self.wd: int | None = None
         self.pending: int | None = None  # the timer of a rescan already asked for
+        try:
+            self.fd = inotify.inotify_init()
+        except OSError as e:  # no instance left (fs.inotify.max_user_instances): the rescans still work
+            log.warning("cannot watch %s (%s): reading it every %gs only", path, e, period)
+            return
         self.loop.add_reader(self.fd, self._on_events)
 
     def start(self) -> None:
@@ -62,8 +67,10 @@ class ManifestDir:
         self._tick()
 
     def close(self) -> None:
-        self.loop.remove_reader(self.fd)
-        os.close(self.fd)
+        if self.fd is not None:
+            self.loop.remove_reader(self.fd)
+            os.close(self.fd)
+            self.fd = None
 
     def soon(self) -> None:
         """A rescan shortly (one for a burst of requests)."""
@@ -79,13 +86,14 @@ class ManifestDir:
         self.loop.call_later(self.period, self._tick)
 
     def _on_events(self) -> None:
+        assert self.fd is not None
         for wd, mask, _name in inotify.read_events(self.fd):
             if mask & inotify.IN_IGNORED and wd == self.wd:
                 self.wd = None  # the directory went: watched again once it is back (see _watch)
         self.soon()
 
     def _watch(self) -> None:
-        if self.wd is not None:
+        if self.wd is not None or self.fd is None:
             return
         try:
             self.wd = inotify.add_watch(self.fd, self.path)

@@ -1,11 +1,15 @@
 # pyrunc: `sudo make demo` runs a multi-container pod; `sudo make test` runs the whole test suite.
-.PHONY: setup setup-test demo test unit bench clean
+.PHONY: setup setup-test install-service demo test unit bench clean
 
 setup:
 	bash scripts/setup.sh
 
 setup-test:
 	bash scripts/setup.sh --test
+
+# The supervisor as a systemd service with static pods from /etc/pyrunc/manifests (contrib/pyrunc.service).
+install-service: setup
+	bash scripts/install-service.sh
 
 demo: setup
 	bash scripts/demo.sh

@@ -88,6 +88,11 @@ class NodeConfig(NamedTuple):
     # Limits on one layer while unpacking (decompression bombs): uncompressed bytes and tar entries.
     image_max_layer_bytes: int = 32 << 30
     image_max_layer_entries: int = 1_000_000
+    # Static pods (the kubelet's staticPodPath / --pod-manifest-path): a directory of manifests, one pod per
+    # .yaml/.yml/.json file, kept running by the daemon (which then stays until SIGTERM); "" = none.
+    # The directory is watched (inotify) and read again every file_check_frequency seconds (the kubelet's 20 s).
+    pod_manifest_path: str = ""
+    file_check_frequency: float = 20.0
 
     @property
     def pods_dir(self) -> str:
@@ -141,6 +146,10 @@ def load_config(root: str | None = None) -> NodeConfig:
     if not 0 <= cfg.image_gc_low_threshold <= cfg.image_gc_high_threshold <= 100:
         raise PyruncError(f"{path}: image_gc_low_threshold ({cfg.image_gc_low_threshold}) must be between 0 and "
                           f"image_gc_high_threshold ({cfg.image_gc_high_threshold}), at most 100")
+    if cfg.pod_manifest_path and not os.path.isabs(cfg.pod_manifest_path):
+        raise PyruncError(f"{path}: pod_manifest_path: expected an absolute path, got {cfg.pod_manifest_path!r}")
+    if cfg.file_check_frequency <= 0:
+        raise PyruncError(f"{path}: file_check_frequency: must be positive, got {cfg.file_check_frequency}")
     if cfg.housekeeping_interval <= 0:
         raise PyruncError(f"{path}: housekeeping_interval: must be positive, got {cfg.housekeeping_interval}")
     return cfg

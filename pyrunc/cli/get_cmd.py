@@ -1,4 +1,4 @@
-"""pyrunc get pods [NAME...] [-n NS | -A] [-o wide|json|yaml|name]"""
+"""pyrunc get pods [NAME...] [-n NS | -A] [-o wide|json|yaml|name]; pyrunc get events [-n NS | -A]"""
 
 from __future__ import annotations
 
@@ -11,10 +11,35 @@ from pyrunc.cli.view import add_namespace_flag, load_pod, load_pods
 from pyrunc.errors import PyruncError
 
 FORMATS = ("wide", "json", "yaml", "name")
+EVENT_WORDS = ("events", "event", "ev")
+
+
+def _events(cfg: Any, args: Any) -> int:
+    """Every pod's events and the node's own (a bad static pod manifest), kubectl's `get events` table."""
+    from pyrunc.printers.events import events_table
+    from pyrunc.store.events import load_events, load_node_events
+    from pyrunc.store.layout import layout_for_key, list_pod_keys
+
+    if len(args.args) > 1 or args.output:
+        raise PyruncError("pyrunc get events takes no names and prints only the table")
+    namespace = None if args.all_namespaces else args.namespace
+    events = [("default", ev) for ev in load_node_events(cfg.root)] if namespace in (None, "default") else []
+    for key in list_pod_keys(cfg.root):
+        layout = layout_for_key(cfg.root, key)
+        if namespace is None or layout.namespace == namespace:
+            events += [(layout.namespace, ev) for ev in load_events(layout)]
+    if not events:
+        from pyrunc import printers
+
+        print(printers.no_resources(namespace), file=sys.stderr)
+        return 0
+    sys.stdout.write(events_table(events, dt.datetime.now(dt.timezone.utc), all_namespaces=args.all_namespaces,
+                                  no_headers=args.no_headers))
+    return 0
 
 
 def add_arguments(parser: Any) -> None:
-    parser.add_argument("args", nargs="+", help="pods [NAME...] or pod/NAME")
+    parser.add_argument("args", nargs="+", help="pods [NAME...], pod/NAME, or events")
     add_namespace_flag(parser)
     parser.add_argument("-A", "--all-namespaces", action="store_true")
     parser.add_argument("-o", "--output", default="", help="wide | json | yaml | name")
@@ -25,6 +50,8 @@ def run(cfg: Any, args: Any) -> int:
     from pyrunc import printers
     from pyrunc.printers.table import pods_table
 
+    if args.args[0] in EVENT_WORDS:
+        return _events(cfg, args)
     if args.output and args.output not in FORMATS:
         raise PyruncError(f'unable to match a printer suitable for the output format "{args.output}", '
                           f"allowed formats are: {','.join(FORMATS)}")

@@ -3,6 +3,7 @@
     <root>/daemon.json               supervisor facts: pid, start time
     <root>/daemon.sock               the supervisor's request socket
     <root>/daemon.log                the supervisor's own log
+    <root>/events.json               events about the node itself (a bad static pod manifest)
     <root>/cgroups/<uid>             markers of the pods whose cgroups this root made: the only
                                      pod cgroups its reclaim may remove (data and logs on disk carry
                                      their own marker: pyrunc/store/paths.py)

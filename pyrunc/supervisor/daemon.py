@@ -17,7 +17,10 @@ A client of another build or protocol gets "Handover": the daemon stops acceptin
 every pod running (no teardown, as after SIGKILL); the client starts a supervisor of its own build,
 which adopts them. Everything the daemon may run is imported before it serves (``preload.py``): the
 files it was started from may change or vanish under it (an upgrade, a removed checkout).
-The daemon exits when it has supervised no pod and served no client for `daemon_linger` seconds.
+The daemon exits when it has supervised no pod and served no client for `daemon_linger` seconds,
+unless it runs static pods (``pod_manifest_path``, manifest_dir.py): then it stays until SIGTERM. A
+supervisor with a manifest path that finds an on-demand one serving its root asks it to hand over
+(as a client of another build would), so that the node's pods and its static pods have one owner.
 """
 
 from __future__ import annotations
@@ -42,11 +45,15 @@ from pyrunc.runtime.sysctls import admit_on_node
 from pyrunc.spec import Pod, pod_from_dict
 from pyrunc.status import rfc3339
 from pyrunc.store.atomic import private_dir, read_json, write_json
+from pyrunc.store.events import record_node_event
 from pyrunc.store.layout import PodLayout, layout_for_key, list_pod_keys
 from pyrunc.store.supervisor import daemon_json
+from pyrunc.supervisor import protocol
 from pyrunc.supervisor.loop import Loop
+from pyrunc.supervisor.manifest_dir import ManifestDir
 from pyrunc.supervisor.preload import preload, watch_late_imports
 from pyrunc.supervisor.server import Server, guarded
+from pyrunc.supervisor.static_pods import HASH, SOURCE, Action
 from pyrunc.worker.executor import PodWorker
 from pyrunc.worker.puller import Puller
 
@@ -73,6 +80,7 @@ class Daemon:
         self.server = Server(self.loop, socket_path(cfg.root), self._handle, build_id(), self._hand_over)
         self.handing_over = False  # a client of another build asked: leave, pods running
         self.idle_since = self.clock.monotonic()
+        self.static: ManifestDir | None = None  # the static pod source, with a pod_manifest_path
 
     # ------------------------------------------------------------------ lifecycle
     def serve(self) -> None:
@@ -81,7 +89,9 @@ class Daemon:
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            if _answers(socket_path(self.cfg.root)):
+            if self.cfg.pod_manifest_path and _ask_hand_over(socket_path(self.cfg.root)):
+                log.info("an on-demand supervisor serves %s: asked it to hand over", self.cfg.root)
+            elif _answers(socket_path(self.cfg.root)):
                 log.info("another supervisor serves %s; leaving", self.cfg.root)  # two CLIs raced to start one
                 os.close(lock_fd)
                 return
@@ -93,10 +103,17 @@ class Daemon:
         log.info("daemon %d (build %s) serving %s with %d pod(s)", os.getpid(), self.server.build, self.cfg.root,
                  len(self.pods))
         self._image_gc()
+        if self.cfg.pod_manifest_path:
+            self.static = ManifestDir(self.loop, self.clock, self.cfg.pod_manifest_path, self.cfg.node_name,
+                                      self.cfg.file_check_frequency, self._static_snapshot, self._static_carry_out,
+                                      self._static_report)
+            self.static.start()
         try:
             while not self.loop.got_term and not self.handing_over and not self._should_exit():
                 self.loop.run_once(0.5)
         finally:
+            if self.static is not None:
+                self.static.close()
             self.server.close()
             self.server.drop_all()  # clients still waiting (a delete in flight) retry with the next supervisor
             with contextlib.suppress(FileNotFoundError):
@@ -121,6 +138,8 @@ class Daemon:
         self.server.close()
 
     def _should_exit(self) -> bool:
+        if self.static is not None:
+            return False  # static pods: the node's own daemon, until SIGTERM
         if self.pods or self.server.busy or self.pending or self.puller.busy:
             self.idle_since = self.clock.monotonic()
             return False
@@ -255,8 +274,47 @@ class Daemon:
             if not self.pods and not self.pending:
                 self.runtime.node_teardown()  # the last pod: bridge and NAT table go before we answer
             reply({"ok": True})
+            if self.static is not None:
+                self.static.soon()  # a static pod deleted by a user comes back while its file is there
 
         worker.terminate(grace, done)
+
+    # ------------------------------------------------------------------ static pods (manifest_dir.py)
+    def _static_snapshot(self) -> tuple[dict[str, str | None], frozenset[str]]:
+        """Every pod: key -> its config hash (None when a user applied it); the keys terminating."""
+        running: dict[str, str | None] = {}
+        for key, worker in self.pods.items():
+            notes = worker.pod.metadata.annotations
+            running[key] = notes.get(HASH, "") if notes.get(SOURCE) == "file" else None
+        return running, frozenset(key for key, worker in self.pods.items() if worker.terminating)
+
+    def _static_carry_out(self, action: Action, done: Callable[[str], None]) -> None:
+        """Through the same paths as a user's apply and delete; ``done`` gets the error, if any."""
+        def answered(msg: dict[str, Any]) -> None:
+            done("" if msg.get("ok") else str(msg.get("error") or "refused"))
+
+        def create(msg: dict[str, Any]) -> None:
+            if not msg.get("ok"):
+                answered(msg)
+                return
+            assert action.pod is not None
+            manifest = action.pod.manifest
+            self._guarded(answered, lambda: self._apply(manifest, answered))
+
+        if action.verb == "create":
+            create({"ok": True})
+        elif action.verb == "replace":  # the kubelet's pod of a changed file is a new pod (a new UID)
+            self._guarded(create, lambda: self._delete(action.key, None, create))
+        else:
+            self._guarded(answered, lambda: self._delete(action.key, None, answered))
+
+    def _static_report(self, path: str, message: str) -> None:
+        log.warning("static pod manifest %s: %s", path, message)
+        try:
+            record_node_event(self.cfg.root, self.cfg.node_name, "Warning", "FailedValidation",
+                              f"static pod manifest {path}: {message}")
+        except OSError as e:
+            log.warning("cannot record the event: %s", e)
 
 
 def _answers(path: str) -> bool:
@@ -266,6 +324,25 @@ def _answers(path: str) -> bool:
             return True
         except OSError:
             return False
+
+
+def _ask_hand_over(path: str) -> bool:
+    """Ask the supervisor on ``path`` to leave its pods to us (a request of a build that is not its own:
+    it answers Handover and exits without any teardown). True when it agreed."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s.settimeout(10.0)
+            s.connect(path)
+            s.sendall(protocol.encode({"op": "ping", "protocol": protocol.PROTOCOL, "build": "static-pods"}))
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError:
+            return False
+    return data.endswith(b"\n") and protocol.decode_reply(data).get("kind") == protocol.HANDOVER
 
 
 def run_daemon(cfg: NodeConfig) -> int:

@@ -227,3 +227,25 @@ def test_create_refuses_an_existing_object_under_the_lock(tmp_path: Path) -> Non
         store.put(cm, "u2", "t", exists_ok=False)
     ns_dir = tmp_path / "objects" / "default"
     assert oct(ns_dir.stat().st_mode & 0o777) == "0o700"
+
+
+def test_the_supervisor_is_told_of_a_change_only_when_one_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyrunc.config import load_config
+    from pyrunc.errors import DaemonError
+    from pyrunc.store import supervisor as facts
+    from pyrunc.supervisor import client
+
+    cfg = load_config(str(tmp_path))
+    sent: list[dict[str, object]] = []
+
+    def fake_request(_cfg: object, msg: dict[str, object]) -> dict[str, object]:
+        sent.append(msg)
+        raise DaemonError("unknown request 'objects-changed'")  # today's supervisor: ignored
+
+    monkeypatch.setattr(client, "request", fake_request)
+    monkeypatch.setattr(facts, "daemon_running", lambda root: False)
+    client.notify_objects_changed(cfg)
+    assert sent == [] and not (tmp_path / "daemon.sock").exists()  # none started
+    monkeypatch.setattr(facts, "daemon_running", lambda root: True)
+    client.notify_objects_changed(cfg)
+    assert sent == [{"op": "objects-changed"}]

@@ -56,6 +56,22 @@ def read_manifest_text(path: str) -> str:
         raise PyruncError(f'the file "{path}" is not UTF-8 text') from None
 
 
+def load_all_kinds(paths: list[str]) -> tuple[list[Any], list[Any]]:
+    """Every pod and every ConfigMap/Secret of every manifest `-f` names (apply, delete -f), each document
+    validated before the caller acts on any; none at all is an error."""
+    from pyrunc.spec import load_objects
+
+    pods: list[Any] = []
+    objects: list[Any] = []
+    for path in [f for p in paths for f in manifest_files(p)]:
+        more_pods, more_objects = load_objects(read_manifest_text(path), "STDIN" if path == "-" else path)
+        pods += more_pods
+        objects += more_objects
+    if not pods and not objects:
+        raise PyruncError("no objects passed to apply")
+    return pods, objects
+
+
 def load_all(paths: list[str]) -> list[Any]:
     """Every pod of every manifest `-f` names (apply, delete -f), validated; none is an error."""
     from pyrunc.spec import load_manifests

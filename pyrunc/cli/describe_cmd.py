@@ -1,4 +1,4 @@
-"""pyrunc describe pod NAME... (or all pods of the namespace)"""
+"""pyrunc describe pod|configmap|secret NAME... (or all of the namespace)"""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from pyrunc.cli.common import parse_targets
+from pyrunc.cli.objects_view import describe_objects, object_kind, object_names
 from pyrunc.cli.view import add_namespace_flag, load_pod, load_pods
 from pyrunc.errors import PyruncError
 from pyrunc.store.atomic import read_json
@@ -34,6 +35,9 @@ def run(cfg: Any, args: Any) -> int:
     from pyrunc.printers import describe_pod
     from pyrunc.store.events import load_events
 
+    kind = object_kind(args.args)
+    if kind is not None:  # configmaps, secrets
+        return describe_objects(cfg, kind, object_names(args.args), args.namespace)
     now = dt.datetime.now().astimezone()
     names = parse_targets(args.args)
     failed = False

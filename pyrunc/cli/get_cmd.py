@@ -1,4 +1,4 @@
-"""pyrunc get pods [NAME...] [-n NS | -A] [-o wide|json|yaml|name]; pyrunc get events [-n NS | -A]"""
+"""pyrunc get pods|configmaps|secrets [NAME...] [-n NS | -A] [-o wide|json|yaml|name]; pyrunc get events [-n NS | -A]"""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from pyrunc.cli.common import parse_targets
+from pyrunc.cli.objects_view import get_objects, object_kind, object_names
 from pyrunc.cli.view import add_namespace_flag, load_pod, load_pods
 from pyrunc.errors import PyruncError
 
@@ -55,6 +56,9 @@ def run(cfg: Any, args: Any) -> int:
     if args.output and args.output not in FORMATS:
         raise PyruncError(f'unable to match a printer suitable for the output format "{args.output}", '
                           f"allowed formats are: {','.join(FORMATS)}")
+    kind = object_kind(args.args)
+    if kind is not None:  # configmaps, secrets
+        return get_objects(cfg, kind, object_names(args.args), args)
     names = parse_targets(args.args)
     now = dt.datetime.now(dt.timezone.utc)
     failed = False

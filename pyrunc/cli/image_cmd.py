@@ -20,6 +20,8 @@ def add_arguments(parser: Any) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display, print only the image id")
     p.add_argument("--platform", default="", help="os/arch[/variant] (default: this host's)")
     p.add_argument("--result", default="", help=argparse.SUPPRESS)
+    # The pod worker's pull child: a 0600 docker config of the pod's imagePullSecrets, tried first.
+    p.add_argument("--auth-file", default="", help=argparse.SUPPRESS)
     p = sub.add_parser("ls", aliases=["list"], help="List images")
     p.add_argument("-q", "--quiet", action="store_true", help="only image ids")
     p.add_argument("--digests", action="store_true", help="show repo digests")
@@ -70,6 +72,8 @@ def _pull(cfg: Any, args: Any) -> int:
             from pyrunc.images.progress import make_progress
 
             progress = make_progress(False)
+        if args.auth_file:
+            cfg = cfg._replace(registry_auth_files=(args.auth_file, *cfg.auth_files))
         image = pull_image(cfg, args.image, progress, platform)
     except KeyboardInterrupt:
         _interrupted()

@@ -12,9 +12,10 @@ import os
 import sys
 
 VERBS = {
-    "apply": "Create or update pods from a manifest file",
-    "get": "List pods or print one as json/yaml",
-    "describe": "Show a pod's details and events",
+    "apply": "Create or update pods, ConfigMaps and Secrets from a manifest file",
+    "create": "Create a ConfigMap or a Secret from literals and files",
+    "get": "List pods, configmaps or secrets, or print one as json/yaml",
+    "describe": "Show a pod's, a configmap's or a secret's details",
     "logs": "Print a container's logs",
     "exec": "Run a command in a container",
     "delete": "Delete pods (graceful termination)",
@@ -27,7 +28,7 @@ VERBS = {
 
 
 # Verbs that create, enter or stop pods; the read-only ones work for anyone who may read the state.
-NEEDS_ROOT = ("apply", "delete", "exec", "daemon", "top")
+NEEDS_ROOT = ("apply", "create", "delete", "exec", "daemon", "top")
 
 
 class ArgumentError(Exception):

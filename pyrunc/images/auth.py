@@ -12,7 +12,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pyrunc.errors import ImageError
@@ -124,4 +124,34 @@ def parse_challenges(header: str) -> list[Challenge]:
             params.append((p.group(1).lower(), re.sub(r"\\(.)", r"\1", value)))
             pos = p.end()
         out.append(Challenge(scheme, tuple(params)))
+    return out
+
+
+# Secret types whose data is a docker config, and the key holding it (the kubelet reads these two).
+PULL_SECRET_KEYS = {"kubernetes.io/dockerconfigjson": ".dockerconfigjson", "kubernetes.io/dockercfg": ".dockercfg"}
+
+
+def auths_from_pull_secrets(secrets: Sequence[tuple[str, Mapping[str, bytes]]]) -> dict[str, object]:
+    """The `auths` of a docker config built from a pod's imagePullSecrets, given as (type, data), in the
+    pod's order: `.dockerconfigjson` holds {"auths": {...}}, the older `.dockercfg` the auths map itself.
+
+    For a registry named by several secrets the first one's entry is kept (the keyring tries them in
+    order). A secret of another type, or whose content is not such JSON, gives nothing, as the kubelet
+    skips it (its content is never put in a message: it holds passwords).
+    """
+    out: dict[str, object] = {}
+    for kind, data in secrets:
+        key = PULL_SECRET_KEYS.get(kind)
+        if key is None or key not in data:
+            continue
+        try:
+            doc = json.loads(data[key])
+        except (ValueError, UnicodeDecodeError):
+            continue
+        auths = doc.get("auths") if isinstance(doc, dict) and kind == "kubernetes.io/dockerconfigjson" else doc
+        if not isinstance(auths, dict):
+            continue
+        for registry, entry in auths.items():
+            if isinstance(registry, str) and isinstance(entry, dict):
+                out.setdefault(registry, entry)
     return out

@@ -20,12 +20,12 @@ _WHERE = {
     "DownwardAPIVolumeSource": "model", "EmptyDirVolumeSource": "model", "EnvVar": "model",
     "EnvVarSource": "model", "ExecAction": "model", "GRPCAction": "model", "HTTPGetAction": "model",
     "HTTPHeader": "model", "HostAlias": "model", "HostPathVolumeSource": "model", "Lifecycle": "model",
-    "LifecycleHandler": "model", "ObjectFieldSelector": "model", "ObjectMeta": "model", "Pod": "model",
+    "LifecycleHandler": "model", "LocalObjectReference": "model", "ObjectFieldSelector": "model", "ObjectMeta": "model", "Pod": "model",
     "PodDNSConfig": "model", "PodDNSConfigOption": "model", "PodSecurityContext": "model", "PodSpec": "model",
     "Probe": "model", "Quantity": "quantity", "ResourceFieldSelector": "model",
     "ResourceRequirements": "model", "SecurityContext": "model", "SleepAction": "model", "Sysctl": "model",
     "TCPSocketAction": "model", "Volume": "model", "VolumeMount": "model", "is_sidecar": "model",
-    "load_manifests": "load", "parse_quantity": "quantity", "pod_from_dict": "load", "pod_to_dict": "load",
+    "load_manifests": "load", "load_objects": "load", "parse_quantity": "quantity", "pod_from_dict": "load", "pod_to_dict": "load",
 }
 
 
@@ -39,8 +39,8 @@ __all__ = [
     "AppArmorProfile", "SELinuxOptions", "SeccompProfile",
     "Capabilities", "Container", "ContainerPort", "DownwardAPIVolumeFile", "DownwardAPIVolumeSource",
     "EmptyDirVolumeSource", "EnvVar", "EnvVarSource", "ExecAction", "GRPCAction", "HostAlias",
-    "HostPathVolumeSource", "HTTPGetAction", "HTTPHeader", "Lifecycle", "LifecycleHandler", "ObjectFieldSelector",
+    "HostPathVolumeSource", "HTTPGetAction", "HTTPHeader", "Lifecycle", "LifecycleHandler", "LocalObjectReference", "ObjectFieldSelector",
     "ObjectMeta", "Pod", "PodDNSConfig", "PodDNSConfigOption", "PodSecurityContext", "PodSpec", "Probe", "Quantity",
     "ResourceFieldSelector", "ResourceRequirements", "SecurityContext", "SleepAction", "Sysctl", "TCPSocketAction",
-    "Volume", "VolumeMount", "is_sidecar", "load_manifests", "parse_quantity", "pod_from_dict", "pod_to_dict",
+    "Volume", "VolumeMount", "is_sidecar", "load_manifests", "load_objects", "parse_quantity", "pod_from_dict", "pod_to_dict",
 ]

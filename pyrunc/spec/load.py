@@ -6,6 +6,8 @@ from typing import Any
 
 from pyrunc.errors import FieldError, SpecError
 from pyrunc.spec.model import Container, ObjectMeta, Pod, PodSpec
+from pyrunc.spec.objects import KINDS as OBJECT_KINDS
+from pyrunc.spec.objects import NodeObject, object_from_dict
 from pyrunc.spec.schema import Decoder, encode
 from pyrunc.spec.validate import validate_pod
 
@@ -201,25 +203,59 @@ def load_manifests(text: str, source: str = "-") -> list[Pod]:
     With more than one document, each error names its pod (``pod "web": spec...``) or its position.
     An empty stream gives an empty list.
     """
+    pods, _ = _load(text, source, with_objects=False)
+    return pods
+
+
+def load_objects(text: str, source: str = "-") -> tuple[list[Pod], list[NodeObject]]:
+    """A stream mixing Pods, ConfigMaps and Secrets (or Lists of them) -> (pods, objects), every document
+    validated first: SpecError with every problem of every document, each naming its object
+    (``configmap "x": data[a/b]: ...``)."""
+    return _load(text, source, with_objects=True)
+
+
+def _decode_object(data: dict[str, Any]) -> tuple[NodeObject | None, list[FieldError]]:
+    obj, errors = object_from_dict(data)
+    if obj is not None and not obj.metadata.name:
+        errors.insert(0, FieldError("metadata.name", "Required value: name or generateName is required"))
+    return obj, errors
+
+
+def _load(text: str, source: str, with_objects: bool) -> tuple[list[Pod], list[NodeObject]]:
     documents, errors = _documents(_yaml_documents(text, source))
     pods: list[Pod] = []
-    seen: set[tuple[str, str]] = set()
+    objects: list[NodeObject] = []
+    seen: set[tuple[str, str, str]] = set()
     for where, data in documents:
-        pod, pod_errors = _decode_pod(data)
-        if pod is not None and pod.metadata.name:
-            where = f'pod "{pod.metadata.name}"'
-            key = (pod.metadata.namespace, pod.metadata.name)
+        kind = data.get("kind") if isinstance(data, dict) else None
+        item: Pod | NodeObject | None
+        if with_objects and isinstance(data, dict) and kind in OBJECT_KINDS:
+            item, item_errors = _decode_object(data)
+            named = True  # always named: "data[a]: ..." alone does not say which object of the file
+        elif with_objects and kind not in (None, "Pod"):
+            item, item_errors = None, [FieldError("kind", f'Unsupported value: "{kind}": pyrunc runs Pods, '
+                                                          "ConfigMaps and Secrets only (or a List of them)")]
+            named = False
+        else:
+            item, item_errors = _decode_pod(data)
+            named = False
+        if item is not None and item.metadata.name:
+            label = type(item).__name__.lower()
+            where = f'{label} "{item.metadata.name}"'
+            key = (label, item.metadata.namespace, item.metadata.name)
             if key in seen:
-                pod_errors.append(FieldError("metadata.name", f'Duplicate value: "{pod.metadata.name}"'))
+                item_errors.append(FieldError("metadata.name", f'Duplicate value: "{item.metadata.name}"'))
             seen.add(key)
-        if len(documents) > 1:
-            pod_errors = [PodFieldError(where, e) for e in pod_errors]
-        errors.extend(pod_errors)
-        if pod is not None:
-            pods.append(pod)
+        if len(documents) > 1 or (named and item_errors):
+            item_errors = [PodFieldError(where, e) for e in item_errors]
+        errors.extend(item_errors)
+        if isinstance(item, Pod):
+            pods.append(item)
+        elif item is not None:
+            objects.append(item)
     if errors:
         raise SpecError(errors, source)
-    return pods
+    return pods, objects
 
 
 def pod_to_dict(pod: Pod) -> dict[str, Any]:

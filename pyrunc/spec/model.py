@@ -342,6 +342,13 @@ class PodDNSConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LocalObjectReference:
+    """An object of the pod's namespace, by name (imagePullSecrets)."""
+
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class PodSpec:
     containers: tuple[Container, ...]
     init_containers: tuple[Container, ...] = ()
@@ -366,12 +373,14 @@ class PodSpec:
     priority_class_name: str = ""
     enable_service_links: bool = True
     automount_service_account_token: bool | None = None
+    # Secrets (kubernetes.io/dockerconfigjson or dockercfg) whose credentials the image pulls try first.
+    image_pull_secrets: tuple[LocalObjectReference, ...] = ()
 
     # Valid in Kubernetes, meaningless on one node: kept verbatim and printed back.
     _RAW: ClassVar[frozenset[str]] = frozenset({
         "nodeSelector", "affinity", "tolerations", "topologySpreadConstraints", "schedulingGates",
         "readinessGates", "runtimeClassName", "overhead", "os", "preemptionPolicy", "resourceClaims",
-        "imagePullSecrets", "hostUsers", "setHostnameAsFQDN", "serviceAccount", "ephemeralContainers"})
+        "hostUsers", "setHostnameAsFQDN", "serviceAccount", "ephemeralContainers"})
     ignored: dict[str, object] = spec_field(factory=dict)
 
 

@@ -22,6 +22,10 @@ from pyrunc.spec.objects import KINDS, ConfigMap, NodeObject, Secret, object_fro
 from pyrunc.store.atomic import read_json, write_json
 from pyrunc.store.layout import valid_label, valid_name
 
+class AlreadyExists(PyruncError):
+    """An object of that kind and name is stored already (the API server's AlreadyExists)."""
+
+
 PLURALS = {"configmaps": ConfigMap, "secrets": Secret}
 
 
@@ -72,10 +76,11 @@ class ObjectStore:
         meta = data.get("metadata")
         return str(meta.get("resourceVersion", "")) if isinstance(meta, dict) else ""
 
-    def put(self, obj: NodeObject, uid: str, timestamp: str) -> str:
+    def put(self, obj: NodeObject, uid: str, timestamp: str, *, exists_ok: bool = True) -> str:
         """Store ``obj``: "created", "configured" (data, labels or annotations changed) or "unchanged".
 
         ``uid`` and ``timestamp`` are used for a new object only. An immutable object's data may not change.
+        ``exists_ok=False`` (`pyrunc create`) refuses an existing object with AlreadyExists, under the lock.
         """
         meta = obj.metadata
         path = self._path(obj.kind, meta.namespace, meta.name)
@@ -83,6 +88,8 @@ class ObjectStore:
             old = read_json(path)
             new = object_to_dict(obj)
             new_meta = new.setdefault("metadata", {})
+            if isinstance(old, dict) and not exists_ok:
+                raise AlreadyExists(f'{KINDS[obj.kind].PLURAL} "{meta.name}" already exists')
             if isinstance(old, dict):
                 old_meta = dict(old.get("metadata") or {})
                 version = old_meta.pop("resourceVersion", "0")
@@ -99,7 +106,9 @@ class ObjectStore:
             else:
                 new_meta.update(uid=uid, creationTimestamp=timestamp, resourceVersion="1")
                 result = "created"
-            os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
+            # Each level made 0700 itself (makedirs applies the mode to the last level only).
+            for level in (os.path.dirname(os.path.dirname(path)), os.path.dirname(path)):
+                os.makedirs(level, 0o700, exist_ok=True)
             write_json(path, new)
             return result
 

@@ -199,3 +199,19 @@ def request(cfg: NodeConfig, msg: dict[str, Any]) -> dict[str, Any]:
             raise protocol.decode_error(reply)
         return reply
     raise DaemonError("lost the connection to the pyrunc supervisor", hint=f"see {cfg.root}/daemon.log")
+
+
+def notify_objects_changed(cfg: NodeConfig) -> None:
+    """Tell the node's supervisor that a ConfigMap or Secret was stored or deleted (its pods' volumes and
+    pending containers may read it), only when one serves the root: objects are written by the CLI
+    itself, and a node without pods needs no supervisor started for them."""
+    from pyrunc.store.supervisor import daemon_running  # noqa: PLC0415 - only after an object changed
+
+    if not daemon_running(cfg.root):
+        return
+    try:
+        request(cfg, {"op": "objects-changed"})
+    except DaemonError:
+        # A supervisor that does not know the request ("unknown request"), or one that left meanwhile:
+        # the objects are stored either way, and a new supervisor reads them when it starts pods.
+        pass

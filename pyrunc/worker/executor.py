@@ -20,6 +20,7 @@ from typing import Callable
 from pyrunc.clock import Clock
 from pyrunc.config import NodeConfig
 from pyrunc.errors import FieldError, PyruncError
+from pyrunc.images.auth import auths_from_pull_secrets
 from pyrunc.images.reference import InvalidImageName, is_loopback, parse_ref
 from pyrunc.probe import ActionResult, Target
 from pyrunc.probe.runner import ActionRunner, ContainerProbes, handler_of
@@ -30,10 +31,12 @@ from pyrunc.sandbox.eviction import disk_limits, emptydir_eviction, measure_usag
 from pyrunc.sandbox.volumes import prepare_volumes, volume_path
 from pyrunc.spec.load import pod_to_dict
 from pyrunc.spec.model import Container, Pod
+from pyrunc.spec.objects import Secret
 from pyrunc.status import rfc3339
 from pyrunc.store.atomic import private_dir, read_json, write_json
 from pyrunc.store.events import record_event
 from pyrunc.store.layout import PodLayout
+from pyrunc.store.objects import ObjectStore
 from pyrunc.supervisor.loop import Loop
 from pyrunc.worker import images, plan
 from pyrunc.worker.backoff import Backoff
@@ -277,11 +280,32 @@ class PodWorker:
         if step is images.ImageStep.PULL:
             self.pulling[name] = start.attempt
             self.event("Normal", "Pulling", images.pulling_message(spec.image), name)
-            self.puller.pull(spec.image, lambda outcome: self._pulled(start, outcome))
+            self.puller.pull(spec.image, lambda outcome: self._pulled(start, outcome), self._pull_secret_auths())
             return "wait"
         if self.pulled.pop(name, None) != start.attempt:
             self.event("Normal", "Pulled", images.present_message(spec.image), name)
         return "use"
+
+    def _pull_secret_auths(self) -> dict[str, object]:
+        """The kubelet's getPullSecretsForPod: the pod's imagePullSecrets read now (a Secret created after
+        the pod counts at its next pull); a missing one is a warning event, and the pull goes on without it."""
+        names = [ref.name for ref in self.pod.spec.image_pull_secrets if ref.name]
+        if not names:
+            return {}
+        store = ObjectStore(self.cfg.root)
+        found, missing = [], []
+        for name in names:
+            secret = store.get("Secret", self.pod.metadata.namespace, name)
+            if isinstance(secret, Secret):
+                found.append((secret.type, secret.data))
+            else:
+                missing.append(name)
+        if missing:
+            message = (f"Unable to retrieve some image pull secrets ({', '.join(missing)}); attempting to pull the "
+                       "image may not succeed.")
+            log.warning("%s: %s", self.layout.key, message)
+            self.event("Warning", "FailedToRetrieveImagePullSecret", message)
+        return auths_from_pull_secrets(found)
 
     def _pulled(self, start: StartContainer, outcome: PullOutcome) -> None:
         name, image = start.name, self.specs[start.name].image

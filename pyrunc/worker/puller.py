@@ -9,12 +9,13 @@ pulls from other supervisors or the CLI share blobs through the store's locks).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
 import sys
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import Callable, Mapping
 
 from pyrunc.clock import Clock
 from pyrunc.config import NodeConfig
@@ -60,23 +61,33 @@ class Puller:
         """A pull still runs (the supervisor waits for it before leaving: its result file is ours to remove)."""
         return bool(self.waiting) or self.gc_running
 
-    def pull(self, image: str, done: Done) -> None:
+    def pull(self, image: str, done: Done, auths: Mapping[str, object] | None = None) -> None:
+        """Pull ``image`` in a child; ``auths`` (a docker config's `auths`, from the pod's imagePullSecrets)
+        are tried before the node's credentials. They reach the child in a 0600 file of the 0700 pulls
+        directory, removed when the pull ends: never on a command line (world-readable in /proc)."""
         asked = self.clock.monotonic()
-        if image in self.waiting:
-            self.waiting[image].append((asked, done))
+        # A pod with pull secrets never joins a pull made with other credentials (or none).
+        key = image if not auths else f"{image}\0{hashlib.sha256(json.dumps(auths, sort_keys=True).encode()).hexdigest()}"
+        if key in self.waiting:
+            self.waiting[key].append((asked, done))
             return
-        self.waiting[image] = [(asked, done)]
+        self.waiting[key] = [(asked, done)]
         os.makedirs(self.dir, 0o700, exist_ok=True)
         self.seq += 1
-        result = os.path.join(self.dir, f"{os.getpid()}-{self.seq}.json")
-        argv = [sys.executable, "-m", "pyrunc", "--root", self.cfg.root, "image", "pull", "--result", result, image]
+        base = os.path.join(self.dir, f"{os.getpid()}-{self.seq}")
+        result, auth_file = base + ".json", base + ".auth" if auths else ""
+        argv = [sys.executable, "-m", "pyrunc", "--root", self.cfg.root, "image", "pull", "--result", result]
         try:
-            pid = _spawn(argv)
+            if auth_file:
+                _write_private(auth_file, {"auths": dict(auths or {})})
+                argv += ["--auth-file", auth_file]
+            pid = _spawn([*argv, image])
         except OSError as e:
-            self._finish(image, PullOutcome(False, kind="unreachable", message=f"cannot start the pull: {e}"))
+            _remove(auth_file)
+            self._finish(key, PullOutcome(False, kind="unreachable", message=f"cannot start the pull: {e}"))
             return
-        log.info("pulling %s (pid %d)", image, pid)
-        self.loop.watch_child(pid, lambda _pid, _status: self._ended(image, result, asked))
+        log.info("pulling %s (pid %d)%s", image, pid, " with the pod's image pull secrets" if auth_file else "")
+        self.loop.watch_child(pid, lambda _pid, _status: self._ended(key, result, asked, auth_file))
 
     def collect_garbage(self) -> None:
         """The kubelet's image GC, when the image filesystem is above its high threshold: a child
@@ -99,7 +110,8 @@ class Puller:
         self.gc_running = True
         self.loop.watch_child(pid, lambda _pid, _status: setattr(self, "gc_running", False))
 
-    def _ended(self, image: str, result: str, started: float) -> None:
+    def _ended(self, key: str, result: str, started: float, auth_file: str) -> None:
+        _remove(auth_file)
         try:
             with open(result, encoding="utf-8") as f:
                 r = json.load(f)
@@ -111,12 +123,25 @@ class Puller:
             ok=bool(r.get("ok")), image_id=str(r.get("id", "")), size=int(r.get("size", 0) or 0),
             repo_digest=str(r.get("repoDigest", "")), kind=str(r.get("kind", "")), message=str(r.get("message", "")),
             seconds=float(r.get("seconds", 0.0) or 0.0))
-        self._finish(image, outcome)
+        self._finish(key, outcome)
 
-    def _finish(self, image: str, outcome: PullOutcome) -> None:
+    def _finish(self, key: str, outcome: PullOutcome) -> None:
         now = self.clock.monotonic()
-        for asked, done in self.waiting.pop(image, []):
+        for asked, done in self.waiting.pop(key, []):
             done(replace(outcome, waited=now - asked))
+
+
+def _write_private(path: str, doc: dict[str, object]) -> None:
+    """A new file only root can read (O_EXCL: never an existing file or a planted symlink)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    with open(fd, "w", encoding="utf-8") as f:
+        json.dump(doc, f)
+
+
+def _remove(path: str) -> None:
+    if path:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 def _spawn(argv: list[str]) -> int:

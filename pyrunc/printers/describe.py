@@ -362,6 +362,19 @@ def _volume_source(volume: dict[str, Any]) -> str:
             if item.get("resourceFieldRef") is not None:
                 lines.append(f"      {item['resourceFieldRef'].get('resource', '')} -> {item.get('path', '')}\n")
         return "".join(lines)
+    if volume.get("projected") is not None:
+        # kubectl's printProjectedVolumeSource; an unset optional prints as Go's nil pointer.
+        lines = ["Type:\tProjected (a volume that contains injected data from multiple sources)\n"]
+        for source in volume["projected"].get("sources") or []:
+            for key, label in (("secret", "Secret"), ("configMap", "ConfigMap")):
+                if source.get(key) is not None:
+                    opt = source[key].get("optional")
+                    shown = "<nil>" if opt is None else str(bool(opt)).lower()
+                    extra = "OptionalName" if key == "secret" else "Optional"
+                    lines.append(f"    {label}Name:\t{source[key].get('name', '')}\n    {label}{extra}:\t{shown}\n")
+            if source.get("downwardAPI") is not None:
+                lines.append("    DownwardAPI:\ttrue\n")
+        return "".join(lines)
     return "<unknown>\n"
 
 

@@ -14,6 +14,15 @@ from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 from pyrunc.spec import downward
 
+# (kind, name) in the pod's namespace -> a ConfigMap or Secret, or None (runtime/envsources.py). The
+# envsources module is imported where it is used: it brings the model's dataclasses, which `exec` avoids.
+ObjectLookup = Callable[[str, str], Any]
+
+
+def _no_objects(kind: str, name: str) -> Any:
+    return None
+
+
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -135,14 +144,19 @@ def expand(text: str, lookup: Callable[[str], str | None]) -> str:
     return "".join(out)
 
 
-def container_env(env_vars: Sequence[Any], field_value: Callable[[Any], str]) -> dict[str, str]:
-    """The kubelet's env of a container (makeEnvironmentVariables): the Pod's `env` in order, each
-    `$(VAR)` expanded from the variables defined before it in that list only. The image's ENV is
-    the runtime's, merged later: the kubelet never sees it, so it never expands it."""
-    defined: dict[str, str] = {}
+def container_env(env_vars: Sequence[Any], field_value: Callable[[Any], str | None],
+                  first: Mapping[str, str] = MappingProxyType({})) -> dict[str, str]:
+    """The kubelet's env of a container (makeEnvironmentVariables): `first` (the envFrom variables,
+    runtime/envsources.py), then the Pod's `env` in order overriding them, each `$(VAR)` expanded from the
+    variables defined before it only. A `valueFrom` whose value is None (an optional reference to a missing
+    object or key) sets nothing. The image's ENV is the runtime's, merged later: the kubelet never sees it,
+    so it never expands it."""
+    defined: dict[str, str] = dict(first)
     for var in env_vars:
         if var.value_from is not None:
-            defined[var.name] = field_value(var.value_from)
+            value = field_value(var.value_from)
+            if value is not None:
+                defined[var.name] = value
         else:
             defined[var.name] = expand(var.value, defined.get)
     return defined
@@ -206,8 +220,14 @@ class SandboxFacts(NamedTuple):
     node_name: str = ""
 
 
-def field_ref_value(pod: Any, container: Any, source: Any, facts: SandboxFacts, node_cpus: int, node_memory: int) -> str:
-    """The downward API for env: a fieldRef or resourceFieldRef value (spec/downward.py)."""
+def field_ref_value(pod: Any, container: Any, source: Any, facts: SandboxFacts, node_cpus: int, node_memory: int,
+                    lookup: ObjectLookup = _no_objects) -> str | None:
+    """The downward API for env: a fieldRef or resourceFieldRef value (spec/downward.py); a
+    configMapKeyRef or secretKeyRef from `lookup` (runtime/envsources.py: None = optional and missing)."""
+    if getattr(source, "config_map_key_ref", None) is not None or getattr(source, "secret_key_ref", None) is not None:
+        from pyrunc.runtime import envsources
+
+        return envsources.key_ref(source, pod.metadata.namespace, lookup)
     if source.field_ref is not None:
         return downward.env_field(pod, source.field_ref.field_path, node_name=facts.node_name,
                                   host_ip=facts.host_ip, pod_ip=facts.pod_ip)
@@ -221,25 +241,30 @@ def container_config(pod: Any, container: Any, image: Any, facts: SandboxFacts, 
                      node_cpus: int = 1, node_memory: int = 0,
                      read_image_file: Callable[[str], bytes | None] = lambda path: None,
                      seccomp_profile_root: str = "", seccomp_default: bool = False, layer: str = "",
-                     cgroup_mounts: Sequence[Mount] = (), cgroupns: bool = False) -> ContainerConfig:
+                     cgroup_mounts: Sequence[Mount] = (), cgroupns: bool = False,
+                     lookup: ObjectLookup = _no_objects) -> ContainerConfig:
     """Everything the launcher needs to start `container` of `pod`, decided up front.
 
     `read_image_file` returns a file of the image (resolved inside its root), for the user
     database; ContainerConfigError (runAsNonRoot) and UserLookupError (an unknown user) mean the
     container cannot be created. `layer` is the directory of the writable layer (upper, work and
     merged below it; default: under the container's state directory); `cgroup_mounts` and `cgroupns`
-    are what the container sees of its cgroup (the runtime service's driver decides them).
+    are what the container sees of its cgroup (the runtime service's driver decides them). `lookup`
+    finds the ConfigMaps and Secrets of the pod's namespace that env refers to; a missing one that is not
+    optional is a ContainerConfigError (the kubelet's CreateContainerConfigError).
     """
+    from pyrunc.runtime import envsources
     from pyrunc.runtime.users import ImageUsers, resolve_identity
 
     identity = resolve_identity(pod, container, image.user, ImageUsers(read_image_file))
     cdir = layout.container_dir(container.name)
     layer = layer or f"{cdir}/rootfs"
 
-    def field_value(source: Any) -> str:
-        return field_ref_value(pod, container, source, facts, node_cpus, node_memory)
+    def field_value(source: Any) -> str | None:
+        return field_ref_value(pod, container, source, facts, node_cpus, node_memory, lookup)
 
-    own_env = container_env(container.env, field_value)
+    first, _ = envsources.env_from(getattr(container, "env_from", ()), lookup)
+    own_env = container_env(container.env, field_value, first)
     env = with_image_env(image.env or (DEFAULT_PATH,), own_env)
     if "HOSTNAME" not in dict(env):  # containerd's CRI sets it to the pod's hostname
         env.append(("HOSTNAME", pod.spec.hostname or pod.metadata.name))
@@ -252,10 +277,13 @@ def container_config(pod: Any, container: Any, image: Any, facts: SandboxFacts, 
     for dest, src in sorted(facts.etc_files.items()):
         mounts.append(Mount(destination=dest, source=src))
     mounts.append(Mount(destination=container.termination_message_path, source=f"{cdir}/termination-log"))
+    # The kubelet mounts these read-only whatever the volumeMount says (their files are its to rewrite).
+    read_only_volumes = {v.name for v in pod.spec.volumes if is_projection(v)}
     for vm in container.volume_mounts:
         # The subPath stays relative: the container's init resolves it beneath the volume.
-        mounts.append(Mount(destination=vm.mount_path, source=facts.volumes[vm.name], read_only=vm.read_only,
-                            sub_path=vm.sub_path, volume=vm.name))
+        mounts.append(Mount(destination=vm.mount_path, source=facts.volumes[vm.name],
+                            read_only=vm.read_only or vm.name in read_only_volumes, sub_path=vm.sub_path,
+                            volume=vm.name))
     privileged = bool(sc is not None and sc.privileged)
     masked, readonly = filesystem_view(privileged, sc.proc_mount if sc is not None else "")
 
@@ -294,6 +322,11 @@ def container_config(pod: Any, container: Any, image: Any, facts: SandboxFacts, 
         masked_paths=masked,
         readonly_paths=readonly,
     )
+
+
+def is_projection(vol: Any) -> bool:
+    """configMap, secret, projected and downwardAPI volumes: written by the atomic writer, mounted read-only."""
+    return any(getattr(vol, kind, None) is not None for kind in ("config_map", "secret", "projected", "downward_api"))
 
 
 def filesystem_view(privileged: bool, proc_mount: str) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -45,7 +45,7 @@ from pyrunc.network import teardown_pod_network
 from pyrunc.network.files import read_host_resolv, render_hosts, render_resolv
 from pyrunc.runtime.config import ContainerConfig, Mount, SandboxFacts, container_config
 from pyrunc.runtime.launch import LaunchError, launch
-from pyrunc.runtime import exec_service
+from pyrunc.runtime import envsources, exec_service
 from pyrunc.runtime.exec_service import ExecResult
 from pyrunc.runtime.records import ContainerRecord, ContainerState, ContainerStats, SandboxRecord, SandboxState
 from pyrunc.sandbox import sandbox as sbx
@@ -288,7 +288,8 @@ class RuntimeService:
                                read_image_file=lambda path: read_in_layers(image.layers, path),
                                seccomp_profile_root=self.cfg.seccomp_profile_root,
                                seccomp_default=self.cfg.seccomp_default, layer=layer,
-                               cgroup_mounts=cg_mounts, cgroupns=cgroupns)
+                               cgroup_mounts=cg_mounts, cgroupns=cgroupns,
+                               lookup=envsources.store_lookup(self.cfg.root, pod.metadata.namespace))
         write_text(layout.container_config(spec.name), cfg.to_json())  # 0600: it holds the env
         return cfg
 

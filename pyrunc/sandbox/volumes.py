@@ -1,9 +1,12 @@
-"""Pod volumes on the host side: emptyDir directories (or tmpfs), hostPath checks.
+"""Pod volumes on the host side: emptyDir directories (or tmpfs), hostPath checks, and the volumes
+written through the atomic writer (configMap, secret, projected, downwardAPI: sandbox/projections.py
+says what they hold, sandbox/atomic_writer.py writes it).
 
 Disk emptyDirs live in the pod's data directory on disk (store/paths.py), memory-backed ones are a
-tmpfs under the pod's state directory, downwardAPI files (small) there too. Containers bind-mount
-these paths; only memory-backed emptyDirs are host mounts, and the sandbox teardown detaches every
-mount below the pod directory anyway.
+tmpfs under the pod's state directory; configMap and downwardAPI files (small) there too, and secret
+and projected volumes on a tmpfs of their own there (as the kubelet: a Secret never reaches a disk).
+Containers bind-mount these paths; only the tmpfs volumes are host mounts, and the sandbox teardown
+detaches every mount below the pod directory anyway.
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from typing import Any
 
 from pyrunc.errors import FieldError
 from pyrunc.linux import syscalls as sc
-from pyrunc.spec import downward
+from pyrunc.runtime.envsources import Lookup
+from pyrunc.sandbox import atomic_writer
+from pyrunc.sandbox.projections import in_memory, is_projection, volume_payload
+from pyrunc.spec.model import EmptyDirVolumeSource
 from pyrunc.store.paths import PodPaths, ensure_data_dir
 
 
@@ -26,12 +32,17 @@ def volume_path(vol: Any, layout: Any, data: PodPaths) -> str | None:
         return layout.volume_dir(vol.name) if vol.empty_dir.medium == "Memory" else data.empty_dir(vol.name)
     if vol.host_path is not None:
         return str(vol.host_path.path)
-    if getattr(vol, "downward_api", None) is not None:
+    if is_projection(vol):
         return str(layout.volume_dir(vol.name))
     return None
 
 
-def prepare_volumes(pod: Any, layout: Any, node_memory: int, data: PodPaths, node_cpus: int = 0) -> dict[str, str]:
+def _no_objects(kind: str, name: str) -> None:
+    return None
+
+
+def prepare_volumes(pod: Any, layout: Any, node_memory: int, data: PodPaths, node_cpus: int = 0,
+                    lookup: Lookup = _no_objects) -> dict[str, str]:
     """Create every volume of the pod; return volume name -> host path.
 
     With a pod `fsGroup`, the volumes that support ownership management (emptyDir, downwardAPI;
@@ -39,6 +50,8 @@ def prepare_volumes(pod: Any, layout: Any, node_memory: int, data: PodPaths, nod
     Like the kubelet, these ephemeral volumes ignore `fsGroupChangePolicy` (they always get the
     full walk); the policy is implemented in set_volume_ownership for volumes that honour it.
     `node_memory` and `node_cpus` (0: this machine's count) stand for limits a container does not set.
+    `lookup` finds the ConfigMaps and Secrets of the pod's namespace; a missing one raises
+    VolumeSetUpError (sandbox/projections.py), retried by the pod worker as the kubelet retries a mount.
     """
     paths: dict[str, str] = {}
     fs_group = pod.spec.security_context.fs_group if pod.spec.security_context is not None else None
@@ -52,12 +65,25 @@ def prepare_volumes(pod: Any, layout: Any, node_memory: int, data: PodPaths, nod
                 set_volume_ownership(paths[vol.name], fs_group)
         elif vol.host_path is not None:
             paths[vol.name] = check_host_path(vol.host_path.path, vol.host_path.type, f"{where}.hostPath")
-        elif getattr(vol, "downward_api", None) is not None:
-            paths[vol.name] = _downward_api(layout.volume_dir(vol.name), vol.downward_api, pod,
-                                            node_cpus or os.cpu_count() or 1, node_memory)
-            if fs_group is not None:
-                set_volume_ownership(paths[vol.name], fs_group, read_only=True)
+        elif is_projection(vol):
+            paths[vol.name] = layout.volume_dir(vol.name)
+            write_projection(vol, pod, layout, lookup, node_cpus, node_memory)
     return paths
+
+
+def write_projection(vol: Any, pod: Any, layout: Any, lookup: Lookup, node_cpus: int, node_memory: int) -> bool:
+    """(Re)write a configMap/secret/projected/downwardAPI volume through the atomic writer; False when its
+    content was already current. The content is computed first: a missing object changes nothing."""
+    payload = volume_payload(vol, pod, lookup, node_cpus, node_memory)
+    path = layout.volume_dir(vol.name)
+    if not os.path.isdir(path) or (in_memory(vol) and not os.path.ismount(path)):
+        # The kubelet wraps these in an emptyDir (a Memory one for secret and projected volumes).
+        _empty_dir(path, EmptyDirVolumeSource(medium="Memory" if in_memory(vol) else ""), pod, node_memory)
+    changed = atomic_writer.write(path, payload)
+    fs_group = pod.spec.security_context.fs_group if pod.spec.security_context is not None else None
+    if changed and fs_group is not None:
+        set_volume_ownership(path, fs_group, read_only=True)
+    return changed
 
 
 # The kubelet's masks (pkg/volume/volume_linux.go): group read-write (read-only volumes: read),
@@ -191,24 +217,4 @@ def check_host_path(path: str, kind: str, where: str) -> str:
     }[kind]
     if not want(mode):
         raise FieldError(f"{where}.path", f"hostPath type check failed: {path} is not a {kind}")
-    return path
-
-
-def _downward_api(path: str, src: Any, pod: Any, node_cpus: int, node_memory: int) -> str:
-    """One file per item, its value from spec/downward.py (the same values env gets)."""
-    os.makedirs(path, exist_ok=True)
-    containers = {c.name: c for c in [*pod.spec.init_containers, *pod.spec.containers]}
-    for item in src.items:
-        if item.field_ref is not None:
-            text = downward.object_field(pod, item.field_ref.field_path)
-        elif item.resource_field_ref is not None and item.resource_field_ref.container_name in containers:
-            ref = item.resource_field_ref
-            text = downward.resource_value(containers[ref.container_name], ref.resource, ref.divisor,
-                                           node_cpus, node_memory)
-        else:
-            continue
-        target = os.path.join(path, item.path)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        with open(target, "w", encoding="utf-8") as f:
-            f.write(text)
     return path

@@ -14,12 +14,11 @@ from pyrunc.spec.quantity import Quantity
 from pyrunc.spec.schema import spec_field
 from pyrunc.spec.sidecar import restartable
 
-_NO_API_SERVER = "not supported: pyrunc has no API server to read ConfigMaps/Secrets from"
 _NOT_SUPPORTED = "not supported by pyrunc"
 # Fields of the security contexts pyrunc accepts but does not act on (Windows-only).
 _SECURITY_RAW = frozenset({"windowsOptions"})
 _OTHER_VOLUME_SOURCES = (
-    "configMap", "secret", "persistentVolumeClaim", "projected", "nfs", "iscsi", "csi", "ephemeral", "image",
+    "persistentVolumeClaim", "nfs", "iscsi", "csi", "ephemeral", "image",
     "gitRepo", "glusterfs", "cephfs", "rbd", "awsElasticBlockStore", "gcePersistentDisk", "azureDisk",
     "azureFile", "cinder", "fc", "flexVolume", "flocker", "photonPersistentDisk", "portworxVolume", "quobyte",
     "scaleIO", "storageos", "vsphereVolume",
@@ -64,12 +63,46 @@ class ResourceFieldSelector:
 
 
 @dataclass(frozen=True, slots=True)
+class ConfigMapKeySelector:
+    key: str = spec_field("", required=True)
+    name: str = ""
+    optional: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SecretKeySelector:
+    key: str = spec_field("", required=True)
+    name: str = ""
+    optional: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class EnvVarSource:
     field_ref: ObjectFieldSelector | None = None
     resource_field_ref: ResourceFieldSelector | None = None
+    config_map_key_ref: ConfigMapKeySelector | None = None
+    secret_key_ref: SecretKeySelector | None = None
 
-    _UNSUPPORTED: ClassVar[dict[str, str]] = {
-        "configMapKeyRef": _NO_API_SERVER, "secretKeyRef": _NO_API_SERVER, "fileKeyRef": _NOT_SUPPORTED}
+    _UNSUPPORTED: ClassVar[dict[str, str]] = {"fileKeyRef": _NOT_SUPPORTED}
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigMapEnvSource:
+    name: str = ""
+    optional: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SecretEnvSource:
+    name: str = ""
+    optional: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EnvFromSource:
+    prefix: str = ""
+    config_map_ref: ConfigMapEnvSource | None = None
+    secret_ref: SecretEnvSource | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +294,7 @@ class Container:
     working_dir: str = ""
     ports: tuple[ContainerPort, ...] = ()
     env: tuple[EnvVar, ...] = ()
+    env_from: tuple[EnvFromSource, ...] = ()
     resources: ResourceRequirements = spec_field(factory=ResourceRequirements)
     volume_mounts: tuple[VolumeMount, ...] = ()
     lifecycle: Lifecycle | None = None
@@ -277,7 +311,7 @@ class Container:
     tty: bool = False
     restart_policy: str | None = spec_field(None, enum=("Always",))
 
-    _RAW: ClassVar[frozenset[str]] = frozenset({"envFrom", "volumeDevices", "resizePolicy"})
+    _RAW: ClassVar[frozenset[str]] = frozenset({"volumeDevices", "resizePolicy"})
     ignored: dict[str, object] = spec_field(factory=dict)
 
     def __post_init__(self) -> None:
@@ -313,11 +347,76 @@ class DownwardAPIVolumeSource:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyToPath:
+    key: str = spec_field("", required=True)
+    path: str = spec_field("", required=True, check=names.relative_path)
+    mode: int | None = spec_field(None, check=names.file_mode)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigMapVolumeSource:
+    name: str = ""
+    items: tuple[KeyToPath, ...] = ()
+    # None: the API server's default, 0644 (volume_sources.py applies it), kept absent so -o yaml shows what was written
+    default_mode: int | None = spec_field(None, check=names.file_mode)
+    optional: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SecretVolumeSource:
+    secret_name: str = ""
+    items: tuple[KeyToPath, ...] = ()
+    default_mode: int | None = spec_field(None, check=names.file_mode)
+    optional: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigMapProjection:
+    name: str = ""
+    items: tuple[KeyToPath, ...] = ()
+    optional: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SecretProjection:
+    name: str = ""
+    items: tuple[KeyToPath, ...] = ()
+    optional: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DownwardAPIProjection:
+    items: tuple[DownwardAPIVolumeFile, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeProjection:
+    config_map: ConfigMapProjection | None = None
+    secret: SecretProjection | None = None
+    downward_api: DownwardAPIProjection | None = spec_field(None, json="downwardAPI")
+
+    _UNSUPPORTED: ClassVar[dict[str, str]] = {
+        "serviceAccountToken": f"{_NOT_SUPPORTED}: no API server issues tokens",
+        "clusterTrustBundle": f"{_NOT_SUPPORTED}: no API server publishes trust bundles",
+        "podCertificate": f"{_NOT_SUPPORTED}: no API server issues pod certificates",
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectedVolumeSource:
+    sources: tuple[VolumeProjection, ...] = ()
+    default_mode: int | None = spec_field(None, check=names.file_mode)
+
+
+@dataclass(frozen=True, slots=True)
 class Volume:
     name: str = spec_field(check=names.dns1123_label)
     empty_dir: EmptyDirVolumeSource | None = None
     host_path: HostPathVolumeSource | None = None
     downward_api: DownwardAPIVolumeSource | None = spec_field(None, json="downwardAPI")
+    config_map: ConfigMapVolumeSource | None = None
+    secret: SecretVolumeSource | None = None
+    projected: ProjectedVolumeSource | None = None
 
     _UNSUPPORTED: ClassVar[dict[str, str]] = {key: _NOT_SUPPORTED for key in _OTHER_VOLUME_SOURCES}
 

@@ -12,10 +12,13 @@ import signal
 from collections.abc import Callable, Iterator
 
 from pyrunc.errors import FieldError
+from pyrunc.spec import names as name_rules
 from pyrunc.spec.model import (
-    Container, HTTPGetAction, Lifecycle, ObjectFieldSelector, Pod, PodSecurityContext, Probe, ResourceFieldSelector,
-    SeccompProfile, SecurityContext, TCPSocketAction, is_sidecar,
+    Container, DownwardAPIVolumeFile, HTTPGetAction, KeyToPath, Lifecycle, ObjectFieldSelector, Pod,
+    PodSecurityContext, Probe, ResourceFieldSelector, SeccompProfile, SecurityContext, TCPSocketAction, VolumeProjection,
+    is_sidecar,
 )
+from pyrunc.spec.objects import data_key
 
 Errors = Iterator[FieldError]
 
@@ -61,17 +64,82 @@ def check_volumes(pod: Pod) -> Errors:
         if v.name and v.name in seen:
             yield FieldError(f"{path}.name", f'Duplicate value: "{v.name}"')
         seen.add(v.name)
-        yield from _one_of(path, "volume", [v.empty_dir, v.host_path, v.downward_api])
-        for j, item in enumerate(v.downward_api.items if v.downward_api else ()):
-            item_path = f"{path}.downwardAPI.items[{j}]"
-            yield from _one_of(item_path, "downward API source", [item.field_ref, item.resource_field_ref])
-            if item.field_ref:
-                yield from _field_ref(f"{item_path}.fieldRef", item.field_ref, _VOLUME_FIELD_PATHS)
-            if item.resource_field_ref:
-                ref = item.resource_field_ref
-                if not ref.container_name:
-                    yield FieldError(f"{item_path}.resourceFieldRef.containerName", "Required value")
-                yield from _resource_ref(f"{item_path}.resourceFieldRef", ref, names)
+        yield from _one_of(path, "volume", [v.empty_dir, v.host_path, v.downward_api, v.config_map, v.secret,
+                                            v.projected])
+        if v.downward_api is not None:
+            yield from _downward_items(f"{path}.downwardAPI", v.downward_api.items, names, set())
+        if v.config_map is not None:
+            yield from _required_name(f"{path}.configMap.name", v.config_map.name)
+            yield from _key_items(f"{path}.configMap", v.config_map.items, set())
+        if v.secret is not None:
+            yield from _required_name(f"{path}.secret.secretName", v.secret.secret_name)
+            yield from _key_items(f"{path}.secret", v.secret.items, set())
+        if v.projected is not None:
+            yield from _projected(f"{path}.projected", v.projected.sources, names)
+
+
+def _required_name(path: str, name: str) -> Errors:
+    if not name:
+        yield FieldError(path, "Required value")
+    else:
+        problem = name_rules.dns1123_subdomain(name)
+        if problem:
+            yield FieldError(path, problem)
+
+
+def _item_path(path: str, value: str, paths: set[str]) -> Errors:
+    """validateVolumeSourcePath: relative, no '..' element (names.relative_path, checked when decoding),
+    not starting with '..' (the atomic writer's own `..data` entries), unique within the volume."""
+    if value.startswith(".."):
+        yield FieldError(path, f'Invalid value: "{value}": must not start with \'..\'')
+    if value in paths:
+        yield FieldError(path, f'Invalid value: "{value}": conflicting duplicate paths')
+    paths.add(value)
+
+
+def _key_items(path: str, items: tuple[KeyToPath, ...], paths: set[str]) -> Errors:
+    for j, item in enumerate(items):
+        item_path = f"{path}.items[{j}]"
+        if item.key:
+            problem = data_key(item.key)
+            if problem:
+                yield FieldError(f"{item_path}.key", problem)
+        if item.path:
+            yield from _item_path(f"{item_path}.path", item.path, paths)
+
+
+def _downward_items(path: str, items: tuple[DownwardAPIVolumeFile, ...], names: set[str], paths: set[str]) -> Errors:
+    for j, item in enumerate(items):
+        item_path = f"{path}.items[{j}]"
+        if item.path:
+            yield from _item_path(f"{item_path}.path", item.path, paths)
+        yield from _one_of(item_path, "downward API source", [item.field_ref, item.resource_field_ref])
+        if item.field_ref:
+            yield from _field_ref(f"{item_path}.fieldRef", item.field_ref, _VOLUME_FIELD_PATHS)
+        if item.resource_field_ref:
+            ref = item.resource_field_ref
+            if not ref.container_name:
+                yield FieldError(f"{item_path}.resourceFieldRef.containerName", "Required value")
+            yield from _resource_ref(f"{item_path}.resourceFieldRef", ref, names)
+
+
+def _projected(path: str, sources: tuple[VolumeProjection, ...], names: set[str]) -> Errors:
+    """validateProjectedVolumeSource: one source per projection, paths unique across all of them."""
+    paths: set[str] = set()
+    for k, src in enumerate(sources):
+        src_path = f"{path}.sources[{k}]"
+        cm, secret, dapi = src.config_map, src.secret, src.downward_api
+        given = [x for x in (cm, secret, dapi) if x is not None]
+        if len(given) > 1:
+            yield FieldError(src_path, "may not specify more than 1 volume type per source")
+        if cm is not None:
+            yield from _required_name(f"{src_path}.configMap.name", cm.name)
+            yield from _key_items(f"{src_path}.configMap", cm.items, paths)
+        if secret is not None:
+            yield from _required_name(f"{src_path}.secret.name", secret.name)
+            yield from _key_items(f"{src_path}.secret", secret.items, paths)
+        if dapi is not None:
+            yield from _downward_items(f"{src_path}.downwardAPI", dapi.items, names, paths)
 
 
 def _field_ref(path: str, ref: ObjectFieldSelector, allowed: re.Pattern[str]) -> Errors:
@@ -112,13 +180,35 @@ def check_env(pod: Pod) -> Errors:
             if e.value_from is None:
                 continue
             src = f"{path}.env[{i}].valueFrom"
+            vf = e.value_from
             if e.value:
                 yield FieldError(src, "may not be specified when `value` is not empty")
-            yield from _one_of(src, "valueFrom source", [e.value_from.field_ref, e.value_from.resource_field_ref])
-            if e.value_from.field_ref:
-                yield from _field_ref(f"{src}.fieldRef", e.value_from.field_ref, _ENV_FIELD_PATHS)
-            if e.value_from.resource_field_ref:
-                yield from _resource_ref(f"{src}.resourceFieldRef", e.value_from.resource_field_ref, names)
+            yield from _one_of(src, "valueFrom source", [vf.field_ref, vf.resource_field_ref, vf.config_map_key_ref,
+                                                         vf.secret_key_ref])
+            if vf.field_ref:
+                yield from _field_ref(f"{src}.fieldRef", vf.field_ref, _ENV_FIELD_PATHS)
+            if vf.resource_field_ref:
+                yield from _resource_ref(f"{src}.resourceFieldRef", vf.resource_field_ref, names)
+            for key, ref in (("configMapKeyRef", vf.config_map_key_ref), ("secretKeyRef", vf.secret_key_ref)):
+                if ref is not None:
+                    yield from _required_name(f"{src}.{key}.name", ref.name)
+                    problem = data_key(ref.key) if ref.key else None
+                    if problem:
+                        yield FieldError(f"{src}.{key}.key", problem)
+        for i, ef in enumerate(c.env_from):
+            src = f"{path}.envFrom[{i}]"
+            if ef.prefix:
+                problem = name_rules.env_var_name(ef.prefix)
+                if problem:
+                    yield FieldError(f"{src}.prefix", problem)
+            if ef.config_map_ref is not None and ef.secret_ref is not None:
+                yield FieldError(src, "may not have more than one field specified at a time")
+            elif ef.config_map_ref is None and ef.secret_ref is None:
+                yield FieldError(src, "must specify one of: `configMapRef` or `secretRef`")
+            if ef.config_map_ref is not None:
+                yield from _required_name(f"{src}.configMapRef.name", ef.config_map_ref.name)
+            if ef.secret_ref is not None:
+                yield from _required_name(f"{src}.secretRef.name", ef.secret_ref.name)
 
 
 def check_resources(pod: Pod) -> Errors:

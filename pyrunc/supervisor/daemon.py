@@ -13,6 +13,7 @@ format of ``protocol.py`` (typed errors, the build and protocol check). ``_handl
     {"op": "apply", "manifest": {...}}            -> {"ok": true, "result": "created|configured|unchanged"}
     {"op": "delete", "key": "ns_name", "grace": N|null} -> {"ok": true} once nothing of the pod is left
     {"op": "ping"}                                -> {"ok": true, "pid": N}
+    {"op": "objects-changed"}                     -> {"ok": true} (pods re-read their ConfigMaps/Secrets)
 A client of another build or protocol gets "Handover": the daemon stops accepting and exits leaving
 every pod running (no teardown, as after SIGKILL); the client starts a supervisor of its own build,
 which adopts them. Everything the daemon may run is imported before it serves (``preload.py``): the
@@ -202,6 +203,15 @@ class Daemon:
             self._apply(req["manifest"], reply)
         elif op == "delete":
             self._delete(req["key"], req.get("grace"), reply)
+        elif op == "objects-changed":
+            # A ConfigMap or Secret was stored or deleted (the CLI tells after each change): every pod
+            # rewrites the volumes that read a changed one and retries containers waiting for one.
+            for key, worker in list(self.pods.items()):
+                try:
+                    worker.objects_changed()
+                except Exception:  # noqa: BLE001 - one pod's volume must not stop the others' updates
+                    log.exception("pod %s: cannot update its volumes", key)
+            reply({"ok": True})
         else:
             reply({"ok": False, "error": f"unknown request {op!r}", "kind": "BadRequest"})
 

@@ -28,9 +28,11 @@ from pyrunc.runtime.records import ContainerRecord, ContainerState
 from pyrunc.runtime.service import CreateError, RuntimeService
 from pyrunc.sandbox import sandbox as sbx
 from pyrunc.sandbox.eviction import disk_limits, emptydir_eviction, measure_usage
-from pyrunc.sandbox.volumes import prepare_volumes, volume_path
+from pyrunc.runtime import envsources
+from pyrunc.sandbox.projections import VolumeSetUpError, referenced_objects, uses_metadata
+from pyrunc.sandbox.volumes import prepare_volumes, volume_path, write_projection
 from pyrunc.spec.load import pod_to_dict
-from pyrunc.spec.model import Container, Pod
+from pyrunc.spec.model import Container, Pod, Volume
 from pyrunc.spec.objects import Secret
 from pyrunc.status import rfc3339
 from pyrunc.store.atomic import private_dir, read_json, write_json
@@ -49,6 +51,9 @@ from pyrunc.worker.termination import Stopper
 log = logging.getLogger("pyrunc.pod")
 
 MAX_VOLUME_RETRY = 120.0  # kubelet volume manager: failed mounts are retried with back-off up to 2 min
+# The kubelet's sync period (--sync-frequency, 1 min): each pod's configMap/secret/projected volumes are
+# brought up to date at least this often, besides at once when the CLI says objects changed.
+OBJECT_RESYNC_PERIOD = 60.0
 
 
 class PodWorker:
@@ -90,6 +95,9 @@ class PodWorker:
         self.removed = False
         self.evicted = os.path.exists(layout.eviction_json)
         self.disk_timer: int | None = None
+        # (kind, name) -> resourceVersion of each object the volumes read, as last written ("" = absent)
+        self.object_versions: dict[tuple[str, str], str] = {}
+        self.resync_timer: int | None = None
 
     @property
     def uid(self) -> str:
@@ -113,6 +121,7 @@ class PodWorker:
             raise
         self.sync()
         self._check_disk()
+        self._schedule_resync()
 
     def adopt(self) -> None:
         """Take over after a supervisor restart: watch what still runs, account for what ended unseen."""
@@ -143,11 +152,70 @@ class PodWorker:
                 self._save_facts(name, facts)
             self._start_probes(name, record)
         self._check_disk()
+        # What the volumes show was written by an earlier supervisor: compared at the first resync.
+        self.object_versions = {}
+        self._schedule_resync()
 
     def update_metadata(self, labels: dict[str, str], annotations: dict[str, str]) -> None:
-        """apply of the same spec with other labels or annotations: stored, nothing restarts."""
+        """apply of the same spec with other labels or annotations: stored, nothing restarts; the
+        downwardAPI files of labels and annotations are rewritten (atomic writer), as the kubelet does."""
         self.pod = replace(self.pod, metadata=replace(self.pod.metadata, labels=labels, annotations=annotations))
         self._write_pod()
+        if self.volumes_ready and not self.removed:
+            self._refresh_volumes([v for v in self.pod.spec.volumes if uses_metadata(v)])
+
+    def objects_changed(self) -> None:
+        """A ConfigMap or Secret changed (the CLI says so; or the periodic resync): rewrite the volumes
+        reading one whose resourceVersion moved, and retry a container waiting for one at once."""
+        if self.removed or self.terminating:
+            return
+        now = self.clock.wall()
+        retried = False
+        for name, facts in list(self.facts.items()):
+            if facts.waiting_reason == "CreateContainerConfigError" and facts.retry_create_at > now:
+                self._save_facts(name, replace(facts, retry_create_at=now))
+                retried = True
+        if self.volumes_ready:
+            versions = self._object_versions()
+            if versions != self.object_versions:
+                changed = {ref for ref in versions.keys() | self.object_versions.keys()
+                           if versions.get(ref) != self.object_versions.get(ref)}
+                self._refresh_volumes([v for v in self.pod.spec.volumes if referenced_objects(v) & changed])
+        elif self.volume_retry_at > now:
+            self.volume_retry_at = now  # a mount waiting for an object: try it again now
+            retried = True
+        if retried:
+            self._sync_soon()
+
+    def _object_versions(self) -> dict[tuple[str, str], str]:
+        store = ObjectStore(self.cfg.root)
+        ns = self.pod.metadata.namespace
+        refs = set().union(*(referenced_objects(v) for v in self.pod.spec.volumes)) if self.pod.spec.volumes else set()
+        return {(kind, name): store.resource_version(kind, ns, name) for kind, name in sorted(refs)}
+
+    def _refresh_volumes(self, volumes: list[Volume]) -> None:
+        """Rewrite these volumes' files (a no-op for one already current); a failure keeps the old files."""
+        versions = self._object_versions()
+        lookup = envsources.store_lookup(self.cfg.root, self.pod.metadata.namespace)
+        for vol in volumes:
+            try:
+                write_projection(vol, self.pod, self.layout, lookup, self.rt.cpus, self.rt.memory)
+            except (OSError, PyruncError) as e:
+                self.event("Warning", "FailedMount", self._mount_message(e))
+                for ref in referenced_objects(vol):
+                    versions.pop(ref, None)  # not written: tried again at the next resync
+        self.object_versions = versions
+
+    def _schedule_resync(self) -> None:
+        def resync() -> None:
+            self.resync_timer = None
+            if self.removed:
+                return
+            self.objects_changed()
+            self._schedule_resync()
+
+        self.loop.cancel(self.resync_timer)
+        self.resync_timer = self.loop.call_later(OBJECT_RESYNC_PERIOD, resync)
 
     def terminate(self, grace: int | None, done: Callable[[], None]) -> None:
         """Stop every container within the grace period, then remove the pod and call `done`.
@@ -238,17 +306,26 @@ class PodWorker:
     def _mount_volumes(self) -> bool:
         """Volumes before any container (kubelet volume manager): a failure is retried, not fatal."""
         try:
-            self.volumes = prepare_volumes(self.pod, self.layout, self.rt.memory, self.rt.paths(self.pod), self.rt.cpus)
+            versions = self._object_versions()
+            self.volumes = prepare_volumes(self.pod, self.layout, self.rt.memory, self.rt.paths(self.pod), self.rt.cpus,
+                                           envsources.store_lookup(self.cfg.root, self.pod.metadata.namespace))
+            self.object_versions = versions
         except (OSError, PyruncError) as e:
             self.volume_failures += 1
-            detail = e.detail if isinstance(e, FieldError) else str(e)
-            self.event("Warning", "FailedMount", f"MountVolume.SetUp failed: {detail}")
+            self.event("Warning", "FailedMount", self._mount_message(e))
             delay = min(MAX_VOLUME_RETRY, 2.0 * 2 ** (self.volume_failures - 1))
             self.volume_retry_at = self.clock.wall() + delay
             self._sync_at(delay)
             return False
         self.volumes_ready = True
         return True
+
+    @staticmethod
+    def _mount_message(e: Exception) -> str:
+        if isinstance(e, VolumeSetUpError):  # the kubelet's words, with its space before the colon
+            return f'MountVolume.SetUp failed for volume "{e.volume}" : {e.message}'
+        detail = e.detail if isinstance(e, FieldError) else str(e)
+        return f"MountVolume.SetUp failed: {detail}"
 
     def _sync_at(self, delay: float) -> None:
         self.loop.cancel(self.wake_timer)
@@ -357,6 +434,7 @@ class PodWorker:
         if previous is not None and previous.state in (ContainerState.EXITED, ContainerState.UNKNOWN):
             self.rt.remove_container(self.pod, self.layout, previous)
         view = self._view_of(name)
+        self._invalid_env_keys(spec)
         try:
             record = self.rt.create_container(self.pod, self.layout, spec, start.attempt, self.volumes)
             record = self.rt.start_container(self.pod, self.layout, record)
@@ -387,6 +465,16 @@ class PodWorker:
         else:
             self._start_probes(name, record)
         return True
+
+    def _invalid_env_keys(self, spec: Container) -> None:
+        """The kubelet's InvalidEnvironmentVariableNames event for envFrom keys it leaves out."""
+        ns = self.pod.metadata.namespace
+        try:
+            _, skipped = envsources.env_from(spec.env_from, envsources.store_lookup(self.cfg.root, ns))
+        except PyruncError:
+            return  # a missing object: create_container reports it
+        for keys in skipped:
+            self.event("Warning", "InvalidEnvironmentVariableNames", keys.message(ns))
 
     def _kill(self, kill: KillContainer) -> None:
         """kubelet killContainer (worker/termination.py): preStop, the stop signal, SIGKILL at the end."""
@@ -433,7 +521,8 @@ class PodWorker:
             self._stop_workers(name)
         self.loop.cancel(self.wake_timer)
         self.loop.cancel(self.disk_timer)
-        self.wake_timer = self.disk_timer = None
+        self.loop.cancel(self.resync_timer)
+        self.wake_timer = self.disk_timer = self.resync_timer = None
         self.rt.remove_pod_sandbox(self.pod, self.layout, self.sandbox)
         self.removed = True
         self._finish()

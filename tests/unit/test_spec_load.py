@@ -125,7 +125,7 @@ spec:
       valueFrom: {fieldRef: {fieldPath: metadata.name}}
     - name: MEM
       valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: 1Mi}}
-    envFrom: [{prefix: X_}]
+    envFrom: [{prefix: X_, configMapRef: {name: cfg, optional: true}}]
     resources:
       limits: {cpu: 500m, memory: 128Mi, example.com/gpu: 1}
       requests: {cpu: 250m}

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pyrunc.errors import SpecError
-from pyrunc.spec import pod_from_dict
+from pyrunc.spec import pod_from_dict, pod_to_dict
 
 BASE: dict[str, Any] = {
     "apiVersion": "v1",
@@ -154,7 +154,32 @@ CASES: list[tuple[str, Mutate, str]] = [
     # volumes
     ("no volume type", lambda d: d["spec"]["volumes"][0].pop("emptyDir"), "spec.volumes[0]: must specify a volume type"),
     ("two volume types", lambda d: d["spec"]["volumes"][0].update(hostPath={"path": "/x"}), "spec.volumes[0]: may not specify more than 1 volume type"),
-    ("configMap volume", lambda d: d["spec"]["volumes"].append({"name": "cm", "configMap": {"name": "x"}}), "spec.volumes[1].configMap: not supported by pyrunc"),
+    ("configMap name", lambda d: d["spec"]["volumes"].append({"name": "cm", "configMap": {}}), "spec.volumes[1].configMap.name: Required value"),
+    ("secret name", lambda d: d["spec"]["volumes"].append({"name": "s", "secret": {"items": []}}), "spec.volumes[1].secret.secretName: Required value"),
+    ("item key", lambda d: d["spec"]["volumes"].append({"name": "cm", "configMap": {"name": "x", "items": [{"key": "a/b", "path": "p"}]}}),
+     'spec.volumes[1].configMap.items[0].key: Invalid value: "a/b": a valid config key'),
+    ("item path absolute", lambda d: d["spec"]["volumes"].append({"name": "cm", "configMap": {"name": "x", "items": [{"key": "k", "path": "/etc/p"}]}}),
+     'spec.volumes[1].configMap.items[0].path: Invalid value: "/etc/p": must be a relative path'),
+    ("item path dotdot", lambda d: d["spec"]["volumes"].append({"name": "s", "secret": {"secretName": "x", "items": [{"key": "k", "path": "a/../../b"}]}}),
+     "spec.volumes[1].secret.items[0].path: Invalid value: \"a/../../b\": must not contain '..'"),
+    ("item path ..data", lambda d: d["spec"]["volumes"].append({"name": "s", "secret": {"secretName": "x", "items": [{"key": "k", "path": "..data"}]}}),
+     "spec.volumes[1].secret.items[0].path: Invalid value: \"..data\": must not start with '..'"),
+    ("item path missing", lambda d: d["spec"]["volumes"].append({"name": "cm", "configMap": {"name": "x", "items": [{"key": "k"}]}}),
+     "spec.volumes[1].configMap.items[0].path: Required value"),
+    ("item mode", lambda d: d["spec"]["volumes"].append({"name": "cm", "configMap": {"name": "x", "items": [{"key": "k", "path": "p", "mode": 512}]}}),
+     "spec.volumes[1].configMap.items[0].mode: Invalid value: 512: must be a number between 0 and 0777"),
+    ("defaultMode", lambda d: d["spec"]["volumes"].append({"name": "s", "secret": {"secretName": "x", "defaultMode": -1}}),
+     "spec.volumes[1].secret.defaultMode: Invalid value: -1"),
+    ("projected token", lambda d: d["spec"]["volumes"].append({"name": "p", "projected": {"sources": [{"serviceAccountToken": {"path": "t"}}]}}),
+     "spec.volumes[1].projected.sources[0].serviceAccountToken: not supported by pyrunc: no API server issues tokens"),
+    ("projected bundle", lambda d: d["spec"]["volumes"].append({"name": "p", "projected": {"sources": [{"clusterTrustBundle": {"path": "t"}}]}}),
+     "spec.volumes[1].projected.sources[0].clusterTrustBundle: not supported by pyrunc"),
+    ("projected two", lambda d: d["spec"]["volumes"].append({"name": "p", "projected": {"sources": [{"configMap": {"name": "a"}, "secret": {"name": "b"}}]}}),
+     "spec.volumes[1].projected.sources[0]: may not specify more than 1 volume type per source"),
+    ("projected duplicate", lambda d: d["spec"]["volumes"].append({"name": "p", "projected": {"sources": [
+        {"configMap": {"name": "a", "items": [{"key": "k", "path": "same"}]}},
+        {"downwardAPI": {"items": [{"path": "same", "fieldRef": {"fieldPath": "metadata.name"}}]}}]}}),
+     'spec.volumes[1].projected.sources[1].downwardAPI.items[0].path: Invalid value: "same": conflicting duplicate paths'),
     ("pvc volume", lambda d: d["spec"]["volumes"].append({"name": "pv", "persistentVolumeClaim": {"claimName": "x"}}), "spec.volumes[1].persistentVolumeClaim: not supported by pyrunc"),
     ("hostPath relative", lambda d: d["spec"]["volumes"].append({"name": "h", "hostPath": {"path": "x"}}), 'spec.volumes[1].hostPath.path: Invalid value: "x": must be an absolute path'),
     ("downward path", lambda d: d["spec"]["volumes"].append({"name": "i", "downwardAPI": {"items": [{"path": "../x", "fieldRef": {"fieldPath": "metadata.name"}}]}}),
@@ -165,10 +190,22 @@ CASES: list[tuple[str, Mutate, str]] = [
      "spec.volumes[1].downwardAPI.items[0].resourceFieldRef.containerName: Required value"),
     ("downward mode", lambda d: d["spec"]["volumes"].append({"name": "i", "downwardAPI": {"defaultMode": 4096}}), "spec.volumes[1].downwardAPI.defaultMode: Invalid value: 4096"),
     # env
-    ("configMapKeyRef", _container(env=[{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}}]),
-     "spec.containers[0].env[0].valueFrom.configMapKeyRef: not supported: pyrunc has no API server to read ConfigMaps/Secrets from"),
-    ("secretKeyRef", _container(env=[{"name": "A", "valueFrom": {"secretKeyRef": {"name": "c", "key": "k"}}}]),
-     "spec.containers[0].env[0].valueFrom.secretKeyRef: not supported: pyrunc has no API server"),
+    ("configMapKeyRef key", _container(env=[{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "c"}}}]),
+     "spec.containers[0].env[0].valueFrom.configMapKeyRef.key: Required value"),
+    ("secretKeyRef name", _container(env=[{"name": "A", "valueFrom": {"secretKeyRef": {"key": "k"}}}]),
+     "spec.containers[0].env[0].valueFrom.secretKeyRef.name: Required value"),
+    ("secretKeyRef bad key", _container(env=[{"name": "A", "valueFrom": {"secretKeyRef": {"name": "s", "key": "a b"}}}]),
+     'spec.containers[0].env[0].valueFrom.secretKeyRef.key: Invalid value: "a b"'),
+    ("two valueFrom", _container(env=[{"name": "A", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}, "fieldRef": {"fieldPath": "metadata.name"}}}]),
+     "spec.containers[0].env[0].valueFrom: may not specify more than 1 valueFrom source type"),
+    ("fileKeyRef", _container(env=[{"name": "A", "valueFrom": {"fileKeyRef": {"path": "x"}}}]),
+     "spec.containers[0].env[0].valueFrom.fileKeyRef: not supported by pyrunc"),
+    ("envFrom empty", _container(envFrom=[{"prefix": "X_"}]), "spec.containers[0].envFrom[0]: must specify one of: `configMapRef` or `secretRef`"),
+    ("envFrom two", _container(envFrom=[{"configMapRef": {"name": "a"}, "secretRef": {"name": "b"}}]),
+     "spec.containers[0].envFrom[0]: may not have more than one field specified at a time"),
+    ("envFrom prefix", _container(envFrom=[{"prefix": "A=", "configMapRef": {"name": "a"}}]),
+     'spec.containers[0].envFrom[0].prefix: Invalid value: "A="'),
+    ("envFrom name", _container(envFrom=[{"secretRef": {"name": "Bad_Name"}}]), "spec.containers[0].envFrom[0].secretRef.name: Invalid value"),
     ("value and valueFrom", _container(env=[{"name": "A", "value": "x", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]),
      "spec.containers[0].env[0].valueFrom: may not be specified when `value` is not empty"),
     ("fieldPath", _container(env=[{"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "spec.hostname"}}}]),
@@ -221,8 +258,30 @@ def test_sidecar_may_have_probes_and_hooks() -> None:
 
 
 def test_not_supported_source_reports_once() -> None:
-    errors = _errors(lambda d: d["spec"]["volumes"].append({"name": "cm", "configMap": {"name": "x"}}))
-    assert errors == ["spec.volumes[1].configMap: not supported by pyrunc"]
+    errors = _errors(lambda d: d["spec"]["volumes"].append({"name": "pv", "persistentVolumeClaim": {"claimName": "x"}}))
+    assert errors == ["spec.volumes[1].persistentVolumeClaim: not supported by pyrunc"]
+
+
+def test_config_sources_accepted() -> None:
+    d = copy.deepcopy(BASE)
+    d["spec"]["volumes"] += [
+        {"name": "cm", "configMap": {"name": "app", "items": [{"key": "k", "path": "conf/k.txt", "mode": 0o600}],
+                                     "defaultMode": 0o640, "optional": True}},
+        {"name": "s", "secret": {"secretName": "creds"}},
+        {"name": "p", "projected": {"defaultMode": 0o440, "sources": [
+            {"configMap": {"name": "app"}}, {"secret": {"name": "creds", "items": [{"key": "u", "path": "user"}]}},
+            {"downwardAPI": {"items": [{"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]}}]}}]
+    _c0(d).update(envFrom=[{"prefix": "CFG_", "configMapRef": {"name": "app"}}, {"secretRef": {"name": "creds", "optional": True}}],
+                  env=[{"name": "U", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "u", "optional": False}}}])
+    pod = pod_from_dict(d)
+    c = pod.spec.containers[0]
+    assert c.env_from[0].prefix == "CFG_" and c.env_from[0].config_map_ref is not None
+    assert c.env[0].value_from is not None and c.env[0].value_from.secret_key_ref is not None
+    cm = pod.spec.volumes[-3].config_map
+    assert cm is not None and cm.items[0].mode == 0o600 and cm.default_mode == 0o640
+    projected = pod.spec.volumes[-1].projected
+    assert projected is not None and len(projected.sources) == 3
+    assert pod_to_dict(pod)["spec"]["volumes"][-3]["configMap"]["items"][0] == {"key": "k", "path": "conf/k.txt", "mode": 0o600}
 
 
 def test_one_bad_list_item_keeps_later_indexes() -> None:

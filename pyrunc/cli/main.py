@@ -22,6 +22,7 @@ VERBS = {
     "top": "Show CPU and memory use of pods",
     "image": "Pull, import, list, inspect and remove images",
     "daemon": argparse.SUPPRESS,
+    "completion": "Print a shell completion script (bash, zsh)",
     "version": "Print the version",
 }
 

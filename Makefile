@@ -19,7 +19,7 @@ demo: setup
 test: setup-test
 	.venv/bin/python -m pytest -q
 
-unit: setup
+unit: setup-test
 	.venv/bin/python -m pytest -q tests/unit
 
 bench: setup

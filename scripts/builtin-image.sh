@@ -1,18 +1,16 @@
 #!/bin/sh
-# The built-in busybox image, offline: rootfs/busybox.sh builds its root filesystem from Debian's
-# busybox-static, and `pyrunc image import` makes it a normal image of the store, named
-# docker.io/library/busybox:latest (the store is $PYRUNC_IMAGES, default /var/lib/pyrunc/images).
-# Idempotent: the same busybox gives the same layer and image id, and an import of what the store
-# already holds only rewrites its name.
+# The built-in busybox image, offline: `pyrunc image import --builtin` builds its root filesystem from
+# Debian's busybox-static with the recipe shipped in the package (pyrunc/images/busybox.sh, also
+# rootfs/busybox.sh) and makes it a normal image of the store, named docker.io/library/busybox:latest
+# (the store is $PYRUNC_IMAGES, default /var/lib/pyrunc/images). An installed pyrunc runs the same
+# command, so it gets the same image id. Idempotent: the same busybox gives the same layer and image
+# id, and an import of what the store already holds only rewrites its name.
 #   scripts/builtin-image.sh PYRUNC [BUILD_DIR]
 set -eu
 cd "$(dirname "$0")/.."
 PYRUNC=${1:?usage: $0 PYRUNC [BUILD_DIR]}
-BUILD=${2:-/var/lib/pyrunc/builtin/busybox}
-sh rootfs/busybox.sh "$BUILD" >/dev/null
-"$PYRUNC" image import -q "$BUILD/rootfs.tar" docker.io/library/busybox:latest \
-    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    --change 'WORKDIR /' --change 'CMD ["sh"]' >/dev/null
+BUILD=${2:-}
+"$PYRUNC" image import -q --builtin ${BUILD:+--build-dir "$BUILD"} >/dev/null
 echo "built-in image: docker.io/library/busybox:latest"
 # Before the image store, the built-in image was a plain directory under the images directory: remove
 # it (only that one, recognised by its build stamp) once the store has the image.

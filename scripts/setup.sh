@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Idempotent set-up of pyrunc on a Debian/Ubuntu machine, as root:
-#   Debian packages, a virtualenv in .venv with the package, and the built-in busybox image.
-# Usage: scripts/setup.sh [--test]   (--test adds what the test suite needs: QEMU for the cgroup v2 guest)
+#   Debian packages, a virtualenv in .venv with the package, `pyrunc` on root's PATH (a link in
+#   /usr/local/bin, which sudo's secure_path has on Debian), its bash completion, and the built-in
+#   busybox image.
+# Usage: scripts/setup.sh [--test]
+#   Without --test: only what running pyrunc needs (and building its Python dependencies).
+#   --test adds the test tools: Debian packages (QEMU for the cgroup v2 guest, a registry, ...) and the
+#   package's `test` extra (pytest, hypothesis, mypy, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,8 +15,13 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
+# Running: busybox-static (the built-in image), nftables and iproute2 (pod network), libseccomp2 (seccomp,
+# loaded by pyseccomp), util-linux and procps (mount, nsenter, ps), ca-certificates (registries over
+# HTTPS); python3-venv; libcap-dev, python3-dev and gcc build python-prctl, which has no wheel.
 packages=(busybox-static nftables iproute2 libcap-dev libseccomp2 python3-venv python3-dev gcc make util-linux procps ca-certificates)
+extra=""
 if [ "${1:-}" = "--test" ]; then
+  extra="[test]"
   # The cgroup v2 tests boot a QEMU guest built with debootstrap (tests/guest/README.md); ping for tests;
   # libc6-dev for the static syscall probe the seccomp tests build with gcc.
   packages+=(qemu-system-x86 debootstrap cpio e2fsprogs iputils-ping libc6-dev)
@@ -33,10 +43,11 @@ python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
-stamp=.venv/.pyrunc-installed
+# One stamp per set of extras: `make setup` after `make test` keeps the test tools (it never removes).
+stamp=.venv/.pyrunc-installed${extra:+-test}
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   # compat mode: a plain .pth path entry; the default finder hook costs ~40 ms on every pyrunc start
-  .venv/bin/python -m pip install -q --disable-pip-version-check --config-settings editable_mode=compat -e '.[test]'
+  .venv/bin/python -m pip install -q --disable-pip-version-check --config-settings editable_mode=compat -e ".$extra"
   touch "$stamp"
 fi
 
@@ -44,5 +55,16 @@ fi
 # compiling pyrunc's modules on every command would cost more than running it.
 .venv/bin/python -m compileall -q pyrunc
 
+# `pyrunc` on root's PATH, as kubectl is: a link to this checkout's entry point (sudo's secure_path on
+# Debian has /usr/local/bin). A link that points elsewhere (another checkout) is replaced, and said so;
+# a file that is not a link is someone else's and is left alone.
+bin=/usr/local/bin/pyrunc
+want="$(pwd)/.venv/bin/pyrunc"
+sh scripts/link-tool.sh "$want" "$bin"
+# Bash completion (kubectl's shape): verbs, flags and pod names.
+mkdir -p /etc/bash_completion.d
+.venv/bin/pyrunc completion bash >/etc/bash_completion.d/pyrunc.tmp
+mv /etc/bash_completion.d/pyrunc.tmp /etc/bash_completion.d/pyrunc
+
 sh scripts/builtin-image.sh .venv/bin/pyrunc
-echo "pyrunc is set up: $(pwd)/.venv/bin/pyrunc"
+echo "pyrunc is set up: $bin -> $want (bash completion: /etc/bash_completion.d/pyrunc)"

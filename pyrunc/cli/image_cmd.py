@@ -34,8 +34,11 @@ def add_arguments(parser: Any) -> None:
     p.add_argument("-a", "--all", action="store_true",
                    help="every image no container uses (default: only images without a name)")
     p = sub.add_parser("import", help="Import a docker-archive, OCI archive or layout, or a root filesystem tarball")
-    p.add_argument("file")
+    p.add_argument("file", nargs="?", default=None)
     p.add_argument("name", nargs="?", default=None, help="the name to give the image (needed for a plain tarball)")
+    p.add_argument("--builtin", action="store_true",
+                   help="build the built-in busybox image from this host's busybox-static (offline) and import it")
+    p.add_argument("--build-dir", default="", help=argparse.SUPPRESS)
     p.add_argument("-c", "--change", action="append", default=[],
                    help='a Dockerfile instruction for a plain tarball\'s config (CMD ["sh"], ENV A=b, ...)')
     p.add_argument("-q", "--quiet", action="store_true")
@@ -180,8 +183,18 @@ def _prune(cfg: Any, args: Any) -> int:
 
 
 def _import(cfg: Any, args: Any) -> int:
+    from pyrunc.errors import PyruncError
     from pyrunc.images.pull import import_archive
 
+    if args.builtin:
+        if args.file is not None or args.change:
+            raise PyruncError("--builtin takes no FILE, NAME or --change: the built-in image is made by its recipe")
+        from pyrunc.images import builtin
+
+        args.file = builtin.build_rootfs(args.build_dir or builtin.default_build_dir(cfg))
+        args.name, args.change = builtin.NAME, list(builtin.CHANGES)
+    elif args.file is None:
+        raise PyruncError("image import needs a FILE (or --builtin)")
     progress = None
     if not args.quiet and sys.stderr.isatty():
         from pyrunc.images.progress import make_progress

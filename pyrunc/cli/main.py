@@ -23,6 +23,7 @@ VERBS = {
     "top": "Show CPU and memory use of pods",
     "image": "Pull, import, list, inspect and remove images",
     "daemon": argparse.SUPPRESS,
+    "completion": "Print a shell completion script (bash, zsh)",
     "version": "Print the version",
 }
 
@@ -88,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         verb = rest[0]
         if verb not in VERBS:
             raise ArgumentError(f'unknown command "{verb}" for "pyrunc"')
-        if verb in NEEDS_ROOT and os.geteuid() != 0:
+        # `apply --dry-run` changes nothing: anyone may ask what a pod would be (kubectl's client dry run).
+        dry_run = verb == "apply" and any(w == "--dry-run" or w.startswith("--dry-run=") for w in rest)
+        if verb in NEEDS_ROOT and os.geteuid() != 0 and not dry_run:
             from pyrunc.errors import PyruncError
 
             raise PyruncError(f"pyrunc {verb} needs root: namespaces, mounts and cgroups are root's to make",

@@ -27,10 +27,16 @@ def pod_view(cfg: NodeConfig, layout: PodLayout, supervised: bool, now: float, n
     names = [c["name"] for c in manifest["spec"].get("initContainers", []) + manifest["spec"]["containers"]]
     records = {n: container_on_disk(layout, n) for n in names}
     sandbox = read_json(layout.sandbox_json)
-    pod = dict(manifest)
-    pod["spec"] = dict(manifest["spec"], nodeName=cfg.node_name)
+    pod = as_stored(cfg, manifest)
     pod["status"] = pod_status(manifest, records, sandbox, lambda pid, st: pid_alive(pid, st), now, supervised, node_ip,
                                eviction=read_json(layout.eviction_json))
+    return pod
+
+
+def as_stored(cfg: NodeConfig, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The pod as `get -o yaml` shows it, before its status: what `apply --dry-run -o yaml` prints too."""
+    pod = dict(manifest)
+    pod["spec"] = dict(manifest["spec"], nodeName=cfg.node_name)
     return pod
 
 

@@ -329,6 +329,20 @@ def is_projection(vol: Any) -> bool:
     return any(getattr(vol, kind, None) is not None for kind in ("config_map", "secret", "projected", "downward_api"))
 
 
+def cgroup_view_mounts(version: int, controller_paths: Mapping[str, str]) -> tuple[list[Mount], bool]:
+    """What a container sees at /sys/fs/cgroup (mounts, whether it gets a cgroup namespace): on v2 a
+    read-only cgroup2 mount in its own cgroup namespace; on v1 a tmpfs holding a read-only bind of its
+    group in each controller hierarchy (`controller_paths`: controller -> the container's directory)."""
+    if version == 2:
+        return [Mount(destination="/sys/fs/cgroup", source="cgroup2", type="cgroup2", read_only=True)], True
+    if version == 1:
+        mounts = [Mount(destination="/sys/fs/cgroup", source="tmpfs", type="tmpfs", data="mode=755")]
+        for controller, path in sorted(controller_paths.items()):
+            mounts.append(Mount(destination=f"/sys/fs/cgroup/{controller}", source=path, read_only=True))
+        return mounts, False
+    return [], False
+
+
 def filesystem_view(privileged: bool, proc_mount: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(masked paths, read-only paths): containerd's defaults, none for a privileged container or
     for procMount: Unmasked (containerd clears both lists for either)."""

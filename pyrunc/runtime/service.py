@@ -43,7 +43,7 @@ from pyrunc.linux.host import host_ip, machine_memory
 from pyrunc.network import NetConfig, PortMapping, reclaim_stale, remove_bridge_if_unused, setup_pod_network
 from pyrunc.network import teardown_pod_network
 from pyrunc.network.files import read_host_resolv, render_hosts, render_resolv
-from pyrunc.runtime.config import ContainerConfig, Mount, SandboxFacts, container_config
+from pyrunc.runtime.config import ContainerConfig, Mount, SandboxFacts, cgroup_view_mounts, container_config
 from pyrunc.runtime.launch import LaunchError, launch
 from pyrunc.runtime import envsources, exec_service
 from pyrunc.runtime.exec_service import ExecResult
@@ -600,14 +600,8 @@ class RuntimeService:
 
     def _cgroup_mounts(self, uid: str, name: str) -> tuple[list[Mount], bool]:
         """What the container sees at /sys/fs/cgroup: its own cgroup, read-only (mounts, cgroupns)."""
-        if self.cgroups.version == 2:
-            return [Mount(destination="/sys/fs/cgroup", source="cgroup2", type="cgroup2", read_only=True)], True
-        if self.cgroups.version == 1:
-            mounts = [Mount(destination="/sys/fs/cgroup", source="tmpfs", type="tmpfs", data="mode=755")]
-            for controller, path in sorted(self.cgroups.paths(uid, name).items()):
-                mounts.append(Mount(destination=f"/sys/fs/cgroup/{controller}", source=path, read_only=True))
-            return mounts, False
-        return [], False
+        paths = self.cgroups.paths(uid, name) if self.cgroups.version == 1 else {}
+        return cgroup_view_mounts(self.cgroups.version, paths)
 
     # ================================================================== node
     def reclaim(self, alive: dict[str, str]) -> None:

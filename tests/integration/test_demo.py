@@ -15,7 +15,8 @@ pytestmark = [pytest.mark.root, pytest.mark.network]
 @pytest.mark.skipif(not (REPO / ".venv" / "bin" / "pyrunc").exists(), reason="make setup has not made .venv")
 def test_the_demo_runs_and_cleans_up(node: Node) -> None:  # noqa: F811
     node.pods.add(("default", "sidecar-pair"))  # teardown checks it is gone
-    env = {**os.environ, "PYRUNC_ROOT": node.root}
+    # As after `make setup`: `pyrunc` on PATH (this checkout's, not whatever /usr/local/bin links to).
+    env = {**os.environ, "PYRUNC_ROOT": node.root, "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}"}
     proc = subprocess.run(["bash", "scripts/demo.sh"], cwd=str(REPO), env=env, capture_output=True, text=True,
                           timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr

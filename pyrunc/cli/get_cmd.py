@@ -1,4 +1,4 @@
-"""pyrunc get pods [NAME...] [-n NS | -A] [-o wide|json|yaml|name]"""
+"""pyrunc get pods [NAME...] [-n NS | -A] [-o wide|json|yaml|name]; pyrunc get nodes [-o wide|json|yaml|name]"""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import sys
 from typing import Any
 
 from pyrunc.cli.common import parse_targets
-from pyrunc.cli.view import add_namespace_flag, load_pod, load_pods
-from pyrunc.errors import PyruncError
+from pyrunc.cli.view import NODE_WORDS, add_namespace_flag, load_node, load_pod, load_pods
+from pyrunc.errors import NotFound, PyruncError
 
 FORMATS = ("wide", "json", "yaml", "name")
 
@@ -19,6 +19,7 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("-A", "--all-namespaces", action="store_true")
     parser.add_argument("-o", "--output", default="", help="wide | json | yaml | name")
     parser.add_argument("--no-headers", action="store_true")
+    parser.add_argument("--show-labels", action="store_true", help="nodes: a LABELS column")
 
 
 def run(cfg: Any, args: Any) -> int:
@@ -28,6 +29,8 @@ def run(cfg: Any, args: Any) -> int:
     if args.output and args.output not in FORMATS:
         raise PyruncError(f'unable to match a printer suitable for the output format "{args.output}", '
                           f"allowed formats are: {','.join(FORMATS)}")
+    if args.args[0].partition("/")[0] in NODE_WORDS:
+        return _nodes(cfg, args)
     names = parse_targets(args.args)
     now = dt.datetime.now(dt.timezone.utc)
     failed = False
@@ -54,3 +57,25 @@ def run(cfg: Any, args: Any) -> int:
     elif not names:
         print(printers.no_resources(None if args.all_namespaces else args.namespace), file=sys.stderr)
     return 1 if failed else 0
+
+
+def _nodes(cfg: Any, args: Any) -> int:
+    """This node: the only one (`get nodes`, `get node NAME`, `get node/NAME`)."""
+    from pyrunc import printers
+    from pyrunc.printers.nodes import nodes_table
+
+    kind, _, name = args.args[0].partition("/")
+    names = ([name] if name else []) + args.args[1:]
+    obj = load_node(cfg)
+    for wanted in names:
+        if wanted != obj["metadata"]["name"]:
+            raise NotFound("nodes", wanted)
+    if args.output in ("json", "yaml"):
+        out = obj if names else printers.as_list([obj])
+        sys.stdout.write(printers.as_json(out) if args.output == "json" else printers.as_yaml(out))
+    elif args.output == "name":
+        print(f"node/{obj['metadata']['name']}")
+    else:
+        sys.stdout.write(nodes_table(obj, dt.datetime.now(dt.timezone.utc), wide=args.output == "wide",
+                                     show_labels=args.show_labels, no_headers=args.no_headers))
+    return 0

@@ -20,6 +20,7 @@ VERBS = {
     "delete": "Delete pods (graceful termination)",
     "wait": "Wait for a condition on a pod",
     "top": "Show CPU and memory use of pods",
+    "label": "Update the labels of this node",
     "image": "Pull, import, list, inspect and remove images",
     "daemon": argparse.SUPPRESS,
     "version": "Print the version",
@@ -27,7 +28,7 @@ VERBS = {
 
 
 # Verbs that create, enter or stop pods; the read-only ones work for anyone who may read the state.
-NEEDS_ROOT = ("apply", "delete", "exec", "daemon", "top")
+NEEDS_ROOT = ("apply", "delete", "exec", "daemon", "top", "label")
 
 
 class ArgumentError(Exception):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Callable
 
 from pyrunc.config import NodeConfig
 from pyrunc.sandbox.sandbox import teardown_sandbox
@@ -24,7 +24,7 @@ from pyrunc.worker.admission import GATED_MESSAGE, GATED_REASON, REJECTED_PREFIX
 log = logging.getLogger("pyrunc.pod")
 
 
-def admission_facts(decision: Rejected | Gated) -> dict[str, Any]:
+def admission_facts(decision: Rejected | Gated) -> dict[str, object]:
     """What admission.json holds (read by status.py through cli/view.py)."""
     if isinstance(decision, Gated):
         return {"gated": list(decision.gates), "reason": GATED_REASON, "message": GATED_MESSAGE}
@@ -32,7 +32,7 @@ def admission_facts(decision: Rejected | Gated) -> dict[str, Any]:
 
 
 class HeldPod:
-    def __init__(self, cfg: NodeConfig, layout: PodLayout, pod: Pod, facts: dict[str, Any] | None = None) -> None:
+    def __init__(self, cfg: NodeConfig, layout: PodLayout, pod: Pod, facts: dict[str, object] | None = None) -> None:
         self.cfg = cfg
         self.layout = layout
         self.pod = pod
@@ -57,7 +57,7 @@ class HeldPod:
         write_json(self.layout.admission_json, self.facts)
         write_json(self.layout.pod_json, pod_to_dict(self.pod))
         if self.gated:
-            log.info("pod %s: scheduling gated (%s)", self.layout.key, ", ".join(self.facts["gated"]))
+            log.info("pod %s: scheduling gated (%s)", self.layout.key, self.facts["gated"])
             return
         # The kubelet's rejectPod: a Warning event with the admission's reason and message.
         self.event("Warning", str(self.facts["reason"]), str(self.facts["message"]).removeprefix(REJECTED_PREFIX))

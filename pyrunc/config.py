@@ -180,6 +180,7 @@ def _check_node_settings(path: str, cfg: NodeConfig) -> None:
     for key in cfg.extended_resources:
         # An extended resource is domain-qualified and outside kubernetes.io (IsExtendedResourceName).
         domain = key.partition("/")[0]
-        if "/" not in key or names.qualified_name(key) or domain == "kubernetes.io" or domain.endswith(".kubernetes.io"):
+        in_kubernetes_io = domain == "kubernetes.io" or domain.endswith(".kubernetes.io")
+        if "/" not in key or names.qualified_name(key) or in_kubernetes_io:
             raise PyruncError(f"{path}: extended_resources.{key}: not an extended resource name "
                               f"(a domain-qualified name outside kubernetes.io, e.g. example.com/gpu)")

@@ -19,7 +19,7 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("-A", "--all-namespaces", action="store_true")
     parser.add_argument("-o", "--output", default="", help="wide | json | yaml | name")
     parser.add_argument("--no-headers", action="store_true")
-    parser.add_argument("--show-labels", action="store_true", help="nodes: a LABELS column")
+    parser.add_argument("--show-labels", action="store_true", help="a LABELS column (as kubectl)")
 
 
 def run(cfg: Any, args: Any) -> int:
@@ -53,7 +53,8 @@ def run(cfg: Any, args: Any) -> int:
             print(printers.as_name(p))
     elif pods:
         sys.stdout.write(pods_table(pods, now, wide=args.output == "wide",
-                                    all_namespaces=args.all_namespaces, no_headers=args.no_headers))
+                                    all_namespaces=args.all_namespaces, no_headers=args.no_headers,
+                                    show_labels=args.show_labels))
     elif not names:
         print(printers.no_resources(None if args.all_namespaces else args.namespace), file=sys.stderr)
     return 1 if failed else 0

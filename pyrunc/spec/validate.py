@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator
 from pyrunc.errors import FieldError
 from pyrunc.spec import names
 from pyrunc.spec.model import (
-    Container, HTTPGetAction, Lifecycle, NodeSelectorRequirement, NodeSelectorTerm, ObjectFieldSelector, Pod, PodSecurityContext, Probe, ResourceFieldSelector,
-    SeccompProfile, SecurityContext, TCPSocketAction, is_sidecar,
+    Container, HTTPGetAction, Lifecycle, NodeSelectorRequirement, NodeSelectorTerm, ObjectFieldSelector, Pod,
+    PodSecurityContext, Probe, ResourceFieldSelector, SeccompProfile, SecurityContext, TCPSocketAction, is_sidecar,
 )
 
 Errors = Iterator[FieldError]

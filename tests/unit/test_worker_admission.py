@@ -266,3 +266,75 @@ def test_label_changes(words: list[str], overwrite: bool, result: tuple[dict[str
         assert result in e.value.message
     else:
         assert change() == result
+
+
+# ------------------------------------------------------------------ get nodes / --show-labels
+def test_nodes_table_columns() -> None:
+    from datetime import datetime, timezone
+
+    from pyrunc.node import node_object
+    from pyrunc.printers.nodes import nodes_table
+
+    facts = NodeFacts("n1", {**NODE.labels, "node-role.kubernetes.io/worker": ""}, {"example.com/gpu": 2})
+    host = {"address": "192.0.2.9", "osImage": "Debian", "kernelVersion": "6.1.0", "machine": "x86_64", "cpus": 2,
+            "memoryKi": 1024, "bootTime": 1_700_000_000.0}
+    obj = node_object(facts, host, "1.2.3")
+    assert obj["status"]["capacity"] == {"cpu": "2", "memory": "1024Ki", "pods": "110", "example.com/gpu": "2"}
+    now = datetime.fromtimestamp(1_700_000_000.0 + 3 * 86400, timezone.utc)
+    lines = nodes_table(obj, now, wide=False, show_labels=True, no_headers=False).splitlines()
+    assert lines[0].split() == ["NAME", "STATUS", "ROLES", "AGE", "VERSION", "LABELS"]
+    assert lines[1].split() == ["n1", "Ready", "worker", "3d", "pyrunc-1.2.3",
+                                ",".join(f"{k}={v}" for k, v in sorted(facts.labels.items()))]
+    wide = nodes_table(obj, now, wide=True, show_labels=False, no_headers=True).split()
+    assert wide == ["n1", "Ready", "worker", "3d", "pyrunc-1.2.3", "192.0.2.9", "<none>", "Debian", "6.1.0",
+                    "pyrunc://1.2.3"]
+
+
+def test_pods_show_labels() -> None:
+    from datetime import datetime, timezone
+
+    from pyrunc.printers.table import pods_table
+
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    pods = [{"metadata": {"name": "a", "labels": {"b": "2", "a": "1"}}, "spec": {"containers": []}, "status": {}},
+            {"metadata": {"name": "b"}, "spec": {"containers": []}, "status": {}}]
+    lines = pods_table(pods, now, show_labels=True).splitlines()
+    assert lines[0].split()[-1] == "LABELS"
+    assert lines[1].split()[-1] == "a=1,b=2"
+    assert lines[2].split()[-1] == "<none>"
+
+
+# ------------------------------------------------------------------ node settings
+@pytest.mark.parametrize(("settings", "error"), [
+    ({"node_labels": ["disk"]}, "node_labels: expected an object"),
+    ({"node_labels": {"disk": 1}}, "node_labels.disk: expected a string"),
+    ({"node_labels": {"bad key": "x"}}, "node_labels.bad key: Invalid value"),
+    ({"node_labels": {"disk": "a b"}}, "node_labels.disk: Invalid value"),
+    ({"extended_resources": {"example.com/gpu": -1}}, "extended_resources.example.com/gpu: expected a whole number"),
+    ({"extended_resources": {"example.com/gpu": "2"}}, "expected a whole number"),
+    ({"extended_resources": {"gpu": 1}}, "extended_resources.gpu: not an extended resource name"),
+    ({"extended_resources": {"kubernetes.io/gpu": 1}}, "not an extended resource name"),
+])
+def test_node_settings_refused(tmp_path: Any, settings: dict[str, Any], error: str) -> None:
+    import json
+
+    from pyrunc.config import load_config
+
+    (tmp_path / "config.json").write_text(json.dumps(settings))
+    with pytest.raises(PyruncError) as e:
+        load_config(str(tmp_path))
+    assert error in e.value.message
+
+
+def test_node_settings_read(tmp_path: Any) -> None:
+    import json
+
+    from pyrunc.config import load_config
+    from pyrunc.node import node_facts
+
+    (tmp_path / "config.json").write_text(json.dumps({"node_labels": {"disk": "ssd"},
+                                                      "extended_resources": {"example.com/gpu": 2}}))
+    (tmp_path / "node-labels.json").write_text(json.dumps({"labels": {"disk": None, "zone": "a"}}))
+    facts = node_facts(load_config(str(tmp_path)))
+    assert "disk" not in facts.labels and facts.labels["zone"] == "a"
+    assert facts.extended_resources == {"example.com/gpu": 2}

@@ -171,3 +171,24 @@ def test_get_nodes_shows_the_labels(n: Node) -> None:
 
 def node_name(node: Node) -> str:
     return str(json.loads(node.run("get", "nodes", "-o", "json").stdout)["items"][0]["metadata"]["name"])
+
+
+def test_a_restarted_supervisor_keeps_rejected_and_gated_pods(n: Node) -> None:
+    import os
+    import signal
+
+    n.apply(pod_yaml("picky", sleeper("c"), "  nodeSelector:\n    zone: b\n"))
+    n.apply(pod_yaml("gated", sleeper("c"), "  schedulingGates:\n  - name: example.com/wait\n"))
+    daemon = n.daemon_pid()
+    os.kill(daemon, signal.SIGKILL)
+    poll("the supervisor gone", lambda: not alive(daemon))
+    n.apply(pod_yaml("other", sleeper("c")))  # a new supervisor, which adopts the two
+    n.wait_running("other")
+    assert n.daemon_pid() != daemon
+    assert phase(n, "picky") == ("Failed", "NodeAffinity")
+    assert status_column(n, "gated") == "SchedulingGated"
+    assert_holds_nothing(n, "picky")
+    assert_holds_nothing(n, "gated")
+    n.delete("picky")
+    n.delete("gated")
+    assert not n.pod_dir("picky").exists() and not n.pod_dir("gated").exists()

@@ -15,7 +15,6 @@ import ipaddress
 import json
 import os
 import random
-import re
 import shutil
 import socket
 import subprocess

@@ -93,6 +93,12 @@ class NodeConfig(NamedTuple):
     # The directory is watched (inotify) and read again every file_check_frequency seconds (the kubelet's 20 s).
     pod_manifest_path: str = ""
     file_check_frequency: float = 20.0
+    # Node labels (pyrunc/node.py): merged under those `pyrunc label node` sets and the kubelet's own
+    # (kubernetes.io/hostname, kubernetes.io/os, kubernetes.io/arch), matched by nodeSelector and node affinity.
+    node_labels: dict[str, str] = {}  # noqa: RUF012 - never mutated: a NamedTuple default, replaced whole
+    # Extended resources the node offers (a device plugin's count, e.g. {"example.com/gpu": 2}): pods
+    # requesting one are admitted while the node's total is not exceeded (worker/admission.py).
+    extended_resources: dict[str, int] = {}  # noqa: RUF012
 
     @property
     def pods_dir(self) -> str:
@@ -130,6 +136,8 @@ def load_config(root: str | None = None) -> NodeConfig:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise PyruncError(f"{path}: {key}: expected a list of strings, got {value!r}")
             value = tuple(value)
+        elif isinstance(default, dict):
+            value = _setting_dict(path, key, value)
         elif isinstance(default, (int, float)) and not isinstance(default, bool):
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise PyruncError(f"{path}: {key}: expected a number, got {value!r}")
@@ -138,6 +146,7 @@ def load_config(root: str | None = None) -> NodeConfig:
             raise PyruncError(f"{path}: {key}: expected {type(default).__name__}, got {value!r}")
         changes[key] = value
     cfg = cfg._replace(**changes)
+    _check_node_settings(path, cfg)
     for key in ("data_dir", "pod_logs_dir"):
         if not os.path.isabs(getattr(cfg, key)):
             raise PyruncError(f"{path}: {key}: expected an absolute path, got {getattr(cfg, key)!r}")
@@ -153,3 +162,34 @@ def load_config(root: str | None = None) -> NodeConfig:
     if cfg.housekeeping_interval <= 0:
         raise PyruncError(f"{path}: housekeeping_interval: must be positive, got {cfg.housekeeping_interval}")
     return cfg
+
+
+def _setting_dict(path: str, key: str, value: object) -> dict[str, object]:
+    """node_labels (string values) or extended_resources (whole numbers), checked as the API checks them."""
+    if not isinstance(value, dict):
+        raise PyruncError(f"{path}: {key}: expected an object, got {value!r}")
+    want_int = key == "extended_resources"
+    for k, v in value.items():
+        ok = (isinstance(v, int) and not isinstance(v, bool) and v >= 0) if want_int else isinstance(v, str)
+        if not ok:
+            what = "a whole number of at least 0" if want_int else "a string"
+            raise PyruncError(f"{path}: {key}.{k}: expected {what}, got {v!r}")
+    return dict(value)
+
+
+def _check_node_settings(path: str, cfg: NodeConfig) -> None:
+    if not cfg.node_labels and not cfg.extended_resources:
+        return
+    from pyrunc.spec import names
+
+    for key, value in cfg.node_labels.items():
+        problem = names.qualified_name(key) or names.label_value(value)
+        if problem:
+            raise PyruncError(f"{path}: node_labels.{key}: {problem}")
+    for key in cfg.extended_resources:
+        # An extended resource is domain-qualified and outside kubernetes.io (IsExtendedResourceName).
+        domain = key.partition("/")[0]
+        in_kubernetes_io = domain == "kubernetes.io" or domain.endswith(".kubernetes.io")
+        if "/" not in key or names.qualified_name(key) or in_kubernetes_io:
+            raise PyruncError(f"{path}: extended_resources.{key}: not an extended resource name "
+                              f"(a domain-qualified name outside kubernetes.io, e.g. example.com/gpu)")

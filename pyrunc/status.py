@@ -173,11 +173,13 @@ def _condition(kind: str, ok: bool, since: str, reason: str = "") -> dict[str, A
 
 def pod_status(manifest: Mapping[str, Any], records: Mapping[str, Mapping[str, Any]], sandbox: Mapping[str, Any] | None,
                alive: Alive, now: float, supervised: bool, host_ip: str = "",
-               eviction: Mapping[str, Any] | None = None) -> dict[str, Any]:
+               eviction: Mapping[str, Any] | None = None, admission: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The v1 PodStatus of a pod from its manifest, per-container records and sandbox facts.
 
     `eviction` (reason, message) is the fact that the pod was evicted: like the kubelet's evicted
     pods, it is then Failed whatever its containers say, with the reason and message at pod level."""
+    if admission:
+        return held_status(manifest, admission)
     spec = manifest["spec"]
     created = manifest["metadata"].get("creationTimestamp", "")
     init_st = [container_status(c, records.get(c["name"], {}), alive, now, supervised) for c in spec.get("initContainers", [])]
@@ -222,3 +224,16 @@ def pod_status(manifest: Mapping[str, Any], records: Mapping[str, Mapping[str, A
     elif not supervised:
         status["message"] = "pyrunc's supervisor is not running; status is as last recorded"
     return status
+
+
+def held_status(manifest: Mapping[str, Any], admission: Mapping[str, Any]) -> dict[str, Any]:
+    """A pod the node did not admit. Gated: Pending, PodScheduled False (SchedulingGated), as the API shows
+    a pod the scheduler leaves alone. Rejected: the status the kubelet's rejectPod sets (phase Failed, the
+    admission's reason and message, no container statuses: none was ever created)."""
+    created = manifest["metadata"].get("creationTimestamp", "")
+    if "gated" in admission:
+        cond = _condition("PodScheduled", False, created, str(admission.get("reason", "")))
+        cond["message"] = admission.get("message", "")
+        return {"phase": "Pending", "conditions": [cond]}
+    return {"phase": "Failed", "conditions": [_condition("PodScheduled", True, created)],
+            "reason": admission.get("reason", ""), "message": admission.get("message", "")}

@@ -52,6 +52,14 @@ def run(cfg: Any, args: Any) -> int:
     from pyrunc.spec import pod_to_dict
     from pyrunc.supervisor.client import request
 
+    from pyrunc.worker.admission import node_name_problem
+
+    for pod in pods:
+        # A pod bound to another node is refused, not stored: that node's kubelet would run it, this one
+        # never sees it, and a single node has no other node for it to wait for (worker/admission.py).
+        wrong_node = node_name_problem(pod, cfg.node_name)
+        if wrong_node:
+            raise PyruncError(f'pod "{pod.metadata.name}": {wrong_node}')
     # ConfigMaps and Secrets first, whatever their place in the file: a pod of the same apply that reads
     # them then starts right instead of failing its first attempt (CreateContainerConfigError).
     apply_objects(cfg, objects)
@@ -73,7 +81,7 @@ def _dry_run(cfg: Any, pods: list[Any], output: str) -> int:
         facts = host_facts(cfg)
         sys.stdout.write("\n".join(render_plan(plan_pod_run(pod, cfg, facts)) for pod in pods))
         return 0
-    stored = [as_stored(cfg, pod_to_dict(pod)) for pod in pods]
+    stored = [as_stored(cfg, pod_to_dict(pod), gated=bool(pod.spec.scheduling_gates)) for pod in pods]
     if output in ("yaml", "json"):
         obj = stored[0] if len(stored) == 1 else printers.as_list(stored)
         sys.stdout.write(printers.as_json(obj) if output == "json" else printers.as_yaml(obj))

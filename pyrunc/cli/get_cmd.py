@@ -1,4 +1,4 @@
-"""pyrunc get pods|configmaps|secrets [NAME...] [-n NS | -A] [-o wide|json|yaml|name]; pyrunc get events [-n NS | -A]"""
+"""pyrunc get pods|configmaps|secrets [NAME...] [-n NS | -A] [-o wide|json|yaml|name]; get nodes; get events"""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 from pyrunc.cli.common import parse_targets
 from pyrunc.cli.objects_view import get_objects, object_kind, object_names
-from pyrunc.cli.view import add_namespace_flag, load_pod, load_pods
-from pyrunc.errors import PyruncError
+from pyrunc.cli.view import NODE_WORDS, add_namespace_flag, load_node, load_pod, load_pods
+from pyrunc.errors import NotFound, PyruncError
 
 FORMATS = ("wide", "json", "yaml", "name")
 EVENT_WORDS = ("events", "event", "ev")
@@ -45,6 +45,7 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("-A", "--all-namespaces", action="store_true")
     parser.add_argument("-o", "--output", default="", help="wide | json | yaml | name")
     parser.add_argument("--no-headers", action="store_true")
+    parser.add_argument("--show-labels", action="store_true", help="a LABELS column (as kubectl)")
 
 
 def run(cfg: Any, args: Any) -> int:
@@ -59,6 +60,8 @@ def run(cfg: Any, args: Any) -> int:
     kind = object_kind(args.args)
     if kind is not None:  # configmaps, secrets
         return get_objects(cfg, kind, object_names(args.args), args)
+    if args.args[0].partition("/")[0] in NODE_WORDS:
+        return _nodes(cfg, args)
     names = parse_targets(args.args)
     now = dt.datetime.now(dt.timezone.utc)
     failed = False
@@ -81,7 +84,30 @@ def run(cfg: Any, args: Any) -> int:
             print(printers.as_name(p))
     elif pods:
         sys.stdout.write(pods_table(pods, now, wide=args.output == "wide",
-                                    all_namespaces=args.all_namespaces, no_headers=args.no_headers))
+                                    all_namespaces=args.all_namespaces, no_headers=args.no_headers,
+                                    show_labels=args.show_labels))
     elif not names:
         print(printers.no_resources(None if args.all_namespaces else args.namespace), file=sys.stderr)
     return 1 if failed else 0
+
+
+def _nodes(cfg: Any, args: Any) -> int:
+    """This node: the only one (`get nodes`, `get node NAME`, `get node/NAME`)."""
+    from pyrunc import printers
+    from pyrunc.printers.nodes import nodes_table
+
+    kind, _, name = args.args[0].partition("/")
+    names = ([name] if name else []) + args.args[1:]
+    obj = load_node(cfg)
+    for wanted in names:
+        if wanted != obj["metadata"]["name"]:
+            raise NotFound("nodes", wanted)
+    if args.output in ("json", "yaml"):
+        out = obj if names else printers.as_list([obj])
+        sys.stdout.write(printers.as_json(out) if args.output == "json" else printers.as_yaml(out))
+    elif args.output == "name":
+        print(f"node/{obj['metadata']['name']}")
+    else:
+        sys.stdout.write(nodes_table(obj, dt.datetime.now(dt.timezone.utc), wide=args.output == "wide",
+                                     show_labels=args.show_labels, no_headers=args.no_headers))
+    return 0

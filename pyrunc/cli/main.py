@@ -21,6 +21,7 @@ VERBS = {
     "delete": "Delete pods (graceful termination)",
     "wait": "Wait for a condition on a pod",
     "top": "Show CPU and memory use of pods",
+    "label": "Update the labels of this node",
     "image": "Pull, import, list, inspect and remove images",
     "daemon": argparse.SUPPRESS,
     "completion": "Print a shell completion script (bash, zsh)",
@@ -29,7 +30,7 @@ VERBS = {
 
 
 # Verbs that create, enter or stop pods; the read-only ones work for anyone who may read the state.
-NEEDS_ROOT = ("apply", "create", "delete", "exec", "daemon", "top")
+NEEDS_ROOT = ("apply", "create", "delete", "exec", "daemon", "top", "label")
 
 
 class ArgumentError(Exception):

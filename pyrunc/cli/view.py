@@ -13,6 +13,7 @@ from pyrunc.config import NodeConfig
 from pyrunc.errors import NotFound, PyruncError
 from pyrunc.linux.host import host_ip
 from pyrunc.linux.syscalls import pid_alive
+from pyrunc.node import NODE_WORDS  # the words of a node on the command line, for the verbs
 from pyrunc.spec.names import dns1123_label
 from pyrunc.status import container_facts, pod_status
 from pyrunc.store.atomic import read_json
@@ -27,16 +28,22 @@ def pod_view(cfg: NodeConfig, layout: PodLayout, supervised: bool, now: float, n
     names = [c["name"] for c in manifest["spec"].get("initContainers", []) + manifest["spec"]["containers"]]
     records = {n: container_on_disk(layout, n) for n in names}
     sandbox = read_json(layout.sandbox_json)
-    pod = as_stored(cfg, manifest)
+    # A gated pod is not bound to the node yet (worker/admission.py).
+    admission = read_json(layout.admission_json)
+    pod = as_stored(cfg, manifest, gated=bool(admission and "gated" in admission))
     pod["status"] = pod_status(manifest, records, sandbox, lambda pid, st: pid_alive(pid, st), now, supervised, node_ip,
-                               eviction=read_json(layout.eviction_json))
+                               eviction=read_json(layout.eviction_json), admission=admission)
     return pod
 
 
-def as_stored(cfg: NodeConfig, manifest: dict[str, Any]) -> dict[str, Any]:
-    """The pod as `get -o yaml` shows it, before its status: what `apply --dry-run -o yaml` prints too."""
+def as_stored(cfg: NodeConfig, manifest: dict[str, Any], gated: bool = False) -> dict[str, Any]:
+    """The pod as `get -o yaml` shows it, before its status: what `apply --dry-run -o yaml` prints too.
+
+    Bound to this node, as the scheduler's binding would show it; a gated pod is not bound yet. A pod
+    naming another node never gets here (refused at apply: worker/admission.py node_name_problem)."""
     pod = dict(manifest)
-    pod["spec"] = dict(manifest["spec"], nodeName=cfg.node_name)
+    if not gated:
+        pod["spec"] = dict(manifest["spec"], nodeName=manifest["spec"].get("nodeName") or cfg.node_name)
     return pod
 
 
@@ -96,3 +103,11 @@ def namespace_arg(value: str) -> str:
 
 def add_namespace_flag(parser: Any) -> None:
     parser.add_argument("-n", "--namespace", default="default", type=namespace_arg, help="namespace (default: default)")
+
+
+def load_node(cfg: NodeConfig) -> dict[str, Any]:
+    """This node as a v1 Node (pyrunc/node.py): its labels as admission sees them."""
+    from pyrunc import __version__
+    from pyrunc.node import host_details, node_facts, node_object
+
+    return node_object(node_facts(cfg), host_details(), __version__)

@@ -40,7 +40,7 @@ def _wide_cells(pod: dict[str, Any]) -> list[str]:
     ]
 
 
-def _row(pod: dict[str, Any], now: datetime, wide: bool, all_namespaces: bool) -> list[str]:
+def _row(pod: dict[str, Any], now: datetime, wide: bool, all_namespaces: bool, show_labels: bool = False) -> list[str]:
     meta = pod.get("metadata") or {}
     s = summarize(pod)
     cells = [
@@ -52,6 +52,9 @@ def _row(pod: dict[str, Any], now: datetime, wide: bool, all_namespaces: bool) -
     ]
     if wide:
         cells += _wide_cells(pod)
+    if show_labels:
+        labels = meta.get("labels") or {}
+        cells.append(",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "<none>")
     if all_namespaces:
         cells.insert(0, str(meta.get("namespace", "")))
     return cells
@@ -69,6 +72,7 @@ def pods_table(
     wide: bool = False,
     all_namespaces: bool = False,
     no_headers: bool = False,
+    show_labels: bool = False,
 ) -> str:
     """The ``kubectl get pods`` table, sorted by (namespace, name) like the API server's list.
 
@@ -78,9 +82,9 @@ def pods_table(
         return ""
     rows: list[list[str]] = []
     if not no_headers:
-        headers = list(_HEADERS) + (list(_WIDE_HEADERS) if wide else [])
+        headers = list(_HEADERS) + (list(_WIDE_HEADERS) if wide else []) + (["LABELS"] if show_labels else [])
         rows.append((["NAMESPACE"] if all_namespaces else []) + headers)
-    rows += [_row(pod, now, wide, all_namespaces) for pod in sorted(pods, key=_sort_key)]
+    rows += [_row(pod, now, wide, all_namespaces, show_labels) for pod in sorted(pods, key=_sort_key)]
     text = "".join("\t".join(cells) + "\n" for cells in rows)
     return tabwrite(text, minwidth=TABLE_MINWIDTH, padding=TABLE_PADDING)
 

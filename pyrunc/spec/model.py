@@ -440,6 +440,56 @@ class PodDNSConfig:
     options: tuple[PodDNSConfigOption, ...] = ()
 
 
+_SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSelectorRequirement:
+    key: str = spec_field("", required=True)
+    operator: str = spec_field("", required=True, enum=_SELECTOR_OPERATORS)
+    values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSelectorTerm:
+    match_expressions: tuple[NodeSelectorRequirement, ...] = ()
+    match_fields: tuple[NodeSelectorRequirement, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSelector:
+    node_selector_terms: tuple[NodeSelectorTerm, ...] = spec_field((), required=True)
+
+
+@dataclass(frozen=True, slots=True)
+class PreferredSchedulingTerm:
+    weight: int = spec_field(0, required=True)
+    preference: NodeSelectorTerm = spec_field(factory=NodeSelectorTerm, required=True)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeAffinity:
+    # Required terms are the kubelet's admission (worker/admission.py); preferred ones only rank nodes
+    # for a scheduler, and a node with one candidate has nothing to rank: accepted, kept, not used.
+    required_during_scheduling_ignored_during_execution: NodeSelector | None = None
+    preferred_during_scheduling_ignored_during_execution: tuple[PreferredSchedulingTerm, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Affinity:
+    node_affinity: NodeAffinity | None = None
+
+    # Inter-pod (anti-)affinity places pods relative to each other across the nodes of a topology
+    # domain; on a single node there is no placement to choose, so it is kept verbatim and not acted on.
+    _RAW: ClassVar[frozenset[str]] = frozenset({"podAffinity", "podAntiAffinity"})
+    ignored: dict[str, object] = spec_field(factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PodSchedulingGate:
+    name: str = spec_field("", required=True, check=names.qualified_name)
+
+
 @dataclass(frozen=True, slots=True)
 class LocalObjectReference:
     """An object of the pod's namespace, by name (imagePullSecrets)."""
@@ -474,10 +524,14 @@ class PodSpec:
     automount_service_account_token: bool | None = None
     # Secrets (kubernetes.io/dockerconfigjson or dockercfg) whose credentials the image pulls try first.
     image_pull_secrets: tuple[LocalObjectReference, ...] = ()
+    node_selector: dict[str, str] = spec_field(factory=dict, key_check=names.qualified_name,
+                                               value_check=names.label_value)
+    affinity: Affinity | None = None
+    scheduling_gates: tuple[PodSchedulingGate, ...] = ()
 
     # Valid in Kubernetes, meaningless on one node: kept verbatim and printed back.
     _RAW: ClassVar[frozenset[str]] = frozenset({
-        "nodeSelector", "affinity", "tolerations", "topologySpreadConstraints", "schedulingGates",
+        "tolerations", "topologySpreadConstraints",
         "readinessGates", "runtimeClassName", "overhead", "os", "preemptionPolicy", "resourceClaims",
         "hostUsers", "setHostnameAsFQDN", "serviceAccount", "ephemeralContainers"})
     ignored: dict[str, object] = spec_field(factory=dict)

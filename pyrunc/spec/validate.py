@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 from pyrunc.errors import FieldError
 from pyrunc.spec import names as name_rules
 from pyrunc.spec.model import (
-    Container, DownwardAPIVolumeFile, HTTPGetAction, KeyToPath, Lifecycle, ObjectFieldSelector, Pod,
-    PodSecurityContext, Probe, ResourceFieldSelector, SeccompProfile, SecurityContext, TCPSocketAction, VolumeProjection,
-    is_sidecar,
+    Container, DownwardAPIVolumeFile, HTTPGetAction, KeyToPath, Lifecycle, NodeSelectorRequirement, NodeSelectorTerm,
+    ObjectFieldSelector, Pod, PodSecurityContext, Probe, ResourceFieldSelector, SeccompProfile, SecurityContext,
+    TCPSocketAction, VolumeProjection, is_sidecar,
 )
 from pyrunc.spec.objects import data_key
 
@@ -405,10 +405,63 @@ def check_proc_mount(pod: Pod) -> Errors:
                              'Invalid value: "Unmasked": `hostUsers` must be false to use `Unmasked`')
 
 
+def _selector_requirement(path: str, req: NodeSelectorRequirement, field: bool) -> Errors:
+    """ValidateNodeSelectorRequirement / ValidateNodeFieldSelectorRequirement of the API server."""
+    if not req.key or not req.operator:
+        return  # already reported as Required
+    if field:
+        if req.key != "metadata.name":
+            yield FieldError(f"{path}.key", f'Invalid value: "{req.key}": not a valid field selector key')
+        elif req.operator not in ("In", "NotIn"):
+            yield FieldError(f"{path}.operator", f'Invalid value: "{req.operator}": not a valid selector operator')
+        elif len(req.values) != 1:
+            yield FieldError(f"{path}.values",
+                             "Required value: must be only one value when `operator` is 'In' or 'NotIn' for node field selector")
+        return
+    problem = name_rules.qualified_name(req.key)
+    if problem:
+        yield FieldError(f"{path}.key", problem)
+    if req.operator in ("In", "NotIn") and not req.values:
+        yield FieldError(f"{path}.values", "Required value: must be specified when `operator` is 'In' or 'NotIn'")
+    elif req.operator in ("Exists", "DoesNotExist") and req.values:
+        yield FieldError(f"{path}.values",
+                         "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'")
+    elif req.operator in ("Gt", "Lt") and len(req.values) != 1:
+        yield FieldError(f"{path}.values",
+                         "Required value: must be specified single value when `operator` is 'Lt' or 'Gt'")
+
+
+def _selector_term(path: str, term: NodeSelectorTerm) -> Errors:
+    for i, req in enumerate(term.match_expressions):
+        yield from _selector_requirement(f"{path}.matchExpressions[{i}]", req, field=False)
+    for i, req in enumerate(term.match_fields):
+        yield from _selector_requirement(f"{path}.matchFields[{i}]", req, field=True)
+
+
+def check_node_affinity(pod: Pod) -> Errors:
+    affinity = pod.spec.affinity
+    node = affinity.node_affinity if affinity is not None else None
+    if node is None:
+        return
+    base = "spec.affinity.nodeAffinity"
+    required = node.required_during_scheduling_ignored_during_execution
+    if required is not None:
+        path = f"{base}.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms"
+        if not required.node_selector_terms:
+            yield FieldError(path, "Required value: must have at least one node selector term")
+        for i, term in enumerate(required.node_selector_terms):
+            yield from _selector_term(f"{path}[{i}]", term)
+    for i, pref in enumerate(node.preferred_during_scheduling_ignored_during_execution):
+        path = f"{base}.preferredDuringSchedulingIgnoredDuringExecution[{i}]"
+        if not 1 <= pref.weight <= 100:
+            yield FieldError(f"{path}.weight", f"Invalid value: {pref.weight}: must be in the range 1-100")
+        yield from _selector_term(f"{path}.preference", pref.preference)
+
+
 CHECKS: tuple[Callable[[Pod], Errors], ...] = (
     check_container_names, check_volumes, check_volume_mounts, check_env, check_resources, check_ports,
     check_probes, check_lifecycle, check_init_containers, check_dns, check_sysctls, check_security_context,
-    check_proc_mount,
+    check_proc_mount, check_node_affinity,
 )
 
 

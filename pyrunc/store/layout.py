@@ -12,6 +12,8 @@
         sandbox.json                 sandbox facts: namespace files, holder pid, IP, cgroup
         events.json                  events, newest last
         eviction.json                the pod was evicted: reason and message (sandbox/eviction.py)
+        admission.json               the pod was not admitted: rejected (reason, message) or gated;
+                                     such a pod has nothing else but pod.json and events.json (worker/held.py)
         ns/{net,ipc,uts}             namespace files held by bind mounts
         shm/                         the pod's /dev/shm (tmpfs)
         etc/{hosts,hostname,resolv.conf}
@@ -93,6 +95,10 @@ class PodLayout(NamedTuple):  # a NamedTuple, not a dataclass: see NodeConfig
     @property
     def eviction_json(self) -> str:
         return self.path("eviction.json")
+
+    @property
+    def admission_json(self) -> str:
+        return self.path("admission.json")
 
     def ns_file(self, ns: str) -> str:
         return self.path("ns", ns)

@@ -39,7 +39,9 @@ from typing import Any, Callable
 from pyrunc.build import build_id
 from pyrunc.clock import Clock, SystemClock
 from pyrunc.config import NodeConfig
+from pyrunc.errors import PyruncError
 from pyrunc.linux import syscalls as sc
+from pyrunc.node import node_facts
 from pyrunc.runtime.records import ContainerRecord
 from pyrunc.runtime.service import RuntimeService
 from pyrunc.runtime.sysctls import admit_on_node
@@ -55,7 +57,9 @@ from pyrunc.supervisor.manifest_dir import ManifestDir
 from pyrunc.supervisor.preload import preload, watch_late_imports
 from pyrunc.supervisor.server import Server, guarded
 from pyrunc.supervisor.static_pods import HASH, SOURCE, Action
+from pyrunc.worker.admission import admit, node_name_problem
 from pyrunc.worker.executor import PodWorker
+from pyrunc.worker.held import HeldPod, admission_facts
 from pyrunc.worker.puller import Puller
 
 log = logging.getLogger("pyrunc.daemon")
@@ -75,7 +79,7 @@ class Daemon:
         self.clock = clock or SystemClock()
         self.loop = Loop(self.clock)
         self.runtime = RuntimeService(cfg, self.loop, self.clock, on_exit=self._container_exited, warn=self._warn)
-        self.pods: dict[str, PodWorker] = {}
+        self.pods: dict[str, PodWorker | HeldPod] = {}
         self.puller = Puller(cfg, self.loop, self.clock)
         self.pending = 0  # requests waiting for a pod to terminate
         self.server = Server(self.loop, socket_path(cfg.root), self._handle, build_id(), self._hand_over)
@@ -157,8 +161,12 @@ class Daemon:
                 self.runtime.remove_remains(layout)
                 continue
             try:
-                worker = PodWorker(self.runtime, self.loop, self.clock, self.cfg, layout, pod_from_dict(manifest),
-                                   self.puller)
+                worker: PodWorker | HeldPod
+                if os.path.exists(layout.admission_json):  # not admitted: nothing to adopt but its files
+                    worker = HeldPod(self.cfg, layout, pod_from_dict(manifest))
+                else:
+                    worker = PodWorker(self.runtime, self.loop, self.clock, self.cfg, layout,
+                                       pod_from_dict(manifest), self.puller)
                 worker.adopt()
             except Exception:  # noqa: BLE001 - one broken pod must not stop the others
                 log.exception("cannot adopt pod %s", key)
@@ -207,6 +215,8 @@ class Daemon:
             # A ConfigMap or Secret was stored or deleted (the CLI tells after each change): every pod
             # rewrites the volumes that read a changed one and retries containers waiting for one.
             for key, worker in list(self.pods.items()):
+                if not isinstance(worker, PodWorker):
+                    continue  # a held pod runs nothing and has no volumes
                 try:
                     worker.objects_changed()
                 except Exception:  # noqa: BLE001 - one pod's volume must not stop the others' updates
@@ -218,6 +228,9 @@ class Daemon:
     def _apply(self, pod_dict: dict[str, Any], reply: Callable[[dict[str, Any]], None]) -> None:
         pod = pod_from_dict(pod_dict)  # the socket is an edge too: decoded and validated once here
         admit_on_node(pod, self.cfg)  # the CLI checked already; a request sent to the socket directly too
+        wrong_node = node_name_problem(pod, self.cfg.node_name)
+        if wrong_node:
+            raise PyruncError(wrong_node)
         layout = PodLayout(self.cfg.root, pod.metadata.namespace, pod.metadata.name)
         existing = self.pods.get(layout.key)
         if existing is not None and existing.terminating:
@@ -233,7 +246,9 @@ class Daemon:
             self._create(pod, layout)
             reply({"ok": True, "result": "created"})
             return
-        if existing.pod.spec == pod.spec:
+        # A pod that was not admitted is admitted again on every apply (after `label node`, or without its
+        # gates): it holds nothing, so it is replaced even when its spec did not change.
+        if existing.pod.spec == pod.spec and not isinstance(existing, HeldPod):
             old, new = existing.pod.metadata, pod.metadata
             if (old.labels, old.annotations) == (new.labels, new.annotations):
                 reply({"ok": True, "result": "unchanged"})
@@ -257,7 +272,17 @@ class Daemon:
 
     def _create(self, pod: Pod, layout: PodLayout) -> None:
         meta = replace(pod.metadata, uid=str(uuid.uuid4()), creation_timestamp=rfc3339(self.clock.wall()))
-        worker = PodWorker(self.runtime, self.loop, self.clock, self.cfg, layout, replace(pod, metadata=meta), self.puller)
+        pod = replace(pod, metadata=meta)
+        # Admission (worker/admission.py) against the pods that hold the node's ports and devices: every
+        # admitted pod not yet removed (a completed pod keeps its sandbox, so its hostPorts, until deleted).
+        others = [w.pod for key, w in self.pods.items() if key != layout.key and isinstance(w, PodWorker)
+                  and not w.removed]
+        decision = admit(pod, node_facts(self.cfg), others)
+        worker: PodWorker | HeldPod
+        if decision is not None:
+            worker = HeldPod(self.cfg, layout, pod, admission_facts(decision))
+        else:
+            worker = PodWorker(self.runtime, self.loop, self.clock, self.cfg, layout, pod, self.puller)
         self.pods[layout.key] = worker
         try:
             worker.create()

@@ -15,7 +15,6 @@ import ipaddress
 import json
 import os
 import random
-import re
 import shutil
 import socket
 import subprocess
@@ -268,13 +267,12 @@ def test_host_port_reached_on_loopback_and_a_clash_is_refused_cleanly(net_node: 
     n.wait_running("hp")
     assert poll_http(f"http://127.0.0.1:{port}/") == "hello from hp\n"
 
-    proc = n.apply(pod_yaml("hp2", sleeper("c", ports)), check=False)
-    assert proc.returncode != 0
-    err = proc.stderr.strip()
-    assert len(err.splitlines()) == 1 and f"hostPort {port}" in err and re.search(r"default[/_]hp\b", err), err
-    # Nothing of hp2 is left: no pod, dir, mounts, veth, lease or map element.
-    assert n.run("get", "pod", "hp2", check=False).returncode != 0
-    assert not n.pod_dir("hp2").exists() and not mounts_under(str(n.pod_dir("hp2")))
+    # Admission rejects the second pod as the kubelet does (NodePorts): it stays visible, Failed, holding nothing.
+    n.apply(pod_yaml("hp2", sleeper("c", ports)))
+    status = n.pod_json("hp2")["status"]
+    assert (status["phase"], status["reason"]) == ("Failed", "NodePorts")
+    # Nothing of hp2 is made: no sandbox, mounts, veth, lease or map element.
+    assert not (n.pod_dir("hp2") / "sandbox.json").exists() and not mounts_under(str(n.pod_dir("hp2")))
     assert not link_exists(host_veth(n, "hp2"))
     assert [lease["pod_key"] for lease in lease_files(n).values()] == ["default/hp"]
     assert "default/hp2" not in nft_table_text(n)

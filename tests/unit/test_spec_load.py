@@ -226,7 +226,8 @@ def test_full_pod_fields() -> None:
     assert spec.termination_grace_period_seconds == 0
     assert spec.enable_service_links is False
     assert pod_to_dict(pod)["spec"]["enableServiceLinks"] is False
-    assert spec.ignored == {"nodeSelector": {"disk": "ssd"}, "tolerations": [{"key": "k", "operator": "Exists"}]}
+    assert spec.ignored == {"tolerations": [{"key": "k", "operator": "Exists"}]}
+    assert spec.node_selector == {"disk": "ssd"}
     assert pod_to_dict(pod)["spec"]["nodeSelector"] == {"disk": "ssd"}
     assert spec.security_context.ignored == {}
     assert spec.security_context.seccomp_profile is not None

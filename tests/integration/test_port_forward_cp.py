@@ -125,6 +125,33 @@ def test_the_port_is_the_pods_not_the_hosts(pod: Node) -> None:
     assert f"an error occurred forwarding {port} -> {remote}" in err and "refused" in err
 
 
+def test_a_host_network_pod_is_forwarded_on_the_hosts_loopback(pod: Node) -> None:
+    remote = free_port()
+    web = f"""  - name: web
+    image: busybox
+    command: [sh, -c, 'mkdir -p /www && echo on-the-host > /www/index.html && exec httpd -f -p 127.0.0.1:{remote} -h /www']
+"""
+    pod.apply(pod_yaml("hostweb", web, "  hostNetwork: true\n"))
+    try:
+        pod.wait_running("hostweb")
+        pf = PortForward(pod, "hostweb", f":{remote}")
+        try:
+            port = int(pf.line_with("Forwarding from").split()[2].rsplit(":", 1)[1])
+
+            def get() -> bytes | None:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=WAIT) as r:
+                        return bytes(r.read())
+                except OSError:  # httpd may not listen yet
+                    return None
+
+            assert poll("the host-network pod's page", get) == b"on-the-host\n"
+        finally:
+            pf.stop()
+    finally:
+        pod.delete("hostweb")
+
+
 def test_port_forward_refuses_bad_input(pod: Node) -> None:
     for args, message in [(["pf", "8080:nope"], "error: Pod 'pf' does not have a named port 'nope'\n"),
                           (["pf", "1:2:3"], "error: invalid port format '1:2:3'\n"),

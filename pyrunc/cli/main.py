@@ -18,6 +18,9 @@ VERBS = {
     "describe": "Show a pod's, a configmap's or a secret's details",
     "logs": "Print a container's logs",
     "exec": "Run a command in a container",
+    "attach": "Attach to a running container's main process",
+    "cp": "Copy files and directories to and from containers",
+    "port-forward": "Forward local ports to a pod",
     "delete": "Delete pods (graceful termination)",
     "wait": "Wait for a condition on a pod",
     "top": "Show CPU and memory use of pods",
@@ -30,7 +33,7 @@ VERBS = {
 
 
 # Verbs that create, enter or stop pods; the read-only ones work for anyone who may read the state.
-NEEDS_ROOT = ("apply", "create", "delete", "exec", "daemon", "top", "label")
+NEEDS_ROOT = ("apply", "create", "delete", "exec", "daemon", "top", "label", "attach", "cp", "port-forward")
 
 
 class ArgumentError(Exception):
@@ -68,12 +71,16 @@ def split_globals(argv: list[str]) -> tuple[dict[str, object], list[str]]:
     return opts, rest
 
 
+def verb_module(verb: str) -> str:
+    return f"pyrunc.cli.{verb.replace('-', '_')}_cmd"  # port-forward -> port_forward_cmd
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="pyrunc", description="Run Kubernetes Pod manifests on this host.",
                     epilog="Global flags: --root DIR (state, env PYRUNC_ROOT; default /run/pyrunc), --debug.")
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND", parser_class=Parser)
     for verb, help_text in VERBS.items():
-        module = importlib.import_module(f"pyrunc.cli.{verb}_cmd")
+        module = importlib.import_module(verb_module(verb))
         p = sub.add_parser(verb, help=help_text, description=None if help_text == argparse.SUPPRESS else help_text)
         module.add_arguments(p)
     return parser
@@ -97,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
 
             raise PyruncError(f"pyrunc {verb} needs root: namespaces, mounts and cgroups are root's to make",
                               hint=f"sudo pyrunc {verb} ...")
-        module = importlib.import_module(f"pyrunc.cli.{verb}_cmd")
+        module = importlib.import_module(verb_module(verb))
         parser = Parser(prog=f"pyrunc {verb}")
         module.add_arguments(parser)
         words, command = rest[1:], []

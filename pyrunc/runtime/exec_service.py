@@ -5,6 +5,7 @@ loading the rest of the runtime service (runtime/service.py delegates here).
     target(layout, name)                  -> ExecTarget   the running instance and its config, or NotRunning
     exec_sync(target, argv, timeout)      -> ExecResult   blocking; stdout and stderr kept up to a bound
     exec_stream(target, argv, stdin, tty) -> (code, err)  this process's stdio relayed (runtime/exec.py)
+    exec_pipes(target, argv)              -> PipedExec    the command's stdin/stdout/stderr as pipes of ours
 
 The joining itself (namespaces, cgroup, identity, process security) is runtime/exec.py's.
 """
@@ -57,6 +58,38 @@ def target(layout: object, name: str) -> ExecTarget:
 def exec_stream(t: ExecTarget, argv: Sequence[str], stdin: bool = False, tty: bool = False) -> tuple[int, str]:
     """CRI Exec: run argv in the container with this process's stdio relayed; (exit status, error text)."""
     return rexec.exec_in(t.config, t.pid, argv, cgroup_procs=t.cgroup_procs, stdin=stdin, tty=tty)
+
+
+class PipedExec(NamedTuple):
+    joiner: int  # wait for it with finish(): its exit status is the command's
+    stdin: int  # our ends of the command's pipes (close stdin for its EOF)
+    stdout: int
+    stderr: int  # also carries the joiner's own error text (could not enter, command not found)
+
+
+def exec_pipes(t: ExecTarget, argv: Sequence[str]) -> PipedExec:
+    """CRI Exec with the streams given to the caller rather than to its stdio (`pyrunc cp` feeds and reads
+    tar through them). The joining is the same as every exec's (runtime/exec.py): only these pipes enter."""
+    in_r, in_w = os.pipe2(os.O_CLOEXEC)
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    joiner = os.fork()
+    if joiner == 0:  # pragma: no cover - seen through the command's output and status
+        try:
+            for fd in (in_w, out_r, err_r):
+                os.close(fd)
+            rexec.enter_and_run(t.config, t.pid, list(argv), t.cgroup_procs, (in_r, out_w, err_w), err_w)
+        finally:
+            os._exit(126)
+    for fd in (in_r, out_w, err_w):
+        os.close(fd)
+    return PipedExec(joiner, in_w, out_r, err_r)
+
+
+def finish(p: PipedExec) -> int:
+    """Wait for a PipedExec's command; its exit status (128+N when killed by signal N)."""
+    _, status = os.waitpid(p.joiner, 0)
+    return _exit_code(status)
 
 
 def exec_sync(t: ExecTarget, argv: Sequence[str], timeout: float, max_output: int = MAX_SYNC_OUTPUT,

@@ -30,6 +30,7 @@ import os
 import resource  # imported here, not in the child: after pivot_root the host's stdlib is out of reach
 import select
 import signal
+import socket
 import sys
 import time
 from typing import Any, Callable, NamedTuple, NoReturn, cast
@@ -136,8 +137,29 @@ def keep_pipe_readers(fds: tuple[int, ...]) -> None:
         fcntl.fcntl(fd, fcntl.F_DUPFD, low)  # F_DUPFD leaves FD_CLOEXEC clear: it survives exec
 
 
+class Stdio(NamedTuple):
+    """The container's stdio besides the log pipes: `stdin` (the read end of a pipe the supervisor writes;
+    -1: /dev/null) or, for `tty: true`, `console` (a socket the pty master goes back through, as runc's
+    --console-socket; -1: no terminal)."""
+
+    stdin: int = -1
+    console: int = -1
+
+
+def _own_terminal(cfg: ContainerConfig, console: int) -> None:
+    """tty: true: a pty of the container's own devpts (we are in its mount namespace and root, as exec -t's
+    joiner is), the slave as controlling terminal and stdio, the master sent to the supervisor, which keeps it
+    (logs and attach). The master never stays in the container."""
+    from pyrunc.linux import terminal  # imported before build_rootfs (_init_main): the host's modules are gone here
+
+    master, slave, _ = terminal.allocate_pty(cfg.uid)
+    socket.send_fds(socket.socket(fileno=console), [b"m"], [master])
+    os.close(master)
+    terminal.make_controlling(slave)  # in the session of its own made by setsid() above
+
+
 def _init_main(cfg: ContainerConfig, sync_w: int, go_r: int, stdout: int, stderr: int,
-               readers: tuple[int, ...] = ()) -> None:
+               readers: tuple[int, ...] = (), stdio: Stdio = Stdio()) -> None:
     """Child 2: becomes the container. Never returns."""
     stage = "create"
     try:
@@ -151,7 +173,9 @@ def _init_main(cfg: ContainerConfig, sync_w: int, go_r: int, stdout: int, stderr
         # that may by then be one of ours.
         gc.disable()
         hygiene.set_dumpable(False)
-        hygiene.close_fds_except([sync_w, go_r, stdout, stderr, *readers])
+        hygiene.close_fds_except([sync_w, go_r, stdout, stderr, *readers, *(fd for fd in stdio if fd >= 0)])
+        if stdio.console >= 0:
+            from pyrunc.linux import terminal  # noqa: F401 - now: after build_rootfs the host's modules are out of reach
 
         security = ProcessSecurity(cfg)  # the seccomp filter is compiled while the host's libseccomp is reachable
         os.setsid()
@@ -162,10 +186,12 @@ def _init_main(cfg: ContainerConfig, sync_w: int, go_r: int, stdout: int, stderr
         # Now in the container's cgroup: a cgroup namespace made here is rooted at it.
         sc.unshare(sc.CLONE_NEWNS | (sc.CLONE_NEWCGROUP if cfg.cgroupns else 0))
         build_rootfs(cfg)
-        devnull = os.open("/dev/null", os.O_RDWR)
-        os.dup2(devnull, 0)
-        os.dup2(stdout, 1)
-        os.dup2(stderr, 2)
+        if stdio.console >= 0:
+            _own_terminal(cfg, stdio.console)
+        else:
+            os.dup2(stdio.stdin if stdio.stdin >= 0 else os.open("/dev/null", os.O_RDWR), 0)
+            os.dup2(stdout, 1)
+            os.dup2(stderr, 2)
         os.set_inheritable(0, True)
         os.set_inheritable(1, True)
         os.set_inheritable(2, True)
@@ -194,14 +220,14 @@ def _report_and_exit(sync_w: int, stage: str, message: str) -> None:
 
 
 def _launcher_main(cfg: ContainerConfig, sync_w: int, go_r: int, stdout: int, stderr: int,
-                   readers: tuple[int, ...]) -> None:
+                   readers: tuple[int, ...], stdio: Stdio = Stdio()) -> None:
     """Child 1: joins the pod's namespaces, forks the init into its pid namespace, exits."""
     try:
         join_namespaces(dict(cfg.namespaces))
         enter_pid_namespace(cfg.namespaces.get("pid", "new"))
         pid = os.fork()
         if pid == 0:
-            _init_main(cfg, sync_w, go_r, stdout, stderr, readers)
+            _init_main(cfg, sync_w, go_r, stdout, stderr, readers, stdio)
             os._exit(127)
         _send(sync_w, {"pid": pid})
         os._exit(0)
@@ -229,7 +255,7 @@ class _Reader:
 
 
 def launch(cfg: ContainerConfig, stdout: int, stderr: int, before_go: Callable[[int], None],
-           readers: tuple[int, ...] = ()) -> Launched:
+           readers: tuple[int, ...] = (), stdio: Stdio = Stdio()) -> Launched:
     """Start the container; `before_go(pid)` runs while its init waits (cgroup attach etc.).
 
     `readers` are the read ends of the stdout/stderr pipes, which the container keeps a copy of
@@ -245,7 +271,7 @@ def launch(cfg: ContainerConfig, stdout: int, stderr: int, before_go: Callable[[
     if launcher == 0:
         os.close(sync_r)
         os.close(go_w)
-        _launcher_main(cfg, sync_w, go_r, stdout, stderr, readers)
+        _launcher_main(cfg, sync_w, go_r, stdout, stderr, readers, stdio)
         os._exit(127)
     os.close(sync_w)
     os.close(go_r)

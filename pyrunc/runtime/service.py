@@ -20,6 +20,7 @@ Single-threaded: every method is called from the supervisor's event loop.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -43,8 +44,9 @@ from pyrunc.linux.host import host_ip, machine_memory
 from pyrunc.network import NetConfig, PortMapping, reclaim_stale, remove_bridge_if_unused, setup_pod_network
 from pyrunc.network import teardown_pod_network
 from pyrunc.network.files import read_host_resolv, render_hosts, render_resolv
+from pyrunc.runtime.attach import AttachPoint
 from pyrunc.runtime.config import ContainerConfig, Mount, SandboxFacts, cgroup_view_mounts, container_config
-from pyrunc.runtime.launch import LaunchError, launch
+from pyrunc.runtime.launch import LaunchError, Stdio, launch
 from pyrunc.runtime import envsources, exec_service
 from pyrunc.runtime.exec_service import ExecResult
 from pyrunc.runtime.records import ContainerRecord, ContainerState, ContainerStats, SandboxRecord, SandboxState
@@ -87,6 +89,7 @@ class _Live:
     readers: list[tuple[int, LogWriter]] = field(default_factory=list)
     kill_timer: int | None = None
     kill_at: float | None = None  # monotonic time of the SIGKILL a stop scheduled
+    attach: AttachPoint | None = None  # the attach socket and its clients (runtime/attach.py)
 
 
 class RuntimeService:
@@ -304,15 +307,32 @@ class RuntimeService:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         attach: dict[str, object] = {}
+        # stdin: true / tty: true, as containerd's shim holds them: the write end of a stdin pipe, or the
+        # master of a pty the container's init allocates from its own devpts and sends back (launch.py).
+        console: tuple[socket.socket, socket.socket] | None = None
+        in_r = in_w = -1
+        if cfg.tty:
+            console = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            stdio = Stdio(console=console[1].fileno())
+        elif cfg.stdin:
+            in_r, in_w = os.pipe()
+            stdio = Stdio(stdin=in_r)
+        else:
+            stdio = Stdio()
 
         def before_go(pid: int) -> None:
             attach.update(self._attach_cgroups(pod, layout, spec, plan, pid))
 
         try:
-            launched = launch(cfg, out_w, err_w, before_go=before_go, readers=(out_r, err_r))
+            launched = launch(cfg, out_w, err_w, before_go=before_go, readers=() if cfg.tty else (out_r, err_r),
+                              stdio=stdio)
         except LaunchError as e:
             os.close(out_r)
             os.close(err_r)
+            if console is not None:
+                console[0].close()
+            if in_w >= 0:
+                os.close(in_w)
             if e.stage in ("create", "config"):  # "config": a subPath the init could not prepare
                 reason = "CreateContainerConfigError" if e.stage == "config" else "CreateContainerError"
                 raise CreateError(reason, e.message) from None
@@ -325,12 +345,31 @@ class RuntimeService:
             # Only the container holds the write ends now: its exit is our EOF.
             os.close(out_w)
             os.close(err_w)
+            if console is not None:
+                console[1].close()
+            if in_r >= 0:
+                os.close(in_r)
+        master = -1
+        if console is not None:
+            # Sent by the init before its exec, which launch() saw succeed: already in the socket.
+            with console[0]:
+                _, fds, _, _ = socket.recv_fds(console[0], 1, 1, socket.MSG_DONTWAIT)
+            master = fds[0] if fds else os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+            os.set_inheritable(master, False)
+            os.close(out_r)  # with a terminal, everything the container writes comes through the master
+            os.close(err_r)
         running = record.with_(state=ContainerState.RUNNING, pid=launched.pid, start_time=launched.start_time,
                                started_at=self.clock.wall(), **attach)
         self._save(layout, running)
         live = _Live(layout, self.paths(pod), running, spec.termination_message_policy == "FallbackToLogsOnError")
         self._live[running.id] = live
-        self._attach_logs(live, out_r, err_r)
+        if master >= 0:
+            self._attach_logs(live, master, None)
+            live.attach = self._attach_point(layout, running.name, os.dup(master) if spec.stdin else -1,
+                                             os.dup(master), spec.stdin_once)
+        else:
+            self._attach_logs(live, out_r, err_r)
+            live.attach = self._attach_point(layout, running.name, in_w, -1, spec.stdin_once)
         cid = running.id
         self.loop.watch_child(launched.pid, lambda _pid, st: self._exited(cid, st))
         return running
@@ -345,6 +384,8 @@ class RuntimeService:
         self._live[record.id] = live
         if sc.pid_alive(record.pid, record.start_time):
             self._reopen_logs(live)
+            # Output only: the stdin pipe or the terminal master went with the old supervisor.
+            live.attach = self._attach_point(layout, record.name, -1, -1, False)
             self.loop.watch_foreign(record.pid, lambda _pid, st: self._exited(record.id, st))
         else:
             self.loop.call_later(0, lambda: self._exited(record.id, None))
@@ -452,6 +493,8 @@ class RuntimeService:
         self.loop.cancel(live.kill_timer)
         for fd, writer in list(live.readers):
             self._pump(live, fd, writer, final=True)
+        if live.attach is not None:
+            live.attach.close()  # attached clients see the end of the output
         record = live.record
         now = self.clock.wall()
         if status is None:
@@ -514,6 +557,8 @@ class RuntimeService:
         if live is None:
             return
         self.loop.cancel(live.kill_timer)
+        if live.attach is not None:
+            live.attach.close()
         for fd, writer in live.readers:
             self.loop.remove_reader(fd)
             with contextlib.suppress(OSError):
@@ -522,12 +567,27 @@ class RuntimeService:
                 os.close(fd)
         live.readers = []
 
+    def _attach_point(self, layout: PodLayout, name: str, input_fd: int, tty_master: int,
+                      stdin_once: bool) -> AttachPoint | None:
+        """The container's attach socket; the descriptors given become its. None (logged) when it cannot be made:
+        the container runs on, only not attachable."""
+        try:
+            return AttachPoint(self.loop, layout.container_dir(name), input_fd, tty_master, stdin_once)
+        except OSError as e:
+            log.warning("no attach socket for %s/%s: %s", layout.key, name, e)
+            for fd in (input_fd, tty_master):
+                if fd >= 0:
+                    os.close(fd)
+            return None
+
     # ================================================================== logs
-    def _attach_logs(self, live: _Live, out_r: int, err_r: int) -> None:
+    def _attach_logs(self, live: _Live, out_r: int, err_r: int | None) -> None:
+        """Log pumps for the container's stdout and stderr (err_r None: a terminal, whose one stream is stdout)."""
         ensure_log_dir(live.paths, live.record.name)
         policy = RotationPolicy(self.cfg.container_log_max_size, self.cfg.container_log_max_files)
-        logfile = LogFile(live.record.log_path, streams=2, policy=policy)
-        for fd, stream in ((out_r, "stdout"), (err_r, "stderr")):
+        streams = [(out_r, "stdout")] + ([] if err_r is None else [(err_r, "stderr")])
+        logfile = LogFile(live.record.log_path, streams=len(streams), policy=policy)
+        for fd, stream in streams:
             writer = LogWriter(logfile, stream)
             os.set_blocking(fd, False)
             live.readers.append((fd, writer))
@@ -541,7 +601,11 @@ class RuntimeService:
         fds = []
         for n in (1, 2):
             try:
-                fds.append(os.open(f"/proc/{live.record.pid}/fd/{n}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+                fd = os.open(f"/proc/{live.record.pid}/fd/{n}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+                if os.isatty(fd):  # tty: true: the container's terminal, whose master is gone; never read its input
+                    os.close(fd)
+                    raise OSError(errno.ENOTTY, "a terminal")
+                fds.append(fd)
             except OSError:
                 fds.append(os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC))
         self._attach_logs(live, fds[0], fds[1])
@@ -565,6 +629,8 @@ class RuntimeService:
                 live.readers = [(f, w) for f, w in live.readers if f != fd]
                 return
             writer.feed(data)
+            if live.attach is not None:
+                live.attach.output(writer.stream.decode(), data)
 
     # ================================================================== cgroups of a container
     def _attach_cgroups(self, pod: Pod, layout: PodLayout, spec: Container, plan: PodCgroupPlan,

@@ -80,8 +80,10 @@ def build_parser() -> Parser:
                     epilog="Global flags: --root DIR (state, env PYRUNC_ROOT; default /run/pyrunc), --debug.")
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND", parser_class=Parser)
     for verb, help_text in VERBS.items():
+        if help_text == argparse.SUPPRESS:
+            continue  # a hidden verb (daemon): argparse would list it as "==SUPPRESS==" (a long-standing bug)
         module = importlib.import_module(verb_module(verb))
-        p = sub.add_parser(verb, help=help_text, description=None if help_text == argparse.SUPPRESS else help_text)
+        p = sub.add_parser(verb, help=help_text, description=help_text)
         module.add_arguments(p)
     return parser
 

@@ -180,3 +180,14 @@ def test_verbs_that_make_pods_refuse_without_root(monkeypatch, capsys) -> None: 
     assert main(["apply", "-f", "pod.yaml"]) == 1
     err = capsys.readouterr().err.splitlines()
     assert err[0] == "error: pyrunc apply needs root: namespaces, mounts and cgroups are root's to make"
+
+
+def test_help_lists_every_visible_verb_and_no_hidden_one(capsys: "pytest.CaptureFixture[str]") -> None:
+    from pyrunc.cli.main import VERBS, main
+
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "SUPPRESS" not in out and "daemon" not in out
+    for verb, text in VERBS.items():
+        if verb != "daemon":
+            assert f"{verb} " in out and text in out.replace("\n", " ") or verb in out

@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 from pyrunc.spec import downward
+from pyrunc.spec.model import pod_hostname
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -242,7 +243,7 @@ def container_config(pod: Any, container: Any, image: Any, facts: SandboxFacts, 
     own_env = container_env(container.env, field_value)
     env = with_image_env(image.env or (DEFAULT_PATH,), own_env)
     if "HOSTNAME" not in dict(env):  # containerd's CRI sets it to the pod's hostname
-        env.append(("HOSTNAME", pod.spec.hostname or pod.metadata.name))
+        env.append(("HOSTNAME", pod_hostname(pod)))
     # command and args expand from the kubelet's env only (ExpandContainerCommandAndArgs with the
     # kubelet's list): neither the image's ENV nor containerd's HOSTNAME is visible to it.
     argv = resolve_command(container.command, container.args, image.entrypoint, image.cmd, own_env)

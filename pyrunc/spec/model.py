@@ -16,6 +16,8 @@ from pyrunc.spec.sidecar import restartable
 
 _NO_API_SERVER = "not supported: pyrunc has no API server to read ConfigMaps/Secrets from"
 _NOT_SUPPORTED = "not supported by pyrunc"
+# Dynamic resource allocation (ResourceClaim objects, a scheduler and DRA drivers): nothing to claim from.
+_NO_DRA = "not supported by pyrunc: dynamic resource allocation needs ResourceClaim objects and drivers"
 # Fields of the security contexts pyrunc accepts but does not act on (Windows-only).
 _SECURITY_RAW = frozenset({"windowsOptions"})
 _OTHER_VOLUME_SOURCES = (
@@ -93,8 +95,8 @@ class ResourceRequirements:
     limits: dict[str, Quantity] = spec_field(factory=dict, key_check=names.resource_name, value_check=names.non_negative)
     requests: dict[str, Quantity] = spec_field(factory=dict, key_check=names.resource_name, value_check=names.non_negative)
 
-    _RAW: ClassVar[frozenset[str]] = frozenset({"claims"})
-    ignored: dict[str, object] = spec_field(factory=dict)
+    # claims name entries of spec.resourceClaims, which pyrunc refuses: refused here too.
+    _UNSUPPORTED: ClassVar[dict[str, str]] = {"claims": _NO_DRA}
 
     def __post_init__(self) -> None:
         # API defaulting: a resource with a limit and no request is requested at its limit (this decides QoS).
@@ -110,10 +112,12 @@ class VolumeMount:
     read_only: bool = False
     sub_path: str = spec_field("", check=names.relative_path)
     mount_propagation: str = spec_field("", enum=("None", "HostToContainer", "Bidirectional"))
+    # "Enabled" is refused by validate.py (pyrunc's read-only bind mounts are not recursive);
+    # "IfPossible" falls back to a plain read-only mount, as the kubelet does on a runtime without it.
+    recursive_read_only: str = spec_field("", enum=("Disabled", "IfPossible", "Enabled"))
 
-    _RAW: ClassVar[frozenset[str]] = frozenset({"recursiveReadOnly"})
-    _UNSUPPORTED: ClassVar[dict[str, str]] = {"subPathExpr": _NOT_SUPPORTED}
-    ignored: dict[str, object] = spec_field(factory=dict)
+    # bindMountOptions: an alpha field (VolumeBindMountOptions) pyrunc does not apply.
+    _UNSUPPORTED: ClassVar[dict[str, str]] = {"subPathExpr": _NOT_SUPPORTED, "bindMountOptions": _NOT_SUPPORTED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +281,12 @@ class Container:
     tty: bool = False
     restart_policy: str | None = spec_field(None, enum=("Always",))
 
-    _RAW: ClassVar[frozenset[str]] = frozenset({"envFrom", "volumeDevices", "resizePolicy"})
+    # resizePolicy only says what an in-place resize would restart; pyrunc never resizes a running
+    # container (a re-apply replaces the pod), so ignoring it changes nothing.
+    _RAW: ClassVar[frozenset[str]] = frozenset({"envFrom", "resizePolicy"})
+    # volumeDevices name PersistentVolumeClaims (refused as volumes); restartPolicyRules is the alpha
+    # ContainerRestartRules feature (per-container restart by exit code), which pyrunc does not implement.
+    _UNSUPPORTED: ClassVar[dict[str, str]] = {"volumeDevices": _NOT_SUPPORTED, "restartPolicyRules": _NOT_SUPPORTED}
     ignored: dict[str, object] = spec_field(factory=dict)
 
     def __post_init__(self) -> None:
@@ -289,6 +298,9 @@ class Container:
 class EmptyDirVolumeSource:
     medium: str = spec_field("", enum=("Memory", "HugePages"))
     size_limit: Quantity | None = spec_field(None, check=names.non_negative)
+
+    # mode: the alpha EmptyDirVolumeMode field; pyrunc's emptyDirs are always 0777, as without the gate.
+    _UNSUPPORTED: ClassVar[dict[str, str]] = {"mode": _NOT_SUPPORTED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,6 +354,57 @@ class PodDNSConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PodOS:
+    name: str = spec_field(enum=("linux", "windows"))
+
+
+@dataclass(frozen=True, slots=True)
+class PodResources:
+    """Pod-level spec.resources (KEP 2837). Unlike a container's, a missing request is not simply its
+    limit: PodSpec.__post_init__ defaults it from the containers first (the API server's defaultPodRequests)."""
+
+    limits: dict[str, Quantity] = spec_field(factory=dict, key_check=names.resource_name, value_check=names.non_negative)
+    requests: dict[str, Quantity] = spec_field(factory=dict, key_check=names.resource_name, value_check=names.non_negative)
+
+    _UNSUPPORTED: ClassVar[dict[str, str]] = {"claims": "Forbidden: claims may not be set for Resources at pod-level"}
+
+
+def aggregate_requests(containers: tuple[Container, ...], inits: tuple[Container, ...]
+                       ) -> dict[str, Quantity]:
+    """The containers' effective requests per resource, as the scheduler adds them (KEP 753):
+    max(sum of app containers and sidecars, each init container plus the sidecars started before it)."""
+    total: dict[str, Quantity] = {}
+    sidecars: dict[str, Quantity] = {}
+    peak: dict[str, Quantity] = {}
+
+    def add(into: dict[str, Quantity], name: str, q: Quantity) -> None:
+        into[name] = into[name] + q if name in into else q
+
+    for c in inits:
+        if is_sidecar(c):
+            for name, q in c.resources.requests.items():
+                add(sidecars, name, q)
+                add(total, name, q)
+            continue
+        for name, q in c.resources.requests.items():
+            start = sidecars.get(name)
+            need = q + start if start is not None else q
+            if name not in peak or need.amount > peak[name].amount:
+                peak[name] = need
+    for c in containers:
+        for name, q in c.resources.requests.items():
+            add(total, name, q)
+    for name, q in peak.items():
+        if name not in total or q.amount > total[name].amount:
+            total[name] = q
+    return total
+
+
+# Pod-level resources the API accepts (validatePodResourceName); hugepages-<size> also.
+POD_LEVEL_RESOURCES = ("cpu", "memory")
+
+
+@dataclass(frozen=True, slots=True)
 class PodSpec:
     containers: tuple[Container, ...]
     init_containers: tuple[Container, ...] = ()
@@ -361,18 +424,62 @@ class PodSpec:
     security_context: PodSecurityContext = spec_field(factory=PodSecurityContext)
     node_name: str = ""
     service_account_name: str = ""
+    # The deprecated alias of serviceAccountName; the API server fills each from the other.
+    service_account: str = ""
     scheduler_name: str = "default-scheduler"
     priority: int | None = None
     priority_class_name: str = ""
+    # Only the scheduler preempts: on one node it changes nothing, but the API server stores the default.
+    preemption_policy: str = spec_field("PreemptLowerPriority", enum=("PreemptLowerPriority", "Never"))
     enable_service_links: bool = True
     automount_service_account_token: bool | None = None
+    set_hostname_as_fqdn: bool | None = spec_field(None, json="setHostnameAsFQDN")
+    # false (a user namespace) is refused by validate.py; true is what pyrunc does.
+    host_users: bool | None = None
+    # Refused by validate.py unless empty: pyrunc is one runtime (no RuntimeClass objects, no handlers).
+    runtime_class_name: str = ""
+    os: PodOS | None = None
+    resources: PodResources | None = None
 
-    # Valid in Kubernetes, meaningless on one node: kept verbatim and printed back.
+    # Valid in Kubernetes and kept verbatim (printed back). tolerations: a pyrunc node has no taints, so
+    # every toleration is honoured by having nothing to tolerate (exactly Kubernetes' outcome).
+    # topologySpreadConstraints: the scheduler's, among nodes; apply warns that they are ignored.
+    # nodeSelector, affinity, schedulingGates, imagePullSecrets: see their own handling.
     _RAW: ClassVar[frozenset[str]] = frozenset({
         "nodeSelector", "affinity", "tolerations", "topologySpreadConstraints", "schedulingGates",
-        "readinessGates", "runtimeClassName", "overhead", "os", "preemptionPolicy", "resourceClaims",
-        "imagePullSecrets", "hostUsers", "setHostnameAsFQDN", "serviceAccount", "ephemeralContainers"})
+        "imagePullSecrets"})
+    _UNSUPPORTED: ClassVar[dict[str, str]] = {
+        # A readiness gate waits for a pod condition that something else sets: nothing can on a pyrunc
+        # node, so the pod could never be Ready (ignoring the gate would make it Ready too early).
+        "readinessGates": "not supported by pyrunc: nothing sets custom pod conditions on a pyrunc node",
+        "resourceClaims": _NO_DRA,
+        # The RuntimeClass admission plugin's answer when no RuntimeClass defines an overhead.
+        "overhead": "Forbidden: pod rejected: Pod Overhead set without corresponding RuntimeClass defined Overhead",
+        # The API server's answer to a create request carrying them (they are added by a subresource).
+        "ephemeralContainers": "Forbidden: cannot be set on create",
+        # hostnameOverride: the alpha HostnameOverride field.
+        "hostnameOverride": _NOT_SUPPORTED,
+    }
     ignored: dict[str, object] = spec_field(factory=dict)
+
+    def __post_init__(self) -> None:
+        # API defaulting: serviceAccountName and its deprecated alias mirror each other.
+        if self.service_account and not self.service_account_name:
+            object.__setattr__(self, "service_account_name", self.service_account)
+        elif self.service_account_name and not self.service_account:
+            object.__setattr__(self, "service_account", self.service_account_name)
+        # defaultPodRequests: with pod-level limits, a pod-level request not given is the containers'
+        # aggregate request when any container requests it, else the pod-level limit (cpu/memory;
+        # hugepages requests are their limits).
+        if self.resources is not None and self.resources.limits:
+            requests = dict(self.resources.requests)
+            aggregate = aggregate_requests(self.containers, self.init_containers)
+            for name in POD_LEVEL_RESOURCES:
+                if name not in requests and name in aggregate:
+                    requests[name] = aggregate[name]
+            for name, limit in self.resources.limits.items():
+                requests.setdefault(name, limit)
+            object.__setattr__(self, "resources", PodResources(limits=self.resources.limits, requests=requests))
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,6 +490,20 @@ class Pod:
     spec: PodSpec = spec_field(kw_only=True)
 
     _DROPPED: ClassVar[frozenset[str]] = frozenset({"status"})
+
+
+CLUSTER_DOMAIN = "cluster.local"
+MAX_FQDN = 64  # the kubelet's limit for a hostname set as FQDN (Linux's HOST_NAME_MAX)
+
+
+def pod_hostname(pod: Pod) -> str:
+    """The pod's UTS hostname, as the kubelet's GeneratePodHostNameAndDomain makes it: spec.hostname or
+    the pod name (63 characters at most); with setHostnameAsFQDN and a subdomain, the full
+    <hostname>.<subdomain>.<namespace>.svc.<cluster domain> (validate.py refuses one over 64)."""
+    hostname = (pod.spec.hostname or pod.metadata.name)[:63]
+    if pod.spec.set_hostname_as_fqdn and pod.spec.subdomain:
+        return f"{hostname}.{pod.spec.subdomain}.{pod.metadata.namespace}.svc.{CLUSTER_DOMAIN}"
+    return hostname
 
 
 def is_sidecar(c: Container) -> bool:

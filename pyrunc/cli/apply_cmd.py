@@ -18,7 +18,14 @@ def run(cfg: Any, args: Any) -> int:
 
     from pyrunc.runtime.sysctls import admit_on_node
 
+    import sys
+
+    from pyrunc.spec.notices import pod_warnings
+
     pods = load_all(args.filename)  # every document is validated before anything is created
+    for pod in pods:
+        for warning in pod_warnings(pod):  # fields accepted and not acted on, as kubectl prints API warnings
+            print(f"Warning: {warning}", file=sys.stderr)
     for pod in pods:
         admit_on_node(pod, cfg)  # the kubelet's admission (sysctls), also before anything is created
     for pod in pods:

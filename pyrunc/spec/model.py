@@ -6,7 +6,7 @@ carries the single-field rules; cross-field rules live in validate.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from pyrunc.spec import names
@@ -306,7 +306,8 @@ class EmptyDirVolumeSource:
 @dataclass(frozen=True, slots=True)
 class HostPathVolumeSource:
     path: str = spec_field(check=names.absolute_path)
-    type: str = spec_field("", enum=(
+    # keep: the API server stores the default "" explicitly (a *HostPathType defaulted to HostPathUnset).
+    type: str = spec_field("", keep=True, enum=(
         "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice"))
 
 
@@ -321,7 +322,7 @@ class DownwardAPIVolumeFile:
 @dataclass(frozen=True, slots=True)
 class DownwardAPIVolumeSource:
     items: tuple[DownwardAPIVolumeFile, ...] = ()
-    default_mode: int | None = spec_field(None, check=names.file_mode)
+    default_mode: int | None = spec_field(0o644, check=names.file_mode)  # SetDefaults_DownwardAPIVolumeSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,6 +401,23 @@ def aggregate_requests(containers: tuple[Container, ...], inits: tuple[Container
     return total
 
 
+_NODE_PROBLEM_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+
+
+def _default_toleration(key: str) -> dict[str, object]:
+    return {"effect": "NoExecute", "key": key, "operator": "Exists", "tolerationSeconds": 300}
+
+
+def _covers(toleration: object, key: str) -> bool:
+    """The plugin's test: a toleration of that key (or of every key) for NoExecute (or every effect)."""
+    if not isinstance(toleration, dict):
+        return False
+    return toleration.get("key", "") in ("", key) and toleration.get("effect", "") in ("", "NoExecute")
+
+
+# The PriorityClasses every cluster has (scheduling/types.go SystemCriticalPriority and above).
+BUILTIN_PRIORITY_CLASSES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}
+
 # Pod-level resources the API accepts (validatePodResourceName); hugepages-<size> also.
 POD_LEVEL_RESOURCES = ("cpu", "memory")
 
@@ -463,11 +481,32 @@ class PodSpec:
     ignored: dict[str, object] = spec_field(factory=dict)
 
     def __post_init__(self) -> None:
+        # The Priority admission plugin: the built-in classes resolve to their values, anything else
+        # (no PriorityClass objects here, no global default) to 0, stored explicitly.
+        if self.priority is None:
+            object.__setattr__(self, "priority", BUILTIN_PRIORITY_CLASSES.get(self.priority_class_name, 0))
+        # The ServiceAccount admission plugin: a pod naming no service account runs as "default".
+        if not self.service_account and not self.service_account_name:
+            object.__setattr__(self, "service_account_name", "default")
         # API defaulting: serviceAccountName and its deprecated alias mirror each other.
         if self.service_account and not self.service_account_name:
             object.__setattr__(self, "service_account_name", self.service_account)
         elif self.service_account_name and not self.service_account:
             object.__setattr__(self, "service_account", self.service_account_name)
+        # SetDefaults_Pod: with the host's network a port is the host's port (hostPort = containerPort).
+        if self.host_network:
+            for attr in ("containers", "init_containers"):
+                fixed = tuple(replace(c, ports=tuple(replace(p, host_port=p.host_port or p.container_port)
+                                                     for p in c.ports)) for c in getattr(self, attr))
+                object.__setattr__(self, attr, fixed)
+        # The DefaultTolerationSeconds admission plugin: tolerate a not-ready or unreachable node for 300 s
+        # unless a toleration already covers it. (A pyrunc node has no taints: stored, never acted on.)
+        tolerations = self.ignored.get("tolerations")
+        if tolerations is None or isinstance(tolerations, list):
+            added = [_default_toleration(key) for key in _NODE_PROBLEM_TAINTS
+                     if not any(_covers(t, key) for t in tolerations or [])]
+            if added:
+                object.__setattr__(self, "ignored", {**self.ignored, "tolerations": [*(tolerations or []), *added]})
         # defaultPodRequests: with pod-level limits, a pod-level request not given is the containers'
         # aggregate request when any container requests it, else the pod-level limit (cpu/memory;
         # hugepages requests are their limits).

@@ -279,7 +279,9 @@ class Container:
     stdin: bool = False
     stdin_once: bool = False
     tty: bool = False
-    restart_policy: str | None = spec_field(None, enum=("Always",))
+    # Only "Always" (a sidecar) is implemented; the others belong to the alpha ContainerRestartRules
+    # feature and are refused by validate.py as not supported (not as unknown values).
+    restart_policy: str | None = spec_field(None, enum=("Always", "OnFailure", "Never"))
 
     # resizePolicy only says what an in-place resize would restart; pyrunc never resizes a running
     # container (a re-apply replaces the pod), so ignoring it changes nothing.
@@ -517,7 +519,8 @@ class PodSpec:
                 if name not in requests and name in aggregate:
                     requests[name] = aggregate[name]
             for name, limit in self.resources.limits.items():
-                requests.setdefault(name, limit)
+                if name in POD_LEVEL_RESOURCES or name.startswith("hugepages-"):
+                    requests.setdefault(name, limit)
             object.__setattr__(self, "resources", PodResources(limits=self.resources.limits, requests=requests))
 
 

@@ -189,6 +189,11 @@ def check_lifecycle(pod: Pod) -> Errors:
 
 def check_init_containers(pod: Pod) -> Errors:
     for path, c, is_init in _all_containers(pod):
+        if c.restart_policy not in (None, "Always"):
+            yield FieldError(f"{path}.restartPolicy", f'Unsupported value: "{c.restart_policy}": not supported by pyrunc '
+                             '(per-container restart policies, the alpha ContainerRestartRules feature); '
+                             'supported values: "Always" on init containers')
+            continue
         if not is_init:
             if c.restart_policy is not None:
                 yield FieldError(f"{path}.restartPolicy", "Forbidden: may not be set for non-init containers")

@@ -81,3 +81,12 @@ def test_aggregate_requests_count_sidecars_with_the_app_and_before_later_inits()
                                       ("100m", "900m", "1"), ("1Mi", "1", "1048577"), ("1k", "1k", "2k")])
 def test_sums_print_as_kubernetes_prints_them(a: str, b: str, text: str) -> None:
     assert str(parse_quantity(a) + parse_quantity(b)) == text
+
+
+def test_describe_falls_back_on_the_pod_level_qos() -> None:
+    from pyrunc.printers.describe import _qos_class
+
+    spec = {"resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1", "memory": "1Gi"}},
+            "containers": [{"name": "a"}]}
+    assert _qos_class(spec) == GUARANTEED
+    assert _qos_class({"containers": [{"name": "a"}]}) == BESTEFFORT

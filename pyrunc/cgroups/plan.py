@@ -41,6 +41,17 @@ class ContainerResources:
 
 
 @dataclass(frozen=True, slots=True)
+class PodLevelResources:
+    """Pod-level spec.resources (KEP 2837) in millicores and bytes, None when not declared. The requests
+    are the API server's defaulted ones (PodSpec.__post_init__)."""
+
+    cpu_request_milli: int | None = None
+    cpu_limit_milli: int | None = None
+    memory_request: int | None = None
+    memory_limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CgroupValues:
     """Values for one cgroup; None means unlimited (v1 -1, v2 "max") or, for shares, not set."""
 
@@ -122,6 +133,17 @@ def qos_class(containers: Sequence[ContainerResources]) -> str:
     return BURSTABLE
 
 
+def pod_level_qos(pod: PodLevelResources) -> str:
+    """GetPodQOS when spec.resources is set: only the pod-level values count (zeros as absent);
+    Guaranteed needs a cpu and a memory limit and every request equal to its limit."""
+    requests = {k: v for k, v in (("cpu", pod.cpu_request_milli), ("memory", pod.memory_request)) if _positive(v)}
+    limits = {k: v for k, v in (("cpu", pod.cpu_limit_milli), ("memory", pod.memory_limit)) if _positive(v)}
+    if not requests and not limits:
+        return BESTEFFORT
+    guaranteed = set(limits) == {"cpu", "memory"} and all(limits.get(k) == v for k, v in requests.items())
+    return GUARANTEED if guaranteed and len(requests) == len(limits) else BURSTABLE
+
+
 def _pod_total(app: Sequence[int], init: Sequence[int]) -> int:
     """max(sum of app containers, largest init container): the kubelet's effective pod amount."""
     return max(sum(app), max(init, default=0))
@@ -132,6 +154,7 @@ def _pod_values(
     containers: Sequence[ContainerResources],
     init_containers: Sequence[ContainerResources],
     pids_limit: int | None,
+    pod_level: PodLevelResources | None = None,
 ) -> CgroupValues:
     if qos == BESTEFFORT:
         return CgroupValues(convert.MIN_SHARES, None, convert.QUOTA_PERIOD, None, pids_limit)
@@ -145,6 +168,15 @@ def _pod_values(
     # Quota and memory limit only when every container (init ones too) declares that limit.
     cpu_declared = all(_positive(c.cpu_limit_milli) for c in everyone)
     mem_declared = all(_positive(c.memory_limit) for c in everyone)
+    if pod_level is not None:
+        # ResourceConfigForPod: a pod-level value replaces the containers' total, and a pod-level
+        # limit counts as declared whatever the containers say.
+        if pod_level.cpu_request_milli is not None:
+            cpu_request = pod_level.cpu_request_milli
+        if _positive(pod_level.cpu_limit_milli):
+            cpu_limit, cpu_declared = pod_level.cpu_limit_milli or 0, True
+        if _positive(pod_level.memory_limit):
+            mem_limit, mem_declared = pod_level.memory_limit or 0, True
     quota = convert.milli_cpu_to_quota(cpu_limit) if cpu_declared else 0
     return CgroupValues(
         cpu_shares=convert.milli_cpu_to_shares(cpu_request),
@@ -153,6 +185,19 @@ def _pod_values(
         memory_limit=mem_limit if mem_declared else None,
         pids_limit=pids_limit,
     )
+
+
+def _with_pod_limits(c: ContainerResources, pod_level: PodLevelResources | None) -> ContainerResources:
+    """kuberuntime: a container without its own limit gets the pod-level limit in its cgroup (not in
+    its spec), for runtimes that size themselves from their cgroup (KEP 2837)."""
+    if pod_level is None:
+        return c
+    # The requests stay the container's own (0 when it has none: not defaulted from a borrowed limit).
+    return ContainerResources(
+        c.name, c.effective_cpu_request() or 0,
+        c.cpu_limit_milli if _positive(c.cpu_limit_milli) else pod_level.cpu_limit_milli,
+        c.effective_memory_request() or 0,
+        c.memory_limit if _positive(c.memory_limit) else pod_level.memory_limit)
 
 
 def _container_values(c: ContainerResources) -> CgroupValues:
@@ -174,8 +219,10 @@ def plan_pod(
     machine_memory: int,
     pids_limit: int = -1,
     weight_method: str = "quadratic",
+    pod_level: PodLevelResources | None = None,
 ) -> PodCgroupPlan:
     """Every cgroup value and oom_score_adj of a pod; ``pids_limit`` < 0 means no pids limit.
+    ``pod_level``: the pod's spec.resources when set (it decides the QoS class and the pod cgroup).
 
     ``weight_method`` is only validated here; drivers convert shares when writing cpu.weight.
     """
@@ -184,16 +231,22 @@ def plan_pod(
     names = [c.name for c in (*init_containers, *containers)]
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate container names in {names}")
-    qos = qos_class([*init_containers, *containers])
-    per_container = {c.name: _container_values(c) for c in (*init_containers, *containers)}
-    adj = {
-        c.name: convert.oom_score_adj(qos, c.effective_memory_request() or 0, machine_memory)
-        for c in (*init_containers, *containers)
-    }
+    everyone = (*init_containers, *containers)
+    qos = pod_level_qos(pod_level) if pod_level is not None else qos_class(everyone)
+    per_container = {c.name: _container_values(_with_pod_limits(c, pod_level)) for c in everyone}
+    # KEP 2837: a pod-level memory request not claimed by the containers is shared out among them
+    # for oom_score_adj, so that containers without a request of their own are not the first killed.
+    share = 0
+    if pod_level is not None and pod_level.memory_request and everyone:
+        claimed = _pod_total([c.effective_memory_request() or 0 for c in containers],
+                             [c.effective_memory_request() or 0 for c in init_containers])
+        share = max(0, pod_level.memory_request - claimed) // len(everyone)
+    adj = {c.name: convert.oom_score_adj(qos, (c.effective_memory_request() or 0) + share, machine_memory)
+           for c in everyone}
     return PodCgroupPlan(
         pod_uid=pod_uid,
         qos=qos,
-        pod=_pod_values(qos, containers, init_containers, pids_limit if pids_limit > 0 else None),
+        pod=_pod_values(qos, containers, init_containers, pids_limit if pids_limit > 0 else None, pod_level),
         containers=MappingProxyType(per_container),
         oom_score_adj=MappingProxyType(adj),
     )

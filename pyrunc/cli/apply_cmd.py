@@ -54,6 +54,11 @@ def run(cfg: Any, args: Any) -> int:
 
     from pyrunc.worker.admission import node_name_problem
 
+    from pyrunc.spec.notices import pod_warnings
+
+    for pod in pods:
+        for warning in pod_warnings(pod):  # fields accepted and not acted on, as kubectl prints API warnings
+            print(f"Warning: {warning}", file=sys.stderr)
     for pod in pods:
         # A pod bound to another node is refused, not stored: that node's kubelet would run it, this one
         # never sees it, and a single node has no other node for it to wait for (worker/admission.py).

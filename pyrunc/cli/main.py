@@ -128,6 +128,14 @@ def main(argv: list[str] | None = None) -> int:
         return report(e, debug)
 
 
+def one_line(text: str) -> str:
+    """An error stays one line whatever it quotes: a manifest's key or value may hold a newline, a
+    carriage return or another control or separator character; each is shown escaped (\\x1e)."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 def report(e: BaseException, debug: bool) -> int:
     from pyrunc.errors import NotFound, PyruncError
 
@@ -139,9 +147,9 @@ def report(e: BaseException, debug: bool) -> int:
         print(e.message, file=sys.stderr)
         return 1
     if isinstance(e, PyruncError):
-        print(f"error: {e.message}", file=sys.stderr)
+        print(f"error: {one_line(e.message)}", file=sys.stderr)
         if e.hint:
-            print(f"hint: {e.hint}", file=sys.stderr)
+            print(f"hint: {one_line(e.hint)}", file=sys.stderr)
         return e.exit_code
     if isinstance(e, ArgumentError):
         print(f"error: {e}", file=sys.stderr)

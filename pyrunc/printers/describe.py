@@ -10,7 +10,7 @@ import math
 from datetime import datetime
 from typing import Any
 
-from pyrunc.cgroups.plan import qos_class, resources_of_v1
+from pyrunc.cgroups.plan import PodLevelResources, pod_level_qos, qos_class, resources_of_v1
 from pyrunc.printers.quantity import parse_quantity
 from pyrunc.printers.tabwriter import DESCRIBE_MINWIDTH, DESCRIBE_PADDING, tabwrite
 from pyrunc.printers.timefmt import parse_time, rfc1123z, since
@@ -380,6 +380,10 @@ def _volume_source(volume: dict[str, Any]) -> str:
 
 def _qos_class(spec: dict[str, Any]) -> str:
     """GetPodQOS (cgroups/plan.py qos_class, the one the cgroups follow), used only when status.qosClass is missing."""
+    if isinstance(spec.get("resources"), dict):  # pod-level resources decide alone (KEP 2837)
+        pod = resources_of_v1({"resources": spec["resources"]})
+        return pod_level_qos(PodLevelResources(pod.cpu_request_milli, pod.cpu_limit_milli, pod.memory_request,
+                                               pod.memory_limit))
     containers = (spec.get("containers") or []) + (spec.get("initContainers") or [])
     return qos_class([resources_of_v1(c) for c in containers])
 

@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 from pyrunc.spec import downward
+from pyrunc.spec.model import pod_hostname
 
 # (kind, name) in the pod's namespace -> a ConfigMap or Secret, or None (runtime/envsources.py). The
 # envsources module is imported where it is used: it brings the model's dataclasses, which `exec` avoids.
@@ -267,7 +268,7 @@ def container_config(pod: Any, container: Any, image: Any, facts: SandboxFacts, 
     own_env = container_env(container.env, field_value, first)
     env = with_image_env(image.env or (DEFAULT_PATH,), own_env)
     if "HOSTNAME" not in dict(env):  # containerd's CRI sets it to the pod's hostname
-        env.append(("HOSTNAME", pod.spec.hostname or pod.metadata.name))
+        env.append(("HOSTNAME", pod_hostname(pod)))
     # command and args expand from the kubelet's env only (ExpandContainerCommandAndArgs with the
     # kubelet's list): neither the image's ENV nor containerd's HOSTNAME is visible to it.
     argv = resolve_command(container.command, container.args, image.entrypoint, image.cmd, own_env)

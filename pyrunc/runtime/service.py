@@ -33,7 +33,7 @@ from typing import Callable, Sequence
 from pyrunc.cgroups import detect
 from pyrunc.cgroups.devices import container_rules
 from pyrunc.cgroups.oom import apply_oom_score_adj
-from pyrunc.cgroups.plan import ContainerResources, PodCgroupPlan, describe_values, plan_pod
+from pyrunc.cgroups.plan import ContainerResources, PodCgroupPlan, PodLevelResources, describe_values, plan_pod
 from pyrunc.clock import Clock
 from pyrunc.config import NodeConfig
 from pyrunc.errors import ContainerConfigError, ImageError, PyruncError, RuntimeFailure
@@ -52,7 +52,7 @@ from pyrunc.runtime.exec_service import ExecResult
 from pyrunc.runtime.records import ContainerRecord, ContainerState, ContainerStats, SandboxRecord, SandboxState
 from pyrunc.sandbox import sandbox as sbx
 from pyrunc.spec.load import pod_from_dict
-from pyrunc.spec.model import Container, Pod
+from pyrunc.spec.model import Container, Pod, pod_hostname
 from pyrunc.spec.quantity import Quantity
 from pyrunc.store.atomic import read_json, write_json, write_text
 from pyrunc.store.layout import PodLayout, layout_for_key, list_pod_keys
@@ -119,7 +119,7 @@ class RuntimeService:
         """Namespaces, network, cgroups and the pod's /etc files, undone in reverse on any failure."""
         with contextlib.ExitStack() as undo:
             undo.callback(self.remove_pod_sandbox, pod, layout, None)
-            hostname = (pod.spec.hostname or pod.metadata.name)[:63]
+            hostname = pod_hostname(pod)
             state = sbx.create_sandbox(layout, pod.spec, hostname, setup_network=self._network_setup(pod, layout))
             self._cgroups_setup(pod, state)
             write_json(layout.sandbox_json, state.to_dict())
@@ -161,7 +161,8 @@ class RuntimeService:
         spec = pod.spec
         return plan_pod(pod.metadata.uid, [resources_of(c) for c in spec.containers],
                         [resources_of(c) for c in spec.init_containers], machine_memory=self.memory,
-                        pids_limit=self.cfg.pod_pids_limit, weight_method=self.cfg.cpu_weight_conversion)
+                        pids_limit=self.cfg.pod_pids_limit, weight_method=self.cfg.cpu_weight_conversion,
+                        pod_level=pod_level_of(pod))
 
     def _bridged(self, pod: Pod) -> bool:
         return self.cfg.network == "bridge" and not pod.spec.host_network
@@ -185,7 +186,7 @@ class RuntimeService:
         spec = pod.spec
         etc = layout.path("etc")
         os.makedirs(etc, exist_ok=True)
-        hostname = (spec.hostname or pod.metadata.name)[:63]
+        hostname = (spec.hostname or pod.metadata.name)[:63]  # /etc/hosts names the short one
         pod_ip = (state.network or {}).get("ip", "")
         with open("/etc/hosts", encoding="utf-8", errors="replace") as f:
             host_hosts = f.read()
@@ -196,7 +197,7 @@ class RuntimeService:
         resolv = render_resolv(read_host_resolv(), spec.dns_policy, dns.nameservers if dns else (),
                                dns.searches if dns else (), options)
         files = {"hosts": hosts, "resolv.conf": resolv,
-                 "hostname": (socket.gethostname() if spec.host_network else hostname) + "\n"}
+                 "hostname": (socket.gethostname() if spec.host_network else pod_hostname(pod)) + "\n"}
         for name, text in files.items():
             with open(os.path.join(etc, name), "w", encoding="utf-8") as f:
                 f.write(text)
@@ -449,7 +450,8 @@ class RuntimeService:
         apps = [resources if c.name == name else resources_of(c) for c in spec.containers]
         inits = [resources if c.name == name else resources_of(c) for c in spec.init_containers]
         plan = plan_pod(pod.metadata.uid, apps, inits, machine_memory=self.memory,
-                        pids_limit=self.cfg.pod_pids_limit, weight_method=self.cfg.cpu_weight_conversion)
+                        pids_limit=self.cfg.pod_pids_limit, weight_method=self.cfg.cpu_weight_conversion,
+                        pod_level=pod_level_of(pod))
         if self.cgroups.version:
             self.cgroups.setup_container(plan, name)
 
@@ -740,3 +742,19 @@ def resources_of(container: Container) -> ContainerResources:
 
     return ContainerResources(container.name, milli(req.get("cpu")), milli(lim.get("cpu")),
                               value(req.get("memory")), value(lim.get("memory")))
+
+
+def pod_level_of(pod: Pod) -> PodLevelResources | None:
+    """The pod's spec.resources (cpu and memory) as the cgroup arithmetic takes them; None when unset."""
+    res = pod.spec.resources
+    if res is None:
+        return None
+
+    def get(values: dict[str, Quantity], name: str, milli: bool) -> int | None:
+        q = values.get(name)
+        if q is None:
+            return None
+        return q.milli_value() if milli else q.value()
+
+    return PodLevelResources(get(res.requests, "cpu", True), get(res.limits, "cpu", True),
+                             get(res.requests, "memory", False), get(res.limits, "memory", False))

@@ -186,6 +186,9 @@ def _empty_dir(path: str, src: Any, pod: Any, node_memory: int) -> str:
 
 
 def _pod_memory_limit(pod: Any) -> int:
+    pod_level = getattr(pod.spec, "resources", None)
+    if pod_level is not None and "memory" in pod_level.limits:  # a pod-level limit bounds the whole pod
+        return int(pod_level.limits["memory"].value())
     total = 0
     for c in pod.spec.containers:
         q = c.resources.limits.get("memory")

@@ -157,6 +157,10 @@ def _yaml_documents(text: str, source: str) -> list[Any]:
         where = f"line {e.problem_mark.line + 1}, column {e.problem_mark.column + 1}: " if e.problem_mark else ""
         problem = e.problem or e.context or "invalid YAML"
         raise SpecError([FieldError("", f"error parsing {source}: {where}{problem}")], source) from None
+    except yaml.reader.ReaderError as e:  # a character YAML does not allow (a control character, say)
+        char = e.character if isinstance(e.character, int) else ord(str(e.character)[:1] or "\0")
+        raise SpecError([FieldError("", f"error parsing {source}: position {e.position}: "
+                                        f"unacceptable character #x{char:04x}: {e.reason}")], source) from None
     except yaml.YAMLError as e:
         raise SpecError([FieldError("", f"error parsing {source}: {e}")], source) from None
 

@@ -6,7 +6,7 @@ carries the single-field rules; cross-field rules live in validate.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from pyrunc.spec import names
@@ -15,6 +15,8 @@ from pyrunc.spec.schema import spec_field
 from pyrunc.spec.sidecar import restartable
 
 _NOT_SUPPORTED = "not supported by pyrunc"
+# Dynamic resource allocation (ResourceClaim objects, a scheduler and DRA drivers): nothing to claim from.
+_NO_DRA = "not supported by pyrunc: dynamic resource allocation needs ResourceClaim objects and drivers"
 # Fields of the security contexts pyrunc accepts but does not act on (Windows-only).
 _SECURITY_RAW = frozenset({"windowsOptions"})
 _OTHER_VOLUME_SOURCES = (
@@ -126,8 +128,8 @@ class ResourceRequirements:
     limits: dict[str, Quantity] = spec_field(factory=dict, key_check=names.resource_name, value_check=names.non_negative)
     requests: dict[str, Quantity] = spec_field(factory=dict, key_check=names.resource_name, value_check=names.non_negative)
 
-    _RAW: ClassVar[frozenset[str]] = frozenset({"claims"})
-    ignored: dict[str, object] = spec_field(factory=dict)
+    # claims name entries of spec.resourceClaims, which pyrunc refuses: refused here too.
+    _UNSUPPORTED: ClassVar[dict[str, str]] = {"claims": _NO_DRA}
 
     def __post_init__(self) -> None:
         # API defaulting: a resource with a limit and no request is requested at its limit (this decides QoS).
@@ -143,10 +145,12 @@ class VolumeMount:
     read_only: bool = False
     sub_path: str = spec_field("", check=names.relative_path)
     mount_propagation: str = spec_field("", enum=("None", "HostToContainer", "Bidirectional"))
+    # "Enabled" is refused by validate.py (pyrunc's read-only bind mounts are not recursive);
+    # "IfPossible" falls back to a plain read-only mount, as the kubelet does on a runtime without it.
+    recursive_read_only: str = spec_field("", enum=("Disabled", "IfPossible", "Enabled"))
 
-    _RAW: ClassVar[frozenset[str]] = frozenset({"recursiveReadOnly"})
-    _UNSUPPORTED: ClassVar[dict[str, str]] = {"subPathExpr": _NOT_SUPPORTED}
-    ignored: dict[str, object] = spec_field(factory=dict)
+    # bindMountOptions: an alpha field (VolumeBindMountOptions) pyrunc does not apply.
+    _UNSUPPORTED: ClassVar[dict[str, str]] = {"subPathExpr": _NOT_SUPPORTED, "bindMountOptions": _NOT_SUPPORTED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,9 +313,16 @@ class Container:
     stdin: bool = False
     stdin_once: bool = False
     tty: bool = False
-    restart_policy: str | None = spec_field(None, enum=("Always",))
+    # Only "Always" (a sidecar) is implemented; the others belong to the alpha ContainerRestartRules
+    # feature and are refused by validate.py as not supported (not as unknown values).
+    restart_policy: str | None = spec_field(None, enum=("Always", "OnFailure", "Never"))
 
-    _RAW: ClassVar[frozenset[str]] = frozenset({"volumeDevices", "resizePolicy"})
+    # resizePolicy only says what an in-place resize would restart; pyrunc never resizes a running
+    # container (a re-apply replaces the pod), so ignoring it changes nothing.
+    _RAW: ClassVar[frozenset[str]] = frozenset({"resizePolicy"})
+    # volumeDevices name PersistentVolumeClaims (refused as volumes); restartPolicyRules is the alpha
+    # ContainerRestartRules feature (per-container restart by exit code), which pyrunc does not implement.
+    _UNSUPPORTED: ClassVar[dict[str, str]] = {"volumeDevices": _NOT_SUPPORTED, "restartPolicyRules": _NOT_SUPPORTED}
     ignored: dict[str, object] = spec_field(factory=dict)
 
     def __post_init__(self) -> None:
@@ -324,11 +335,15 @@ class EmptyDirVolumeSource:
     medium: str = spec_field("", enum=("Memory", "HugePages"))
     size_limit: Quantity | None = spec_field(None, check=names.non_negative)
 
+    # mode: the alpha EmptyDirVolumeMode field; pyrunc's emptyDirs are always 0777, as without the gate.
+    _UNSUPPORTED: ClassVar[dict[str, str]] = {"mode": _NOT_SUPPORTED}
+
 
 @dataclass(frozen=True, slots=True)
 class HostPathVolumeSource:
     path: str = spec_field(check=names.absolute_path)
-    type: str = spec_field("", enum=(
+    # keep: the API server stores the default "" explicitly (a *HostPathType defaulted to HostPathUnset).
+    type: str = spec_field("", keep=True, enum=(
         "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice"))
 
 
@@ -343,7 +358,7 @@ class DownwardAPIVolumeFile:
 @dataclass(frozen=True, slots=True)
 class DownwardAPIVolumeSource:
     items: tuple[DownwardAPIVolumeFile, ...] = ()
-    default_mode: int | None = spec_field(None, check=names.file_mode)
+    default_mode: int | None = spec_field(0o644, check=names.file_mode)  # SetDefaults_DownwardAPIVolumeSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -498,6 +513,74 @@ class LocalObjectReference:
 
 
 @dataclass(frozen=True, slots=True)
+class PodOS:
+    name: str = spec_field(enum=("linux", "windows"))
+
+
+@dataclass(frozen=True, slots=True)
+class PodResources:
+    """Pod-level spec.resources (KEP 2837). Unlike a container's, a missing request is not simply its
+    limit: PodSpec.__post_init__ defaults it from the containers first (the API server's defaultPodRequests)."""
+
+    limits: dict[str, Quantity] = spec_field(factory=dict, key_check=names.resource_name, value_check=names.non_negative)
+    requests: dict[str, Quantity] = spec_field(factory=dict, key_check=names.resource_name, value_check=names.non_negative)
+
+    _UNSUPPORTED: ClassVar[dict[str, str]] = {"claims": "Forbidden: claims may not be set for Resources at pod-level"}
+
+
+def aggregate_requests(containers: tuple[Container, ...], inits: tuple[Container, ...]
+                       ) -> dict[str, Quantity]:
+    """The containers' effective requests per resource, as the scheduler adds them (KEP 753):
+    max(sum of app containers and sidecars, each init container plus the sidecars started before it)."""
+    total: dict[str, Quantity] = {}
+    sidecars: dict[str, Quantity] = {}
+    peak: dict[str, Quantity] = {}
+
+    def add(into: dict[str, Quantity], name: str, q: Quantity) -> None:
+        into[name] = into[name] + q if name in into else q
+
+    for c in inits:
+        if is_sidecar(c):
+            for name, q in c.resources.requests.items():
+                add(sidecars, name, q)
+                add(total, name, q)
+            continue
+        for name, q in c.resources.requests.items():
+            start = sidecars.get(name)
+            need = q + start if start is not None else q
+            if name not in peak or need.amount > peak[name].amount:
+                peak[name] = need
+    for c in containers:
+        for name, q in c.resources.requests.items():
+            add(total, name, q)
+    for name, q in peak.items():
+        if name not in total or q.amount > total[name].amount:
+            total[name] = q
+    return total
+
+
+_NODE_PROBLEM_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+
+
+def _default_toleration(key: str) -> dict[str, object]:
+    return {"effect": "NoExecute", "key": key, "operator": "Exists", "tolerationSeconds": 300}
+
+
+def _covers(toleration: object, key: str) -> bool:
+    """The plugin's test: a toleration of that key (or of every key) for NoExecute (or every effect)."""
+    if not isinstance(toleration, dict):
+        return False
+    return toleration.get("key", "") in ("", key) and toleration.get("effect", "") in ("", "NoExecute")
+
+
+# The PriorityClasses every cluster has (scheduling/types.go SystemCriticalPriority and above).
+BUILTIN_PRIORITY_CLASSES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}
+
+# Pod-level resources the API accepts (validatePodResourceName); hugepages-<size> also.
+POD_LEVEL_RESOURCES = ("cpu", "memory")
+
+
+@dataclass(frozen=True, slots=True)
 class PodSpec:
     containers: tuple[Container, ...]
     init_containers: tuple[Container, ...] = ()
@@ -517,9 +600,13 @@ class PodSpec:
     security_context: PodSecurityContext = spec_field(factory=PodSecurityContext)
     node_name: str = ""
     service_account_name: str = ""
+    # The deprecated alias of serviceAccountName; the API server fills each from the other.
+    service_account: str = ""
     scheduler_name: str = "default-scheduler"
     priority: int | None = None
     priority_class_name: str = ""
+    # Only the scheduler preempts: on one node it changes nothing, but the API server stores the default.
+    preemption_policy: str = spec_field("PreemptLowerPriority", enum=("PreemptLowerPriority", "Never"))
     enable_service_links: bool = True
     automount_service_account_token: bool | None = None
     # Secrets (kubernetes.io/dockerconfigjson or dockercfg) whose credentials the image pulls try first.
@@ -528,13 +615,74 @@ class PodSpec:
                                                value_check=names.label_value)
     affinity: Affinity | None = None
     scheduling_gates: tuple[PodSchedulingGate, ...] = ()
+    set_hostname_as_fqdn: bool | None = spec_field(None, json="setHostnameAsFQDN")
+    # false (a user namespace) is refused by validate.py; true is what pyrunc does.
+    host_users: bool | None = None
+    # Refused by validate.py unless empty: pyrunc is one runtime (no RuntimeClass objects, no handlers).
+    runtime_class_name: str = ""
+    os: PodOS | None = None
+    resources: PodResources | None = None
 
-    # Valid in Kubernetes, meaningless on one node: kept verbatim and printed back.
+    # Valid in Kubernetes and kept verbatim (printed back). tolerations: a pyrunc node has no taints, so
+    # every toleration is honoured by having nothing to tolerate (exactly Kubernetes' outcome).
+    # topologySpreadConstraints: the scheduler's, among nodes; apply warns that they are ignored.
+    # nodeSelector, affinity, schedulingGates, imagePullSecrets: see their own handling.
     _RAW: ClassVar[frozenset[str]] = frozenset({
-        "tolerations", "topologySpreadConstraints",
-        "readinessGates", "runtimeClassName", "overhead", "os", "preemptionPolicy", "resourceClaims",
-        "hostUsers", "setHostnameAsFQDN", "serviceAccount", "ephemeralContainers"})
+        "tolerations", "topologySpreadConstraints"})
+    _UNSUPPORTED: ClassVar[dict[str, str]] = {
+        # A readiness gate waits for a pod condition that something else sets: nothing can on a pyrunc
+        # node, so the pod could never be Ready (ignoring the gate would make it Ready too early).
+        "readinessGates": "not supported by pyrunc: nothing sets custom pod conditions on a pyrunc node",
+        "resourceClaims": _NO_DRA,
+        # The RuntimeClass admission plugin's answer when no RuntimeClass defines an overhead.
+        "overhead": "Forbidden: pod rejected: Pod Overhead set without corresponding RuntimeClass defined Overhead",
+        # The API server's answer to a create request carrying them (they are added by a subresource).
+        "ephemeralContainers": "Forbidden: cannot be set on create",
+        # hostnameOverride: the alpha HostnameOverride field.
+        "hostnameOverride": _NOT_SUPPORTED,
+    }
     ignored: dict[str, object] = spec_field(factory=dict)
+
+    def __post_init__(self) -> None:
+        # The Priority admission plugin: the built-in classes resolve to their values, anything else
+        # (no PriorityClass objects here, no global default) to 0, stored explicitly.
+        if self.priority is None:
+            object.__setattr__(self, "priority", BUILTIN_PRIORITY_CLASSES.get(self.priority_class_name, 0))
+        # The ServiceAccount admission plugin: a pod naming no service account runs as "default".
+        if not self.service_account and not self.service_account_name:
+            object.__setattr__(self, "service_account_name", "default")
+        # API defaulting: serviceAccountName and its deprecated alias mirror each other.
+        if self.service_account and not self.service_account_name:
+            object.__setattr__(self, "service_account_name", self.service_account)
+        elif self.service_account_name and not self.service_account:
+            object.__setattr__(self, "service_account", self.service_account_name)
+        # SetDefaults_Pod: with the host's network a port is the host's port (hostPort = containerPort).
+        if self.host_network:
+            for attr in ("containers", "init_containers"):
+                fixed = tuple(replace(c, ports=tuple(replace(p, host_port=p.host_port or p.container_port)
+                                                     for p in c.ports)) for c in getattr(self, attr))
+                object.__setattr__(self, attr, fixed)
+        # The DefaultTolerationSeconds admission plugin: tolerate a not-ready or unreachable node for 300 s
+        # unless a toleration already covers it. (A pyrunc node has no taints: stored, never acted on.)
+        tolerations = self.ignored.get("tolerations")
+        if tolerations is None or isinstance(tolerations, list):
+            added = [_default_toleration(key) for key in _NODE_PROBLEM_TAINTS
+                     if not any(_covers(t, key) for t in tolerations or [])]
+            if added:
+                object.__setattr__(self, "ignored", {**self.ignored, "tolerations": [*(tolerations or []), *added]})
+        # defaultPodRequests: with pod-level limits, a pod-level request not given is the containers'
+        # aggregate request when any container requests it, else the pod-level limit (cpu/memory;
+        # hugepages requests are their limits).
+        if self.resources is not None and self.resources.limits:
+            requests = dict(self.resources.requests)
+            aggregate = aggregate_requests(self.containers, self.init_containers)
+            for name in POD_LEVEL_RESOURCES:
+                if name not in requests and name in aggregate:
+                    requests[name] = aggregate[name]
+            for name, limit in self.resources.limits.items():
+                if name in POD_LEVEL_RESOURCES or name.startswith("hugepages-"):
+                    requests.setdefault(name, limit)
+            object.__setattr__(self, "resources", PodResources(limits=self.resources.limits, requests=requests))
 
 
 @dataclass(frozen=True, slots=True)
@@ -545,6 +693,20 @@ class Pod:
     spec: PodSpec = spec_field(kw_only=True)
 
     _DROPPED: ClassVar[frozenset[str]] = frozenset({"status"})
+
+
+CLUSTER_DOMAIN = "cluster.local"
+MAX_FQDN = 64  # the kubelet's limit for a hostname set as FQDN (Linux's HOST_NAME_MAX)
+
+
+def pod_hostname(pod: Pod) -> str:
+    """The pod's UTS hostname, as the kubelet's GeneratePodHostNameAndDomain makes it: spec.hostname or
+    the pod name (63 characters at most); with setHostnameAsFQDN and a subdomain, the full
+    <hostname>.<subdomain>.<namespace>.svc.<cluster domain> (validate.py refuses one over 64)."""
+    hostname = (pod.spec.hostname or pod.metadata.name)[:63]
+    if pod.spec.set_hostname_as_fqdn and pod.spec.subdomain:
+        return f"{hostname}.{pod.spec.subdomain}.{pod.metadata.namespace}.svc.{CLUSTER_DOMAIN}"
+    return hostname
 
 
 def is_sidecar(c: Container) -> bool:

@@ -64,6 +64,33 @@ class Quantity:
     def __le__(self, other: Quantity) -> bool:
         return self.amount <= other.amount
 
+    def __add__(self, other: Quantity) -> Quantity:
+        """The sum, printed in the canonical form of the left operand's format (resource.Quantity.Add
+        keeps the receiver's format): 1 + 500m -> "1500m", 1Gi + 512Mi -> "1536Mi"."""
+        amount = self.amount + other.amount
+        return Quantity(amount, canonical_text(amount, binary=self.text.endswith("i")))
+
+
+_DECIMAL_STEPS = ((18, "E"), (15, "P"), (12, "T"), (9, "G"), (6, "M"), (3, "k"), (0, ""), (-3, "m"), (-6, "u"), (-9, "n"))
+_BINARY_STEPS = ("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
+
+
+def canonical_text(amount: Fraction, binary: bool = False) -> str:
+    """How Kubernetes prints an amount: the largest suffix that keeps the number whole (an amount finer
+    than 1n is rounded up to it). Binary format falls back to decimal below 1Ki or for a fraction."""
+    if binary and amount.denominator == 1 and abs(amount) >= 1024:
+        whole, step = int(amount), 0
+        while whole % 1024 == 0 and step < len(_BINARY_STEPS) - 1:
+            whole, step = whole // 1024, step + 1
+        return f"{whole}{_BINARY_STEPS[step]}"
+    if amount == 0:
+        return "0"
+    for exponent, suffix in _DECIMAL_STEPS:
+        scaled = amount / Fraction(10) ** exponent
+        if scaled.denominator == 1:
+            return f"{scaled.numerator}{suffix}"
+    return f"{_ceil_away_from_zero(amount * 10**9)}n"
+
 
 def _text_of(raw: str | int | float) -> str:
     if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):

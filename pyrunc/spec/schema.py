@@ -29,12 +29,13 @@ _BAD = object()  # a value that failed to decode; the error is already recorded
 
 def spec_field(default: Any = MISSING, *, factory: Any = MISSING, json: str = "", enum: tuple[str, ...] = (),
                check: Check | None = None, key_check: Check | None = None, value_check: Check | None = None,
-               zero_is_default: bool = False, required: bool = False, kw_only: bool = False) -> Any:
+               zero_is_default: bool = False, required: bool = False, kw_only: bool = False, keep: bool = False) -> Any:
     """A dataclass field carrying its API rules. ``zero_is_default``: 0 in the input means "use the default"
     (the API server defaults int32 probe fields that way). ``required``: must be in the input even though the
-    Python constructor has a default."""
+    Python constructor has a default. ``keep``: printed even when empty (a Go field the API server defaults
+    to its zero value through a pointer, such as hostPath ``type: ""``)."""
     meta = {"json": json, "enum": enum, "check": check, "key_check": key_check, "value_check": value_check,
-            "zero_is_default": zero_is_default, "required": required}
+            "zero_is_default": zero_is_default, "required": required, "keep": keep}
     if factory is not MISSING:
         return dataclasses.field(default_factory=factory, metadata=meta, kw_only=kw_only)
     return dataclasses.field(default=default, metadata=meta, kw_only=kw_only)
@@ -258,7 +259,8 @@ def encode(obj: Any) -> Any:
         value = getattr(obj, f.name)
         if f.name == "ignored":
             out.update(value)
-        elif value is None or (not is_dataclass(value) and _is_zero(value) and value == _default(f)):
+        elif value is None or (not is_dataclass(value) and _is_zero(value) and value == _default(f)
+                               and not f.metadata.get("keep")):
             continue
         else:
             out[json_name(f)] = encode(value)

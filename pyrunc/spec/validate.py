@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 from pyrunc.errors import FieldError
 from pyrunc.spec import names as name_rules
 from pyrunc.spec.model import (
-    Container, DownwardAPIVolumeFile, HTTPGetAction, KeyToPath, Lifecycle, NodeSelectorRequirement, NodeSelectorTerm,
-    ObjectFieldSelector, Pod, PodSecurityContext, Probe, ResourceFieldSelector, SeccompProfile, SecurityContext,
-    TCPSocketAction, VolumeProjection, is_sidecar,
+    MAX_FQDN, POD_LEVEL_RESOURCES, Container, DownwardAPIVolumeFile, HTTPGetAction, KeyToPath, Lifecycle,
+    NodeSelectorRequirement, NodeSelectorTerm, ObjectFieldSelector, Pod, PodSecurityContext, Probe, ResourceFieldSelector,
+    SeccompProfile, SecurityContext, TCPSocketAction, VolumeProjection, aggregate_requests, is_sidecar, pod_hostname,
 )
 from pyrunc.spec.objects import data_key
 
@@ -278,6 +278,11 @@ def check_lifecycle(pod: Pod) -> Errors:
 
 def check_init_containers(pod: Pod) -> Errors:
     for path, c, is_init in _all_containers(pod):
+        if c.restart_policy not in (None, "Always"):
+            yield FieldError(f"{path}.restartPolicy", f'Unsupported value: "{c.restart_policy}": not supported by pyrunc '
+                             '(per-container restart policies, the alpha ContainerRestartRules feature); '
+                             'supported values: "Always" on init containers')
+            continue
         if not is_init:
             if c.restart_policy is not None:
                 yield FieldError(f"{path}.restartPolicy", "Forbidden: may not be set for non-init containers")
@@ -396,7 +401,7 @@ def check_proc_mount(pod: Pod) -> Errors:
     """The API server's rule: an unmasked /proc only for a pod in its own user namespace. pyrunc has
     no user namespaces, so `hostUsers: false` is refused rather than silently run in the host's one
     (its containers' root would be the host's root, with an unmasked /proc)."""
-    if pod.spec.ignored.get("hostUsers", True) is False:
+    if pod.spec.host_users is False:
         yield FieldError("spec.hostUsers", "Unsupported value: false: pyrunc does not support user namespaces")
         return
     for path, c, _ in _all_containers(pod):
@@ -458,10 +463,77 @@ def check_node_affinity(pod: Pod) -> Errors:
         yield from _selector_term(f"{path}.preference", pref.preference)
 
 
+def check_pod_resources(pod: Pod) -> Errors:
+    """validatePodResources: cpu, memory and hugepages only; requests within limits; the containers'
+    aggregate request within the pod's request and each container limit within the pod's limit."""
+    res = pod.spec.resources
+    if res is None:
+        return
+    path = "spec.resources"
+    if pod.spec.os is not None and pod.spec.os.name == "windows":
+        yield FieldError(path, "Forbidden: may not be set for a windows pod")
+    supported = ", ".join(f'"{n}"' for n in sorted((*POD_LEVEL_RESOURCES, "hugepages-")))
+    for kind, values in (("limits", res.limits), ("requests", res.requests)):
+        for name in values:
+            if name not in POD_LEVEL_RESOURCES and not name.startswith("hugepages-"):
+                yield FieldError(f"{path}.{kind}[{name}]", f'Unsupported value: "{name}": supported values: {supported}')
+    for name, request in res.requests.items():
+        limit = res.limits.get(name)
+        if limit is None:
+            continue
+        if request.amount > limit.amount:
+            yield FieldError(f"{path}.requests", f'Invalid value: "{request}": must be less than or equal to {name} limit of {limit}')
+    aggregate = aggregate_requests(pod.spec.containers, pod.spec.init_containers)
+    for name, total in sorted(aggregate.items()):
+        pod_request = res.requests.get(name)
+        if pod_request is not None and total.amount > pod_request.amount:
+            yield FieldError(f"{path}.requests[{name}]",
+                             f'Invalid value: "{pod_request}": must be greater than or equal to aggregate container requests of {total}')
+    for i, c in enumerate(pod.spec.containers):
+        for name, limit in sorted(c.resources.limits.items()):
+            pod_limit = res.limits.get(name)
+            if pod_limit is not None and limit.amount > pod_limit.amount:
+                # The API server's path, built from the pod-level resources path (sic).
+                yield FieldError(f"{path}.containers[{i}][{name}].limits",
+                                 f'Invalid value: "{limit}": must be less than or equal to pod limits of {pod_limit}')
+
+
+def check_recursive_read_only(pod: Pod) -> Errors:
+    for path, c, _ in _all_containers(pod):
+        for i, m in enumerate(c.volume_mounts):
+            if not m.recursive_read_only or m.recursive_read_only == "Disabled":
+                continue
+            where = f"{path}.volumeMounts[{i}].recursiveReadOnly"
+            if not m.read_only:
+                yield FieldError(where, "Forbidden: may only be specified when readOnly is true")
+            elif m.mount_propagation not in ("", "None"):
+                yield FieldError(where, "Forbidden: may only be specified when mountPropagation is None or not specified")
+            elif m.recursive_read_only == "Enabled":
+                yield FieldError(where, 'Unsupported value: "Enabled": not supported by pyrunc '
+                                        '(read-only mounts are not recursive; "IfPossible" is accepted)')
+
+
+def check_node_fit(pod: Pod) -> Errors:
+    """Fields a real cluster accepts that ask for something this node is not: another OS, another runtime,
+    a hostname the kubelet cannot set."""
+    spec = pod.spec
+    if spec.os is not None and spec.os.name == "windows":
+        yield FieldError("spec.os.name", 'Unsupported value: "windows": pyrunc runs Linux pods only')
+    if spec.runtime_class_name:
+        yield FieldError("spec.runtimeClassName", f'Unsupported value: "{spec.runtime_class_name}": not supported by '
+                         "pyrunc (one runtime, no RuntimeClass objects)")
+    if spec.set_hostname_as_fqdn and not spec.host_network:
+        fqdn = pod_hostname(pod)
+        if len(fqdn) > MAX_FQDN:
+            # The kubelet's message (GeneratePodHostNameAndDomain); it fails the sandbox, pyrunc refuses up front.
+            yield FieldError("spec.setHostnameAsFQDN", f"failed to construct FQDN from pod hostname and cluster domain, "
+                             f"FQDN {fqdn} is too long ({MAX_FQDN} characters is the max, {len(fqdn)} characters requested)")
+
+
 CHECKS: tuple[Callable[[Pod], Errors], ...] = (
     check_container_names, check_volumes, check_volume_mounts, check_env, check_resources, check_ports,
     check_probes, check_lifecycle, check_init_containers, check_dns, check_sysctls, check_security_context,
-    check_proc_mount, check_node_affinity,
+    check_proc_mount, check_node_affinity, check_pod_resources, check_recursive_read_only, check_node_fit,
 )
 
 

@@ -226,7 +226,11 @@ def test_full_pod_fields() -> None:
     assert spec.termination_grace_period_seconds == 0
     assert spec.enable_service_links is False
     assert pod_to_dict(pod)["spec"]["enableServiceLinks"] is False
-    assert spec.ignored == {"tolerations": [{"key": "k", "operator": "Exists"}]}
+    # The toleration of key "k" (any effect) covers neither node-problem taint: DefaultTolerationSeconds adds both.
+    assert spec.ignored == {"tolerations": [
+        {"key": "k", "operator": "Exists"},
+        {"effect": "NoExecute", "key": "node.kubernetes.io/not-ready", "operator": "Exists", "tolerationSeconds": 300},
+        {"effect": "NoExecute", "key": "node.kubernetes.io/unreachable", "operator": "Exists", "tolerationSeconds": 300}]}
     assert spec.node_selector == {"disk": "ssd"}
     assert pod_to_dict(pod)["spec"]["nodeSelector"] == {"disk": "ssd"}
     assert spec.security_context.ignored == {}

@@ -133,7 +133,7 @@ CASES: list[tuple[str, Mutate, str]] = [
     ("hostPath type", lambda d: d["spec"]["volumes"].append({"name": "h", "hostPath": {"path": "/x", "type": "Dir"}}), 'spec.volumes[1].hostPath.type: Unsupported value: "Dir"'),
     ("medium", lambda d: d["spec"]["volumes"][0].update(emptyDir={"medium": "Disk"}), 'spec.volumes[0].emptyDir.medium: Unsupported value: "Disk": supported values: "Memory", "HugePages"'),
     ("scheme", _container(livenessProbe={"httpGet": {"port": 80, "scheme": "FTP"}}), 'spec.containers[0].livenessProbe.httpGet.scheme: Unsupported value: "FTP": supported values: "HTTP", "HTTPS"'),
-    ("container restartPolicy value", _init(restartPolicy="Never"), 'spec.initContainers[0].restartPolicy: Unsupported value: "Never": supported values: "Always"'),
+    ("container restartPolicy value", _init(restartPolicy="Never"), 'spec.initContainers[0].restartPolicy: Unsupported value: "Never": not supported by pyrunc (per-container restart policies, the alpha ContainerRestartRules feature); supported values: "Always" on init containers'),
     ("restartPolicy on app container", _container(restartPolicy="Always"), "spec.containers[0].restartPolicy: Forbidden: may not be set for non-init containers"),
     # numbers
     ("port 0", _container(ports=[{"containerPort": 0}]), "spec.containers[0].ports[0].containerPort: Required value"),

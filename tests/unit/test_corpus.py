@@ -1,0 +1,171 @@
+"""The manifest corpus (tests/corpus/): realistic pods covering every v1 PodSpec and Container field,
+each with its one expected outcome, as `pyrunc apply` would print it (the loader and the warnings,
+in process; tests/integration/test_pod_fields.py sends a few through the real CLI).
+
+Manifests using fields other parts of issue 11 own (configMap/secret/projected volumes, *KeyRef env,
+envFrom, imagePullSecrets, nodeSelector, affinity, schedulingGates, spec.nodeName, extended resources)
+are kept out of this corpus on purpose.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pyrunc.errors import SpecError
+from pyrunc.spec import load_manifests
+from pyrunc.spec import model
+from pyrunc.spec.notices import pod_warnings
+from pyrunc.spec.quantity import Quantity
+from pyrunc.spec.schema import json_name
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+
+ACCEPTED: list[str] = []
+# file -> exact stderr line(s) of `pyrunc apply`: "Warning: ..." lines for an accepted pod, or "error: ..." alone.
+OUTCOMES: dict[str, list[str]] = {
+    "web-full.yaml": ACCEPTED,
+    "host-network-agent.yaml": ACCEPTED,
+    "pod-level-resources.yaml": ACCEPTED,
+    "topology-spread.yaml": [
+        "Warning: spec.topologySpreadConstraints: ignored by pyrunc (one node: there is nothing to spread over)"],
+    "priority-class.yaml": [
+        'Warning: spec.priorityClassName: "low-priority" is not resolved by pyrunc (no PriorityClass objects): '
+        "priority stays 0"],
+    "pod-level-resources-too-small.yaml": [
+        'error: spec.resources.requests[memory]: Invalid value: "64Mi": must be greater than or equal to aggregate '
+        "container requests of 96Mi"],
+    "pod-level-resources-storage.yaml": [
+        'error: spec.resources.limits[ephemeral-storage]: Unsupported value: "ephemeral-storage": supported values: '
+        '"cpu", "hugepages-", "memory"'],
+    "pod-level-resources-container-over.yaml": [
+        'error: spec.resources.containers[0][cpu].limits: Invalid value: "2": must be less than or equal to pod '
+        "limits of 500m"],
+    "restart-policy-rules.yaml": [
+        "error: spec.containers[0].restartPolicyRules: not supported by pyrunc; spec.containers[0].restartPolicy: "
+        'Unsupported value: "Never": not supported by pyrunc (per-container restart policies, the alpha '
+        'ContainerRestartRules feature); supported values: "Always" on init containers'],
+    "emptydir-mode.yaml": ["error: spec.volumes[0].emptyDir.mode: not supported by pyrunc"],
+    "windows.yaml": ['error: spec.os.name: Unsupported value: "windows": pyrunc runs Linux pods only'],
+    "runtime-class.yaml": [
+        'error: spec.runtimeClassName: Unsupported value: "gvisor": not supported by pyrunc '
+        "(one runtime, no RuntimeClass objects)"],
+    "overhead.yaml": [
+        "error: spec.overhead: Forbidden: pod rejected: Pod Overhead set without corresponding RuntimeClass "
+        "defined Overhead"],
+    "readiness-gates.yaml": [
+        "error: spec.readinessGates: not supported by pyrunc: nothing sets custom pod conditions on a pyrunc node"],
+    "resource-claims.yaml": [
+        "error: spec.resourceClaims: not supported by pyrunc: dynamic resource allocation needs ResourceClaim "
+        "objects and drivers; spec.containers[0].resources.claims: not supported by pyrunc: dynamic resource "
+        "allocation needs ResourceClaim objects and drivers"],
+    "ephemeral-containers.yaml": ["error: spec.ephemeralContainers: Forbidden: cannot be set on create"],
+    "host-users-false.yaml": ["error: spec.hostUsers: Unsupported value: false: pyrunc does not support user namespaces"],
+    "recursive-read-only.yaml": [
+        'error: spec.containers[0].volumeMounts[0].recursiveReadOnly: Unsupported value: "Enabled": not supported '
+        'by pyrunc (read-only mounts are not recursive; "IfPossible" is accepted)'],
+    "volume-devices.yaml": [
+        "error: spec.containers[0].volumeDevices: not supported by pyrunc; "
+        "spec.volumes[0].persistentVolumeClaim: not supported by pyrunc"],
+    "fqdn-too-long.yaml": [
+        "error: spec.setHostnameAsFQDN: failed to construct FQDN from pod hostname and cluster domain, FQDN "
+        "a-rather-long-pod-name-for-a-hostname.a-long-subdomain.a-long-namespace.svc.cluster.local is too long "
+        "(64 characters is the max, 89 characters requested)"],
+    "hostname-override.yaml": ["error: spec.hostnameOverride: not supported by pyrunc"],
+    "bind-mount-options.yaml": ["error: spec.containers[0].volumeMounts[0].bindMountOptions: not supported by pyrunc"],
+    "file-key-ref.yaml": ["error: spec.containers[0].env[0].valueFrom.fileKeyRef: not supported by pyrunc"],
+    "sub-path-expr.yaml": ["error: spec.containers[0].volumeMounts[0].subPathExpr: not supported by pyrunc"],
+    "apparmor-localhost.yaml": [
+        'error: spec.securityContext.appArmorProfile.type: Unsupported value: "Localhost": pyrunc does not support '
+        'AppArmor profiles (only "Unconfined" is accepted)'],
+    "selinux.yaml": ["error: spec.containers[0].securityContext.seLinuxOptions: Forbidden: pyrunc does not support SELinux labels"],
+    "tcp-hook.yaml": [
+        "error: spec.containers[0].lifecycle.preStop.tcpSocket: not supported: tcpSocket is deprecated as a "
+        "lifecycle hook handler; use exec, httpGet or sleep"],
+}
+
+
+def apply_lines(text: str, source: str) -> list[str]:
+    """What `pyrunc apply` prints on stderr before it contacts the node."""
+    try:
+        pods = load_manifests(text, source)
+    except SpecError as e:
+        return [f"error: {e.message}"]
+    return [f"Warning: {w}" for pod in pods for w in pod_warnings(pod)]
+
+
+def test_every_corpus_file_has_an_outcome() -> None:
+    assert sorted(p.name for p in CORPUS.glob("*.yaml")) == sorted(OUTCOMES)
+
+
+@pytest.mark.parametrize("name", sorted(OUTCOMES))
+def test_corpus_outcome(name: str) -> None:
+    assert apply_lines((CORPUS / name).read_text(), name) == OUTCOMES[name]
+
+
+# -- coverage: every field the model knows appears in some corpus manifest ----------------------
+
+# Owned by other parts of issue 11 (configs, projections, admission): their corpora cover them.
+OTHERS = {"nodeSelector", "affinity", "schedulingGates", "nodeName", "imagePullSecrets", "envFrom",
+          "configMapKeyRef", "secretKeyRef", "configMap", "secret", "projected"}
+# Server-set metadata and status, dropped on input; generateName and uid are set by the server too.
+SERVER_SET = {"ownerReferences", "finalizers", "resourceVersion", "managedFields", "selfLink", "generation",
+              "deletionTimestamp", "deletionGracePeriodSeconds", "status", "uid", "creationTimestamp",
+              "generateName"}
+# Volume sources refused one by one with the same line; one of them (persistentVolumeClaim) is in the corpus.
+REFUSED_VOLUME_SOURCES = set(model._OTHER_VOLUME_SOURCES) - {"persistentVolumeClaim"}
+
+
+def _known_keys(cls: type, seen: set[type]) -> dict[str, set[str]]:
+    """class name -> every key the decoder recognises in it (fields, _RAW, _UNSUPPORTED, _DROPPED)."""
+    if cls in seen:
+        return {}
+    seen.add(cls)
+    keys = {json_name(f) for f in dataclasses.fields(cls) if f.name != "ignored"}
+    keys |= set(getattr(cls, "_RAW", ())) | set(getattr(cls, "_UNSUPPORTED", {})) | set(getattr(cls, "_DROPPED", ()))
+    out = {cls.__name__: keys}
+    for tp in typing.get_type_hints(cls).values():  # Quantity is a value, not an object of the API
+        for arg in (tp, *typing.get_args(tp), *[a for t in typing.get_args(tp) for a in typing.get_args(t)]):
+            if isinstance(arg, type) and dataclasses.is_dataclass(arg) and arg is not Quantity:
+                out.update(_known_keys(arg, seen))
+    return out
+
+
+def _keys_in(doc: Any) -> set[str]:
+    if isinstance(doc, dict):
+        return set(doc) | {k for v in doc.values() for k in _keys_in(v)}
+    if isinstance(doc, list):
+        return {k for v in doc for k in _keys_in(v)}
+    return set()
+
+
+def test_corpus_covers_every_known_field() -> None:
+    used: set[str] = set()
+    for path in CORPUS.glob("*.yaml"):
+        for doc in yaml.safe_load_all(path.read_text()):
+            used |= _keys_in(doc)
+    missing = {cls: sorted(keys - used - OTHERS - SERVER_SET - REFUSED_VOLUME_SOURCES)
+               for cls, keys in _known_keys(model.Pod, set()).items()}
+    assert {cls: keys for cls, keys in missing.items() if keys} == {}
+
+
+def test_docs_fields_names_every_known_field() -> None:
+    """docs/fields.md says what happens to every field the model knows (written by hand, checked here)."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "fields.md").read_text()
+    named = {k for cls, keys in _known_keys(model.Pod, set()).items() if cls not in ("Pod", "ObjectMeta")
+             for k in keys}
+    skip = SERVER_SET | REFUSED_VOLUME_SOURCES | {
+        # Plain sub-fields named under their parent's line (probe actions, DNS options, selectors...).
+        "path", "port", "host", "scheme", "httpHeaders", "value", "service", "seconds", "command", "add", "drop",
+        "type", "localhostProfile", "user", "role", "level", "ip", "hostnames", "nameservers", "searches", "options",
+        "fieldPath", "apiVersion", "resource", "containerName", "divisor", "items", "mode", "defaultMode",
+        "limits", "requests", "medium", "sizeLimit", "initialDelaySeconds", "timeoutSeconds", "periodSeconds",
+        "successThreshold", "failureThreshold", "exec", "httpGet", "tcpSocket", "grpc", "sleep", "postStart",
+        "preStop", "stopSignal", "fieldRef", "resourceFieldRef", "name", "claims"}
+    missing = sorted(k for k in named - skip if f"`{k}`" not in doc and f".{k}`" not in doc and f"{k}`" not in doc)
+    assert missing == []

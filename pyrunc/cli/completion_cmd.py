@@ -46,13 +46,13 @@ def _case_arm(name: str, words: list[str]) -> str:
 
 
 def bash_script() -> str:
-    from pyrunc.cli.main import VERBS, Parser
+    from pyrunc.cli.main import VERBS, Parser, verb_module
     import importlib
 
     verbs = [v for v, h in VERBS.items() if h != argparse.SUPPRESS]
     arms, sub_arms = [], []
     for verb in verbs:
-        module = importlib.import_module(f"pyrunc.cli.{verb}_cmd")
+        module = importlib.import_module(verb_module(verb))
         parser = Parser(prog=f"pyrunc {verb}")
         module.add_arguments(parser)
         subs = _subactions(parser)

@@ -191,3 +191,13 @@ def test_help_lists_every_visible_verb_and_no_hidden_one(capsys: "pytest.Capture
     for verb, text in VERBS.items():
         if verb != "daemon":
             assert f"{verb} " in out and text in out.replace("\n", " ") or verb in out
+
+
+def test_completion_script_knows_every_visible_verb() -> None:
+    from pyrunc.cli.completion_cmd import bash_script
+    from pyrunc.cli.main import VERBS
+
+    script = bash_script()
+    for verb, text in VERBS.items():
+        if text != argparse.SUPPRESS:
+            assert verb in script

@@ -233,7 +233,8 @@ def _load(text: str, source: str, with_objects: bool) -> tuple[list[Pod], list[N
     for where, data in documents:
         kind = data.get("kind") if isinstance(data, dict) else None
         item: Pod | NodeObject | None
-        if with_objects and isinstance(data, dict) and kind in OBJECT_KINDS:
+        # isinstance: a `kind` that is a list or a mapping is unhashable and must not reach the lookup
+        if with_objects and isinstance(data, dict) and isinstance(kind, str) and kind in OBJECT_KINDS:
             item, item_errors = _decode_object(data)
             named = True  # always named: "data[a]: ..." alone does not say which object of the file
         elif with_objects and kind not in (None, "Pod"):

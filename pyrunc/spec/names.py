@@ -101,8 +101,11 @@ def relative_path(value: str) -> str | None:
 
 
 def env_var_name(value: str) -> str | None:
-    if "=" in value:
-        return _invalid(value, "a valid environment variable name must not contain '='")
+    """IsRelaxedEnvVarName (the API server's rule since RelaxedEnvironmentVariableValidation went GA in
+    1.34): printable ASCII, space included, except '='."""
+    if any(not " " <= ch <= "~" or ch == "=" for ch in value):
+        return _invalid(value, "a valid environment variable name must consist only of printable ASCII "
+                        "characters other than '='")
     return None
 
 

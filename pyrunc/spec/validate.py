@@ -90,7 +90,7 @@ def _required_name(path: str, name: str) -> Errors:
 def _item_path(path: str, value: str, paths: set[str]) -> Errors:
     """validateVolumeSourcePath: relative, no '..' element (names.relative_path, checked when decoding),
     not starting with '..' (the atomic writer's own `..data` entries), unique within the volume."""
-    if value.startswith(".."):
+    if value.startswith("..") and not value.startswith("../"):  # "../x" is already a '..' element
         yield FieldError(path, f'Invalid value: "{value}": must not start with \'..\'')
     if value in paths:
         yield FieldError(path, f'Invalid value: "{value}": conflicting duplicate paths')
@@ -211,12 +211,37 @@ def check_env(pod: Pod) -> Errors:
                 yield from _required_name(f"{src}.secretRef.name", ef.secret_ref.name)
 
 
+def _overcommit_allowed(name: str) -> bool:
+    """IsOvercommitAllowed: a native resource (no domain, or a kubernetes.io one) other than hugepages."""
+    native = "/" not in name or "kubernetes.io/" in name
+    return native and not name.startswith("hugepages-")
+
+
+def _extended(name: str) -> bool:
+    """IsExtendedResourceName: domain-qualified outside kubernetes.io, not a quota name."""
+    return not _overcommit_allowed(name) and not name.startswith(("hugepages-", "requests."))
+
+
 def check_resources(pod: Pod) -> Errors:
+    """validateContainerResourceRequirements: extended resources are whole numbers; a resource that cannot
+    be overcommitted (extended, hugepages) needs a limit, and a request equal to it; any other request is
+    at most its limit. The paths are the API server's (`resources.requests`, not the resource's key)."""
     for path, c, _ in _all_containers(pod):
-        for name, request in c.resources.requests.items():
+        for kind, values in (("limits", c.resources.limits), ("requests", c.resources.requests)):
+            for name, value in sorted(values.items()):
+                if _extended(name) and value.amount.denominator != 1:
+                    yield FieldError(f"{path}.resources.{kind}[{name}]", f'Invalid value: "{value}": must be an integer')
+        for name, request in sorted(c.resources.requests.items()):
             limit = c.resources.limits.get(name)
-            if limit is not None and request.amount > limit.amount:
-                yield FieldError(f"{path}.resources.requests.{name}",
+            if limit is None:
+                if not _overcommit_allowed(name):
+                    yield FieldError(f"{path}.resources.limits",
+                                     "Required value: Limit must be set for non overcommitable resources")
+            elif request.amount != limit.amount and not _overcommit_allowed(name):
+                yield FieldError(f"{path}.resources.requests",
+                                 f'Invalid value: "{request}": must be equal to {name} limit of {limit}')
+            elif request.amount > limit.amount:
+                yield FieldError(f"{path}.resources.requests",
                                  f'Invalid value: "{request}": must be less than or equal to {name} limit of {limit}')
 
 
@@ -423,10 +448,9 @@ def _selector_requirement(path: str, req: NodeSelectorRequirement, field: bool) 
             yield FieldError(f"{path}.values",
                              "Required value: must be only one value when `operator` is 'In' or 'NotIn' for node field selector")
         return
-    problem = name_rules.qualified_name(req.key)
-    if problem:
-        yield FieldError(f"{path}.key", problem)
-    if req.operator in ("In", "NotIn") and not req.values:
+    if req.operator not in ("In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"):
+        yield FieldError(f"{path}.operator", f'Invalid value: "{req.operator}": not a valid selector operator')
+    elif req.operator in ("In", "NotIn") and not req.values:
         yield FieldError(f"{path}.values", "Required value: must be specified when `operator` is 'In' or 'NotIn'")
     elif req.operator in ("Exists", "DoesNotExist") and req.values:
         yield FieldError(f"{path}.values",
@@ -434,6 +458,9 @@ def _selector_requirement(path: str, req: NodeSelectorRequirement, field: bool) 
     elif req.operator in ("Gt", "Lt") and len(req.values) != 1:
         yield FieldError(f"{path}.values",
                          "Required value: must be specified single value when `operator` is 'Lt' or 'Gt'")
+    problem = name_rules.qualified_name(req.key)  # after the operator's errors, in the API server's order
+    if problem:
+        yield FieldError(f"{path}.key", problem)
 
 
 def _selector_term(path: str, term: NodeSelectorTerm) -> Errors:

@@ -1,6 +1,7 @@
 """Pod fields through the real CLI (issue 11 points 7 and 8): pod-level spec.resources read back from
 the kernel, the defaults `get -o yaml` shows, setHostnameAsFQDN, and corpus manifests (tests/corpus/)
-refused with their one line and nothing left behind, or accepted with their warning.
+refused with their one line and nothing left behind (a pod bound to another node among them), or accepted
+with their warning, or held by the node's admission (scheduling gates).
 
 The cgroup numbers are the kubelet's (ResourceConfigForPod with pod-level resources, KEP 2837),
 written out here rather than computed with pyrunc's arithmetic.
@@ -18,7 +19,7 @@ import yaml
 
 from pyrunc.cgroups import detect
 from tests.integration.helpers import Node, pod_yaml, sleeper
-from tests.unit.test_corpus import CORPUS, OUTCOMES
+from tests.unit.test_corpus import CORPUS, NODE, OUTCOMES
 
 pytestmark = pytest.mark.root
 
@@ -124,19 +125,36 @@ def test_set_hostname_as_fqdn(node: Node) -> None:
 
 
 REFUSED = ["pod-level-resources-too-small.yaml", "restart-policy-rules.yaml", "emptydir-mode.yaml", "windows.yaml",
-           "host-users-false.yaml", "readiness-gates.yaml"]
+           "host-users-false.yaml", "readiness-gates.yaml", "projected-token.yaml", "config-item-escape.yaml",
+           "extended-resource-request-only.yaml",
+           # refused by apply itself, after the loader accepted it: only the CLI knows the node's name
+           "node-name-other.yaml"]
 
 
 @pytest.mark.parametrize("name", REFUSED)
 def test_a_refused_corpus_manifest_leaves_nothing(tmp_path: Path, name: str) -> None:
-    n = Node(tmp_path)
+    n = Node(tmp_path, node_name=NODE)
     try:
         proc = n.run("apply", "-f", str(CORPUS / name), check=False)
         assert (proc.returncode, proc.stdout, proc.stderr.splitlines()) == (1, "", OUTCOMES[name])
         assert not list(Path(n.root, "pods").glob("*")) and not list(Path(n.root, "cgroups").glob("*"))
+        assert not Path(n.root, "objects").exists()
         assert not list(Path(n.data_dir).glob("pods/*"))
     finally:
         n.teardown()
+
+
+def test_a_gated_corpus_pod_waits_with_nothing_created(node: Node) -> None:
+    """Accepted by apply (no output on stderr), held by the node's admission: Pending, SchedulingGated."""
+    proc = node.apply((CORPUS / "scheduling-gates.yaml").read_text())
+    assert (proc.stdout, proc.stderr.splitlines()) == ("pod/gated-job created\n", OUTCOMES["scheduling-gates.yaml"])
+    pod = node.pod_json("gated-job")
+    assert pod["status"]["phase"] == "Pending"
+    assert [(c["type"], c["status"], c.get("reason")) for c in pod["status"]["conditions"]] == \
+        [("PodScheduled", "False", "SchedulingGated")]
+    assert "SchedulingGated" in node.run("get", "pod", "gated-job").stdout
+    assert sorted(p.name for p in node.pod_dir("gated-job").iterdir()) == ["admission.json", "pod.json"]
+    node.delete("gated-job")
 
 
 def test_a_warned_corpus_manifest_runs(node: Node) -> None:

@@ -1,10 +1,12 @@
 """The manifest corpus (tests/corpus/): realistic pods covering every v1 PodSpec and Container field,
-each with its one expected outcome, as `pyrunc apply` would print it (the loader and the warnings,
-in process; tests/integration/test_pod_fields.py sends a few through the real CLI).
+each with its one expected outcome, as `pyrunc apply` would print it (the loader, the warnings and the
+refusal of a pod bound to another node, in process; tests/integration/test_pod_fields.py sends a few
+through the real CLI).
 
-Manifests using fields other parts of issue 11 own (configMap/secret/projected volumes, *KeyRef env,
-envFrom, imagePullSecrets, nodeSelector, affinity, schedulingGates, spec.nodeName, extended resources)
-are kept out of this corpus on purpose.
+A file may hold the ConfigMaps and Secrets its pod reads, as a real one does; only its Pod documents
+count for the field coverage. What the node then does with an accepted pod (admission: node labels,
+extended resources, scheduling gates; missing ConfigMaps or Secrets) is not an apply outcome: see
+docs/node.md, docs/configs.md and their own tests.
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ import pytest
 import yaml
 
 from pyrunc.errors import SpecError
-from pyrunc.spec import load_manifests
+from pyrunc.spec import load_objects
 from pyrunc.spec import model
 from pyrunc.spec.notices import pod_warnings
 from pyrunc.spec.quantity import Quantity
 from pyrunc.spec.schema import json_name
+from pyrunc.worker.admission import node_name_problem
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+NODE = "node-1"  # the node's name in OUTCOMES (the integration test puts its own node's name in)
 
 ACCEPTED: list[str] = []
 # file -> exact stderr line(s) of `pyrunc apply`: "Warning: ..." lines for an accepted pod, or "error: ..." alone.
@@ -84,19 +88,52 @@ OUTCOMES: dict[str, list[str]] = {
         'error: spec.securityContext.appArmorProfile.type: Unsupported value: "Localhost": pyrunc does not support '
         'AppArmor profiles (only "Unconfined" is accepted)'],
     "selinux.yaml": ["error: spec.containers[0].securityContext.seLinuxOptions: Forbidden: pyrunc does not support SELinux labels"],
+    # ConfigMaps and Secrets through env, envFrom and volumes (docs/configs.md).
+    "web-configs.yaml": ACCEPTED,
+    "projected-token.yaml": [
+        "error: spec.volumes[0].projected.sources[0].serviceAccountToken: not supported by pyrunc: no API server "
+        "issues tokens"],
+    "projected-mtls.yaml": [
+        "error: spec.volumes[0].projected.sources[0].podCertificate: not supported by pyrunc: no API server issues "
+        "pod certificates; spec.volumes[0].projected.sources[1].clusterTrustBundle: not supported by pyrunc: no API "
+        "server publishes trust bundles"],
+    "config-item-escape.yaml": [
+        "error: spec.volumes[0].configMap.items[0].path: Invalid value: \"../../etc/passwd\": must not contain '..'"],
+    "env-from-bad-prefix.yaml": [
+        'error: spec.containers[0].envFrom[0].prefix: Invalid value: "APP=": a valid environment variable name must '
+        "consist only of printable ASCII characters other than '='"],
+    "config-map-key-ref-no-key.yaml": ["error: spec.containers[0].env[0].valueFrom.configMapKeyRef.key: Required value"],
+    # Placement (docs/node.md): accepted by apply, decided by the node's admission.
+    "node-placement.yaml": ACCEPTED,
+    "scheduling-gates.yaml": ACCEPTED,
+    "extended-resources.yaml": ACCEPTED,
+    "extended-resource-request-only.yaml": [
+        "error: spec.containers[0].resources.limits: Required value: Limit must be set for non overcommitable resources"],
+    "affinity-bad-operator.yaml": [
+        "error: spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0]"
+        '.matchExpressions[0].operator: Invalid value: "Equals": not a valid selector operator'],
+    "node-name-other.yaml": [
+        f'error: pod "pinned": spec.nodeName: Invalid value: "worker-7": this node is "{NODE}"; a pod bound to '
+        "another node never runs here (leave nodeName out, or use a nodeSelector)"],
     "tcp-hook.yaml": [
         "error: spec.containers[0].lifecycle.preStop.tcpSocket: not supported: tcpSocket is deprecated as a "
         "lifecycle hook handler; use exec, httpGet or sleep"],
 }
 
 
-def apply_lines(text: str, source: str) -> list[str]:
-    """What `pyrunc apply` prints on stderr before it contacts the node."""
+def apply_lines(text: str, source: str, node_name: str = NODE) -> list[str]:
+    """What `pyrunc apply` prints on stderr before it contacts the node (cli/apply_cmd.py's order:
+    every document loaded, then the warnings, then a pod bound to another node refused)."""
     try:
-        pods = load_manifests(text, source)
+        pods, _ = load_objects(text, source)
     except SpecError as e:
         return [f"error: {e.message}"]
-    return [f"Warning: {w}" for pod in pods for w in pod_warnings(pod)]
+    lines = [f"Warning: {w}" for pod in pods for w in pod_warnings(pod)]
+    for pod in pods:
+        wrong_node = node_name_problem(pod, node_name)
+        if wrong_node:
+            return [*lines, f'error: pod "{pod.metadata.name}": {wrong_node}']
+    return lines
 
 
 def test_every_corpus_file_has_an_outcome() -> None:
@@ -110,9 +147,6 @@ def test_corpus_outcome(name: str) -> None:
 
 # -- coverage: every field the model knows appears in some corpus manifest ----------------------
 
-# Owned by other parts of issue 11 (configs, projections, admission): their corpora cover them.
-OTHERS = {"nodeSelector", "affinity", "schedulingGates", "nodeName", "imagePullSecrets", "envFrom",
-          "configMapKeyRef", "secretKeyRef", "configMap", "secret", "projected"}
 # Server-set metadata and status, dropped on input; generateName and uid are set by the server too.
 SERVER_SET = {"ownerReferences", "finalizers", "resourceVersion", "managedFields", "selfLink", "generation",
               "deletionTimestamp", "deletionGracePeriodSeconds", "status", "uid", "creationTimestamp",
@@ -148,8 +182,9 @@ def test_corpus_covers_every_known_field() -> None:
     used: set[str] = set()
     for path in CORPUS.glob("*.yaml"):
         for doc in yaml.safe_load_all(path.read_text()):
-            used |= _keys_in(doc)
-    missing = {cls: sorted(keys - used - OTHERS - SERVER_SET - REFUSED_VOLUME_SOURCES)
+            if doc.get("kind") == "Pod":  # a ConfigMap's data keys must not pass for pod fields
+                used |= _keys_in(doc)
+    missing = {cls: sorted(keys - used - SERVER_SET - REFUSED_VOLUME_SOURCES)
                for cls, keys in _known_keys(model.Pod, set()).items()}
     assert {cls: keys for cls, keys in missing.items() if keys} == {}
 

@@ -3,7 +3,8 @@ mutations of the corpus (tests/corpus/) go through pyrunc.cli.main.main in proce
 --root. Whatever the input: exit 0 or 1, stderr made of `error:`/`hint:`/`Warning:` lines only (never a
 traceback, never the catch-all for an unexpected exception), and when refused nothing reaches the
 node: no request to the supervisor (stubbed here; the integration tests run the real one), and the
-root, data and log directories stay empty.
+root, data and log directories stay empty. When accepted, each pod reaches the supervisor and only
+the ConfigMaps and Secrets of the manifest are written by the CLI itself.
 """
 
 from __future__ import annotations
@@ -67,9 +68,14 @@ def _apply(root: Path, text: str, capsys: pytest.CaptureFixture[str], sent: list
         assert sent == [], "a refused manifest reached the supervisor"
         assert out == ""
     else:
-        assert sent and not [line for line in lines if line.startswith("error: ")], err
-    # Refused or not, the CLI itself writes nothing under the root (the supervisor would).
-    assert sorted(os.listdir(root)) == before
+        # Every pod applied reached the supervisor; a manifest of ConfigMaps or Secrets alone reaches none.
+        assert not [line for line in lines if line.startswith("error: ")], err
+        assert len(sent) == len([line for line in out.splitlines() if line.startswith("pod/")]), (out, sent)
+        assert out, err
+    # The CLI itself writes nothing under the root (the supervisor would) besides the ConfigMaps and
+    # Secrets an accepted manifest holds (<root>/objects, docs/configs.md); a refused one leaves nothing.
+    after = sorted(os.listdir(root))
+    assert after == before or (code == 0 and after == sorted({*before, "objects"})), after
     assert not (root.parent / "data").exists() and not (root.parent / "logs").exists()
 
 

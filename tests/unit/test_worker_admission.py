@@ -121,7 +121,8 @@ def test_host_network_ports_count_as_host_ports() -> None:
 RESOURCE_CASES = [
     ("offered", [], gpus(1), None),
     ("all of it", [], gpus(2), None),
-    ("as a request", [], gpus(1, "requests"), None),
+    ("request equal to the limit", [], {"resources": {"requests": {"example.com/gpu": "1"},
+                                                      "limits": {"example.com/gpu": "1"}}}, None),
     ("more than offered", [], gpus(3), (3, 0, 2)),
     ("counted across pods", [gpus(1)], gpus(2), (2, 1, 2)),
     ("fits beside another", [gpus(1)], gpus(1), None),
@@ -217,7 +218,8 @@ def test_kubectl_status_column_of_held_pods() -> None:
     ({"affinity": required({"matchExpressions": [expr("disk", "In")]})}, "must be specified when `operator` is 'In'"),
     ({"affinity": required({"matchExpressions": [expr("disk", "Exists", "x")]})}, "may not be specified"),
     ({"affinity": required({"matchExpressions": [expr("gen", "Gt", "1", "2")]})}, "single value"),
-    ({"affinity": required({"matchExpressions": [expr("disk", "Near", "x")]})}, 'Unsupported value: "Near"'),
+    ({"affinity": required({"matchExpressions": [expr("disk", "Near", "x")]})},
+         'operator: Invalid value: "Near": not a valid selector operator'),
     ({"affinity": required({"matchFields": [expr("metadata.labels", "In", "x")]})}, "not a valid field selector key"),
     ({"affinity": required()}, "must have at least one node selector term"),
     ({"affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [

@@ -13,6 +13,7 @@ import sys
 
 VERBS = {
     "apply": "Create or update pods from a manifest file",
+    "run": "Run a manifest's pods in the foreground until they end (for CI)",
     "get": "List pods or print one as json/yaml",
     "describe": "Show a pod's details and events",
     "logs": "Print a container's logs",
@@ -27,7 +28,7 @@ VERBS = {
 
 
 # Verbs that create, enter or stop pods; the read-only ones work for anyone who may read the state.
-NEEDS_ROOT = ("apply", "delete", "exec", "daemon", "top")
+NEEDS_ROOT = ("apply", "run", "delete", "exec", "daemon", "top")
 
 
 class ArgumentError(Exception):

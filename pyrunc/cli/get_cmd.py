@@ -34,6 +34,8 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--no-headers", action="store_true")
     parser.add_argument("-w", "--watch", action="store_true", help="after the list, print a line per change of a pod")
     parser.add_argument("--watch-only", action="store_true", help="print only the changes, not the list first")
+    parser.add_argument("--output-watch-events", action="store_true",
+                        help="with -w: print the kind of change too (ADDED, MODIFIED, DELETED)")
     parser.add_argument("--request-timeout", default="0",
                         help="with -w: stop watching after this long (e.g. 30s, 5m; 0 = never)")
 
@@ -119,27 +121,36 @@ class WatchPrinter:
     one, unless --no-headers), json objects one after the other, yaml documents separated by
     `---` (as kubectl's printers do in a watch), or pod/NAME."""
 
-    def __init__(self, output: str, all_namespaces: bool, no_headers: bool, write: Callable[[str], Any]) -> None:
+    def __init__(self, output: str, all_namespaces: bool, no_headers: bool, write: Callable[[str], Any],
+                 events: bool = False) -> None:
         self.output = output
+        self.events = events  # --output-watch-events: an EVENT column, or {"type", "object"} objects
         self.all_namespaces = all_namespaces
         self.headers = not no_headers
         self.write = write
         self.printed = 0
 
-    def __call__(self, pod: dict[str, Any], now: dt.datetime) -> None:
+    def __call__(self, pod: dict[str, Any], now: dt.datetime, event: str = "ADDED") -> None:
         from pyrunc import printers
         from pyrunc.printers.table import pods_table
+        from pyrunc.printers.tabwriter import TABLE_MINWIDTH, TABLE_PADDING
 
+        obj: Any = {"type": event, "object": pod} if self.events else pod
         if self.output == "json":
-            self.write(printers.as_json(pod))
+            self.write(printers.as_json(obj))
         elif self.output == "yaml":
-            self.write(("---\n" if self.printed else "") + printers.as_yaml(pod))
+            self.write(("---\n" if self.printed else "") + printers.as_yaml(obj))
         elif self.output == "name":
             self.write(printers.as_name(pod) + "\n")
         else:
             # Each row is aligned on its own, as kubectl's watch flushes its tab writer per event.
-            self.write(pods_table([pod], now, wide=self.output == "wide", all_namespaces=self.all_namespaces,
-                                  no_headers=not (self.headers and self.printed == 0)))
+            text = pods_table([pod], now, wide=self.output == "wide", all_namespaces=self.all_namespaces,
+                              no_headers=not (self.headers and self.printed == 0))
+            if self.events:  # a first column, as wide as the tab writer makes it
+                cells = (["EVENT"] if text.count("\n") > 1 else []) + [event]
+                width = max(TABLE_MINWIDTH, *(len(c) for c in cells)) + TABLE_PADDING
+                text = "".join(c.ljust(width) + line + "\n" for c, line in zip(cells, text.splitlines()))
+            self.write(text)
         self.printed += 1
 
 
@@ -157,7 +168,7 @@ def watch(cfg: Any, args: Any, names: list[str]) -> int:
         sys.stdout.write(text)
         sys.stdout.flush()
 
-    printer = WatchPrinter(args.output, args.all_namespaces, args.no_headers, write)
+    printer = WatchPrinter(args.output, args.all_namespaces, args.no_headers, write, args.output_watch_events)
     pods, failed = chosen_pods(cfg, args, names)  # kubectl reports a missing named pod first
     if failed:
         return 1
@@ -173,6 +184,6 @@ def watch(cfg: Any, args: Any, names: list[str]) -> int:
         new_sigs = {k: signature(p, args.output, args.all_namespaces) for k, p in latest.items()}
         now = dt.datetime.now(dt.timezone.utc)
         for event, key in watch_events(sigs, new_sigs):
-            printer(current[key] if event == "DELETED" else latest[key], now)
+            printer(current[key] if event == "DELETED" else latest[key], now, event)
         current, sigs = latest, new_sigs
     return 0

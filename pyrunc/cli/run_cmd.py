@@ -42,6 +42,10 @@ IMAGE_ERRORS = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "Invali
 
 
 def add_arguments(parser: Any) -> None:
+    parser.epilog = ("Exit status: 0 when every pod Succeeded; otherwise the first failing container's exit code "
+                     "(1 when none has one, e.g. an image that cannot be pulled); 1 when --timeout expires; "
+                     "130/143 on SIGINT/SIGTERM. The pods are deleted gracefully in every case. A pod with "
+                     "restartPolicy Always never ends by itself: only --timeout or a signal ends its run.")
     parser.add_argument("-f", "--filename", required=True, help="manifest file, directory of manifests, or - for stdin")
     parser.add_argument("--timeout", default="",
                         help="give up after this long (e.g. 90s, 10m): the pods are deleted, exit status 1")

@@ -150,6 +150,15 @@ def test_run_timeout(node: Node, tmp_path: Path) -> None:
     assert not node.leftovers()
 
 
+def test_run_image_error_ends_with_one(node: Node, tmp_path: Path) -> None:
+    node.pods.add(("default", "img"))
+    text = pod_yaml("img", "  - name: x\n    image: no-such-image.invalid/x:1\n", "  restartPolicy: Never\n")
+    proc = node.run("run", "-f", manifest(tmp_path, "img", text), check=False)
+    assert proc.returncode == 1, proc
+    assert 'pod/img Failed: container "x" ErrImagePull: ' in proc.stdout
+    assert not node.leftovers()
+
+
 def test_run_bad_manifest_creates_nothing(node: Node, tmp_path: Path) -> None:
     bad = JOB.replace("CODE", "0") + "---\n" + pod_yaml("second", "  - name: x\n    image: busybox\n    bogus: 1\n")
     proc = node.run("run", "-f", manifest(tmp_path, "bad", bad), check=False)

@@ -4,6 +4,7 @@ and of following logs (prefixes, instances after a restart)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +164,17 @@ def test_container_log_waits_for_a_container_that_has_not_started(tmp_path: Path
     (d / "0.log").write_bytes(record("hello"))
     assert log.read(0) == record("hello")
     log.close()
+
+
+def test_watch_events_output() -> None:
+    now = dt.datetime(2026, 1, 1, 0, 1, tzinfo=dt.timezone.utc)
+    lines: list[str] = []
+    table = WatchPrinter("", False, False, lines.append, events=True)
+    table(pod("Pending", waiting("a", "ContainerCreating")), now, "ADDED")
+    table(pod("Running", running("a")), now, "MODIFIED")
+    assert [line.split() for line in lines[0].splitlines()] == [
+        ["EVENT", "NAME", "READY", "STATUS", "RESTARTS", "AGE"], ["ADDED", "job", "0/1", "ContainerCreating", "0", "60s"]]
+    assert lines[1].split() == ["MODIFIED", "job", "1/1", "Running", "0", "60s"]
+    objs: list[str] = []
+    WatchPrinter("json", False, False, objs.append, events=True)(pod("Running", running("a")), now, "DELETED")
+    assert json.loads(objs[0])["type"] == "DELETED" and json.loads(objs[0])["object"]["metadata"]["name"] == "job"

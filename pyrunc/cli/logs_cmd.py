@@ -52,12 +52,24 @@ def tail_lines(data: bytes, n: int) -> bytes:
 
 
 def ended(pod: dict[str, Any], container: str) -> bool:
-    """The container has terminated and will not run again (its status says terminated, which it
-    does only when no restart is coming)."""
+    """The container has terminated and will not run again. Decided by the restart policy, not by
+    the status alone: between an exit and the worker's decision to restart, a restarting container
+    shows as terminated for a moment. (A pod being deleted ends the follow as its directory goes.)"""
+    spec = pod["spec"]
     status = pod.get("status") or {}
+    policy = spec.get("restartPolicy", "Always")
+    inits = [c["name"] for c in spec.get("initContainers", [])]
+    sidecars = [c["name"] for c in spec.get("initContainers", []) if c.get("restartPolicy") == "Always"]
     for st in status.get("initContainerStatuses", []) + status.get("containerStatuses", []):
-        if st["name"] == container:
-            return "terminated" in st["state"]
+        if st["name"] != container:
+            continue
+        term = st["state"].get("terminated")
+        if term is None or container in sidecars:
+            return False
+        code = int(term.get("exitCode", 0))
+        if container in inits:  # an init container that failed runs again unless the pod has failed
+            return code == 0 or policy == "Never"
+        return policy == "Never" or (policy == "OnFailure" and code == 0)
     return True
 
 
@@ -88,11 +100,12 @@ def run(cfg: Any, args: Any) -> int:
                 count -= 1
             path = paths.log_file(container, count)
             rotated, current = open_instance(path)
-            if current is None and not rotated and not args.follow:
-                if not rec.get("pid") and not args.all_containers:
+            if current is None and not rotated:
+                if not rec.get("pid") and not args.all_containers:  # kubectl's error, with -f too
                     raise PyruncError(f'container "{container}" in pod "{name}" is waiting to start: '
                                       + ((rec.get("waiting") or {}).get("reason") or "ContainerCreating"))
-                continue
+                if not args.follow:
+                    continue  # --all-containers -f: followed from its start once it starts
             prefix = LinePrefixer(f"[pod/{name}/{container}] ".encode() if args.prefix else b"")
             # only whole records; a torn last line is printed once complete
             data, pending = complete(current.read() if current is not None else b"")

@@ -178,3 +178,23 @@ def test_watch_events_output() -> None:
     objs: list[str] = []
     WatchPrinter("json", False, False, objs.append, events=True)(pod("Running", running("a")), now, "DELETED")
     assert json.loads(objs[0])["type"] == "DELETED" and json.loads(objs[0])["object"]["metadata"]["name"] == "job"
+
+
+def test_logs_follow_ends_only_when_the_container_will_not_run_again() -> None:
+    from pyrunc.cli.logs_cmd import ended
+
+    def with_policy(p: dict[str, Any], policy: str) -> dict[str, Any]:
+        return {**p, "spec": {**p["spec"], "restartPolicy": policy}}
+
+    failed = pod("Running", terminated("a", 1))
+    done = pod("Running", terminated("a", 0))
+    assert not ended(with_policy(failed, "Always"), "a")  # terminated for a moment: restarts
+    assert not ended(with_policy(done, "Always"), "a")
+    assert not ended(with_policy(failed, "OnFailure"), "a")
+    assert ended(with_policy(done, "OnFailure"), "a")
+    assert ended(with_policy(failed, "Never"), "a")
+    assert not ended(with_policy(pod("Running", running("a")), "Never"), "a")
+    init = {**pod("Pending", waiting("app", "PodInitializing"), init=(terminated("setup", 1),))}
+    init["spec"]["initContainers"] = [{"name": "setup"}]
+    assert not ended(with_policy(init, "Always"), "setup")
+    assert ended(with_policy(init, "Never"), "setup")

@@ -6,6 +6,7 @@ Verbs import from here (and from view.py), never from each other.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import Any
 
@@ -26,6 +27,14 @@ def parse_targets(words: list[str]) -> list[str]:
             raise PyruncError(f'the server doesn\'t have a resource type "{kind}"')
         names.append(name)
     return names
+
+
+def parse_timeout(text: str, flag: str = "--timeout") -> float:
+    """A duration as kubectl's flags take it: 30s, 2m, 1h, 500ms, or bare seconds."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h)?", text)
+    if not m:
+        raise PyruncError(f'invalid {flag} "{text}"')
+    return float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
 
 
 def manifest_files(path: str) -> list[str]:

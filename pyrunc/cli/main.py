@@ -13,6 +13,7 @@ import sys
 
 VERBS = {
     "apply": "Create or update pods, ConfigMaps and Secrets from a manifest file",
+    "run": "Run a manifest's pods in the foreground until they end (for CI)",
     "create": "Create a ConfigMap or a Secret from literals and files",
     "get": "List pods, configmaps or secrets, or print one as json/yaml",
     "describe": "Show a pod's, a configmap's or a secret's details",
@@ -33,7 +34,7 @@ VERBS = {
 
 
 # Verbs that create, enter or stop pods; the read-only ones work for anyone who may read the state.
-NEEDS_ROOT = ("apply", "create", "delete", "exec", "daemon", "top", "label", "attach", "cp", "port-forward")
+NEEDS_ROOT = ("apply", "run", "create", "delete", "exec", "daemon", "top", "label", "attach", "cp", "port-forward")
 
 
 class ArgumentError(Exception):

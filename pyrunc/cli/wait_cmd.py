@@ -6,7 +6,7 @@ import re
 import time
 from typing import Any
 
-from pyrunc.cli.common import parse_targets
+from pyrunc.cli.common import parse_targets, parse_timeout
 from pyrunc.cli.view import add_namespace_flag, load_pod
 from pyrunc.errors import NotFound, PyruncError
 
@@ -16,13 +16,6 @@ def add_arguments(parser: Any) -> None:
     add_namespace_flag(parser)
     parser.add_argument("--for", dest="for_", required=True, help="condition=C[=V] | delete | jsonpath='{...}'=V")
     parser.add_argument("--timeout", default="30s", help="e.g. 30s, 2m, 1h (default 30s)")
-
-
-def parse_timeout(text: str) -> float:
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h)?", text)
-    if not m:
-        raise PyruncError(f'invalid --timeout "{text}"')
-    return float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
 
 
 def jsonpath_get(obj: Any, path: str) -> Any:

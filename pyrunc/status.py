@@ -228,10 +228,11 @@ def pod_status(manifest: Mapping[str, Any], records: Mapping[str, Mapping[str, A
 
 def held_status(manifest: Mapping[str, Any], admission: Mapping[str, Any]) -> dict[str, Any]:
     """A pod the node did not admit. Gated: Pending, PodScheduled False (SchedulingGated), as the API shows
-    a pod the scheduler leaves alone. Rejected: the status the kubelet's rejectPod sets (phase Failed, the
-    admission's reason and message, no container statuses: none was ever created)."""
+    a pod the scheduler leaves alone; unschedulable: the same with reason Unschedulable and the scheduler's
+    message. Rejected: the status the kubelet's rejectPod sets (phase Failed, the admission's reason and
+    message, no container statuses: none was ever created)."""
     created = manifest["metadata"].get("creationTimestamp", "")
-    if "gated" in admission:
+    if "gated" in admission or admission.get("unschedulable"):
         cond = _condition("PodScheduled", False, created, str(admission.get("reason", "")))
         cond["message"] = admission.get("message", "")
         return {"phase": "Pending", "conditions": [cond]}

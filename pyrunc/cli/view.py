@@ -28,9 +28,9 @@ def pod_view(cfg: NodeConfig, layout: PodLayout, supervised: bool, now: float, n
     names = [c["name"] for c in manifest["spec"].get("initContainers", []) + manifest["spec"]["containers"]]
     records = {n: container_on_disk(layout, n) for n in names}
     sandbox = read_json(layout.sandbox_json)
-    # A gated pod is not bound to the node yet (worker/admission.py).
+    # A gated or unschedulable pod is not bound to the node yet (worker/admission.py).
     admission = read_json(layout.admission_json)
-    pod = as_stored(cfg, manifest, gated=bool(admission and "gated" in admission))
+    pod = as_stored(cfg, manifest, gated=bool(admission and ("gated" in admission or admission.get("unschedulable"))))
     pod["status"] = pod_status(manifest, records, sandbox, lambda pid, st: pid_alive(pid, st), now, supervised, node_ip,
                                eviction=read_json(layout.eviction_json), admission=admission)
     return pod

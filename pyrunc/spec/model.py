@@ -490,13 +490,55 @@ class NodeAffinity:
 
 
 @dataclass(frozen=True, slots=True)
+class LabelSelectorRequirement:
+    key: str = spec_field("", required=True)
+    operator: str = spec_field("", required=True)  # not an enum: see NodeSelectorRequirement
+    values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LabelSelector:
+    """metav1.LabelSelector. Keys and values are checked by validate.py, at the API server's paths."""
+
+    match_labels: dict[str, str] = spec_field(factory=dict)
+    match_expressions: tuple[LabelSelectorRequirement, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PodAffinityTerm:
+    # No selector selects no pod; an empty one ({}) selects every pod.
+    label_selector: LabelSelector | None = None
+    namespaces: tuple[str, ...] = ()
+    # Not required by the decoder: the API server answers an empty or missing one with its own words
+    # ("Required value: can not be empty", validate.py).
+    topology_key: str = ""
+    namespace_selector: LabelSelector | None = None
+    match_label_keys: tuple[str, ...] = ()
+    mismatch_label_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WeightedPodAffinityTerm:
+    # Go int32 and struct without omitempty: a missing weight is 0 ("must be in the range 1-100").
+    weight: int = 0
+    pod_affinity_term: PodAffinityTerm = spec_field(factory=PodAffinityTerm)
+
+
+@dataclass(frozen=True, slots=True)
+class PodAffinity:
+    """podAffinity and podAntiAffinity (the same fields). Required terms are the scheduler's
+    InterPodAffinity filter, run by admission against the node's pods (worker/admission.py). Preferred
+    terms only score candidate nodes, and one node has no rival to score against: accepted, kept, unused."""
+
+    required_during_scheduling_ignored_during_execution: tuple[PodAffinityTerm, ...] = ()
+    preferred_during_scheduling_ignored_during_execution: tuple[WeightedPodAffinityTerm, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Affinity:
     node_affinity: NodeAffinity | None = None
-
-    # Inter-pod (anti-)affinity places pods relative to each other across the nodes of a topology
-    # domain; on a single node there is no placement to choose, so it is kept verbatim and not acted on.
-    _RAW: ClassVar[frozenset[str]] = frozenset({"podAffinity", "podAntiAffinity"})
-    ignored: dict[str, object] = spec_field(factory=dict)
+    pod_affinity: PodAffinity | None = None
+    pod_anti_affinity: PodAffinity | None = None
 
 
 @dataclass(frozen=True, slots=True)

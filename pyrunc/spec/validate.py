@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterator
 from pyrunc.errors import FieldError
 from pyrunc.spec import names as name_rules
 from pyrunc.spec.model import (
-    MAX_FQDN, POD_LEVEL_RESOURCES, Container, DownwardAPIVolumeFile, HTTPGetAction, KeyToPath, Lifecycle,
-    NodeSelectorRequirement, NodeSelectorTerm, ObjectFieldSelector, Pod, PodSecurityContext, Probe, ResourceFieldSelector,
+    MAX_FQDN, POD_LEVEL_RESOURCES, Container, DownwardAPIVolumeFile, HTTPGetAction, KeyToPath, LabelSelector,
+    LabelSelectorRequirement, Lifecycle, NodeSelectorRequirement, NodeSelectorTerm, ObjectFieldSelector, Pod,
+    PodAffinity, PodAffinityTerm, PodSecurityContext, Probe, ResourceFieldSelector,
     SeccompProfile, SecurityContext, TCPSocketAction, VolumeProjection, aggregate_requests, is_sidecar, pod_hostname,
 )
 from pyrunc.spec.objects import data_key
@@ -490,6 +491,112 @@ def check_node_affinity(pod: Pod) -> Errors:
         yield from _selector_term(f"{path}.preference", pref.preference)
 
 
+def _label_name(path: str, key: str) -> Errors:
+    """ValidateLabelName: IsQualifiedName's messages ("name part must be non-empty" first for "")."""
+    if not key:
+        yield FieldError(path, 'Invalid value: "": name part must be non-empty')
+    problem = name_rules.qualified_name(key)
+    if problem:
+        yield FieldError(path, problem)
+
+
+def _label_selector(path: str, selector: LabelSelector | None) -> Errors:
+    """metav1 ValidateLabelSelector: matchLabels (keys and values, at the matchLabels path itself), then
+    each expression: its operator and values, its key, each value."""
+    if selector is None:
+        return
+    for key, value in sorted(selector.match_labels.items()):  # a Go map: any order; sorted here
+        yield from _label_name(f"{path}.matchLabels", key)
+        problem = name_rules.label_value(value)
+        if problem:
+            yield FieldError(f"{path}.matchLabels", problem)
+    for i, req in enumerate(selector.match_expressions):
+        yield from _selector_expression(f"{path}.matchExpressions[{i}]", req)
+
+
+def _selector_expression(path: str, req: LabelSelectorRequirement) -> Errors:
+    if req.operator in ("In", "NotIn"):
+        if not req.values:
+            yield FieldError(f"{path}.values", "Required value: must be specified when `operator` is 'In' or 'NotIn'")
+    elif req.operator in ("Exists", "DoesNotExist"):
+        if req.values:
+            yield FieldError(f"{path}.values",
+                             "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'")
+    elif req.operator:  # an empty one was reported as Required by the decoder
+        yield FieldError(f"{path}.operator", f'Invalid value: "{req.operator}": not a valid selector operator')
+    if req.key:
+        yield from _label_name(f"{path}.key", req.key)
+    for j, value in enumerate(req.values):
+        problem = name_rules.label_value(value)
+        if problem:
+            yield FieldError(f"{path}.values[{j}]", problem)
+
+
+def _label_keys(path: str, keys: tuple[str, ...], selector: LabelSelector | None) -> Errors:
+    if not keys:
+        return
+    if selector is None:
+        yield FieldError(path, "Forbidden: must not be specified when labelSelector is not set")
+        return
+    for i, key in enumerate(keys):
+        yield from _label_name(f"{path}[{i}]", key)
+
+
+def _pod_affinity_term(path: str, term: PodAffinityTerm, pod_labels: dict[str, str]) -> Errors:
+    """validatePodAffinityTerm of the API server, in its order."""
+    yield from _label_selector(f"{path}.labelSelector", term.label_selector)
+    yield from _label_selector(f"{path}.namespaceSelector", term.namespace_selector)
+    for name in term.namespaces:
+        problem = name_rules.dns1123_label(name)
+        if problem:
+            yield FieldError(f"{path}.namespace", problem)  # sic: the API server's path is singular
+    yield from _label_keys(f"{path}.matchLabelKeys", term.match_label_keys, term.label_selector)
+    yield from _label_keys(f"{path}.mismatchLabelKeys", term.mismatch_label_keys, term.label_selector)
+    selector = term.label_selector
+    if selector is not None and term.match_label_keys:
+        # The API server validates after merging the keys the pod's labels have into the selector
+        # (key In [value], key NotIn [value]): a matchLabelKeys key the selector already names then
+        # shows up twice. Its path is the term's, indexed by the key's position (sic).
+        index = {key: i for i, key in enumerate(term.match_label_keys)}
+        merged = [r.key for r in selector.match_expressions]
+        merged += [k for k in (*term.match_label_keys, *term.mismatch_label_keys) if k in pod_labels]
+        seen = set(selector.match_labels)
+        for key in merged:
+            if key in index and key in seen:
+                yield FieldError(f"{path}[{index[key]}]", f'Invalid value: "{key}": exists in both matchLabelKeys '
+                                                          "and labelSelector")
+            seen.add(key)
+    mismatch = set(term.mismatch_label_keys)
+    for i, key in enumerate(term.match_label_keys):
+        if key in mismatch:
+            yield FieldError(f"{path}.matchLabelKeys[{i}]",
+                             f'Invalid value: "{key}": exists in both matchLabelKeys and mismatchLabelKeys')
+    if not term.topology_key:
+        yield FieldError(f"{path}.topologyKey", "Required value: can not be empty")
+    yield from _label_name(f"{path}.topologyKey", term.topology_key)
+
+
+def _pod_affinity(path: str, affinity: PodAffinity | None, pod_labels: dict[str, str]) -> Errors:
+    if affinity is None:
+        return
+    required = f"{path}.requiredDuringSchedulingIgnoredDuringExecution"
+    for i, term in enumerate(affinity.required_during_scheduling_ignored_during_execution):
+        yield from _pod_affinity_term(f"{required}[{i}]", term, pod_labels)
+    preferred = f"{path}.preferredDuringSchedulingIgnoredDuringExecution"
+    for i, weighted in enumerate(affinity.preferred_during_scheduling_ignored_during_execution):
+        if not 1 <= weighted.weight <= 100:
+            yield FieldError(f"{preferred}[{i}].weight", f"Invalid value: {weighted.weight}: must be in the range 1-100")
+        yield from _pod_affinity_term(f"{preferred}[{i}].podAffinityTerm", weighted.pod_affinity_term, pod_labels)
+
+
+def check_pod_affinity(pod: Pod) -> Errors:
+    affinity = pod.spec.affinity
+    if affinity is None:
+        return
+    yield from _pod_affinity("spec.affinity.podAffinity", affinity.pod_affinity, pod.metadata.labels)
+    yield from _pod_affinity("spec.affinity.podAntiAffinity", affinity.pod_anti_affinity, pod.metadata.labels)
+
+
 def check_pod_resources(pod: Pod) -> Errors:
     """validatePodResources: cpu, memory and hugepages only; requests within limits; the containers'
     aggregate request within the pod's request and each container limit within the pod's limit."""
@@ -560,7 +667,8 @@ def check_node_fit(pod: Pod) -> Errors:
 CHECKS: tuple[Callable[[Pod], Errors], ...] = (
     check_container_names, check_volumes, check_volume_mounts, check_env, check_resources, check_ports,
     check_probes, check_lifecycle, check_init_containers, check_dns, check_sysctls, check_security_context,
-    check_proc_mount, check_node_affinity, check_pod_resources, check_recursive_read_only, check_node_fit,
+    check_proc_mount, check_node_affinity, check_pod_affinity, check_pod_resources, check_recursive_read_only,
+    check_node_fit,
 )
 
 

@@ -15,11 +15,14 @@ MAX_EVENTS = 200
 
 
 def record_event(layout: Any, node_name: str, type_: str, reason: str, message: str, container: str = "",
-                 init: bool = False, now: float | None = None) -> None:
+                 init: bool = False, now: float | None = None, component: str = "kubelet") -> None:
+    """`component` is the event's source: the kubelet (on this node) or the scheduler (default-scheduler,
+    which names no host)."""
     obj: dict[str, Any] = {"kind": "Pod", "name": layout.name, "namespace": layout.namespace}
     if container:
         obj["fieldPath"] = f"spec.{'initContainers' if init else 'containers'}{{{container}}}"
-    _record(layout.events_json, obj, node_name, type_, reason, message, now)
+    source = {"component": component, "host": node_name} if component == "kubelet" else {"component": component}
+    _record(layout.events_json, obj, source, type_, reason, message, now)
 
 
 def node_events_json(root: str) -> str:
@@ -29,14 +32,15 @@ def node_events_json(root: str) -> str:
 
 def record_node_event(root: str, node_name: str, type_: str, reason: str, message: str,
                       now: float | None = None) -> None:
-    _record(node_events_json(root), {"kind": "Node", "name": node_name}, node_name, type_, reason, message, now)
+    _record(node_events_json(root), {"kind": "Node", "name": node_name}, {"component": "kubelet", "host": node_name},
+            type_, reason, message, now)
 
 
 def load_node_events(root: str) -> list[dict[str, Any]]:
     return read_json(node_events_json(root), []) or []
 
 
-def _record(path: str, obj: dict[str, Any], node_name: str, type_: str, reason: str, message: str,
+def _record(path: str, obj: dict[str, Any], source: dict[str, str], type_: str, reason: str, message: str,
             now: float | None) -> None:
     ts = rfc3339(time.time() if now is None else now)
     events: list[dict[str, Any]] = read_json(path, []) or []
@@ -49,7 +53,7 @@ def _record(path: str, obj: dict[str, Any], node_name: str, type_: str, reason: 
     events.append({
         "type": type_, "reason": reason, "message": message, "count": 1,
         "firstTimestamp": ts, "lastTimestamp": ts,
-        "source": {"component": "kubelet", "host": node_name}, "involvedObject": obj,
+        "source": source, "involvedObject": obj,
     })
     write_json(path, events[-MAX_EVENTS:])
 

@@ -57,7 +57,7 @@ from pyrunc.supervisor.manifest_dir import ManifestDir
 from pyrunc.supervisor.preload import preload, watch_late_imports
 from pyrunc.supervisor.server import Server, guarded
 from pyrunc.supervisor.static_pods import HASH, SOURCE, Action
-from pyrunc.worker.admission import admit, node_name_problem
+from pyrunc.worker.admission import Decision, admit, node_name_problem
 from pyrunc.worker.executor import PodWorker
 from pyrunc.worker.held import HeldPod, admission_facts
 from pyrunc.worker.puller import Puller
@@ -179,11 +179,13 @@ class Daemon:
             else:
                 worker.sync()
         self.runtime.reclaim({key: worker.uid for key, worker in self.pods.items()})
+        self._reschedule()  # pods may have ended while no supervisor ran
 
     def _container_exited(self, key: str, record: ContainerRecord) -> None:
         worker = self.pods.get(key)
         if worker is not None:
             worker.on_exit(record)
+            self._reschedule()  # the pod may have become terminal: the scheduler stops counting it
 
     def _warn(self, layout: PodLayout, message: str) -> None:
         worker = self.pods.get(layout.key)
@@ -245,6 +247,7 @@ class Daemon:
         if existing is None:
             self._create(pod, layout)
             reply({"ok": True, "result": "created"})
+            self._reschedule()
             return
         # A pod that was not admitted is admitted again on every apply (after `label node`, or without its
         # gates): it holds nothing, so it is replaced even when its spec did not change.
@@ -255,6 +258,7 @@ class Daemon:
                 return
             existing.update_metadata(new.labels, new.annotations)
             reply({"ok": True, "result": "configured"})
+            self._reschedule()  # its labels may now match (or stop matching) a pending pod's terms
             return
 
         def replaced() -> None:
@@ -264,6 +268,7 @@ class Daemon:
             def create() -> None:
                 self._create(pod, layout)
                 reply({"ok": True, "result": "configured"})
+                self._reschedule()
 
             self._guarded(reply, create)
 
@@ -273,15 +278,44 @@ class Daemon:
     def _create(self, pod: Pod, layout: PodLayout) -> None:
         meta = replace(pod.metadata, uid=str(uuid.uuid4()), creation_timestamp=rfc3339(self.clock.wall()))
         pod = replace(pod, metadata=meta)
-        # Admission (worker/admission.py) against the pods that hold the node's ports and devices: every
-        # admitted pod not yet removed (a completed pod keeps its sandbox, so its hostPorts, until deleted).
-        others = [w.pod for key, w in self.pods.items() if key != layout.key and isinstance(w, PodWorker)
-                  and not w.removed]
-        decision = admit(pod, node_facts(self.cfg), others)
+        self._place(pod, layout, self._admit(pod, layout.key))
+
+    def _admit(self, pod: Pod, key: str) -> Decision:
+        """Admission (worker/admission.py) against the pods that hold the node's ports and devices: every
+        admitted pod not yet removed (a completed pod keeps its sandbox, so its hostPorts, until deleted);
+        inter-pod affinity against those the scheduler counts: the ones not terminal. A static pod does
+        not go through the scheduler."""
+        others = [w for k, w in self.pods.items() if k != key and isinstance(w, PodWorker) and not w.removed]
+        static = pod.metadata.annotations.get(SOURCE) == "file"
+        scheduled = None if static else [w.pod for w in others if not w.terminal()]
+        return admit(pod, node_facts(self.cfg), [w.pod for w in others], scheduled)
+
+    def _reschedule(self) -> None:
+        """The scheduler tries an unschedulable pod again when the node's pods change: each held one is
+        admitted again, until a round changes nothing (a pod let in may let in or keep out another)."""
+        changed = True
+        while changed:
+            changed = False
+            for key, held in list(self.pods.items()):
+                if not isinstance(held, HeldPod) or not held.unschedulable or held.removed:
+                    continue
+                decision = self._admit(held.pod, key)
+                if decision is not None and admission_facts(decision) == held.facts:
+                    continue
+                try:
+                    self._place(held.pod, held.layout, decision)  # the same pod (UID): now bound, or held anew
+                except Exception:  # noqa: BLE001 - one pod's failed start must not stop the others
+                    log.exception("pod %s: cannot start it", key)
+                changed = True
+
+    def _place(self, pod: Pod, layout: PodLayout, decision: Decision) -> None:
+        """A worker for `pod`: a PodWorker when admitted, else a HeldPod recording why not."""
         worker: PodWorker | HeldPod
         if decision is not None:
             worker = HeldPod(self.cfg, layout, pod, admission_facts(decision))
         else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(layout.admission_json)  # it was held: it is not any more
             worker = PodWorker(self.runtime, self.loop, self.clock, self.cfg, layout, pod, self.puller)
         self.pods[layout.key] = worker
         try:
@@ -311,6 +345,7 @@ class Daemon:
             reply({"ok": True})
             if self.static is not None:
                 self.static.soon()  # a static pod deleted by a user comes back while its file is there
+            self._reschedule()
 
         worker.terminate(grace, done)
 

@@ -17,6 +17,10 @@ What pyrunc decides differently, and why:
     kubelet never even sees a pod bound to another node, and on one node such a pod could never run.
   - schedulingGates: the scheduler does not bind a gated pod; it stays Pending (PodScheduled False,
     SchedulingGated) and nothing of it is created until a re-apply removes the gates.
+  - Required inter-pod (anti-)affinity (worker/podaffinity.py) is the scheduler's filter, not the
+    kubelet's: a pod failing it is not rejected but stays Pending (PodScheduled False, Unschedulable)
+    with the scheduler's message, and is tried again when the node's pods change. pyrunc does not
+    preempt: a higher-priority pod never evicts a lower-priority one to fit (the message says no victims).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from dataclasses import dataclass
 
 from pyrunc.node import NodeFacts
 from pyrunc.spec.model import Container, NodeSelectorRequirement, NodeSelectorTerm, Pod, is_sidecar
+from pyrunc.worker.podaffinity import AFFINITY_REASON as POD_AFFINITY_REASON
+from pyrunc.worker.podaffinity import unfit_reason
 
 REJECTED_PREFIX = "Pod was rejected: "
 NODE_AFFINITY = "NodeAffinity"
@@ -57,11 +63,24 @@ class Gated:
     gates: tuple[str, ...]
 
 
-Decision = Rejected | Gated | None  # None: admitted
+UNSCHEDULABLE_REASON = "Unschedulable"
 
 
-def admit(pod: Pod, node: NodeFacts, others: Sequence[Pod]) -> Decision:
-    """Whether `node` takes `pod`, with `others` the pods it already runs (live ones only)."""
+@dataclass(frozen=True, slots=True)
+class Unschedulable:
+    """Kept Pending: the scheduler's filter found the node unfit (PodScheduled False, Unschedulable)."""
+
+    message: str  # the scheduler's FitError text, as in the condition and the FailedScheduling event
+
+
+Decision = Rejected | Gated | Unschedulable | None  # None: admitted
+
+
+def admit(pod: Pod, node: NodeFacts, others: Sequence[Pod], scheduled: Sequence[Pod] | None = None) -> Decision:
+    """Whether `node` takes `pod`, with `others` the pods it already holds (admitted, not removed: they keep
+    their ports and devices until deleted) and `scheduled` those the scheduler counts for inter-pod
+    affinity (not terminal). `scheduled` None: the pod does not go through the scheduler (a static pod,
+    which the kubelet runs as it is), so inter-pod affinity is not checked."""
     if pod.spec.scheduling_gates:
         return Gated(tuple(g.name for g in pod.spec.scheduling_gates))
     for name in sorted(extended_requests(pod)):
@@ -76,7 +95,24 @@ def admit(pod: Pod, node: NodeFacts, others: Sequence[Pod]) -> Decision:
     taken = [port for other in others for port in host_ports(other)]
     if any(conflicts(port, used) for port in host_ports(pod) for used in taken):
         return Rejected(NODE_PORTS, f"Predicate {NODE_PORTS} failed: {PORTS_REASON}")
+    reason = unfit_reason(pod, node.labels, scheduled) if scheduled is not None else None
+    if reason is not None:
+        return Unschedulable(fit_error(pod, reason))
     return None
+
+
+def fit_error(pod: Pod, reason: str) -> str:
+    """FitError.Error() for one node failing with `reason`, followed by what preemption (the PostFilter)
+    said. Unmet affinity is UnschedulableAndUnresolvable: removing pods cannot help. Anti-affinity is
+    Unschedulable: preemption looks for lower-priority victims and, pyrunc not preempting, finds none.
+    (Recent schedulers with other PostFilter plugins may add their own words; these are the default's.)"""
+    if pod.spec.preemption_policy == "Never":
+        post = "preemption: not eligible due to preemptionPolicy=Never."
+    elif reason == POD_AFFINITY_REASON:
+        post = "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+    else:
+        post = "preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
+    return f"0/1 nodes are available: 1 {reason}. {post}"
 
 
 def node_name_problem(pod: Pod, node_name: str) -> str | None:

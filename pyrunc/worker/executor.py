@@ -22,6 +22,7 @@ from pyrunc.config import NodeConfig
 from pyrunc.errors import FieldError, PyruncError
 from pyrunc.images.auth import auths_from_pull_secrets
 from pyrunc.images.reference import InvalidImageName, is_loopback, parse_ref
+from pyrunc.linux.syscalls import pid_alive
 from pyrunc.probe import ActionResult, Target
 from pyrunc.probe.runner import ActionRunner, ContainerProbes, handler_of
 from pyrunc.runtime.records import ContainerRecord, ContainerState
@@ -34,7 +35,7 @@ from pyrunc.sandbox.volumes import prepare_volumes, volume_path, write_projectio
 from pyrunc.spec.load import pod_to_dict
 from pyrunc.spec.model import Container, Pod, Volume
 from pyrunc.spec.objects import Secret
-from pyrunc.status import rfc3339
+from pyrunc.status import container_facts, pod_status, rfc3339
 from pyrunc.store.atomic import private_dir, read_json, write_json
 from pyrunc.store.events import record_event
 from pyrunc.store.layout import PodLayout
@@ -106,6 +107,17 @@ class PodWorker:
     @property
     def terminating(self) -> bool:
         return self.deletion is not None
+
+    def terminal(self) -> bool:
+        """Succeeded or Failed, as `get` derives the phase (status.py, from the facts on disk). The scheduler
+        stops counting such a pod on its node (inter-pod affinity: worker/podaffinity.py)."""
+        names = [c.name for c in self.pod.spec.init_containers + self.pod.spec.containers]
+        layout = self.layout
+        records = {n: container_facts(read_json(layout.container_record(n)), read_json(layout.container_state(n)))
+                   for n in names}
+        status = pod_status(pod_to_dict(self.pod), records, None, pid_alive, self.clock.wall(), True,
+                            eviction=read_json(self.layout.eviction_json))
+        return status["phase"] in ("Succeeded", "Failed")
 
     # ================================================================== entry points
     def create(self) -> None:

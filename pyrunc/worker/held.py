@@ -1,4 +1,5 @@
-"""A pod the node did not admit: rejected (phase Failed) or held back by scheduling gates (Pending).
+"""A pod the node did not admit: rejected (phase Failed), or kept Pending by scheduling gates or by the
+scheduler's filter (Unschedulable: tried again by the daemon when the node's pods change).
 
 It stays visible (`get`, `describe` with its event) and holds nothing: no sandbox, no cgroup, no IP, no
 container; only pod.json, admission.json and events.json under its pod directory. It answers the
@@ -19,15 +20,18 @@ from pyrunc.spec.model import Pod
 from pyrunc.store.atomic import private_dir, read_json, write_json
 from pyrunc.store.events import record_event
 from pyrunc.store.layout import PodLayout
-from pyrunc.worker.admission import GATED_MESSAGE, GATED_REASON, REJECTED_PREFIX, Gated, Rejected
+from pyrunc.worker.admission import (GATED_MESSAGE, GATED_REASON, REJECTED_PREFIX, UNSCHEDULABLE_REASON, Gated,
+                                     Rejected, Unschedulable)
 
 log = logging.getLogger("pyrunc.pod")
 
 
-def admission_facts(decision: Rejected | Gated) -> dict[str, object]:
+def admission_facts(decision: Rejected | Gated | Unschedulable) -> dict[str, object]:
     """What admission.json holds (read by status.py through cli/view.py)."""
     if isinstance(decision, Gated):
         return {"gated": list(decision.gates), "reason": GATED_REASON, "message": GATED_MESSAGE}
+    if isinstance(decision, Unschedulable):
+        return {"unschedulable": True, "reason": UNSCHEDULABLE_REASON, "message": decision.message}
     return {"reason": decision.reason, "message": decision.status_message}
 
 
@@ -52,12 +56,19 @@ class HeldPod:
     def gated(self) -> bool:
         return "gated" in self.facts
 
+    @property
+    def unschedulable(self) -> bool:
+        return bool(self.facts.get("unschedulable"))
+
     def create(self) -> None:
         private_dir(self.layout.dir)
         write_json(self.layout.admission_json, self.facts)
         write_json(self.layout.pod_json, pod_to_dict(self.pod))
         if self.gated:
             log.info("pod %s: scheduling gated (%s)", self.layout.key, self.facts["gated"])
+            return
+        if self.unschedulable:
+            self.failed_scheduling()
             return
         # The kubelet's rejectPod: a Warning event with the admission's reason and message.
         self.event("Warning", str(self.facts["reason"]), str(self.facts["message"]).removeprefix(REJECTED_PREFIX))
@@ -88,6 +99,13 @@ class HeldPod:
         callbacks, self.on_terminated = self.on_terminated, []
         for cb in callbacks:
             cb()
+
+    def failed_scheduling(self) -> None:
+        """The scheduler's Warning event for an attempt that found no node (repeats bump its count)."""
+        message = str(self.facts["message"])
+        record_event(self.layout, self.cfg.node_name, "Warning", "FailedScheduling", message,
+                     component="default-scheduler")
+        log.info("pod %s unschedulable: %s", self.layout.key, message)
 
     def event(self, type_: str, reason: str, message: str) -> None:
         record_event(self.layout, self.cfg.node_name, type_, reason, message)

@@ -126,7 +126,7 @@ def test_set_hostname_as_fqdn(node: Node) -> None:
 
 REFUSED = ["pod-level-resources-too-small.yaml", "restart-policy-rules.yaml", "emptydir-mode.yaml", "windows.yaml",
            "host-users-false.yaml", "readiness-gates.yaml", "projected-token.yaml", "config-item-escape.yaml",
-           "extended-resource-request-only.yaml",
+           "extended-resource-request-only.yaml", "pod-anti-affinity-no-topology-key.yaml",
            # refused by apply itself, after the loader accepted it: only the CLI knows the node's name
            "node-name-other.yaml"]
 

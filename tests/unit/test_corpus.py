@@ -112,6 +112,14 @@ OUTCOMES: dict[str, list[str]] = {
     "affinity-bad-operator.yaml": [
         "error: spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0]"
         '.matchExpressions[0].operator: Invalid value: "Equals": not a valid selector operator'],
+    "pod-anti-affinity-no-topology-key.yaml": [
+        "error: spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey: "
+        "Required value: can not be empty; "
+        "spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey: "
+        'Invalid value: "": name part must be non-empty; '
+        "spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey: "
+        "Invalid value: \"\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start "
+        "and end with an alphanumeric character"],
     "node-name-other.yaml": [
         f'error: pod "pinned": spec.nodeName: Invalid value: "worker-7": this node is "{NODE}"; a pod bound to '
         "another node never runs here (leave nodeName out, or use a nodeSelector)"],

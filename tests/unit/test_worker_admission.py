@@ -82,7 +82,7 @@ AFFINITY_CASES = [
                                            "affinity": required({"matchExpressions": [expr("disk", "Exists")]})}, False),
     ("preferred terms are ignored", {"affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
         {"weight": 1, "preference": {"matchExpressions": [expr("disk", "In", "hdd")]}}]}}}, True),
-    ("pod anti-affinity is ignored", {"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+    ("pod anti-affinity is not node affinity", {"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
         {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {"app": "x"}}}]}}}, True),
 ]
 

@@ -201,3 +201,14 @@ def test_completion_script_knows_every_visible_verb() -> None:
     for verb, text in VERBS.items():
         if text != argparse.SUPPRESS:
             assert verb in script
+
+
+def test_readme_cli_table_lists_every_verb() -> None:
+    from pathlib import Path
+
+    from pyrunc.cli.main import VERBS
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = [line for line in readme.splitlines() if line.startswith("| `pyrunc ")]
+    for verb in VERBS:
+        assert any(line.startswith(f"| `pyrunc {verb}") for line in table), verb

@@ -11,7 +11,10 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyrunc.printers.describe import _Writer
 
 from pyrunc.printers.tabwriter import TABLE_MINWIDTH, TABLE_PADDING, tabwrite
 from pyrunc.printers.timefmt import age
@@ -58,8 +61,8 @@ def _decoded_size(value: object) -> int:
         return 0
 
 
-def describe_configmap(obj: Obj) -> str:
-    """describeConfigMap: each text value printed whole under its key; binary values by size only."""
+def _header(obj: Obj) -> "_Writer":
+    """A describe writer holding the lines every object starts with: name, namespace, labels, annotations."""
     from pyrunc.printers.describe import _annotations, _labels, _Writer  # noqa: PLC0415 - get needs none of it
 
     meta = _meta(obj)
@@ -68,6 +71,12 @@ def describe_configmap(obj: Obj) -> str:
     w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
     _labels(w, "Labels", meta.get("labels") or {})
     _annotations(w, meta.get("annotations") or {})
+    return w
+
+
+def describe_configmap(obj: Obj) -> str:
+    """describeConfigMap: each text value printed whole under its key; binary values by size only."""
+    w = _header(obj)
     # Keys sorted: kubectl ranges over a Go map (random order); sorted is one of its orders, and stable.
     w.write(0, "\nData\n====\n")
     for key, value in sorted((obj.get("data") or {}).items()):
@@ -83,14 +92,7 @@ def describe_configmap(obj: Obj) -> str:
 
 def describe_secret(obj: Obj) -> str:
     """describeSecret: the type, then each key with its size in bytes. Never a value."""
-    from pyrunc.printers.describe import _annotations, _labels, _Writer  # noqa: PLC0415 - get needs none of it
-
-    meta = _meta(obj)
-    w = _Writer(datetime.min)
-    w.write(0, f"Name:\t{meta.get('name', '')}\n")
-    w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
-    _labels(w, "Labels", meta.get("labels") or {})
-    _annotations(w, meta.get("annotations") or {})
+    w = _header(obj)
     w.write(0, f"\nType:\t{obj.get('type', '')}\n")
     w.write(0, "\nData\n====\n")
     for key, value in sorted((obj.get("data") or {}).items()):

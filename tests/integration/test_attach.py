@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
-import select
-import struct
 import subprocess
 import termios
-import time
 from pathlib import Path
 
 import pytest
 
+from tests import terminal
 from tests.integration.helpers import PYRUNC, REPO, WAIT, Node, node, pod_yaml, poll, sleeper  # noqa: F401
 
 pytestmark = pytest.mark.root
@@ -30,39 +26,11 @@ READER = """  - name: reader
 {once}"""
 
 
-class Terminal:
-    """An outer pseudo-terminal the CLI runs on; the test types into its master."""
-
-    def __init__(self, rows: int = 24, cols: int = 80) -> None:
-        self.master, self.slave = os.openpty()
-        os.set_blocking(self.master, False)
-        fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-        self.modes = termios.tcgetattr(self.slave)
-        self.seen = b""
+class Terminal(terminal.Terminal):
+    """The shared test terminal, running `pyrunc attach`."""
 
     def start(self, node: Node, *args: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([*PYRUNC, "--root", node.root, "attach", *args], cwd=str(REPO), stdin=self.slave,
-                                stdout=self.slave, stderr=self.slave, start_new_session=True)
-
-    def type(self, text: str) -> None:
-        os.write(self.master, text.encode())
-
-    def expect(self, text: str) -> str:
-        deadline = time.monotonic() + WAIT
-        while text.encode() not in self.seen:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                pytest.fail(f"{text!r} never appeared; got {self.seen!r}")
-            if select.select([self.master], [], [], left)[0]:
-                try:
-                    self.seen += os.read(self.master, 4096)
-                except OSError:
-                    pytest.fail(f"{text!r} never appeared; the terminal closed after {self.seen!r}")
-        return self.seen.decode(errors="replace")
-
-    def close(self) -> None:
-        os.close(self.master)
-        os.close(self.slave)
+        return self.run(node.root, "attach", *args)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

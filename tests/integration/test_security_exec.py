@@ -10,17 +10,16 @@ import contextlib
 import fcntl
 import os
 import re
-import select
 import signal
 import struct
 import subprocess
 import termios
-import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
+from tests import terminal
 from tests.integration.helpers import PYRUNC, REPO, WAIT, Node, _node, pod_yaml, poll, sleeper
 
 pytestmark = pytest.mark.root
@@ -199,40 +198,14 @@ def test_an_exec_probe_holds_nothing_of_the_supervisor(pod: Node) -> None:
 
 
 # --- terminals ----------------------------------------------------------------------------------------------------
-class Terminal:
-    """An outer pseudo-terminal the CLI runs on, as an admin's terminal: the test types into its master."""
+class Terminal(terminal.Terminal):
+    """The shared test terminal, running `pyrunc exec`."""
 
     def __init__(self, rows: int = 33, cols: int = 111) -> None:
-        self.master, self.slave = os.openpty()
-        os.set_blocking(self.master, False)
-        fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-        self.modes = termios.tcgetattr(self.slave)
-        self.seen = b""
+        super().__init__(rows, cols)
 
     def start(self, node: Node, *args: str, stdin: bool = True) -> subprocess.Popen[bytes]:
-        return start_exec(node, *args, stdin=self.slave if stdin else subprocess.DEVNULL, stdout=self.slave,
-                          stderr=self.slave, start_new_session=True)
-
-    def type(self, text: str) -> None:
-        os.write(self.master, text.encode())
-
-    def expect(self, text: str) -> str:
-        """Read until `text` shows up; everything read so far."""
-        deadline = time.monotonic() + WAIT
-        while text.encode() not in self.seen:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                pytest.fail(f"{text!r} never appeared; got {self.seen!r}")
-            if select.select([self.master], [], [], left)[0]:
-                try:
-                    self.seen += os.read(self.master, 4096)
-                except OSError:  # EIO: nothing holds the slave any more
-                    pytest.fail(f"{text!r} never appeared; the terminal closed after {self.seen!r}")
-        return self.seen.decode(errors="replace")
-
-    def close(self) -> None:
-        os.close(self.master)
-        os.close(self.slave)
+        return self.run(node.root, "exec", *args, stdin=stdin)
 
     @contextlib.contextmanager
     def session(self, node: Node, *args: str, stdin: bool = True) -> Iterator[subprocess.Popen[bytes]]:

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from pyrunc.errors import FieldError, PyruncError
 from pyrunc.spec.load import load_manifests, pod_from_dict, pod_to_dict
 from pyrunc.spec.quantity import MAX_EXPONENT, parse_quantity
+from tests.mutations import paths
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -106,17 +107,6 @@ values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=
                       max_leaves=12)
 
 
-def _paths(obj: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix]
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            out += _paths(v, prefix + (k,))
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            out += _paths(v, prefix + (i,))
-    return out
-
-
 def _decodes_or_names_fields(data: object) -> None:
     try:
         pod = pod_from_dict(data)
@@ -132,7 +122,7 @@ def _decodes_or_names_fields(data: object) -> None:
 def test_a_mutated_pod_is_a_pod_or_field_errors(data: st.DataObject) -> None:
     doc = copy.deepcopy(BASE)
     for _ in range(data.draw(st.integers(1, 3))):
-        path = data.draw(st.sampled_from(_paths(doc)))
+        path = data.draw(st.sampled_from(paths(doc)))
         if not path:
             continue
         parent = doc

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyrunc.cli import main as cli
+from tests.mutations import paths
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 DOCS = [doc for path in sorted(CORPUS.glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text())]
@@ -89,17 +90,6 @@ values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=
                       max_leaves=10)
 
 
-def _paths(obj: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix]
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            out += _paths(v, prefix + (k,))
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            out += _paths(v, prefix + (i,))
-    return out
-
-
 def _deep(depth: int) -> Any:
     node: Any = "leaf"
     for i in range(depth):
@@ -111,7 +101,7 @@ def _deep(depth: int) -> Any:
 def mutated(draw: Any) -> Any:
     doc = copy.deepcopy(draw(st.sampled_from(DOCS)))
     for _ in range(draw(st.integers(1, 4))):
-        path = draw(st.sampled_from(_paths(doc)))
+        path = draw(st.sampled_from(paths(doc)))
         if not path:
             continue
         parent = doc

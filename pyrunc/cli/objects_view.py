@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
-import uuid
 from typing import Any
 
 from pyrunc.config import NodeConfig
@@ -46,6 +45,14 @@ def object_names(words: list[str]) -> list[str]:
     if words[0] in OBJECT_WORDS:
         return words[1:]
     return [w.partition("/")[2] for w in words]
+
+
+def _new_uid() -> str:
+    # uuid imported here, not at the top: this module is imported by `get`, and uuid loads the _uuid
+    # extension (5-10 ms) that only a write of an object needs.
+    import uuid
+
+    return str(uuid.uuid4())
 
 
 def require_root(verb: str, kind: str) -> None:
@@ -155,7 +162,7 @@ def apply_objects(cfg: NodeConfig, objects: list[Any]) -> None:
     changed = False
     try:
         for obj in objects:
-            result = store.put(obj, str(uuid.uuid4()), rfc3339(dt.datetime.now(dt.timezone.utc).timestamp()))
+            result = store.put(obj, _new_uid(), rfc3339(dt.datetime.now(dt.timezone.utc).timestamp()))
             changed = changed or result != "unchanged"
             print(f"{obj.kind.lower()}/{obj.metadata.name} {result}")
     finally:
@@ -171,7 +178,7 @@ def create_object(cfg: NodeConfig, obj: Any, failed: str) -> None:
     from pyrunc.supervisor.client import notify_objects_changed  # noqa: PLC0415
 
     try:
-        _store(cfg).put(obj, str(uuid.uuid4()), rfc3339(dt.datetime.now(dt.timezone.utc).timestamp()), exists_ok=False)
+        _store(cfg).put(obj, _new_uid(), rfc3339(dt.datetime.now(dt.timezone.utc).timestamp()), exists_ok=False)
     except AlreadyExists as e:
         raise PyruncError(f"{failed}{e.message}") from None
     notify_objects_changed(cfg)

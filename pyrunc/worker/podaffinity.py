@@ -97,6 +97,17 @@ def term_matches(term: Term, pod: Pod) -> bool:
     return in_namespace and selector_matches(term.selector, pod.metadata.labels)
 
 
+def may_matter(pod: Pod, other: Pod) -> bool:
+    """Whether `other` can change unfit_reason(pod, ...): only when `pod` has inter-pod (anti-)affinity
+    or `other` has anti-affinity. Lets the daemon skip working out, for every pod on the node, whether
+    it still counts (is not terminal: files read from disk) when admitting a pod neither concerns: at
+    200 pods that was most of the supervisor's time per apply."""
+    mine, theirs = pod.spec.affinity, other.spec.affinity
+    if mine is not None and (mine.pod_affinity is not None or mine.pod_anti_affinity is not None):
+        return True
+    return theirs is not None and theirs.pod_anti_affinity is not None
+
+
 def unfit_reason(pod: Pod, node_labels: Mapping[str, str], others: Sequence[Pod]) -> str | None:
     """The filter's first failing reason for `pod` on the node, or None when it fits. `others`: the pods
     the scheduler counts on the node (bound and not terminal), the incoming pod not among them."""

@@ -15,7 +15,7 @@ from pyrunc.status import pod_status
 from pyrunc.worker.admission import Unschedulable, admit
 from pyrunc.worker.held import admission_facts
 from pyrunc.worker.podaffinity import (AFFINITY_REASON, ANTI_AFFINITY_REASON, EXISTING_ANTI_AFFINITY_REASON,
-                                       unfit_reason)
+                                       may_matter, unfit_reason)
 
 NODE = NodeFacts("n1", merge_labels({"topology.kubernetes.io/zone": "z1"}, {}, "n1", "x86_64"), {})
 HOST = "kubernetes.io/hostname"
@@ -141,6 +141,22 @@ CASES: list[tuple[str, Pod, list[Pod], str | None]] = [
 @pytest.mark.parametrize(("incoming", "others", "reason"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_filter(incoming: Pod, others: list[Pod], reason: str | None) -> None:
     assert unfit_reason(incoming, NODE.labels, others) == reason
+
+
+@pytest.mark.parametrize(("incoming", "others", "reason"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_pods_that_may_not_matter_change_nothing(incoming: Pod, others: list[Pod], reason: str | None) -> None:
+    """The daemon passes only the pods may_matter keeps (it skips reading whether the others are
+    terminal): every case gives the same reason with them alone."""
+    assert unfit_reason(incoming, NODE.labels, [o for o in others if may_matter(incoming, o)]) == reason
+
+
+def test_may_matter() -> None:
+    plain, anti = pod("p", {"app": "web"}), pod("q", anti=[term({"app": "web"})])
+    assert not may_matter(plain, WEB)  # neither has inter-pod terms: skipped
+    assert may_matter(plain, anti)  # an existing pod's anti-affinity may keep it out
+    assert may_matter(pod("a", affinity=[term({"app": "web"})]), WEB)
+    assert may_matter(anti, WEB)
+    assert not may_matter(plain, pod("n", nodeSelector={"x": "y"}))  # node terms are no inter-pod terms
 
 
 def test_admission_keeps_it_pending_with_the_schedulers_message() -> None:

@@ -238,3 +238,18 @@ def pid_alive(pid: int, start_time: int | None) -> bool:
         return False
     now = proc_start_time(pid)
     return now is not None and (start_time is None or now == start_time)
+
+
+def readable(fds: int | list[int], timeout: float | None) -> list[int]:
+    """The descriptors of `fds` ready to read (or at EOF/hung up) within `timeout` seconds ([] on timeout).
+
+    poll(2), not select(2): select takes no descriptor numbered 1024 or more (Python raises "filedescriptor
+    out of range in select()"), and the supervisor holds several descriptors per container (log pipes,
+    attach sockets, pidfds), so past ~100 pods its new descriptors (and those of the children it forks)
+    are numbered above 1024."""
+    import select
+
+    poller = select.poll()
+    for fd in [fds] if isinstance(fds, int) else fds:
+        poller.register(fd, select.POLLIN)
+    return [fd for fd, _ in poller.poll(None if timeout is None else max(0, int(timeout * 1000 + 0.999)))]

@@ -13,13 +13,12 @@ The joining itself (namespaces, cgroup, identity, process security) is runtime/e
 from __future__ import annotations
 
 import os
-import select
 import signal
 import time
 from typing import NamedTuple, Sequence
 
 from pyrunc.errors import RuntimeFailure
-from pyrunc.linux.syscalls import pid_alive
+from pyrunc.linux.syscalls import pid_alive, readable
 from pyrunc.runtime import exec as rexec
 from pyrunc.runtime.config import ContainerConfig
 from pyrunc.store.atomic import read_json
@@ -138,7 +137,7 @@ def _wait_with_output(streams: dict[int, bytearray], joiner: int, deadline: floa
             if left <= 0:
                 _kill_command(joiner, pidfd)
                 return None
-            ready, _, _ = select.select([pidfd, *open_fds], [], [], left)
+            ready = readable([pidfd, *open_fds], left)  # poll: a probe child's fds may be numbered > 1024
             for fd in open_fds & set(ready):
                 if not _read_some(fd, streams[fd], limit):  # a readable pipe never blocks one read
                     open_fds.discard(fd)
@@ -180,7 +179,7 @@ def _kill_command(joiner: int, pidfd: int) -> None:
             os.kill(child, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    if not children or not select.select([pidfd], [], [], 1.0)[0]:
+    if not children or not readable(pidfd, 1.0):
         try:
             os.kill(joiner, signal.SIGKILL)
         except ProcessLookupError:

@@ -28,7 +28,6 @@ import gc
 import json
 import os
 import resource  # imported here, not in the child: after pivot_root the host's stdlib is out of reach
-import select
 import signal
 import socket
 import sys
@@ -244,7 +243,7 @@ class _Reader:
     def next(self) -> dict[str, Any] | None:
         while b"\n" not in self.buf:
             left = self.deadline - time.monotonic()
-            if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+            if left <= 0 or not sc.readable(self.fd, left):
                 raise LaunchError("create", "timed out waiting for the container to start")
             chunk = os.read(self.fd, 4096)
             if not chunk:

@@ -180,7 +180,6 @@ def _start_holder(namespaces: dict[str, str]) -> tuple[int, int]:
 
 
 def _read_to_eof(fd: int, timeout: float) -> bytes:
-    import select
     import time
 
     deadline = time.monotonic() + timeout
@@ -188,7 +187,7 @@ def _read_to_eof(fd: int, timeout: float) -> bytes:
     try:
         while True:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
+            if left <= 0 or not sc.readable(fd, left):
                 return data
             chunk = os.read(fd, 4096)
             if not chunk:

@@ -417,8 +417,26 @@ def _ask_hand_over(path: str) -> bool:
     return data.endswith(b"\n") and protocol.decode_reply(data).get("kind") == protocol.HANDOVER
 
 
+NOFILE_WANTED = 65536  # descriptors the supervisor may hold: ~10 per pod (log pipes, attach sockets, pidfds)
+
+
+def raise_nofile_limit() -> None:
+    """Raise the soft RLIMIT_NOFILE toward the hard one (as containerd's unit sets LimitNOFILE): a common
+    soft default of 1024 runs out near 100 pods. Capped: containers inherit it (the kubelet's do,
+    from containerd), and a container keeps copies of its log pipes near the top of its range
+    (runtime/launch.py keep_pipe_readers), which sizes its descriptor table to the limit."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = NOFILE_WANTED if hard == resource.RLIM_INFINITY else min(hard, NOFILE_WANTED)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(OSError, ValueError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 def run_daemon(cfg: NodeConfig) -> int:
     private_dir(cfg.root)
+    raise_nofile_limit()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     preload(network=cfg.network == "bridge")  # before anything can fork or serve: nothing is read from disk later
     build_id()  # the identity of the files loaded now, not of what may replace them later

@@ -2,7 +2,9 @@
 """Benchmark pyrunc against podman, runc and crun in one run; report ratios.
 
     sudo bench/setup.sh                      # once: installs podman/runc/crun, moves hugetlb
-    sudo python3 bench/run.py [--pods 20] [--repeat 5] [--out docs/benchmarks.md] [--only pods|pull]
+    sudo python3 bench/run.py [--pods 20] [--repeat 5] [--out docs/benchmarks.md] [--only pods|pull|scale]
+    sudo python3 bench/run.py --only scale [--scale-pods 200] [--idle 60]   # minutes: not in the default run
+    python3 bench/run.py --only pods --no-peers --pods 2 --repeat 1          # pyrunc only (the CI smoke run)
 
 Plain python3 (no third-party modules), run as root. Every pod, container and image it
 creates carries a unique run id and is removed by name in a finally block. The pyrunc
@@ -31,6 +33,7 @@ from typing import Callable
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pull  # noqa: E402 (bench/pull.py: the pull measure, beside this file)
+import scale  # noqa: E402 (bench/scale.py: the scale measure)
 
 BUSYBOX = "docker.io/library/busybox:latest"
 CMD_TIMEOUT = 120.0
@@ -188,7 +191,7 @@ def references(pid: int, root: str) -> bool:
 class Pyrunc:
     """The CLI contract: apply / get / exec / delete against a private --root."""
 
-    def __init__(self, cmd: list[str], work: Path, run_id: str) -> None:
+    def __init__(self, cmd: list[str], work: Path, run_id: str, subnet: str = "10.77.0.0/24") -> None:
         self.cmd = cmd
         self.root = str(work / "pyrunc-root")
         self.bridge = f"pyrb{run_id}"[:15]
@@ -199,7 +202,7 @@ class Pyrunc:
         # A bridge and subnet of its own, so the run touches no pyrunc0 in use on the host; offline:
         # no registry but loopback ones is ever contacted.
         with open(os.path.join(self.root, "config.json"), "w", encoding="utf-8") as f:
-            json.dump({"bridge": self.bridge, "pod_subnet": "10.77.0.0/24", "offline": True}, f)
+            json.dump({"bridge": self.bridge, "pod_subnet": subnet, "offline": True}, f)
         self.created: list[str] = []
         self.image = "busybox"
 
@@ -648,20 +651,82 @@ def write_pull_only(args: argparse.Namespace, section: str, raw_pull: dict[str, 
     return 1 if errors else 0
 
 
+def absent_peers(ours: dict[str, Samples]) -> dict[str, dict[str, Samples]]:
+    """The peers' samples when they are not measured (--no-peers, or podman not installed): every cell n/a."""
+    def absent() -> Samples:
+        return Samples(error="not measured (--no-peers or not installed)")
+
+    return {"podman": {measure: absent() for measure in ours}, "runc": {"exec": absent()},
+            "crun": {"exec": absent()}}
+
+
+def run_scale(args: argparse.Namespace, pyrunc_cmd: list[str], work: Path, run_id: str, rootfs: Path) -> int:
+    """`--only scale`: N pods with a probe each, pyrunc then podman; replaces the scale section of --out."""
+    n = args.scale_pods
+    ours = Pyrunc(pyrunc_cmd, work, run_id, args.pod_subnet)
+    try:
+        print(f"pyrunc: {n} pods with a probe each")
+        mine = scale.scale_pyrunc(ours, f"ps{run_id}", n, args.repeat, args.idle,
+                                  lambda name: pod_manifest(name, ours.image), wait_until_long)
+    finally:
+        ours.cleanup()
+    theirs = scale.ScaleSide(error="not measured (--no-peers, or podman is not installed)")
+    if not args.no_peers:
+        peer = Podman(work, run_id, rootfs)
+        try:
+            print(f"podman: {n} pods with a healthcheck each")
+            theirs = scale.scale_podman(peer, f"qs{run_id}", n, args.repeat, args.idle,
+                                        lambda name: pod_manifest(name, peer.image), wait_until_long)
+        finally:
+            peer.cleanup()
+    text = scale.section(mine, theirs, n, args.idle, args.repeat, machine_facts(pyrunc_cmd))
+    print()
+    print(text)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(scale.merge_section(out.read_text(encoding="utf-8") if out.exists() else "", text),
+                   encoding="utf-8")
+    raw = REPO / "bench" / "results" / f"{time.strftime('%Y%m%dT%H%M%S')}-scale.json"
+    raw.parent.mkdir(exist_ok=True)
+    raw.write_text(json.dumps({"pyrunc": scale.raw(mine), "podman": scale.raw(theirs)}, indent=1))
+    print(f"\nwrote {args.out} and {raw}")
+    return 1 if mine.error or mine.left else 0
+
+
+def wait_until_long(check: Callable[[], bool], what: str) -> None:
+    """wait_until with a deadline for many pods at once (every pod of the scale measure getting ready)."""
+    deadline = time.monotonic() + 300.0
+    while not check():
+        if time.monotonic() > deadline:
+            raise BenchError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pods", type=int, default=20, help="pods up for the PSS and get measures")
     parser.add_argument("--repeat", type=int, default=5, help="timed rounds per measure")
     parser.add_argument("--out", default=str(REPO / "docs" / "benchmarks.md"), help="markdown report")
     parser.add_argument("--pyrunc", help='pyrunc command (default: the repo venv, then PATH), e.g. "pyrunc"')
-    parser.add_argument("--only", choices=("pods", "pull"), default="",
-                        help="one part: the pod measures, or the image pull (its section of --out is replaced)")
+    parser.add_argument("--only", choices=("pods", "pull", "scale"), default="",
+                        help="one part: the pod measures, the image pull or the scale measure (the last two"
+                             " replace their own section of --out)")
+    parser.add_argument("--scale-pods", type=int, default=200, help="pods up for the scale measure (--only scale)")
+    parser.add_argument("--idle", type=float, default=60.0, help="seconds of idle CPU measured (--only scale)")
+    parser.add_argument("--pod-subnet", default="10.77.0.0/24",
+                        help="pyrunc's pod subnet for the run (a /24 holds the 200 pods of the scale measure)")
+    parser.add_argument("--no-peers", action="store_true",
+                        help="measure pyrunc only; the peers' cells read n/a (as when they are not installed)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("bench/run.py: must run as root (sudo python3 bench/run.py)", file=sys.stderr)
         return 1
-    if not shutil.which("podman"):
-        print("bench/run.py: podman is not installed: run bench/setup.sh first", file=sys.stderr)
+    if not args.no_peers and not shutil.which("podman"):
+        print("bench/run.py: podman is not installed (bench/setup.sh installs it): measuring pyrunc only",
+              file=sys.stderr)
+        args.no_peers = True
+    if args.only == "pull" and args.no_peers:
+        print("bench/run.py: the pull measure needs its peers (bench/setup.sh)", file=sys.stderr)
         return 1
     if not hybrid_ok():
         print("bench/run.py: hugetlb is still in the cgroup2 mount (crun refuses it): run bench/setup.sh;"
@@ -683,7 +748,9 @@ def main(argv: list[str] | None = None) -> int:
     errors: list[str] = []
     pull_md, pull_raw = "", dict[str, object]()
     try:
-        if args.only != "pods":
+        if args.only == "scale":
+            return run_scale(args, pyrunc_cmd, work, run_id, rootfs)
+        if args.only != "pods" and not args.no_peers:
             try:
                 pull_md, pull_raw, pull_errors = pull.run_pull(pyrunc_cmd, work, REPO, args.repeat, image / "rootfs.tar")
                 errors += pull_errors
@@ -700,7 +767,7 @@ def main(argv: list[str] | None = None) -> int:
                 pull_md = f"{pull.BEGIN}\n## Pull of a multi-layer image\n\nFailed: {failure}\n{pull.END}\n"
         if args.only == "pull":
             return write_pull_only(args, pull_md, pull_raw, errors, pyrunc_cmd)
-        ours = Pyrunc(pyrunc_cmd, work, run_id)
+        ours = Pyrunc(pyrunc_cmd, work, run_id, args.pod_subnet)
         try:
             print(f"pyrunc ({' '.join(pyrunc_cmd)}): start/exec/delete")
             results["pyrunc"] = start_delete_exec(ours, f"pb{run_id}-a", args.repeat)
@@ -708,17 +775,20 @@ def main(argv: list[str] | None = None) -> int:
             results["pyrunc"].update(many_pods(ours, f"pb{run_id}-b", args.pods, args.repeat))
         finally:
             ours.cleanup()
-        peer = Podman(work, run_id, rootfs)
-        try:
-            print("podman: start/exec/delete")
-            results["podman"] = start_delete_exec(peer, f"pb{run_id}-c", args.repeat)
-            print(f"podman: {args.pods} pods")
-            results["podman"].update(many_pods(peer, f"pb{run_id}-d", args.pods, args.repeat))
-        finally:
-            peer.cleanup()
-        for binary in ("runc", "crun"):
-            print(f"{binary}: exec")
-            results[binary] = {"exec": oci_exec(binary, work, run_id, rootfs, args.repeat)}
+        if args.no_peers:
+            results.update(absent_peers(results["pyrunc"]))
+        else:
+            peer = Podman(work, run_id, rootfs)
+            try:
+                print("podman: start/exec/delete")
+                results["podman"] = start_delete_exec(peer, f"pb{run_id}-c", args.repeat)
+                print(f"podman: {args.pods} pods")
+                results["podman"].update(many_pods(peer, f"pb{run_id}-d", args.pods, args.repeat))
+            finally:
+                peer.cleanup()
+            for binary in ("runc", "crun"):
+                print(f"{binary}: exec")
+                results[binary] = {"exec": oci_exec(binary, work, run_id, rootfs, args.repeat)}
     finally:
         if any(f" {work}" in line for line in open("/proc/self/mountinfo", encoding="utf-8")):
             print(f"bench/run.py: mounts left under {work}; not removing it", file=sys.stderr)
@@ -753,7 +823,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     text = report(rows, facts, errors, args)
-    Path(args.out).write_text(text + ("\n" + pull_md if pull_md else ""), encoding="utf-8")
+    kept = scale.kept_section(Path(args.out).read_text(encoding="utf-8")) if Path(args.out).exists() else ""
+    Path(args.out).write_text(text + ("\n" + pull_md if pull_md else "") + ("\n" + kept if kept else ""),
+                              encoding="utf-8")
     raw = REPO / "bench" / "results" / f"{time.strftime('%Y%m%dT%H%M%S')}.json"
     raw.parent.mkdir(exist_ok=True)
     raw.write_text(json.dumps({"facts": facts, "samples": {

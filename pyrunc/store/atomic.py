@@ -53,8 +53,9 @@ def private_dir(path: str) -> None:
 
 def read_json(path: str, default: Any = None) -> Any:
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        # Bytes to json.loads (which decodes UTF-8 itself): no text layer for every small fact file read.
+        with open(path, "rb") as f:
+            return json.loads(f.read())
     except FileNotFoundError:
         return default
     except ValueError:

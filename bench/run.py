@@ -670,6 +670,7 @@ def run_scale(args: argparse.Namespace, pyrunc_cmd: list[str], work: Path, run_i
                                   lambda name: pod_manifest(name, ours.image), wait_until_long)
     finally:
         ours.cleanup()
+    print(f"  pyrunc: {json.dumps(scale.raw(mine))}")  # the podman side takes minutes more
     theirs = scale.ScaleSide(error="not measured (--no-peers, or podman is not installed)")
     if not args.no_peers:
         peer = Podman(work, run_id, rootfs)

@@ -1,0 +1,304 @@
+"""The `pyrunc` command's entry point: `exec` goes straight to the runtime service's exec, the rest to cli/main.py.
+
+`pyrunc exec` is typed dozens of times an hour, and exec probes' peers (`runc exec`) take ~15 ms, so
+the exec path carries as little Python as it can: no argparse, no verb table, no node configuration
+and no pod status (the full `exec` verb builds the pod's whole status view to word its errors).
+This module reads the exec line itself (the words `pyrunc exec` accepts, in their usual forms), the
+pod's stored manifest (its container names) and the container's record, then runs the exec as the
+`exec` verb does (runtime/exec_service.py).
+
+Whatever it does not handle exactly goes to the full CLI, which parses the line again and answers as it
+always has: a flag spelt another way (an abbreviation, `--help`), no `--`, not root, a pod or container
+that is not there or not running, an unreadable file. Nothing has been done when it falls back (no
+process made, nothing written), so the full CLI's answer, error line and exit status are the only ones.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+DEFAULT_ROOT = "/run/pyrunc"  # pyrunc.config.DEFAULT_ROOT (a unit test keeps them equal), without its import
+POD_PREFIXES = ("pod/", "pods/", "po/")
+# What a pod or namespace name may hold on this path: DNS-1123 characters, and not starting with a dot
+# (so "." and ".." cannot name a directory). Anything else goes to the full CLI, which validates it.
+NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-.")
+
+
+class ExecRequest:
+    """One exec line, read. A plain class: `typing.NamedTuple` would import typing (~4 ms) on this path."""
+
+    __slots__ = ("root", "namespace", "pod", "container", "stdin", "tty", "command")
+
+    def __init__(self, root: str | None, namespace: str, pod: str, container: str | None, stdin: bool, tty: bool,
+                 command: list[str]) -> None:
+        self.root = root  # --root, as given (None: $PYRUNC_ROOT, then DEFAULT_ROOT)
+        self.namespace = namespace
+        self.pod = pod
+        self.container = container  # -c, or None: the manifest's default
+        self.stdin = stdin
+        self.tty = tty
+        self.command = command
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ExecRequest) and all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
+
+    def __repr__(self) -> str:
+        return "ExecRequest(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__) + ")"
+
+
+def main() -> int:
+    """The console script: `pyrunc ...`."""
+    argv = sys.argv[1:]
+    request = exec_request(argv)
+    if request is not None and os.geteuid() == 0:
+        code = lean_exec(request)
+        if code is not None:
+            # Straight out: the interpreter's teardown (module and object finalisation) would add ~10 ms to
+            # every exec, and nothing of this process needs it: the terminal is restored, the children reaped.
+            for stream in (sys.stdout, sys.stderr):
+                if stream is not None:
+                    stream.flush()
+            os._exit(code)
+    from pyrunc.cli.main import main as full_main
+
+    return full_main(argv)
+
+
+def exec_request(argv: list[str]) -> ExecRequest | None:
+    """The exec line `argv` (the words after `pyrunc`) asks for, or None: not one this path takes."""
+    if "--" not in argv:
+        return None  # the full CLI says "you must specify at least one command"
+    cut = argv.index("--")
+    words, command = argv[:cut], argv[cut + 1:]
+    if not command:
+        return None
+    root: str | None = None
+    namespace, container, names = "default", None, []
+    stdin = tty = False
+    seen_verb = False
+    i = 0
+    while i < len(words):
+        word = words[i]
+        value = words[i + 1] if i + 1 < len(words) else None
+        if word == "--root" and value is not None:  # global flags, before or after the verb (split_globals)
+            root, i = value, i + 2
+            continue
+        if word.startswith("--root="):
+            root, i = word[len("--root="):], i + 1
+            continue
+        if word == "--debug":
+            return None  # the full CLI prints tracebacks for it
+        if not seen_verb:
+            if word != "exec":
+                return None
+            seen_verb, i = True, i + 1
+            continue
+        if word in ("-c", "--container", "-n", "--namespace") and value is not None:
+            flag, given, i = word, value, i + 2
+        elif word.startswith(("--container=", "--namespace=")):
+            flag, given = word.split("=", 1)
+            i += 1
+        elif word.startswith(("-c", "-n")) and len(word) > 2:
+            flag, given, i = word[:2], word[2:], i + 1
+        elif word in ("--stdin", "--tty"):
+            stdin, tty, i = stdin or word == "--stdin", tty or word == "--tty", i + 1
+            continue
+        elif len(word) > 1 and word[0] == "-" and set(word[1:]) <= {"i", "t"}:  # -i, -t, -it, -ti
+            stdin, tty, i = stdin or "i" in word, tty or "t" in word, i + 1
+            continue
+        elif word.startswith("-"):
+            return None  # not a flag of ours, or one spelt another way: argparse decides
+        else:
+            names.append(word)
+            i += 1
+            continue
+        if flag in ("-c", "--container"):
+            container = given
+        else:
+            namespace = given
+    if not seen_verb or len(names) != 1:
+        return None
+    name = names[0]
+    for prefix in POD_PREFIXES:
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+            break
+    if not (_plain_name(name) and _plain_name(namespace)) or (container is not None and not container):
+        return None
+    return ExecRequest(root, namespace, name, container, stdin, tty, command)
+
+
+def _plain_name(name: str) -> bool:
+    return bool(name) and len(name) <= 253 and name[0] != "." and set(name) <= NAME_CHARS
+
+
+def lean_exec(request: ExecRequest) -> int | None:
+    """Run the exec; None when the full CLI must answer instead (see the module docstring)."""
+    root = os.path.abspath(request.root or os.environ.get("PYRUNC_ROOT") or DEFAULT_ROOT)
+    pod_dir = os.path.join(root, "pods", f"{request.namespace}_{request.pod}")
+    try:
+        container = _pick_container(os.path.join(pod_dir, "pod.json"), request.container)
+    except (OSError, ValueError, LookupError, TypeError, AttributeError):
+        return None
+    if container is None:
+        return None
+    # kubectl's rules (StreamOptions.SetupTTY), as cli/exec_cmd.py: a TTY only with -i and a terminal on stdin.
+    tty = request.stdin and request.tty
+    if tty and not _is_terminal(0):
+        print("Unable to use a TTY - input is not a terminal or the right kind of file", file=sys.stderr)
+        tty = False
+    try:
+        # PYRUNC_EXEC_IN_PROCESS=1: never hand over (bench/exec_time.py measures both ways; a debugging aid).
+        in_process = os.environ.get("PYRUNC_EXEC_IN_PROCESS") == "1"
+        code = None if in_process else _handed_exec(root, request, container, tty)
+        if code is None:
+            code = _exec_here(pod_dir, request, container, tty)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as e:  # noqa: BLE001 - one line and exit 1, as cli/main.py reports every failure
+        from pyrunc.cli.main import report
+
+        return report(e, False)
+    return code
+
+
+def _exec_here(pod_dir: str, request: ExecRequest, container: str, tty: bool) -> int | None:
+    """The exec in this process (no supervisor answers): the `exec` verb's run without its lookups."""
+    from pyrunc.runtime import exec_service
+
+    cdir = os.path.join(pod_dir, "containers", container)
+    try:
+        target = exec_service.target_files(os.path.join(cdir, "container.json"), os.path.join(cdir, "config.json"),
+                                           container)
+    except (OSError, ValueError, LookupError, TypeError, exec_service.NotRunning):
+        return None
+    code, err = exec_service.exec_stream(target, request.command, stdin=request.stdin, tty=tty)
+    if err:
+        print(f"error: {err}", file=sys.stderr)
+    return code
+
+
+# --- handing the exec to the supervisor (supervisor/exec_handoff.py) -------------------------------------------
+PROTOCOL = 2  # pyrunc.supervisor.protocol.PROTOCOL (a unit test keeps them equal), without its imports
+FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGWINCH", "SIGTSTP", "SIGCONT")
+
+
+def _handed_exec(root: str, request: ExecRequest, container: str, tty: bool) -> int | None:
+    """The exec run by the supervisor's exec child with our stdio; its exit status, or None when no
+    supervisor took it (none running, another protocol, the container not running): nothing ran then."""
+    import _socket  # the C module: `socket` adds enum conversions this path does not need
+    import json
+    import signal
+
+    try:  # an older supervisor does not take execs, and would hand the node over at a request of unknown build
+        with open(os.path.join(root, "daemon.json"), encoding="utf-8") as f:
+            if json.load(f).get("execProtocol") != PROTOCOL:
+                return None
+    except (OSError, ValueError, AttributeError):
+        return None
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    try:
+        sock.connect(os.path.join(root, "daemon.sock"))
+    except OSError:
+        sock.close()
+        return None
+    try:
+        for fd in (0, 1, 2):  # a closed one is sent as /dev/null (it takes the lowest free number: this one)
+            try:
+                os.fstat(fd)
+            except OSError:
+                os.open(os.devnull, os.O_RDWR)
+        line = json.dumps({"op": "exec", "protocol": PROTOCOL, "namespace": request.namespace, "pod": request.pod,
+                           "container": container, "command": request.command, "stdin": request.stdin,
+                           "tty": tty}) + "\n"
+        fds = b"".join(fd.to_bytes(4, sys.byteorder) for fd in (0, 1, 2))  # struct int[3] for SCM_RIGHTS
+        pending: list[int] = []  # signals that came before the exec child's pid
+        child = [0]
+
+        def forward(sig: int, _frame: object) -> None:
+            if not child[0]:
+                pending.append(sig)
+                return
+            _kill(child[0], sig)
+            if sig == signal.SIGTSTP:  # stop as a job should; SIGCONT (fg) is forwarded in turn
+                os.kill(os.getpid(), signal.SIGSTOP)
+
+        saved = {name: signal.signal(getattr(signal, name), forward) for name in FORWARDED}
+        sock.sendmsg([line.encode()], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
+        replies = _Lines(sock)
+        first = replies.next()
+        if not first or not first.get("ok") or not isinstance(first.get("pid"), int):
+            for name, old in saved.items():
+                signal.signal(getattr(signal, name), old)
+            for sig in pending:  # nothing ran: they are ours again (a Ctrl-C in that moment stops us)
+                os.kill(os.getpid(), sig)
+            return None
+        child[0] = first["pid"]
+        for sig in pending:
+            forward(sig, None)
+        last = replies.next()
+    finally:
+        sock.close()
+    if last is None or not isinstance(last.get("exit"), int):
+        print("error: the supervisor's exec ended without the command's exit status", file=sys.stderr)
+        return 1
+    if last.get("error"):
+        print(f"error: {last['error']}", file=sys.stderr)
+    return int(last["exit"])
+
+
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+class _Lines:
+    """JSON lines from the supervisor's connection; None at its end."""
+
+    def __init__(self, sock: "object") -> None:
+        self.sock = sock
+        self.buf = b""
+
+    def next(self) -> dict | None:
+        import json
+
+        while b"\n" not in self.buf:
+            data = self.sock.recv(65536)  # type: ignore[attr-defined]
+            if not data:
+                return None
+            self.buf += data
+        line, self.buf = self.buf.split(b"\n", 1)
+        try:
+            value = json.loads(line)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
+
+def _pick_container(pod_json: str, wanted: str | None) -> str | None:
+    """cli/view.py pick_container from the stored manifest; None when the full CLI must say what is wrong."""
+    import json
+
+    with open(pod_json, encoding="utf-8") as f:
+        pod = json.load(f)
+    spec = pod["spec"]
+    names = [c["name"] for c in spec["containers"]]
+    all_names = [c["name"] for c in spec.get("initContainers", [])] + names
+    if wanted is not None:
+        return wanted if wanted in all_names else None
+    if len(names) > 1:
+        default = (pod["metadata"].get("annotations") or {}).get("kubectl.kubernetes.io/default-container")
+        return str(default) if default in all_names else str(names[0])
+    return str(names[0])
+
+
+def _is_terminal(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False

@@ -99,7 +99,7 @@ def exec_request(argv: list[str]) -> ExecRequest | None:
         elif word.startswith(("--container=", "--namespace=")):
             flag, given = word.split("=", 1)
             i += 1
-        elif word.startswith(("-c", "-n")) and len(word) > 2:
+        elif word.startswith(("-c", "-n")) and len(word) > 2 and word[2] != "=":  # -cNAME; argparse reads -c=NAME
             flag, given, i = word[:2], word[2:], i + 1
         elif word in ("--stdin", "--tty"):
             stdin, tty, i = stdin or word == "--stdin", tty or word == "--tty", i + 1

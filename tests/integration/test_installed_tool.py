@@ -125,6 +125,23 @@ spec:
     _run(installed, "--root", node.root, "delete", "pod", "installed")
 
 
+def test_the_installed_pyrunc_execs_through_its_lean_entry_point(installed: Path, node: Node) -> None:  # noqa: F811
+    """The console script pip wrote starts at cli/entry.py, which hands the exec to the supervisor."""
+    assert "from pyrunc.cli.entry import main" in (installed / "pyrunc").read_text()
+    node.pods.add(("default", "sleeper"))
+    manifest = ("apiVersion: v1\nkind: Pod\nmetadata: {name: sleeper}\nspec:\n  containers:\n"
+                "  - {name: c, image: busybox, imagePullPolicy: IfNotPresent, command: [sleep, '3600']}\n")
+    proc = subprocess.run([str(installed / "pyrunc"), "--root", node.root, "apply", "-f", "-"], input=manifest,
+                          capture_output=True, text=True, cwd=str(installed.parent), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    node.wait_running("sleeper")
+    assert "execProtocol" in json.loads(Path(node.root, "daemon.json").read_text())
+    done = _run(installed, "--root", node.root, "exec", "sleeper", "--", "sh", "-c", "echo in; exit 3", check=False)
+    assert (done.returncode, done.stdout, done.stderr) == (3, "in\n", "")
+    missing = _run(installed, "--root", node.root, "exec", "sleeper", "-c", "nope", "--", "true", check=False)
+    assert (missing.returncode, missing.stderr) == (1, "error: container nope is not valid for pod sleeper\n")
+
+
 def test_completion_scripts(installed: Path, node: Node) -> None:  # noqa: F811
     node.apply("""
 apiVersion: v1

@@ -405,6 +405,8 @@ def pyrunc_command(given: str | None) -> list[str]:
     if given:
         return given.split()
     venv = REPO / ".venv" / "bin"
+    if (venv / "pyrunc-launcher").exists():  # what `make setup` links as /usr/local/bin/pyrunc
+        return [str(venv / "pyrunc-launcher")]
     if (venv / "pyrunc").exists():
         return [str(venv / "pyrunc")]
     if shutil.which("pyrunc"):

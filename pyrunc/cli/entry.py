@@ -60,9 +60,19 @@ def main() -> int:
                 if stream is not None:
                     stream.flush()
             os._exit(code)
+    with_site()
     from pyrunc.cli.main import main as full_main
 
     return full_main(argv)
+
+
+def with_site() -> None:
+    """The virtualenv's packages on sys.path: scripts/write-launcher.sh starts Python without `site` (-S), which
+    only the exec handed to the supervisor can do without (a console script or `python -m` has it already)."""
+    if sys.flags.no_site and "site" not in sys.modules:
+        import site
+
+        site.main()
 
 
 def exec_request(argv: list[str]) -> ExecRequest | None:
@@ -167,6 +177,7 @@ def lean_exec(request: ExecRequest) -> int | None:
 
 def _exec_here(pod_dir: str, request: ExecRequest, container: str, tty: bool) -> int | None:
     """The exec in this process (no supervisor answers): the `exec` verb's run without its lookups."""
+    with_site()  # the joiner loads libseccomp through pyseccomp, a package of the virtualenv
     from pyrunc.runtime import exec_service
 
     cdir = os.path.join(pod_dir, "containers", container)

@@ -146,46 +146,50 @@ def _plain_name(name: str) -> bool:
 def lean_exec(request: ExecRequest) -> int | None:
     """Run the exec; None when the full CLI must answer instead (see the module docstring)."""
     root = os.path.abspath(request.root or os.environ.get("PYRUNC_ROOT") or DEFAULT_ROOT)
-    pod_dir = os.path.join(root, "pods", f"{request.namespace}_{request.pod}")
-    try:
-        container = _pick_container(os.path.join(pod_dir, "pod.json"), request.container)
-    except (OSError, ValueError, LookupError, TypeError, AttributeError):
-        return None
-    if container is None:
-        return None
     # kubectl's rules (StreamOptions.SetupTTY), as cli/exec_cmd.py: a TTY only with -i and a terminal on stdin.
     tty = request.stdin and request.tty
-    if tty and not _is_terminal(0):
-        print("Unable to use a TTY - input is not a terminal or the right kind of file", file=sys.stderr)
-        tty = False
+    warn = tty and not _is_terminal(0)  # said once the exec runs (the verb says it after finding the container)
+    tty = tty and not warn
     try:
+        code = None
         # PYRUNC_EXEC_IN_PROCESS=1: never hand over (bench/exec_time.py measures both ways; a debugging aid).
-        in_process = os.environ.get("PYRUNC_EXEC_IN_PROCESS") == "1"
-        code = None if in_process else _handed_exec(root, request, container, tty)
+        if os.environ.get("PYRUNC_EXEC_IN_PROCESS") != "1":
+            code = _handed_exec(root, request, tty, warn)
         if code is None:
-            code = _exec_here(pod_dir, request, container, tty)
+            code = _exec_here(root, request, tty, warn)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
     except Exception as e:  # noqa: BLE001 - one line and exit 1, as cli/main.py reports every failure
+        with_site()
         from pyrunc.cli.main import report
 
         return report(e, False)
     return code
 
 
-def _exec_here(pod_dir: str, request: ExecRequest, container: str, tty: bool) -> int | None:
-    """The exec in this process (no supervisor answers): the `exec` verb's run without its lookups."""
+def _warn_no_tty() -> None:
+    print("Unable to use a TTY - input is not a terminal or the right kind of file", file=sys.stderr)
+
+
+def _exec_here(root: str, request: ExecRequest, tty: bool, warn: bool) -> int | None:
+    """The exec in this process (no supervisor took it): the `exec` verb's run without its lookups."""
     with_site()  # the joiner loads libseccomp through pyseccomp, a package of the virtualenv
     from pyrunc.runtime import exec_service
 
-    cdir = os.path.join(pod_dir, "containers", container)
+    pod_dir = os.path.join(root, "pods", f"{request.namespace}_{request.pod}")
     try:
+        container = _pick_container(os.path.join(pod_dir, "pod.json"), request.container)
+        if container is None:
+            return None
+        cdir = os.path.join(pod_dir, "containers", container)
         target = exec_service.target_files(os.path.join(cdir, "container.json"), os.path.join(cdir, "config.json"),
                                            container)
-    except (OSError, ValueError, LookupError, TypeError, exec_service.NotRunning):
+    except (OSError, ValueError, LookupError, TypeError, AttributeError, exec_service.NotRunning):
         return None
+    if warn:
+        _warn_no_tty()
     code, err = exec_service.exec_stream(target, request.command, stdin=request.stdin, tty=tty)
     if err:
         print(f"error: {err}", file=sys.stderr)
@@ -197,23 +201,19 @@ PROTOCOL = 2  # pyrunc.supervisor.protocol.PROTOCOL (a unit test keeps them equa
 FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGWINCH", "SIGTSTP", "SIGCONT")
 
 
-def _handed_exec(root: str, request: ExecRequest, container: str, tty: bool) -> int | None:
+def _handed_exec(root: str, request: ExecRequest, tty: bool, warn: bool) -> int | None:
     """The exec run by the supervisor's exec child with our stdio; its exit status, or None when no
-    supervisor took it (none running, another protocol, the container not running): nothing ran then."""
-    import _socket  # the C module: `socket` adds enum conversions this path does not need
-    import json
-    import signal
+    supervisor took it (none running, an older one, the container not running): nothing ran then.
 
-    try:  # an older supervisor does not take execs, and would hand the node over at a request of unknown build
-        with open(os.path.join(root, "daemon.json"), encoding="utf-8") as f:
-            if json.load(f).get("execProtocol") != PROTOCOL:
-                return None
-    except (OSError, ValueError, AttributeError):
-        return None
+    C modules only: `socket`, `signal` and `json` would import enum and re (~8 ms, a third of this path).
+    """
+    import _signal  # type: ignore[import-not-found]  # no stub: signal.py is this C module and enums
+    import _socket
+
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     try:
-        sock.connect(os.path.join(root, "daemon.sock"))
-    except OSError:
+        sock.connect(os.path.join(root, "exec.sock"))
+    except OSError:  # no supervisor, or one without the exec socket (older): the exec runs here
         sock.close()
         return None
     try:
@@ -222,9 +222,6 @@ def _handed_exec(root: str, request: ExecRequest, container: str, tty: bool) -> 
                 os.fstat(fd)
             except OSError:
                 os.open(os.devnull, os.O_RDWR)
-        line = json.dumps({"op": "exec", "protocol": PROTOCOL, "namespace": request.namespace, "pod": request.pod,
-                           "container": container, "command": request.command, "stdin": request.stdin,
-                           "tty": tty}) + "\n"
         fds = b"".join(fd.to_bytes(4, sys.byteorder) for fd in (0, 1, 2))  # struct int[3] for SCM_RIGHTS
         pending: list[int] = []  # signals that came before the exec child's pid
         child = [0]
@@ -234,31 +231,46 @@ def _handed_exec(root: str, request: ExecRequest, container: str, tty: bool) -> 
                 pending.append(sig)
                 return
             _kill(child[0], sig)
-            if sig == signal.SIGTSTP:  # stop as a job should; SIGCONT (fg) is forwarded in turn
-                os.kill(os.getpid(), signal.SIGSTOP)
+            if sig == _signal.SIGTSTP:  # stop as a job should; SIGCONT (fg) is forwarded in turn
+                os.kill(os.getpid(), _signal.SIGSTOP)
 
-        saved = {name: signal.signal(getattr(signal, name), forward) for name in FORWARDED}
-        sock.sendmsg([line.encode()], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
+        saved = {name: _signal.signal(getattr(_signal, name), forward) for name in FORWARDED}
+        sock.sendmsg([exec_request_line(request, tty)], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
         replies = _Lines(sock)
-        first = replies.next()
-        if not first or not first.get("ok") or not isinstance(first.get("pid"), int):
+        pid = replies.number("pid")
+        if pid is None:  # an error reply (JSON): not running, not there, ... the exec runs here or not at all
             for name, old in saved.items():
-                signal.signal(getattr(signal, name), old)
+                _signal.signal(getattr(_signal, name), old)
             for sig in pending:  # nothing ran: they are ours again (a Ctrl-C in that moment stops us)
                 os.kill(os.getpid(), sig)
             return None
-        child[0] = first["pid"]
+        child[0] = pid
         for sig in pending:
             forward(sig, None)
-        last = replies.next()
+        if warn:
+            _warn_no_tty()
+        status = replies.number("exit")
     finally:
         sock.close()
-    if last is None or not isinstance(last.get("exit"), int):
+    if status is None:
         print("error: the supervisor's exec ended without the command's exit status", file=sys.stderr)
         return 1
-    if last.get("error"):
-        print(f"error: {last['error']}", file=sys.stderr)
-    return int(last["exit"])
+    return status
+
+
+def exec_request_line(request: ExecRequest, tty: bool) -> bytes:
+    """The exec request as the JSON line the supervisor reads (supervisor/exec_handoff.py prepare)."""
+    from _json import encode_basestring_ascii as quote  # json.dumps's own string encoder, without json's imports
+
+    def boolean(value: bool) -> str:
+        return "true" if value else "false"
+
+    container = "null" if request.container is None else quote(request.container)
+    fields = ['"op":"exec"', f'"protocol":{PROTOCOL}', f'"namespace":{quote(request.namespace)}',
+              f'"pod":{quote(request.pod)}', f'"container":{container}',
+              '"command":[' + ",".join(quote(arg) for arg in request.command) + "]",
+              f'"stdin":{boolean(request.stdin)}', f'"tty":{boolean(tty)}']
+    return ("{" + ",".join(fields) + "}\n").encode()
 
 
 def _kill(pid: int, sig: int) -> None:
@@ -269,43 +281,34 @@ def _kill(pid: int, sig: int) -> None:
 
 
 class _Lines:
-    """JSON lines from the supervisor's connection; None at its end."""
+    """The exec child's answers: lines "pid N" and "exit N"."""
 
     def __init__(self, sock: "object") -> None:
         self.sock = sock
         self.buf = b""
 
-    def next(self) -> dict | None:
-        import json
-
+    def number(self, word: str) -> int | None:
+        """N of the next line if it is "<word> N"; None for anything else or at the end."""
         while b"\n" not in self.buf:
             data = self.sock.recv(65536)  # type: ignore[attr-defined]
             if not data:
                 return None
             self.buf += data
         line, self.buf = self.buf.split(b"\n", 1)
-        try:
-            value = json.loads(line)
-        except ValueError:
+        parts = line.split(b" ")
+        if len(parts) != 2 or parts[0] != word.encode() or not parts[1].isdigit():
             return None
-        return value if isinstance(value, dict) else None
+        return int(parts[1])
 
 
 def _pick_container(pod_json: str, wanted: str | None) -> str | None:
     """cli/view.py pick_container from the stored manifest; None when the full CLI must say what is wrong."""
     import json
 
+    from pyrunc.status import pick_container
+
     with open(pod_json, encoding="utf-8") as f:
-        pod = json.load(f)
-    spec = pod["spec"]
-    names = [c["name"] for c in spec["containers"]]
-    all_names = [c["name"] for c in spec.get("initContainers", [])] + names
-    if wanted is not None:
-        return wanted if wanted in all_names else None
-    if len(names) > 1:
-        default = (pod["metadata"].get("annotations") or {}).get("kubectl.kubernetes.io/default-container")
-        return str(default) if default in all_names else str(names[0])
-    return str(names[0])
+        return pick_container(json.load(f), wanted)
 
 
 def _is_terminal(fd: int) -> bool:

@@ -14,7 +14,7 @@ format of ``protocol.py`` (typed errors, the build and protocol check). ``_handl
     {"op": "delete", "key": "ns_name", "grace": N|null} -> {"ok": true} once nothing of the pod is left
     {"op": "ping"}                                -> {"ok": true, "pid": N}
     {"op": "objects-changed"}                     -> {"ok": true} (pods re-read their ConfigMaps/Secrets)
-    {"op": "exec", ...} + the caller's stdio      -> run by a fork of the daemon (exec_handoff.py)
+    {"op": "exec", ...} + the caller's stdio      -> on exec.sock only: run by a fork of the daemon (exec_handoff.py)
 A client of another build or protocol gets "Handover": the daemon stops accepting and exits leaving
 every pod running (no teardown, as after SIGKILL); the client starts a supervisor of its own build,
 which adopts them. Everything the daemon may run is imported before it serves (``preload.py``): the
@@ -83,8 +83,11 @@ class Daemon:
         self.pods: dict[str, PodWorker | HeldPod] = {}
         self.puller = Puller(cfg, self.loop, self.clock)
         self.pending = 0  # requests waiting for a pod to terminate
-        self.server = Server(self.loop, socket_path(cfg.root), self._handle, build_id(), self._hand_over,
-                             exec_handler=self._exec)
+        self.server = Server(self.loop, socket_path(cfg.root), self._handle, build_id(), self._hand_over)
+        # `pyrunc exec` with the caller's stdio (exec_handoff.py): a socket of its own, which an older supervisor
+        # does not have (a request of unknown build on daemon.sock would make that one hand the node over).
+        self.exec_server = Server(self.loop, exec_handoff.socket_path(cfg.root), self._handle, build_id(),
+                                  self._hand_over, exec_handler=self._exec)
         self.handing_over = False  # a client of another build asked: leave, pods running
         self.idle_since = self.clock.monotonic()
         self.static: ManifestDir | None = None  # the static pod source, with a pod_manifest_path
@@ -104,12 +107,10 @@ class Daemon:
                 return
             fcntl.flock(lock_fd, fcntl.LOCK_EX)  # a predecessor is exiting: wait for it
         write_json(daemon_json(self.cfg.root),
-                   {"pid": os.getpid(), "startTime": sc.proc_start_time(os.getpid()),
-                    # `pyrunc exec` hands its exec over only to a supervisor that says it takes one (a request
-                    # of an unknown build would make an older supervisor hand the node over).
-                    "execProtocol": protocol.PROTOCOL})
+                   {"pid": os.getpid(), "startTime": sc.proc_start_time(os.getpid())})
         self._adopt_all()
         self.server.open()
+        self.exec_server.open()
         log.info("daemon %d (build %s) serving %s with %d pod(s)", os.getpid(), self.server.build, self.cfg.root,
                  len(self.pods))
         self._image_gc()
@@ -125,6 +126,7 @@ class Daemon:
             if self.static is not None:
                 self.static.close()
             self.server.close()
+            self.exec_server.close()
             self.server.drop_all()  # clients still waiting (a delete in flight) retry with the next supervisor
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(daemon_json(self.cfg.root))
@@ -236,7 +238,7 @@ class Daemon:
         """`pyrunc exec` handed over with the caller's stdio: run in a fork (supervisor/exec_handoff.py)."""
         if len(fds) != 3:
             raise PyruncError(f"exec: expected the caller's stdin, stdout and stderr, got {len(fds)} descriptors")
-        target, argv, stdin, tty = exec_handoff.prepare(self.cfg.root, req)
+        target, argv, stdin, tty = exec_handoff.prepare(self.cfg.root, req)  # an error reply: the CLI falls back
         pid = exec_handoff.start(conn, fds, target, argv, stdin, tty)
         self.loop.watch_child(pid, lambda _pid, _status: None)  # its status went to the CLI
 

@@ -47,6 +47,8 @@ class Server:
     def __init__(self, loop: Loop, path: str, handler: Handler, build: str,
                  on_handover: Callable[[Message], None], max_request: int = MAX_REQUEST,
                  exec_handler: ExecHandler | None = None) -> None:
+        """`exec_handler`: this is the exec socket, which takes exec requests (with descriptors) and nothing else;
+        `handler` and `on_handover` are then never called."""
         self.loop = loop
         self.max_request = max_request
         self.path = path
@@ -153,11 +155,11 @@ class Server:
         self.send(fd, protocol.encode_error(err))
 
     def _dispatch(self, req: Message, reply: Reply, fd: int = -1, fds: list[int] | None = None) -> None:
-        if req.get("op") == "exec" and self.exec_handler is not None:
-            # No build check and no handover: an exec changes nothing of the node, and runs the code that
-            # runs this supervisor's exec probes (supervisor/exec_handoff.py). The protocol must match.
-            if req.get("protocol") != protocol.PROTOCOL:
-                raise protocol.ProtocolError(f"exec: protocol {req.get('protocol')} is not {protocol.PROTOCOL}")
+        if self.exec_handler is not None:
+            # The exec socket (supervisor/exec_handoff.py) serves execs only. No build check and no handover: an
+            # exec changes nothing of the node, and runs the code that runs this supervisor's exec probes.
+            if req.get("op") != "exec" or req.get("protocol") != protocol.PROTOCOL:
+                raise protocol.ProtocolError(f"this socket takes exec requests of protocol {protocol.PROTOCOL} only")
             self.served_once = True
             self.exec_handler(req, fd, list(fds or []))
             self.drop(fd)  # the exec child answers on its copy of the connection

@@ -127,7 +127,7 @@ def test_errors_are_the_full_clis(pod: Node) -> None:
 
 
 def test_in_process_without_a_supervisor_that_takes_it(pod: Node) -> None:
-    """PYRUNC_EXEC_IN_PROCESS=1, or a supervisor that does not say it takes execs: the CLI runs it itself."""
+    """PYRUNC_EXEC_IN_PROCESS=1, or a supervisor without the exec socket: the CLI runs the exec itself."""
     caller = start(pod, "hand", "-c", "app", "--", "sleep", "43", env={"PYRUNC_EXEC_IN_PROCESS": "1"})
     try:
         cmd = poll("sleep 43 inside", lambda: (host_pids(pod, "app", ["sleep", "43"]) or [0])[0])
@@ -136,12 +136,12 @@ def test_in_process_without_a_supervisor_that_takes_it(pod: Node) -> None:
         caller.send_signal(signal.SIGTERM)
         caller.communicate(timeout=WAIT)
     assert caller.returncode == 128 + signal.SIGTERM
-    facts = Path(pod.root, "daemon.json")
-    saved = facts.read_text()
-    try:  # as an older supervisor's record: no "execProtocol"
-        facts.write_text(saved.replace('"execProtocol"', '"olderKey"'))
+    sock = Path(pod.root, "exec.sock")
+    moved = Path(pod.root, "exec.sock.away")
+    sock.rename(moved)  # as an older supervisor, which has daemon.sock only
+    try:
         proc = pod.run("exec", "hand", "-c", "side", "--", "sh", "-c", "echo here; exit 5", check=False)
         assert (proc.returncode, proc.stdout) == (5, "here\n")
-        assert pod.daemon_pid() and os.path.exists(f"/proc/{pod.daemon_pid()}"), "the supervisor handed over"
+        assert os.path.exists(f"/proc/{pod.daemon_pid()}"), "the supervisor handed over"
     finally:
-        facts.write_text(saved)
+        moved.rename(sock)

@@ -135,7 +135,7 @@ def test_the_installed_pyrunc_execs_through_its_lean_entry_point(installed: Path
                           capture_output=True, text=True, cwd=str(installed.parent), timeout=120)
     assert proc.returncode == 0, proc.stderr
     node.wait_running("sleeper")
-    assert "execProtocol" in json.loads(Path(node.root, "daemon.json").read_text())
+    assert Path(node.root, "exec.sock").exists()
     done = _run(installed, "--root", node.root, "exec", "sleeper", "--", "sh", "-c", "echo in; exit 3", check=False)
     assert (done.returncode, done.stdout, done.stderr) == (3, "in\n", "")
     missing = _run(installed, "--root", node.root, "exec", "sleeper", "-c", "nope", "--", "true", check=False)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+from pathlib import Path
 
 from pyrunc import config
 from pyrunc.cli import entry, exec_cmd
@@ -19,6 +20,7 @@ from pyrunc.cli.main import Parser, split_globals
 from pyrunc.supervisor import protocol
 
 ExecRequest = entry.ExecRequest
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_its_constants_are_the_packages() -> None:
@@ -76,12 +78,26 @@ def test_other_lines_go_to_the_full_cli(words: list[str]) -> None:
 
 
 def test_the_exec_path_imports_neither_argparse_nor_the_pod_view() -> None:
-    """What the lean path costs in imports: the handoff client needs json, _socket and signal only."""
-    code = ("import sys; before = set(sys.modules)\n"
+    """What the handoff costs in imports (Python started as scripts/write-launcher.sh starts it): C modules."""
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); before = set(sys.modules)\n"
             "from pyrunc.cli import entry\n"
-            "entry.exec_request(['exec', 'p', '--', 'ls'])\n"
-            "import json; print(json.dumps(sorted(set(sys.modules) - before)))\n")
-    loaded = set(json.loads(subprocess.run([sys.executable, "-I", "-c", code], check=True, capture_output=True,
-                                           text=True).stdout))
-    assert not {"argparse", "typing", "pyrunc.cli.main", "pyrunc.cli.view", "pyrunc.config",
-                "pyrunc.spec.model", "dataclasses"} & loaded, sorted(loaded)
+            "entry.exec_request_line(entry.exec_request(['exec', 'p', '--', 'ls']), False)\n"
+            "import _json; print(_json.encode_basestring_ascii(' '.join(sorted(set(sys.modules) - before))))\n")
+    out = subprocess.run([sys.executable, "-IS", "-c", code, str(REPO)], check=True, capture_output=True,
+                         text=True).stdout
+    loaded = set(json.loads(out).split())
+    heavy = {"re", "enum", "json", "socket", "signal", "typing", "argparse", "dataclasses", "site"}
+    assert not loaded & heavy, sorted(loaded)
+    assert {m for m in loaded if m.startswith("pyrunc")} == {"pyrunc", "pyrunc.cli", "pyrunc.cli.entry"}
+
+
+@pytest.mark.parametrize("args", [["ls", "-l"], ["sh", "-c", 'echo "a\\b"\n\t\x01'], ["echo", "é ✓ 𝄞"],
+                                  ["printf", "\udcff"], [""]])
+def test_the_request_line_is_the_json_the_supervisor_reads(args: list[str]) -> None:
+    request = ExecRequest("/r", "ns", "p", None, True, False, args)
+    line = entry.exec_request_line(request, tty=True)
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    assert json.loads(line) == {"op": "exec", "protocol": protocol.PROTOCOL, "namespace": "ns", "pod": "p",
+                                "container": None, "command": args, "stdin": True, "tty": True}
+    assert json.loads(entry.exec_request_line(ExecRequest(None, "n", "q", "c", False, False, ["x"]),
+                                              tty=False))["container"] == "c"

@@ -76,6 +76,11 @@ def main(argv: list[str] | None = None) -> int:
         sides = {"handed to the supervisor": (lambda: ours.exec_true(name), handed_env),
                  "in process": (lambda: ours.exec_true(name), here_env),
                  f"{args.runtime} exec": (oci.exec_true, handed_env)}
+        script = bench.REPO / ".venv" / "bin" / "pyrunc"  # pip's console script (site, `import re`), handed over
+        if cmd != [str(script)] and script.exists():
+            console = bench.Pyrunc.__new__(bench.Pyrunc)
+            console.__dict__.update(ours.__dict__, cmd=[str(script)])
+            sides["pip's console script"] = (lambda: console.exec_true(name), handed_env)
         times: dict[str, list[float]] = {k: [] for k in sides}
         cpu: dict[str, list[float]] = {k: [] for k in sides}
         for _ in range(args.rounds):

@@ -160,6 +160,34 @@ def table(cpu: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
+BEGIN = "<!-- probe cost: made by `bench/run.py --only probes` (bench/probe_cost.py) -->"
+END = "<!-- end of the probe cost -->"
+
+
+def section(cpu: dict[str, float], pods: int, seconds: float, execs: int) -> str:
+    return "\n".join([
+        BEGIN, "## CPU per probe", "",
+        f"Made by `sudo python3 bench/run.py --only probes` (bench/probe_cost.py): {pods} pods probing once a second "
+        f"for {seconds:.0f} s per kind (the supervisor's CPU and its reaped children's, less the same pods' without "
+        f"probes), {execs} `runc exec` and `podman healthcheck run` of `/bin/true`, the same busybox image.", "",
+        table(cpu), END, ""])
+
+
+def write_section(out: str, pods: int = 4, seconds: float = 20.0, execs: int = 30) -> int:
+    """`bench/run.py --only probes`: measure, print, and put the section into `out` (replacing its old one)."""
+    text = section(measure(pods, seconds, execs), pods, seconds, execs)
+    print(text)
+    path = Path(out)
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    if BEGIN in old and END in old:
+        head, rest = old.split(BEGIN, 1)
+        new = head + text.rstrip("\n") + rest.split(END, 1)[1]
+    else:
+        new = old.rstrip("\n") + ("\n\n" if old else "") + text
+    path.write_text(new, encoding="utf-8")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pods", type=int, default=4, help="pods probing at once (one probe per second each)")

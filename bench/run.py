@@ -2,7 +2,7 @@
 """Benchmark pyrunc against podman, runc and crun in one run; report ratios.
 
     sudo bench/setup.sh                      # once: installs podman/runc/crun, moves hugetlb
-    sudo python3 bench/run.py [--pods 20] [--repeat 5] [--out docs/benchmarks.md] [--only pods|pull]
+    sudo python3 bench/run.py [--pods 20] [--repeat 5] [--out docs/benchmarks.md] [--only pods|pull|probes]
 
 Plain python3 (no third-party modules), run as root. Every pod, container and image it
 creates carries a unique run id and is removed by name in a finally block. The pyrunc
@@ -656,8 +656,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="timed rounds per measure")
     parser.add_argument("--out", default=str(REPO / "docs" / "benchmarks.md"), help="markdown report")
     parser.add_argument("--pyrunc", help='pyrunc command (default: the repo venv, then PATH), e.g. "pyrunc"')
-    parser.add_argument("--only", choices=("pods", "pull"), default="",
-                        help="one part: the pod measures, or the image pull (its section of --out is replaced)")
+    parser.add_argument("--only", choices=("pods", "pull", "probes"), default="",
+                        help="one part: the pod measures, the image pull or the CPU per probe (bench/probe_cost.py;"
+                             " their sections of --out are replaced)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("bench/run.py: must run as root (sudo python3 bench/run.py)", file=sys.stderr)
@@ -669,6 +670,10 @@ def main(argv: list[str] | None = None) -> int:
         print("bench/run.py: hugetlb is still in the cgroup2 mount (crun refuses it): run bench/setup.sh;"
               " podman falls back to --runtime runc", file=sys.stderr)
 
+    if args.only == "probes":
+        import probe_cost  # bench/probe_cost.py
+
+        return probe_cost.write_section(args.out)
     run_id = f"{os.getpid():x}"
     pyrunc_cmd = pyrunc_command(args.pyrunc)
     # Under /var/tmp, not /tmp: the pull measure counts disk writes, which a tmpfs would not show.

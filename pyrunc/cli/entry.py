@@ -3,9 +3,11 @@
 `pyrunc exec` is typed dozens of times an hour, and exec probes' peers (`runc exec`) take ~15 ms, so
 the exec path carries as little Python as it can: no argparse, no verb table, no node configuration
 and no pod status (the full `exec` verb builds the pod's whole status view to word its errors).
-This module reads the exec line itself (the words `pyrunc exec` accepts, in their usual forms), the
-pod's stored manifest (its container names) and the container's record, then runs the exec as the
-`exec` verb does (runtime/exec_service.py).
+This module reads the exec line itself (the words `pyrunc exec` accepts, in their usual forms) and
+hands the exec to the supervisor with its stdio (supervisor/exec_handoff.py: a fork of the supervisor
+runs it, with every module loaded already); with no supervisor that takes it, it reads the pod's stored
+manifest and the container's record and runs the exec here, as the `exec` verb does
+(runtime/exec_service.py). Where the time goes: docs/performance.md.
 
 Whatever it does not handle exactly goes to the full CLI, which parses the line again and answers as it
 always has: a flag spelt another way (an abbreviation, `--help`), no `--`, not root, a pod or container
@@ -57,8 +59,11 @@ def main() -> int:
             # Straight out: the interpreter's teardown (module and object finalisation) would add ~10 ms to
             # every exec, and nothing of this process needs it: the terminal is restored, the children reaped.
             for stream in (sys.stdout, sys.stderr):
-                if stream is not None:
-                    stream.flush()
+                try:
+                    if stream is not None:
+                        stream.flush()
+                except (BrokenPipeError, ValueError):  # a reader that left, a closed stream: nothing to say
+                    pass
             os._exit(code)
     with_site()
     from pyrunc.cli.main import main as full_main

@@ -215,6 +215,11 @@ def _handed_exec(root: str, request: ExecRequest, tty: bool, warn: bool) -> int 
     import _signal  # type: ignore[import-not-found]  # no stub: signal.py is this C module and enums
     import _socket
 
+    for fd in (0, 1, 2):  # a closed one is sent as /dev/null (it takes the lowest free number: this one)
+        try:  # first: the socket below would take the number, and be sent as our stdio
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     try:
         sock.connect(os.path.join(root, "exec.sock"))
@@ -222,11 +227,6 @@ def _handed_exec(root: str, request: ExecRequest, tty: bool, warn: bool) -> int 
         sock.close()
         return None
     try:
-        for fd in (0, 1, 2):  # a closed one is sent as /dev/null (it takes the lowest free number: this one)
-            try:
-                os.fstat(fd)
-            except OSError:
-                os.open(os.devnull, os.O_RDWR)
         fds = b"".join(fd.to_bytes(4, sys.byteorder) for fd in (0, 1, 2))  # struct int[3] for SCM_RIGHTS
         pending: list[int] = []  # signals that came before the exec child's pid
         child = [0]

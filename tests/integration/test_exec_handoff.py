@@ -145,3 +145,16 @@ def test_in_process_without_a_supervisor_that_takes_it(pod: Node) -> None:
         assert os.path.exists(f"/proc/{pod.daemon_pid()}"), "the supervisor handed over"
     finally:
         moved.rename(sock)
+
+
+@pytest.mark.parametrize("closed", ["0", "1", "2"])
+def test_a_closed_stdio_descriptor_is_sent_as_dev_null(pod: Node, closed: str) -> None:
+    """The CLI's socket must not take the closed number and be sent as that stream."""
+    cli = " ".join([*PYRUNC, "--root", pod.root, "exec", "-i", "hand", "-c", "side", "--", "sh", "-c",
+                    "'cat; echo out; echo err >&2; ls -l /proc/self/fd/ >&2; exit 6'"])
+    proc = subprocess.run(["sh", "-c", f"{cli} {closed}<&-"], input="in\n", capture_output=True, text=True,
+                          cwd=str(REPO), timeout=WAIT)
+    assert proc.returncode == 6, proc.stderr
+    assert proc.stdout == {"0": "out\n", "1": "", "2": "in\nout\n"}[closed]
+    assert "socket:" not in proc.stderr
+    assert ("err\n" in proc.stderr) == (closed != "2")

@@ -2,7 +2,7 @@
 """Benchmark pyrunc against podman, runc and crun in one run; report ratios.
 
     sudo bench/setup.sh                      # once: installs podman/runc/crun, moves hugetlb
-    sudo python3 bench/run.py [--pods 20] [--repeat 5] [--out docs/benchmarks.md] [--only pods|pull|scale]
+    sudo python3 bench/run.py [--pods 20] [--repeat 5] [--out docs/benchmarks.md] [--only pods|pull|probes|scale]
     sudo python3 bench/run.py --only scale [--scale-pods 200] [--idle 60]   # minutes: not in the default run
     python3 bench/run.py --only pods --no-peers --pods 2 --repeat 1          # pyrunc only (the CI smoke run)
 
@@ -408,6 +408,8 @@ def pyrunc_command(given: str | None) -> list[str]:
     if given:
         return given.split()
     venv = REPO / ".venv" / "bin"
+    if (venv / "pyrunc-launcher").exists():  # what `make setup` links as /usr/local/bin/pyrunc
+        return [str(venv / "pyrunc-launcher")]
     if (venv / "pyrunc").exists():
         return [str(venv / "pyrunc")]
     if shutil.which("pyrunc"):
@@ -709,9 +711,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="timed rounds per measure")
     parser.add_argument("--out", default=str(REPO / "docs" / "benchmarks.md"), help="markdown report")
     parser.add_argument("--pyrunc", help='pyrunc command (default: the repo venv, then PATH), e.g. "pyrunc"')
-    parser.add_argument("--only", choices=("pods", "pull", "scale"), default="",
-                        help="one part: the pod measures, the image pull or the scale measure (the last two"
-                             " replace their own section of --out)")
+    parser.add_argument("--only", choices=("pods", "pull", "probes", "scale"), default="",
+                        help="one part: the pod measures, the image pull, the CPU per probe (bench/probe_cost.py) or the"
+                             " scale measure (the last three replace their own section of --out)")
     parser.add_argument("--scale-pods", type=int, default=200, help="pods up for the scale measure (--only scale)")
     parser.add_argument("--idle", type=float, default=60.0, help="seconds of idle CPU measured (--only scale)")
     parser.add_argument("--pod-subnet", default="10.77.0.0/24",
@@ -733,6 +735,10 @@ def main(argv: list[str] | None = None) -> int:
         print("bench/run.py: hugetlb is still in the cgroup2 mount (crun refuses it): run bench/setup.sh;"
               " podman falls back to --runtime runc", file=sys.stderr)
 
+    if args.only == "probes":
+        import probe_cost  # bench/probe_cost.py
+
+        return probe_cost.write_section(args.out)
     run_id = f"{os.getpid():x}"
     pyrunc_cmd = pyrunc_command(args.pyrunc)
     # Under /var/tmp, not /tmp: the pull measure counts disk writes, which a tmpfs would not show.

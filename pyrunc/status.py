@@ -238,3 +238,17 @@ def held_status(manifest: Mapping[str, Any], admission: Mapping[str, Any]) -> di
         return {"phase": "Pending", "conditions": [cond]}
     return {"phase": "Failed", "conditions": [_condition("PodScheduled", True, created)],
             "reason": admission.get("reason", ""), "message": admission.get("message", "")}
+
+
+def pick_container(manifest: dict[str, Any], wanted: str | None) -> str | None:
+    """The container an exec goes to (kubectl's choice): `wanted` if the pod has it (else None); without one,
+    the kubectl.kubernetes.io/default-container annotation's, or the first container."""
+    spec = manifest["spec"]
+    names = [c["name"] for c in spec["containers"]]
+    all_names = [c["name"] for c in spec.get("initContainers", [])] + names
+    if wanted is not None:
+        return wanted if wanted in all_names else None
+    if len(names) > 1:
+        default = (manifest["metadata"].get("annotations") or {}).get("kubectl.kubernetes.io/default-container")
+        return str(default) if default in all_names else str(names[0])
+    return str(names[0])

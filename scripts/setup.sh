@@ -58,8 +58,11 @@ fi
 # `pyrunc` on root's PATH, as kubectl is: a link to this checkout's entry point (sudo's secure_path on
 # Debian has /usr/local/bin). A link that points elsewhere (another checkout) is replaced, and said so;
 # a file that is not a link is someone else's and is left alone.
+# The link goes to the launcher (scripts/write-launcher.sh: Python started with -IS, ~6 ms less on every command
+# than pip's console script, which stays in .venv/bin/pyrunc).
 bin=/usr/local/bin/pyrunc
-want="$(pwd)/.venv/bin/pyrunc"
+want="$(pwd)/.venv/bin/pyrunc-launcher"
+sh scripts/write-launcher.sh "$(pwd)/.venv/bin/python3" "$(pwd)" "$want"
 sh scripts/link-tool.sh "$want" "$bin"
 # Bash completion (kubectl's shape): verbs, flags and pod names.
 mkdir -p /etc/bash_completion.d

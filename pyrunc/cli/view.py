@@ -16,6 +16,7 @@ from pyrunc.linux.syscalls import pid_alive
 from pyrunc.node import NODE_WORDS  # the words of a node on the command line, for the verbs
 from pyrunc.spec.names import dns1123_label
 from pyrunc.status import container_facts, pod_status
+from pyrunc.status import pick_container as exec_container
 from pyrunc.store.atomic import read_json
 from pyrunc.store.layout import PodLayout, layout_for_key, list_pod_keys, valid_label, valid_name
 from pyrunc.store.supervisor import daemon_running
@@ -79,17 +80,11 @@ def load_pod(cfg: NodeConfig, namespace: str, name: str) -> tuple[PodLayout, dic
 
 
 def pick_container(pod: dict[str, Any], container: str | None) -> str:
-    names = [c["name"] for c in pod["spec"]["containers"]]
-    all_names = [c["name"] for c in pod["spec"].get("initContainers", [])] + names
-    if container is None:
-        if len(names) > 1:
-            # kubectl picks the default-container annotation or the first container and says so.
-            default = pod["metadata"].get("annotations", {}).get("kubectl.kubernetes.io/default-container")
-            return str(default) if default in all_names else str(names[0])
-        return str(names[0])
-    if container not in all_names:
+    # kubectl picks the default-container annotation or the first container.
+    picked = exec_container(pod, container)  # the rule `pyrunc exec` shares (cli/entry.py, exec_handoff.py)
+    if picked is None:
         raise PyruncError(f"container {container} is not valid for pod {pod['metadata']['name']}")
-    return container
+    return picked
 
 
 def namespace_arg(value: str) -> str:

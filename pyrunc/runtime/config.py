@@ -13,7 +13,6 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 from pyrunc.spec import downward
-from pyrunc.spec.model import pod_hostname
 
 # (kind, name) in the pod's namespace -> a ConfigMap or Secret, or None (runtime/envsources.py). The
 # envsources module is imported where it is used: it brings the model's dataclasses, which `exec` avoids.
@@ -256,6 +255,7 @@ def container_config(pod: Any, container: Any, image: Any, facts: SandboxFacts, 
     """
     from pyrunc.runtime import envsources
     from pyrunc.runtime.users import ImageUsers, resolve_identity
+    from pyrunc.spec.model import pod_hostname  # here: `exec` reads a ContainerConfig without the model (~70 ms)
 
     identity = resolve_identity(pod, container, image.user, ImageUsers(read_image_file))
     cdir = layout.container_dir(container.name)

@@ -174,11 +174,13 @@ def _run_command(cfg: ContainerConfig, security: "ProcessSecurity", argv: Sequen
 
 # --- the caller ---------------------------------------------------------------------------------------------------
 def exec_in(cfg: ContainerConfig, pid: int, argv: Sequence[str], *, cgroup_procs: Sequence[str] = (),
-            stdin: bool = False, tty: bool = False) -> tuple[int, str]:
+            stdin: bool = False, tty: bool = False, hangup_fd: int | None = None) -> tuple[int, str]:
     """Run argv in the container whose first process is `pid`, relaying this process's stdio to it.
 
     Returns (exit status, error text). `stdin`: relay fd 0 (else the command reads /dev/null). `tty`: fd 0 is
     a terminal; the command gets a pty of the container instead of pipes (the caller checks isatty).
+    `hangup_fd`: readable means the one we relay for is gone (supervisor/exec_handoff.py): return at once,
+    as after SIGHUP with -t (the command's pipes or pty close behind us).
     """
     from pyrunc.runtime import exec_io
 
@@ -226,9 +228,9 @@ def exec_in(cfg: ContainerConfig, pid: int, argv: Sequence[str], *, cgroup_procs
         try:
             if request is not None:
                 joiners.close()
-                _relay_tty(ours, pumps, pidfd, forwarder)
+                _relay_tty(ours, pumps, pidfd, forwarder, hangup_fd)
             else:
-                exec_io.relay(pumps, pidfd)
+                exec_io.relay(pumps, pidfd, hangup_fd)
         except exec_io.Hangup as e:  # -it: the pty is hung up by closing the master below; do not wait
             return 128 + e.sig, ""
         finally:
@@ -240,14 +242,15 @@ def exec_in(cfg: ContainerConfig, pid: int, argv: Sequence[str], *, cgroup_procs
     return (128 - code if code < 0 else code), bytes(errors).decode(errors="replace")
 
 
-def _relay_tty(ours: socket.socket, pumps: list, pidfd: int, forwarder: "exec_io.Forwarder") -> None:
+def _relay_tty(ours: socket.socket, pumps: list, pidfd: int, forwarder: "exec_io.Forwarder",
+               hangup_fd: int | None = None) -> None:
     """Take the pty master from the joiner, then relay the caller's terminal (raw mode) to it."""
     from pyrunc.runtime import exec_io
 
     with ours:
         _, fds, _, _ = socket.recv_fds(ours, 1, 1)
     if not fds:
-        exec_io.relay(pumps, pidfd)  # the joiner failed before the pty existed: only its error to read
+        exec_io.relay(pumps, pidfd, hangup_fd)  # the joiner failed before the pty existed: only its error to read
         return
     master = fds[0]
     os.set_blocking(master, False)
@@ -257,6 +260,6 @@ def _relay_tty(ours: socket.socket, pumps: list, pidfd: int, forwarder: "exec_io
         forwarder.add(raw.handlers())
         raw.enter()
         raw.on_winch()  # the size may have changed since the joiner set it
-        exec_io.relay(pumps, pidfd)
+        exec_io.relay(pumps, pidfd, hangup_fd)
     finally:
         raw.restore()

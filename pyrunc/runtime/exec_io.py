@@ -116,12 +116,15 @@ class Pump:
             self.flush()
 
 
-def relay(pumps: list[Pump], pidfd: int) -> None:
-    """Run the pumps until the process behind `pidfd` exits, then drain what the outgoing ones still hold."""
+def relay(pumps: list[Pump], pidfd: int, hangup_fd: int | None = None) -> None:
+    """Run the pumps until the process behind `pidfd` exits, then drain what the outgoing ones still hold.
+    `hangup_fd` readable (its peer closed it): Hangup(SIGHUP) at once, as a terminal that went away."""
     while True:
-        rlist = [pidfd] + [p.src for p in pumps if p.wants_read()]
+        rlist = [pidfd] + [p.src for p in pumps if p.wants_read()] + ([] if hangup_fd is None else [hangup_fd])
         wlist = [p.dst for p in pumps if p.buf and isinstance(p.dst, int)]
         readable, writable, _ = select.select(rlist, wlist, [])
+        if hangup_fd is not None and hangup_fd in readable:
+            raise Hangup(signal.SIGHUP)
         for p in pumps:
             if p.buf and p.dst in writable:
                 p.write()

@@ -3,6 +3,7 @@ caller's stdio). A module of its own, light on imports: `pyrunc exec` and exec p
 loading the rest of the runtime service (runtime/service.py delegates here).
 
     target(layout, name)                  -> ExecTarget   the running instance and its config, or NotRunning
+    target_files(record, config, name)    -> ExecTarget   the same from the container's two files
     exec_sync(target, argv, timeout)      -> ExecResult   blocking; stdout and stderr kept up to a bound
     exec_stream(target, argv, stdin, tty) -> (code, err)  this process's stdio relayed (runtime/exec.py)
     exec_pipes(target, argv)              -> PipedExec    the command's stdin/stdout/stderr as pipes of ours
@@ -44,19 +45,27 @@ class ExecResult(NamedTuple):
 
 def target(layout: object, name: str) -> ExecTarget:
     """The running instance of container `name` of the pod at `layout` (a store.layout.PodLayout)."""
-    record = read_json(getattr(layout, "container_record")(name)) or {}
+    return target_files(getattr(layout, "container_record")(name), getattr(layout, "container_config")(name), name)
+
+
+def target_files(record_path: str, config_path: str, name: str) -> ExecTarget:
+    """target() from the container's record and config files (the lean `pyrunc exec` has no PodLayout)."""
+    record = read_json(record_path) or {}
     pid = int(record.get("pid") or 0)
     if record.get("state") != "RUNNING" or not pid or not pid_alive(pid, record.get("startTime")):
         raise NotRunning(f"container {name} is not running")
-    with open(getattr(layout, "container_config")(name), encoding="utf-8") as f:
+    with open(config_path, encoding="utf-8") as f:
         config = ContainerConfig.from_json(f.read())
     procs = tuple(f"{d}/cgroup.procs" for d in (record.get("cgroupPaths") or {}).values())
     return ExecTarget(config, pid, procs)
 
 
-def exec_stream(t: ExecTarget, argv: Sequence[str], stdin: bool = False, tty: bool = False) -> tuple[int, str]:
-    """CRI Exec: run argv in the container with this process's stdio relayed; (exit status, error text)."""
-    return rexec.exec_in(t.config, t.pid, argv, cgroup_procs=t.cgroup_procs, stdin=stdin, tty=tty)
+def exec_stream(t: ExecTarget, argv: Sequence[str], stdin: bool = False, tty: bool = False,
+                hangup_fd: int | None = None) -> tuple[int, str]:
+    """CRI Exec: run argv in the container with this process's stdio relayed; (exit status, error text).
+    `hangup_fd`: when it turns readable (the supervisor's exec child: its CLI left), stop relaying at once."""
+    return rexec.exec_in(t.config, t.pid, argv, cgroup_procs=t.cgroup_procs, stdin=stdin, tty=tty,
+                         hangup_fd=hangup_fd)
 
 
 class PipedExec(NamedTuple):

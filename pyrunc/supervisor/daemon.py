@@ -14,6 +14,7 @@ format of ``protocol.py`` (typed errors, the build and protocol check). ``_handl
     {"op": "delete", "key": "ns_name", "grace": N|null} -> {"ok": true} once nothing of the pod is left
     {"op": "ping"}                                -> {"ok": true, "pid": N}
     {"op": "objects-changed"}                     -> {"ok": true} (pods re-read their ConfigMaps/Secrets)
+    {"op": "exec", ...} + the caller's stdio      -> on exec.sock only: run by a fork of the daemon (exec_handoff.py)
 A client of another build or protocol gets "Handover": the daemon stops accepting and exits leaving
 every pod running (no teardown, as after SIGKILL); the client starts a supervisor of its own build,
 which adopts them. Everything the daemon may run is imported before it serves (``preload.py``): the
@@ -51,7 +52,7 @@ from pyrunc.store.atomic import private_dir, read_json, write_json
 from pyrunc.store.events import record_node_event
 from pyrunc.store.layout import PodLayout, layout_for_key, list_pod_keys
 from pyrunc.store.supervisor import daemon_json
-from pyrunc.supervisor import protocol
+from pyrunc.supervisor import exec_handoff, protocol
 from pyrunc.supervisor.loop import Loop
 from pyrunc.supervisor.manifest_dir import ManifestDir
 from pyrunc.supervisor.preload import preload, watch_late_imports
@@ -84,6 +85,10 @@ class Daemon:
         self.puller = Puller(cfg, self.loop, self.clock)
         self.pending = 0  # requests waiting for a pod to terminate
         self.server = Server(self.loop, socket_path(cfg.root), self._handle, build_id(), self._hand_over)
+        # `pyrunc exec` with the caller's stdio (exec_handoff.py): a socket of its own, which an older supervisor
+        # does not have (a request of unknown build on daemon.sock would make that one hand the node over).
+        self.exec_server = Server(self.loop, exec_handoff.socket_path(cfg.root), self._handle, build_id(),
+                                  self._hand_over, exec_handler=self._exec)
         self.handing_over = False  # a client of another build asked: leave, pods running
         self.idle_since = self.clock.monotonic()
         self.static: ManifestDir | None = None  # the static pod source, with a pod_manifest_path
@@ -106,6 +111,7 @@ class Daemon:
                    {"pid": os.getpid(), "startTime": sc.proc_start_time(os.getpid())})
         self._adopt_all()
         self.server.open()
+        self.exec_server.open()
         log.info("daemon %d (build %s) serving %s with %d pod(s)", os.getpid(), self.server.build, self.cfg.root,
                  len(self.pods))
         self._image_gc()
@@ -121,6 +127,7 @@ class Daemon:
             if self.static is not None:
                 self.static.close()
             self.server.close()
+            self.exec_server.close()
             self.server.drop_all()  # clients still waiting (a delete in flight) retry with the next supervisor
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(daemon_json(self.cfg.root))
@@ -227,6 +234,14 @@ class Daemon:
             reply({"ok": True})
         else:
             reply({"ok": False, "error": f"unknown request {op!r}", "kind": "BadRequest"})
+
+    def _exec(self, req: dict[str, Any], conn: int, fds: list[int]) -> None:
+        """`pyrunc exec` handed over with the caller's stdio: run in a fork (supervisor/exec_handoff.py)."""
+        if len(fds) != 3:
+            raise PyruncError(f"exec: expected the caller's stdin, stdout and stderr, got {len(fds)} descriptors")
+        target, argv, stdin, tty = exec_handoff.prepare(self.cfg.root, req)  # an error reply: the CLI falls back
+        pid = exec_handoff.start(conn, fds, target, argv, stdin, tty)
+        self.loop.watch_child(pid, lambda _pid, _status: None)  # its status went to the CLI
 
     def _apply(self, pod_dict: dict[str, Any], reply: Callable[[dict[str, Any]], None]) -> None:
         pod = pod_from_dict(pod_dict)  # the socket is an edge too: decoded and validated once here

@@ -28,6 +28,8 @@ from pyrunc.supervisor.protocol import MAX_REQUEST, Message
 log = logging.getLogger("pyrunc.server")
 Reply = Callable[[Message], None]
 Handler = Callable[[Message, Reply], None]
+ExecHandler = Callable[[Message, int, list[int]], None]  # (request, connection fd, the caller's stdio fds)
+MAX_FDS = 3  # descriptors a request may carry (SCM_RIGHTS): an exec's stdin, stdout and stderr
 
 
 def guarded(reply: Reply, work: Callable[[], None]) -> None:
@@ -43,13 +45,18 @@ def guarded(reply: Reply, work: Callable[[], None]) -> None:
 
 class Server:
     def __init__(self, loop: Loop, path: str, handler: Handler, build: str,
-                 on_handover: Callable[[Message], None], max_request: int = MAX_REQUEST) -> None:
+                 on_handover: Callable[[Message], None], max_request: int = MAX_REQUEST,
+                 exec_handler: ExecHandler | None = None) -> None:
+        """`exec_handler`: this is the exec socket, which takes exec requests (with descriptors) and nothing else;
+        `handler` and `on_handover` are then never called."""
         self.loop = loop
         self.max_request = max_request
         self.path = path
         self.handler = handler
         self.build = build
         self.on_handover = on_handover
+        self.exec_handler = exec_handler
+        self.passed: dict[int, list[int]] = {}  # connection fd -> descriptors it sent (SCM_RIGHTS)
         self.clients: dict[int, tuple[socket.socket, bytearray]] = {}
         self.listener: socket.socket | None = None
         self.served_once = False  # a first request (not a ping) was taken
@@ -108,7 +115,11 @@ class Server:
         conn, buf = entry
         try:
             # Never hold more than max_request + 1 bytes: one byte over the bound is enough to refuse.
-            data = conn.recv(min(1 << 20, self.max_request + 1 - len(buf)))
+            # recvmsg: an exec request carries the caller's stdio (SCM_RIGHTS) with its first bytes; they
+            # are held until the request is whole, and closed with the connection (drop).
+            data, ancillary, _, _ = conn.recvmsg(min(1 << 20, self.max_request + 1 - len(buf)),
+                                                 socket.CMSG_SPACE(MAX_FDS * 4))
+            self.passed.setdefault(fd, []).extend(_received_fds(ancillary))
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -133,7 +144,9 @@ class Server:
         def reply(msg: Message) -> None:
             self.send(fd, msg)
 
-        guarded(reply, lambda: self._dispatch(protocol.decode_request(line), reply))
+        fds = self.passed.get(fd, [])
+        guarded(reply, lambda: self._dispatch(protocol.decode_request(line), reply, fd, fds))
+        self._close_passed(fd)  # an exec child has its own copies; nobody else wants them
 
     def _refuse_too_large(self, fd: int) -> None:
         self.loop.remove_reader(fd)
@@ -141,7 +154,16 @@ class Server:
                                        hint="a request is one JSON line; apply fewer or smaller manifests at once")
         self.send(fd, protocol.encode_error(err))
 
-    def _dispatch(self, req: Message, reply: Reply) -> None:
+    def _dispatch(self, req: Message, reply: Reply, fd: int = -1, fds: list[int] | None = None) -> None:
+        if self.exec_handler is not None:
+            # The exec socket (supervisor/exec_handoff.py) serves execs only. No build check and no handover: an
+            # exec changes nothing of the node, and runs the code that runs this supervisor's exec probes.
+            if req.get("op") != "exec" or req.get("protocol") != protocol.PROTOCOL:
+                raise protocol.ProtocolError(f"this socket takes exec requests of protocol {protocol.PROTOCOL} only")
+            self.served_once = True
+            self.exec_handler(req, fd, list(fds or []))
+            self.drop(fd)  # the exec child answers on its copy of the connection
+            return
         if req.get("protocol") != protocol.PROTOCOL or req.get("build") != self.build:
             log.info("a client of build %s (protocol %s) asks; this supervisor is %s (protocol %s): handing over",
                      req.get("build"), req.get("protocol"), self.build, protocol.PROTOCOL)
@@ -172,7 +194,12 @@ class Server:
             conn.sendall(protocol.encode(msg))
         self.drop(fd)
 
+    def _close_passed(self, fd: int) -> None:
+        for passed in self.passed.pop(fd, []):
+            os.close(passed)
+
     def drop(self, fd: int) -> None:
+        self._close_passed(fd)
         entry = self.clients.pop(fd, None)
         if entry is not None:
             self.loop.remove_reader(fd)
@@ -181,3 +208,16 @@ class Server:
     def drop_all(self) -> None:
         for fd in list(self.clients):
             self.drop(fd)
+
+
+def _received_fds(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
+    """The descriptors of SCM_RIGHTS messages (whole ints only: a truncated one is not ours to close)."""
+    import array
+
+    fds: list[int] = []
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            a = array.array("i")
+            a.frombytes(data[: len(data) - len(data) % a.itemsize])
+            fds.extend(a)
+    return fds

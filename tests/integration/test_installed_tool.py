@@ -125,6 +125,23 @@ spec:
     _run(installed, "--root", node.root, "delete", "pod", "installed")
 
 
+def test_the_installed_pyrunc_execs_through_its_lean_entry_point(installed: Path, node: Node) -> None:  # noqa: F811
+    """The console script pip wrote starts at cli/entry.py, which hands the exec to the supervisor."""
+    assert "from pyrunc.cli.entry import main" in (installed / "pyrunc").read_text()
+    node.pods.add(("default", "sleeper"))
+    manifest = ("apiVersion: v1\nkind: Pod\nmetadata: {name: sleeper}\nspec:\n  containers:\n"
+                "  - {name: c, image: busybox, imagePullPolicy: IfNotPresent, command: [sleep, '3600']}\n")
+    proc = subprocess.run([str(installed / "pyrunc"), "--root", node.root, "apply", "-f", "-"], input=manifest,
+                          capture_output=True, text=True, cwd=str(installed.parent), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    node.wait_running("sleeper")
+    assert Path(node.root, "exec.sock").exists()
+    done = _run(installed, "--root", node.root, "exec", "sleeper", "--", "sh", "-c", "echo in; exit 3", check=False)
+    assert (done.returncode, done.stdout, done.stderr) == (3, "in\n", "")
+    missing = _run(installed, "--root", node.root, "exec", "sleeper", "-c", "nope", "--", "true", check=False)
+    assert (missing.returncode, missing.stderr) == (1, "error: container nope is not valid for pod sleeper\n")
+
+
 def test_completion_scripts(installed: Path, node: Node) -> None:  # noqa: F811
     node.apply("""
 apiVersion: v1
@@ -177,3 +194,31 @@ def test_link_tool_is_idempotent_and_replaces_a_link_elsewhere(tmp_path: Path) -
     link.write_text("someone else's")
     result = link_tool(target)
     assert "not a link: left alone" in result.stderr and link.read_text() == "someone else's"
+
+
+def test_the_launcher_setup_links_runs_every_path(node: Node, tmp_path: Path) -> None:  # noqa: F811
+    """scripts/write-launcher.sh: Python without site (-IS); site comes back for whatever needs the virtualenv."""
+    launcher = tmp_path / "bin" / "pyrunc"
+    launcher.parent.mkdir()
+    subprocess.run(["sh", str(REPO / "scripts" / "write-launcher.sh"), sys.executable, str(REPO), str(launcher)],
+                   check=True)
+    assert launcher.read_text().startswith(f"#!{sys.executable} -IS\n")
+
+    def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(launcher), "--root", node.root, *args], input=stdin, capture_output=True, text=True,
+                              cwd=str(tmp_path), env={**os.environ, **(env or {})}, timeout=120)
+
+    assert run("version").stdout.startswith("pyrunc ")
+    node.pods.add(("default", "launched"))
+    manifest = ("apiVersion: v1\nkind: Pod\nmetadata: {name: launched}\nspec:\n  containers:\n"
+                "  - {name: c, image: busybox, imagePullPolicy: IfNotPresent, command: [sleep, '3600']}\n")
+    applied = run("apply", "-f", "-", stdin=manifest)  # yaml and the spec model: site was loaded for it
+    assert applied.returncode == 0, applied.stderr
+    node.wait_running("launched")
+    for env in ({}, {"PYRUNC_EXEC_IN_PROCESS": "1"}):  # handed over; in process (pyseccomp from the virtualenv)
+        done = run("exec", "launched", "--", "sh", "-c", "echo in; exit 3", env=env)
+        assert (done.returncode, done.stdout, done.stderr) == (3, "in\n", ""), env
+    assert run("get", "pods").stdout.split()[5:7] == ["launched", "1/1"]
+    refused = subprocess.run(["sh", str(REPO / "scripts" / "write-launcher.sh"), sys.executable, "/it's", str(launcher)],
+                             capture_output=True, text=True)
+    assert refused.returncode == 1 and "cannot go into the launcher" in refused.stderr

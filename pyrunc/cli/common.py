@@ -50,7 +50,7 @@ def manifest_files(path: str) -> list[str]:
 def read_manifest_text(path: str) -> str:
     """The text, or its first 3 MiB + 1 character: the loader refuses anything larger, so a huge
     file is never read into memory whole."""
-    from pyrunc.spec.load import MAX_MANIFEST_BYTES
+    from pyrunc.spec.documents import MAX_MANIFEST_BYTES
 
     if path == "-":
         return sys.stdin.read(MAX_MANIFEST_BYTES + 1)
@@ -63,6 +63,18 @@ def read_manifest_text(path: str) -> str:
         raise PyruncError(f'the path "{path}" is a directory') from None
     except UnicodeDecodeError:
         raise PyruncError(f'the file "{path}" is not UTF-8 text') from None
+
+
+def manifest_sources(paths: list[str]) -> list[tuple[str, list[Any]]]:
+    """(source, parsed documents) of every manifest `-f` names, without decoding them (apply hands them to
+    supervisor/intake.py: in the supervisor when one runs, which has the Pod model loaded already)."""
+    from pyrunc.spec.documents import yaml_documents
+
+    sources = []
+    for path in [f for p in paths for f in manifest_files(p)]:
+        source = "STDIN" if path == "-" else path
+        sources.append((source, yaml_documents(read_manifest_text(path), source)))
+    return sources
 
 
 def load_all_kinds(paths: list[str]) -> tuple[list[Any], list[Any]]:

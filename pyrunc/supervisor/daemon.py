@@ -14,6 +14,8 @@ format of ``protocol.py`` (typed errors, the build and protocol check). ``_handl
     {"op": "delete", "key": "ns_name", "grace": N|null} -> {"ok": true} once nothing of the pod is left
     {"op": "ping"}                                -> {"ok": true, "pid": N}
     {"op": "objects-changed"}                     -> {"ok": true} (pods re-read their ConfigMaps/Secrets)
+    {"op": "check", "sources": [[source, [doc...]]]} -> {"ok": true, "pods": [...], "warnings": [...], "refused": ""}
+                                                     (apply's checks, nothing changed: intake.py)
 A client of another build or protocol gets "Handover": the daemon stops accepting and exits leaving
 every pod running (no teardown, as after SIGKILL); the client starts a supervisor of its own build,
 which adopts them. Everything the daemon may run is imported before it serves (``preload.py``): the
@@ -53,6 +55,7 @@ from pyrunc.store.layout import PodLayout, layout_for_key, list_pod_keys
 from pyrunc.store.supervisor import daemon_json
 from pyrunc.supervisor import protocol
 from pyrunc.supervisor.loop import Loop
+from pyrunc.supervisor.intake import check_reply
 from pyrunc.supervisor.manifest_dir import ManifestDir
 from pyrunc.supervisor.preload import preload, watch_late_imports
 from pyrunc.supervisor.server import Server, guarded
@@ -211,6 +214,9 @@ class Daemon:
             reply({"ok": True, "pid": os.getpid()})
         elif op == "apply":
             self._apply(req["manifest"], reply)
+        elif op == "check":
+            # apply's checks of the parsed manifests, here where the Pod model is loaded (supervisor/intake.py)
+            reply(check_reply(self.cfg, [(str(source), list(docs)) for source, docs in req["sources"]]))
         elif op == "delete":
             self._delete(req["key"], req.get("grace"), reply)
         elif op == "objects-changed":

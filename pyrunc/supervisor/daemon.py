@@ -346,8 +346,11 @@ class Daemon:
         def done() -> None:
             self.pending -= 1
             self.pods.pop(key, None)
-            if not self.pods and not self.pending:
-                self.runtime.node_teardown()  # the last pod: bridge and NAT table go before we answer
+            if not self.pods and not self.pending and self.cfg.daemon_linger <= 0:
+                # The last pod, and the supervisor leaves at once: bridge and NAT table go before we answer.
+                # A lingering supervisor keeps them for the next pod (as a kubelet's CNI bridge stays) and
+                # removes them when it exits with no pod (serve()).
+                self.runtime.node_teardown()
             reply({"ok": True})
             if self.static is not None:
                 self.static.soon()  # a static pod deleted by a user comes back while its file is there

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from pyrunc.cli.common import manifest_sources
+from pyrunc.cli.common import manifest_texts
 from pyrunc.errors import PyruncError
 
 DRY_RUN = ("none", "client", "server")
@@ -38,16 +38,16 @@ def run(cfg: Any, args: Any) -> int:
     dry = args.dry_run != "none"
     if args.output in ("yaml", "json", "plan") and not dry:
         raise PyruncError(f"-o {args.output} needs --dry-run (apply prints the stored pod only in a dry run)")
-    sources = manifest_sources(args.filename)
+    texts = manifest_texts(args.filename)
     # Every document is validated, and every pod admitted, before anything is created (supervisor/intake.py):
-    # by the supervisor when one runs (it has the Pod model loaded), else here.
-    checked = None if dry else _checked_by_supervisor(cfg, sources)
+    # by the supervisor when one runs (it has pyyaml and the Pod model loaded), else here.
+    checked = None if dry else _checked_by_supervisor(cfg, texts)
     objects: tuple[Any, ...] = ()
     if checked is None:
         from pyrunc.spec import pod_to_dict
-        from pyrunc.supervisor.intake import check_sources
+        from pyrunc.supervisor.intake import check_texts
 
-        intake = check_sources(cfg, sources)
+        intake = check_texts(cfg, texts)
         if dry:
             if args.output in ("", "name"):
                 for obj in intake.objects:
@@ -76,18 +76,18 @@ def run(cfg: Any, args: Any) -> int:
     return 0
 
 
-def _checked_by_supervisor(cfg: Any, sources: list[tuple[str, list[Any]]]) -> dict[str, Any] | None:
+def _checked_by_supervisor(cfg: Any, texts: list[tuple[str, str]]) -> dict[str, Any] | None:
     """The supervisor's "check" answer, or None when this process checks for itself: no supervisor serves
-    the root (none is started for a manifest that may be invalid), a document JSON would change, or the
-    files hold ConfigMaps or Secrets (the CLI stores those)."""
-    from pyrunc.spec.documents import plain
+    the root (none is started for a manifest that may be invalid), the manifests are big, or they hold
+    ConfigMaps or Secrets (the CLI stores those)."""
     from pyrunc.store.supervisor import daemon_running
+    from pyrunc.supervisor.protocol import MAX_CHECK_TEXT
 
-    if not daemon_running(cfg.root) or not all(plain(documents) for _, documents in sources):
+    if sum(len(text) for _, text in texts) > MAX_CHECK_TEXT or not daemon_running(cfg.root):
         return None
     from pyrunc.supervisor.client import request
 
-    reply = request(cfg, {"op": "check", "sources": [[source, documents] for source, documents in sources]})
+    reply = request(cfg, {"op": "check", "texts": [[source, text] for source, text in texts]})
     return None if reply.get("objects") else reply
 
 

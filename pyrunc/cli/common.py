@@ -65,16 +65,10 @@ def read_manifest_text(path: str) -> str:
         raise PyruncError(f'the file "{path}" is not UTF-8 text') from None
 
 
-def manifest_sources(paths: list[str]) -> list[tuple[str, list[Any]]]:
-    """(source, parsed documents) of every manifest `-f` names, without decoding them (apply hands them to
-    supervisor/intake.py: in the supervisor when one runs, which has the Pod model loaded already)."""
-    from pyrunc.spec.documents import yaml_documents
-
-    sources = []
-    for path in [f for p in paths for f in manifest_files(p)]:
-        source = "STDIN" if path == "-" else path
-        sources.append((source, yaml_documents(read_manifest_text(path), source)))
-    return sources
+def manifest_texts(paths: list[str]) -> list[tuple[str, str]]:
+    """(source, text) of every manifest `-f` names, in order (`-f -` is read once: stdin is "STDIN")."""
+    return [("STDIN" if path == "-" else path, read_manifest_text(path))
+            for path in [f for p in paths for f in manifest_files(p)]]
 
 
 def load_all_kinds(paths: list[str]) -> tuple[list[Any], list[Any]]:

@@ -54,8 +54,7 @@ def setup_pod_network(
             _node_settings(cfg)
             lease = ipam.allocate(pod_key, cfg.host_veth(pod_key), ports)
             undo.callback(ipam.release, lease.ip)
-            links.delete_link(ipr, lease.host_veth)  # a leftover of an older crash
-            links.create_veth(ipr, lease.host_veth, netns_path, bridge_index)
+            links.create_veth(ipr, lease.host_veth, netns_path, bridge_index)  # replaces a leftover of a crash
             undo.callback(links.delete_link, ipr, lease.host_veth)
             with links.iproute_in(netns_path) as ipr_pod:
                 links.configure_pod_side(ipr_pod, lease.ip, prefix_len, cfg.gateway)
@@ -124,6 +123,7 @@ def remove_bridge_if_unused(cfg: NetConfig) -> bool:
             return False  # another root's (this one was refused): its pods are on them
         _tables_written.discard(cfg.table)
         nftables.delete_table(cfg)
+        links.forget_bridge(cfg.bridge)
         with links.iproute_in() as ipr:
             links.delete_link(ipr, cfg.bridge)
         claims.release(cfg)

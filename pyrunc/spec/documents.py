@@ -1,7 +1,7 @@
 """Manifest text -> plain documents (YAML or JSON streams, Lists expanded), without the Pod model.
 
-Split from load.py so that a caller that only needs the documents (``pyrunc apply`` hands them to a
-running supervisor, which holds the model already) does not pay for importing the model.
+Split from load.py: parsing needs pyyaml but not the Pod model (whose import costs ~80 ms), and the two
+run in different places for `pyrunc apply` (supervisor/intake.py).
 """
 
 from __future__ import annotations
@@ -174,20 +174,3 @@ def expand_documents(docs: list[Any]) -> tuple[list[tuple[str, object]], list[Fi
         elif doc is not None:
             out.append((f"document {n + 1}", doc))
     return out, errors
-
-
-
-def plain(value: object, depth: int = 0) -> bool:
-    """True when ``value`` goes through JSON unchanged: mappings with text keys, lists, text, integers,
-    finite floats, booleans and null (YAML also makes bytes, sets, dates and non-text keys)."""
-    if depth > MAX_DEPTH + 2:  # deeper than check_node_tree lets through: not a manifest
-        return False
-    if value is None or isinstance(value, (str, bool, int)):
-        return True
-    if isinstance(value, float):
-        return value == value and value not in (float("inf"), float("-inf"))
-    if isinstance(value, list):
-        return all(plain(v, depth + 1) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and plain(v, depth + 1) for k, v in value.items())
-    return False

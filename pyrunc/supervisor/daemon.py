@@ -14,7 +14,7 @@ format of ``protocol.py`` (typed errors, the build and protocol check). ``_handl
     {"op": "delete", "key": "ns_name", "grace": N|null} -> {"ok": true} once nothing of the pod is left
     {"op": "ping"}                                -> {"ok": true, "pid": N}
     {"op": "objects-changed"}                     -> {"ok": true} (pods re-read their ConfigMaps/Secrets)
-    {"op": "check", "sources": [[source, [doc...]]]} -> {"ok": true, "pods": [...], "warnings": [...], "refused": ""}
+    {"op": "check", "texts": [[source, text]]}    -> {"ok": true, "pods": [...], "warnings": [...], "refused": ""}
                                                      (apply's checks, nothing changed: intake.py)
 A client of another build or protocol gets "Handover": the daemon stops accepting and exits leaving
 every pod running (no teardown, as after SIGKILL); the client starts a supervisor of its own build,
@@ -216,7 +216,7 @@ class Daemon:
             self._apply(req["manifest"], reply)
         elif op == "check":
             # apply's checks of the parsed manifests, here where the Pod model is loaded (supervisor/intake.py)
-            reply(check_reply(self.cfg, [(str(source), list(docs)) for source, docs in req["sources"]]))
+            reply(check_reply(self.cfg, [(str(source), str(text)) for source, text in req["texts"]]))
         elif op == "delete":
             self._delete(req["key"], req.get("grace"), reply)
         elif op == "objects-changed":

@@ -1,18 +1,19 @@
 """What `pyrunc apply` checks before it creates anything, in one place for both processes that run it.
 
-    check_sources(cfg, [(source, documents), ...]) -> Intake
+    check_texts(cfg, [(source, text), ...]) -> Intake
 
-The documents are the parsed YAML/JSON streams of the files `-f` names (spec/documents.py). Every
-document is decoded and validated (every error of a file at once, as load.py reports them), every pod
+The texts are the files `-f` names (YAML or JSON streams). Every one is parsed (spec/documents.py), then
+every document decoded and validated (every error of a file at once, as load.py reports them), every pod
 passes the node's admission (sysctls), then come the warnings apply prints and the refusal of a pod
 bound to another node.
 
-Where it runs: building the Pod model costs an interpreter ~80 ms of imports (63 frozen dataclasses),
-which a supervisor has paid once at its start. So when one serves the root, `apply` sends it the parsed
-documents (the "check" request, no side effects) and gets the pods back in their v1 form; otherwise (no
-supervisor yet, a dry run, documents that JSON would change) the CLI runs this same function itself.
-A file holding ConfigMaps or Secrets is applied by the CLI as before (it stores them itself): the
-supervisor's answer then only says so (`objects`).
+Where it runs: pyyaml and the Pod model cost an interpreter ~100 ms of imports (the model alone ~80 ms:
+63 frozen dataclasses), which a supervisor has paid once at its start. So when one serves the root and the
+manifests are small (protocol.MAX_CHECK_TEXT: the supervisor's loop must not stall on a big parse), `apply` sends
+it the texts (the "check" request, no side effects) and gets the pods back in their v1 form; otherwise (no
+supervisor yet, a dry run, big manifests) the CLI runs this same function itself. Files holding ConfigMaps
+or Secrets are applied by the CLI as before (it stores them itself): the supervisor's answer then only
+says so (`objects`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any, Sequence
 from pyrunc.config import NodeConfig
 from pyrunc.errors import PyruncError
 from pyrunc.runtime.sysctls import admit_on_node
+from pyrunc.spec.documents import yaml_documents
 from pyrunc.spec.load import load_documents, pod_to_dict
 from pyrunc.spec.model import Pod
 from pyrunc.spec.notices import pod_warnings
@@ -38,9 +40,10 @@ class Intake:
     refused: str  # "" or the error of a pod bound to another node (raised after the warnings are printed)
 
 
-def check_sources(cfg: NodeConfig, sources: Sequence[tuple[str, list[Any]]]) -> Intake:
-    """Decode, validate and admit every document of every source (in order); raises the first source's
+def check_texts(cfg: NodeConfig, texts: Sequence[tuple[str, str]]) -> Intake:
+    """Parse, decode, validate and admit every document of every text (in order); raises the first text's
     SpecError, an admission error, or "no objects passed to apply"."""
+    sources = [(source, yaml_documents(text, source)) for source, text in texts]
     pods: list[Pod] = []
     objects: list[NodeObject] = []
     for source, documents in sources:
@@ -63,9 +66,9 @@ def check_sources(cfg: NodeConfig, sources: Sequence[tuple[str, list[Any]]]) -> 
     return Intake(tuple(pods), tuple(objects), tuple(warnings), refused)
 
 
-def check_reply(cfg: NodeConfig, sources: Sequence[tuple[str, list[Any]]]) -> dict[str, Any]:
+def check_reply(cfg: NodeConfig, texts: Sequence[tuple[str, str]]) -> dict[str, Any]:
     """The supervisor's answer to a "check" request (errors are raised, and become its error reply)."""
-    intake = check_sources(cfg, sources)
+    intake = check_texts(cfg, texts)
     if intake.objects:
         return {"ok": True, "objects": True}
     return {"ok": True, "pods": [pod_to_dict(pod) for pod in intake.pods], "warnings": list(intake.warnings),

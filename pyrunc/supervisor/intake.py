@@ -43,11 +43,10 @@ class Intake:
 def check_texts(cfg: NodeConfig, texts: Sequence[tuple[str, str]]) -> Intake:
     """Parse, decode, validate and admit every document of every text (in order); raises the first text's
     SpecError, an admission error, or "no objects passed to apply"."""
-    sources = [(source, yaml_documents(text, source)) for source, text in texts]
     pods: list[Pod] = []
     objects: list[NodeObject] = []
-    for source, documents in sources:
-        more_pods, more_objects = load_documents(documents, source)
+    for source, text in texts:
+        more_pods, more_objects = load_documents(yaml_documents(text, source), source)
         pods += more_pods
         objects += more_objects
     if not pods and not objects:

@@ -63,7 +63,6 @@ from pyrunc.supervisor.static_pods import HASH, SOURCE, Action
 from pyrunc.worker.admission import Decision, admit, node_name_problem
 from pyrunc.worker.executor import PodWorker
 from pyrunc.worker.held import HeldPod, admission_facts
-from pyrunc.worker.podaffinity import may_matter
 from pyrunc.worker.puller import Puller
 
 log = logging.getLogger("pyrunc.daemon")
@@ -294,9 +293,7 @@ class Daemon:
         not go through the scheduler."""
         others = [w for k, w in self.pods.items() if k != key and isinstance(w, PodWorker) and not w.removed]
         static = pod.metadata.annotations.get(SOURCE) == "file"
-        # Only the pods that may change the affinity verdict are looked at (terminal() reads their state):
-        # with no affinity anywhere, admitting a pod costs nothing per pod on the node.
-        scheduled = None if static else [w.pod for w in others if may_matter(pod, w.pod) and not w.terminal()]
+        scheduled = None if static else [w.pod for w in others if not w.terminal()]
         return admit(pod, node_facts(self.cfg), [w.pod for w in others], scheduled)
 
     def _reschedule(self) -> None:

@@ -117,13 +117,6 @@ def unfit_reason(pod: Pod, node_labels: Mapping[str, str], others: Sequence[Pod]
     return None
 
 
-def may_matter(pod: Pod, other: Pod) -> bool:
-    """Whether `other` being among the counted pods can change unfit_reason(pod, ...): always when `pod` has
-    an affinity of its own; else only when `other` has one (its required anti-affinity may exclude `pod`).
-    The daemon derives only these pods' phases (a state read each) when it admits a pod."""
-    return pod.spec.affinity is not None or other.spec.affinity is not None
-
-
 def _affinity_met(pod: Pod, terms: list[Term], node_labels: Mapping[str, str], others: Sequence[Pod]) -> bool:
     if any(term.topology_key not in node_labels for term in terms):
         return False  # every topology label must exist on the node, even for the first pod

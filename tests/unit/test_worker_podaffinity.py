@@ -15,7 +15,7 @@ from pyrunc.status import pod_status
 from pyrunc.worker.admission import Unschedulable, admit
 from pyrunc.worker.held import admission_facts
 from pyrunc.worker.podaffinity import (AFFINITY_REASON, ANTI_AFFINITY_REASON, EXISTING_ANTI_AFFINITY_REASON,
-                                       may_matter, unfit_reason)
+                                       unfit_reason)
 
 NODE = NodeFacts("n1", merge_labels({"topology.kubernetes.io/zone": "z1"}, {}, "n1", "x86_64"), {})
 HOST = "kubernetes.io/hostname"
@@ -219,15 +219,3 @@ def test_preferred_weight_range() -> None:
                            "preferredDuringSchedulingIgnoredDuringExecution": [{"podAffinityTerm": term({})}]}}}})
     assert str(e.value).endswith("spec.affinity.podAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight: "
                                  "Invalid value: 0: must be in the range 1-100")
-
-
-@pytest.mark.parametrize("name, incoming, others, expected", CASES, ids=[c[0] for c in CASES])
-def test_only_the_pods_that_may_matter_change_the_verdict(name: str, incoming: Pod, others: list[Pod],
-                                                          expected: str | None) -> None:
-    """The daemon lists only the pods may_matter keeps (their phase costs a state read each): same verdict."""
-    kept = [other for other in others if may_matter(incoming, other)]
-    assert unfit_reason(incoming, NODE.labels, kept) == expected
-    plain = pod("plain", {"app": "web"})
-    assert not may_matter(plain, WEB) and not may_matter(plain, DB)
-    assert unfit_reason(plain, NODE.labels, [o for o in others if may_matter(plain, o)]) == \
-        unfit_reason(plain, NODE.labels, others)

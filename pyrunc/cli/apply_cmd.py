@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from pyrunc.cli.common import load_all_kinds
+from pyrunc.cli.common import manifest_texts
 from pyrunc.errors import PyruncError
 
 DRY_RUN = ("none", "client", "server")
@@ -30,8 +30,6 @@ def add_arguments(parser: Any) -> None:
 
 
 def run(cfg: Any, args: Any) -> int:
-    from pyrunc.runtime.sysctls import admit_on_node
-
     if args.dry_run not in DRY_RUN:
         raise PyruncError(f'--dry-run: invalid value "{args.dry_run}", must be one of: {", ".join(DRY_RUN)}')
     if args.output and args.output not in OUTPUTS:
@@ -40,38 +38,57 @@ def run(cfg: Any, args: Any) -> int:
     dry = args.dry_run != "none"
     if args.output in ("yaml", "json", "plan") and not dry:
         raise PyruncError(f"-o {args.output} needs --dry-run (apply prints the stored pod only in a dry run)")
-    pods, objects = load_all_kinds(args.filename)  # every document is validated before anything is created
-    for pod in pods:
-        admit_on_node(pod, cfg)  # the kubelet's admission (sysctls), also before anything is created
-    if dry:
-        if args.output in ("", "name"):
-            for obj in objects:
-                print(f"{obj.kind.lower()}/{obj.metadata.name}" + (" (dry run)" if not args.output else ""))
-        return _dry_run(cfg, pods, args.output)
-    from pyrunc.cli.objects_view import apply_objects
-    from pyrunc.spec import pod_to_dict
+    texts = manifest_texts(args.filename)
+    # Every document is validated, and every pod admitted, before anything is created (supervisor/intake.py):
+    # by the supervisor when one runs (it has pyyaml and the Pod model loaded), else here.
+    checked = None if dry else _checked_by_supervisor(cfg, texts)
+    objects: tuple[Any, ...] = ()
+    if checked is None:
+        from pyrunc.spec import pod_to_dict
+        from pyrunc.supervisor.intake import check_texts
+
+        intake = check_texts(cfg, texts)
+        if dry:
+            if args.output in ("", "name"):
+                for obj in intake.objects:
+                    print(f"{obj.kind.lower()}/{obj.metadata.name}" + (" (dry run)" if not args.output else ""))
+            return _dry_run(cfg, list(intake.pods), args.output)
+        manifests = [pod_to_dict(pod) for pod in intake.pods]
+        warnings, refused, objects = list(intake.warnings), intake.refused, intake.objects
+    else:
+        manifests, warnings, refused = checked["pods"], checked["warnings"], checked["refused"]
+    for warning in warnings:  # fields accepted and not acted on, as kubectl prints API warnings
+        print(f"Warning: {warning}", file=sys.stderr)
+    if refused:
+        raise PyruncError(refused)
     from pyrunc.supervisor.client import request
 
-    from pyrunc.worker.admission import node_name_problem
+    if objects:
+        from pyrunc.cli.objects_view import apply_objects
 
-    from pyrunc.spec.notices import pod_warnings
-
-    for pod in pods:
-        for warning in pod_warnings(pod):  # fields accepted and not acted on, as kubectl prints API warnings
-            print(f"Warning: {warning}", file=sys.stderr)
-    for pod in pods:
-        # A pod bound to another node is refused, not stored: that node's kubelet would run it, this one
-        # never sees it, and a single node has no other node for it to wait for (worker/admission.py).
-        wrong_node = node_name_problem(pod, cfg.node_name)
-        if wrong_node:
-            raise PyruncError(f'pod "{pod.metadata.name}": {wrong_node}')
-    # ConfigMaps and Secrets first, whatever their place in the file: a pod of the same apply that reads
-    # them then starts right instead of failing its first attempt (CreateContainerConfigError).
-    apply_objects(cfg, objects)
-    for pod in pods:
-        reply = request(cfg, {"op": "apply", "manifest": pod_to_dict(pod)})
-        print(f"pod/{pod.metadata.name}" if args.output == "name" else f"pod/{pod.metadata.name} {reply['result']}")
+        # ConfigMaps and Secrets first, whatever their place in the file: a pod of the same apply that reads
+        # them then starts right instead of failing its first attempt (CreateContainerConfigError).
+        apply_objects(cfg, list(objects))
+    for manifest in manifests:
+        reply = request(cfg, {"op": "apply", "manifest": manifest})
+        name = manifest["metadata"]["name"]
+        print(f"pod/{name}" if args.output == "name" else f"pod/{name} {reply['result']}")
     return 0
+
+
+def _checked_by_supervisor(cfg: Any, texts: list[tuple[str, str]]) -> dict[str, Any] | None:
+    """The supervisor's "check" answer, or None when this process checks for itself: no supervisor serves
+    the root (none is started for a manifest that may be invalid), the manifests are big, or they hold
+    ConfigMaps or Secrets (the CLI stores those)."""
+    from pyrunc.store.supervisor import daemon_running
+    from pyrunc.supervisor.protocol import MAX_CHECK_TEXT
+
+    if sum(len(text) for _, text in texts) > MAX_CHECK_TEXT or not daemon_running(cfg.root):
+        return None
+    from pyrunc.supervisor.client import request
+
+    reply = request(cfg, {"op": "check", "texts": [[source, text] for source, text in texts]})
+    return None if reply.get("objects") else reply
 
 
 def _dry_run(cfg: Any, pods: list[Any], output: str) -> int:

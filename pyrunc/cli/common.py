@@ -50,7 +50,7 @@ def manifest_files(path: str) -> list[str]:
 def read_manifest_text(path: str) -> str:
     """The text, or its first 3 MiB + 1 character: the loader refuses anything larger, so a huge
     file is never read into memory whole."""
-    from pyrunc.spec.load import MAX_MANIFEST_BYTES
+    from pyrunc.spec.documents import MAX_MANIFEST_BYTES
 
     if path == "-":
         return sys.stdin.read(MAX_MANIFEST_BYTES + 1)
@@ -63,6 +63,12 @@ def read_manifest_text(path: str) -> str:
         raise PyruncError(f'the path "{path}" is a directory') from None
     except UnicodeDecodeError:
         raise PyruncError(f'the file "{path}" is not UTF-8 text') from None
+
+
+def manifest_texts(paths: list[str]) -> list[tuple[str, str]]:
+    """(source, text) of every manifest `-f` names, in order (`-f -` is read once: stdin is "STDIN")."""
+    return [("STDIN" if path == "-" else path, read_manifest_text(path))
+            for path in [f for p in paths for f in manifest_files(p)]]
 
 
 def load_all_kinds(paths: list[str]) -> tuple[list[Any], list[Any]]:

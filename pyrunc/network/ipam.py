@@ -4,7 +4,8 @@ Layout under ``<root>/network/``::
 
     lock            flock(2) taken for every allocation, release and whole set-up/teardown
     last_reserved   the address handed out last; the next search starts after it
-    leases/<ip>     JSON {"pod_key", "host_veth", "ports": [...]}, written tmp + fsync + rename
+    leases/<ip>     JSON {"pod_key", "host_veth", "ports": [...]}, written tmp + rename (no fsync, as
+                    store/atomic.py: the root is under /run, which a power loss empties anyway)
 
 Like the CNI host-local plugin, addresses go round-robin from the last one handed out, so an
 address just released is not reused at once (conntrack entries and ARP caches of the old pod
@@ -123,6 +124,4 @@ def _write_atomic(path: str, text: str) -> None:
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
     os.replace(tmp, path)

@@ -73,9 +73,16 @@ def link_index(ipr: Any, ifname: str) -> int | None:
     return found[0] if found else None
 
 
+# (bridge name, index) of the bridges this process addressed and brought up: the next pod finds the bridge by
+# name and, at the same index, needs no address query nor "up" again (two netlink calls fewer per pod).
+_ensured: set[tuple[str, int]] = set()
+
+
 def ensure_bridge(ipr: Any, bridge: str, gateway: str, prefix_len: int) -> int:
     """The bridge's index; created, addressed and up if it is missing."""
     index = link_index(ipr, bridge)
+    if index is not None and (bridge, index) in _ensured:
+        return index
     if index is None:
         with _netlink(f"create bridge {bridge}"):
             ipr.link("add", ifname=bridge, kind="bridge")
@@ -87,7 +94,14 @@ def ensure_bridge(ipr: Any, bridge: str, gateway: str, prefix_len: int) -> int:
         if gateway not in have:
             ipr.addr("add", index=index, address=gateway, prefixlen=prefix_len)
         ipr.link("set", index=index, state="up")
+    _ensured.add((bridge, index))
     return index
+
+
+def forget_bridge(bridge: str) -> None:
+    """The bridge is being deleted: a bridge of the same name made later is set up again."""
+    for known in [k for k in _ensured if k[0] == bridge]:
+        _ensured.discard(known)
 
 
 def delete_link(ipr: Any, ifname: str) -> None:
@@ -105,30 +119,33 @@ def delete_link(ipr: Any, ifname: str) -> None:
 
 
 def create_veth(ipr: Any, host_veth: str, netns_path: str, bridge_index: int) -> None:
-    """veth pair: ``host_veth`` on the bridge, its peer created straight in the pod netns as eth0.
+    """veth pair: ``host_veth`` up on the bridge, its peer created straight in the pod netns as eth0.
 
     Creating the peer inside the target netns (IFLA_NET_NS_FD on the peer) avoids a name clash
-    with the node's own eth0 and a separate move step.
+    with the node's own eth0 and a separate move step; the host end gets its bridge and "up" in the
+    same message. A ``host_veth`` left by a crash is deleted and the pair made again.
     """
+    from pyroute2.netlink.exceptions import NetlinkError
+
     fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        with _netlink(f"create veth {host_veth}"):
-            ipr.link("add", ifname=host_veth, kind="veth", peer={"ifname": POD_IFNAME, "net_ns_fd": fd})
+        for attempt in (1, 2):
+            try:
+                ipr.link("add", ifname=host_veth, kind="veth", master=bridge_index, state="up",
+                         peer={"ifname": POD_IFNAME, "net_ns_fd": fd})
+                return
+            except NetlinkError as e:
+                if e.code != errno.EEXIST or attempt == 2:
+                    raise NetworkError(f"create veth {host_veth}: {os.strerror(e.code)}") from e
+            delete_link(ipr, host_veth)  # a leftover of an older crash
     finally:
         os.close(fd)
-    index = link_index(ipr, host_veth)
-    if index is None:
-        raise NetworkError(f"veth {host_veth} vanished right after it was created")
-    with _netlink(f"attach veth {host_veth} to the bridge"):
-        ipr.link("set", index=index, master=bridge_index, state="up")
 
 
 def configure_pod_side(ipr_pod: Any, ip: str, prefix_len: int, gateway: str) -> None:
-    """In the pod netns: lo and eth0 up, eth0 addressed, default route via the bridge."""
+    """In the pod netns: eth0 addressed and up, default route via the bridge (lo is up already: the
+    process that made the namespace brought it up, sandbox.py)."""
     with _netlink("configure the pod's eth0"):
-        lo = link_index(ipr_pod, "lo")
-        if lo is not None:
-            ipr_pod.link("set", index=lo, state="up")
         eth0 = link_index(ipr_pod, POD_IFNAME)
         if eth0 is None:
             raise NetworkError(f"{POD_IFNAME} did not appear in the pod network namespace")

@@ -19,6 +19,14 @@ from pyrunc.network.ipam import Ipam, Lease
 from pyrunc.network.model import NetConfig, PodNetwork, PortMapping, check_pod_key
 
 
+# The NAT tables this process wrote (render_node_table) and has not deleted since. A pod without hostPorts
+# needs nothing of nftables once its bridge's table is there: the masquerade rules match the whole subnet.
+# So only the first pod of a process (the supervisor) and pods with hostPorts run `nft` at set-up (~10-20 ms
+# each, most of it the kernel's commit). What this gives up: a firewall reload that flushed the chains meanwhile
+# is repaired by the next pod with hostPorts or the next supervisor, no longer by every pod.
+_tables_written: set[str] = set()
+
+
 def _ipam(cfg: NetConfig) -> Ipam:
     return Ipam(directory=os.path.join(cfg.root, "network"), subnet=cfg.subnet)
 
@@ -46,14 +54,15 @@ def setup_pod_network(
             _node_settings(cfg)
             lease = ipam.allocate(pod_key, cfg.host_veth(pod_key), ports)
             undo.callback(ipam.release, lease.ip)
-            links.delete_link(ipr, lease.host_veth)  # a leftover of an older crash
-            links.create_veth(ipr, lease.host_veth, netns_path, bridge_index)
+            links.create_veth(ipr, lease.host_veth, netns_path, bridge_index)  # replaces a leftover of a crash
             undo.callback(links.delete_link, ipr, lease.host_veth)
             with links.iproute_in(netns_path) as ipr_pod:
                 links.configure_pod_side(ipr_pod, lease.ip, prefix_len, cfg.gateway)
-            # One transaction: node-wide NAT (idempotent) and this pod's hostPorts, or nothing.
-            script = nftables.render_node_table(cfg) + nftables.render_add_ports(cfg, pod_key, lease.ip, ports)
-            nftables.nft(script, f"add the NAT rules of pod {pod_key}")
+            if ports or cfg.table not in _tables_written:
+                # One transaction: node-wide NAT (idempotent) and this pod's hostPorts, or nothing.
+                script = nftables.render_node_table(cfg) + nftables.render_add_ports(cfg, pod_key, lease.ip, ports)
+                nftables.nft(script, f"add the NAT rules of pod {pod_key}")
+                _tables_written.add(cfg.table)
             undo.pop_all()
     return PodNetwork(ip=lease.ip, prefix_len=prefix_len, gateway=cfg.gateway, host_veth=lease.host_veth, ports=ports)
 
@@ -112,7 +121,9 @@ def remove_bridge_if_unused(cfg: NetConfig) -> bool:
             return False
         if claims.other_owner(cfg) is not None:
             return False  # another root's (this one was refused): its pods are on them
+        _tables_written.discard(cfg.table)
         nftables.delete_table(cfg)
+        links.forget_bridge(cfg.bridge)
         with links.iproute_in() as ipr:
             links.delete_link(ipr, cfg.bridge)
         claims.release(cfg)

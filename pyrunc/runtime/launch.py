@@ -253,15 +253,79 @@ class _Reader:
         return cast(dict[str, Any], json.loads(line))
 
 
-def launch(cfg: ContainerConfig, stdout: int, stderr: int, before_go: Callable[[int], None],
-           readers: tuple[int, ...] = (), stdio: Stdio = Stdio()) -> Launched:
-    """Start the container; `before_go(pid)` runs while its init waits (cgroup attach etc.).
+class Pending:
+    """A launch under way (begin()): the launcher is forked; release() lets its init go once it is ready and
+    `before_go` has run, finish() waits for its exec. Several launches can be under way at once (the
+    containers of a pod): each one's set-up in its own processes overlaps the others'.
 
-    `readers` are the read ends of the stdout/stderr pipes, which the container keeps a copy of
-    (see keep_pipe_readers).
+    On any error the init and the launcher are gone (killed and reaped) and the pipes closed before
+    LaunchError is raised; abort() does the same for a launch given up."""
 
-    Raises LaunchError; on any error the init is gone (killed and reaped) before this returns.
-    """
+    def __init__(self, launcher: int, sync_r: int, go_w: int) -> None:
+        self.launcher = launcher
+        self.sync_r, self.go_w = sync_r, go_w
+        self.init_pid = 0
+        self.start_time = 0
+        self.reader = _Reader(sync_r, time.monotonic() + HANDSHAKE_TIMEOUT)
+
+    def release(self, before_go: Callable[[int], None]) -> None:
+        """Wait until the init is ready, run `before_go(pid)` (cgroup attach etc.), then let it go."""
+        try:
+            # The launcher's {"pid"} and the init's {"ready"} share the pipe: they may come in either order.
+            got: dict = {}
+            while "pid" not in got or "ready" not in got:
+                msg = self.reader.next()
+                if msg is None or "error" in msg:
+                    raise LaunchError((msg or {}).get("stage", "create"),
+                                      (msg or {}).get("error", "the container init died"))
+                got.update(msg)
+                if "pid" in msg:
+                    self.init_pid = int(msg["pid"])
+                    os.waitpid(self.launcher, 0)
+                    self.launcher = 0
+            self.start_time = sc.proc_start_time(self.init_pid) or 0
+            try:
+                before_go(self.init_pid)
+            except Exception as e:  # noqa: BLE001 - e.g. a cgroup write refused: the container cannot be created
+                raise LaunchError("create", str(e)) from e
+            os.write(self.go_w, b"g")
+        except BaseException:
+            self.abort()
+            raise
+
+    def finish(self) -> Launched:
+        """Wait for the exec (EOF on the close-on-exec sync pipe) or the init's error."""
+        try:
+            msg = self.reader.next()
+            if msg is not None:
+                raise LaunchError(msg.get("stage", "exec"), msg.get("error", "exec failed"))
+            return Launched(self.init_pid, self.start_time)
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            self._close()
+
+    def abort(self) -> None:
+        if self.init_pid:
+            _kill_and_reap(self.init_pid)
+            self.init_pid = 0
+        if self.launcher:
+            _kill_and_reap(self.launcher)
+            self.launcher = 0
+        self._close()
+
+    def _close(self) -> None:
+        for fd in (self.sync_r, self.go_w):
+            if fd >= 0:
+                os.close(fd)
+        self.sync_r = self.go_w = -1
+
+
+def begin(cfg: ContainerConfig, stdout: int, stderr: int, readers: tuple[int, ...] = (),
+          stdio: Stdio = Stdio()) -> Pending:
+    """Fork the launcher of the container (see the module docstring); the caller may close its copies of
+    `stdout`, `stderr` and `stdio` once this returns: the launcher holds its own."""
     sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
     sys.stdout.flush()
@@ -274,39 +338,21 @@ def launch(cfg: ContainerConfig, stdout: int, stderr: int, before_go: Callable[[
         os._exit(127)
     os.close(sync_w)
     os.close(go_r)
-    init_pid = 0
-    try:
-        reader = _Reader(sync_r, time.monotonic() + HANDSHAKE_TIMEOUT)
-        # The launcher's {"pid"} and the init's {"ready"} share the pipe: they may come in either order.
-        got: dict = {}
-        while "pid" not in got or "ready" not in got:
-            msg = reader.next()
-            if msg is None or "error" in msg:
-                raise LaunchError((msg or {}).get("stage", "create"), (msg or {}).get("error", "the container init died"))
-            got.update(msg)
-            if "pid" in msg:
-                init_pid = int(msg["pid"])
-                os.waitpid(launcher, 0)
-                launcher = 0
-        start_time = sc.proc_start_time(init_pid) or 0
-        try:
-            before_go(init_pid)
-        except Exception as e:  # noqa: BLE001 - e.g. a cgroup write refused: the container cannot be created
-            raise LaunchError("create", str(e)) from e
-        os.write(go_w, b"g")
-        msg = reader.next()
-        if msg is not None:
-            raise LaunchError(msg.get("stage", "exec"), msg.get("error", "exec failed"))
-        return Launched(init_pid, start_time)
-    except BaseException:
-        if init_pid:
-            _kill_and_reap(init_pid)
-        if launcher:
-            _kill_and_reap(launcher)
-        raise
-    finally:
-        os.close(sync_r)
-        os.close(go_w)
+    return Pending(launcher, sync_r, go_w)
+
+
+def launch(cfg: ContainerConfig, stdout: int, stderr: int, before_go: Callable[[int], None],
+           readers: tuple[int, ...] = (), stdio: Stdio = Stdio()) -> Launched:
+    """Start the container; `before_go(pid)` runs while its init waits (cgroup attach etc.).
+
+    `readers` are the read ends of the stdout/stderr pipes, which the container keeps a copy of
+    (see keep_pipe_readers).
+
+    Raises LaunchError; on any error the init is gone (killed and reaped) before this returns.
+    """
+    pending = begin(cfg, stdout, stderr, readers, stdio)
+    pending.release(before_go)
+    return pending.finish()
 
 
 def _kill_and_reap(pid: int) -> None:

@@ -46,7 +46,7 @@ from pyrunc.network import teardown_pod_network
 from pyrunc.network.files import read_host_resolv, render_hosts, render_resolv
 from pyrunc.runtime.attach import AttachPoint
 from pyrunc.runtime.config import ContainerConfig, Mount, SandboxFacts, cgroup_view_mounts, container_config
-from pyrunc.runtime.launch import LaunchError, Stdio, launch
+from pyrunc.runtime.launch import LaunchError, Pending, Stdio, begin
 from pyrunc.runtime import envsources, exec_service
 from pyrunc.runtime.exec_service import ExecResult
 from pyrunc.runtime.records import ContainerRecord, ContainerState, ContainerStats, SandboxRecord, SandboxState
@@ -90,6 +90,21 @@ class _Live:
     kill_timer: int | None = None
     kill_at: float | None = None  # monotonic time of the SIGKILL a stop scheduled
     attach: AttachPoint | None = None  # the attach socket and its clients (runtime/attach.py)
+
+
+@dataclass
+class _Starting:
+    """An instance between launch.begin and its exec (start_containers): the launch and the stdio ends the
+    service keeps (log pipes' read ends, the stdin pipe's write end, the console socket)."""
+
+    record: ContainerRecord
+    spec: Container
+    pending: Pending
+    out_r: int
+    err_r: int
+    in_w: int
+    console: socket.socket | None
+    attach: dict[str, object] = field(default_factory=dict)  # record fields set at the cgroup attach
 
 
 class RuntimeService:
@@ -300,14 +315,51 @@ class RuntimeService:
     def start_container(self, pod: Pod, layout: PodLayout, record: ContainerRecord) -> ContainerRecord:
         """Run a CREATED instance. Returns it RUNNING, or EXITED with reason StartError when its
         process could not start. Raises CreateError for failures before anything ran."""
+        result = self.start_containers(pod, layout, [record])[0]
+        if isinstance(result, CreateError):
+            raise result
+        return result
+
+    def start_containers(self, pod: Pod, layout: PodLayout,
+                         records: Sequence[ContainerRecord]) -> list[ContainerRecord | CreateError]:
+        """start_container for several CREATED instances of a pod at once, one result per record, in order.
+
+        Every container's processes are forked first, then each is released into its cgroups, then each
+        exec is awaited: one container's set-up (namespaces, seccomp filter, rootfs) overlaps another's
+        and the supervisor's cgroup writes. The supervisor stays single-threaded; only its children run
+        side by side. The caller decides which instances may start together (worker/plan.py)."""
+        plan = self.cgroup_plan(pod)
+        results: list[ContainerRecord | CreateError | _Starting] = []
+        try:
+            for record in records:
+                try:
+                    results.append(self._begin_start(pod, layout, record))
+                except CreateError as e:
+                    results.append(e)
+                except (OSError, PyruncError) as e:
+                    results.append(CreateError("CreateContainerError", str(e)))
+            for i, starting in enumerate(results):
+                if isinstance(starting, _Starting):
+                    results[i] = self._release(pod, layout, starting, plan) or starting
+            for i, starting in enumerate(results):
+                if isinstance(starting, _Starting):
+                    results[i] = self._finish_start(pod, layout, starting)
+        except BaseException:
+            for starting in results:  # an unexpected error: no launch is left half-way
+                if isinstance(starting, _Starting):
+                    starting.pending.abort()
+                    self._close_stdio(starting)
+            raise
+        return [r for r in results if not isinstance(r, _Starting)]
+
+    def _begin_start(self, pod: Pod, layout: PodLayout, record: ContainerRecord) -> _Starting:
+        """Fork the instance's launcher (launch.begin); its stdio pipes stay with the service."""
         cfg = self._created.pop(record.id, None)
         if cfg is None:  # created by an earlier supervisor
             cfg = ContainerConfig.from_json(_read_text(layout.container_config(record.name)))
         spec = _container_spec(pod, record.name)
-        plan = self.cgroup_plan(pod)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-        attach: dict[str, object] = {}
         # stdin: true / tty: true, as containerd's shim holds them: the write end of a stdin pipe, or the
         # master of a pty the container's init allocates from its own devpts and sends back (launch.py).
         console: tuple[socket.socket, socket.socket] | None = None
@@ -320,47 +372,57 @@ class RuntimeService:
             stdio = Stdio(stdin=in_r)
         else:
             stdio = Stdio()
-
-        def before_go(pid: int) -> None:
-            attach.update(self._attach_cgroups(pod, layout, spec, plan, pid))
-
         try:
-            launched = launch(cfg, out_w, err_w, before_go=before_go, readers=() if cfg.tty else (out_r, err_r),
-                              stdio=stdio)
-        except LaunchError as e:
-            os.close(out_r)
-            os.close(err_r)
+            pending = begin(cfg, out_w, err_w, readers=() if cfg.tty else (out_r, err_r), stdio=stdio)
+        except BaseException:
+            for fd in (out_r, err_r, in_w):
+                if fd >= 0:
+                    os.close(fd)
             if console is not None:
                 console[0].close()
-            if in_w >= 0:
-                os.close(in_w)
-            if e.stage in ("create", "config"):  # "config": a subPath the init could not prepare
-                reason = "CreateContainerConfigError" if e.stage == "config" else "CreateContainerError"
-                raise CreateError(reason, e.message) from None
-            now = self.clock.wall()
-            failed = record.with_(state=ContainerState.EXITED, started_at=now, finished_at=now, exit_code=128,
-                                  reason="StartError", message=e.message)
-            self._save(layout, failed)
-            return failed
+            raise
         finally:
-            # Only the container holds the write ends now: its exit is our EOF.
+            # Only the container holds the write ends now (the launcher took copies): its exit is our EOF.
+            # Closed before the next container is forked, which must not hold them either.
             os.close(out_w)
             os.close(err_w)
             if console is not None:
                 console[1].close()
             if in_r >= 0:
                 os.close(in_r)
+        return _Starting(record, spec, pending, out_r, err_r, in_w, console[0] if console is not None else None)
+
+    def _release(self, pod: Pod, layout: PodLayout, starting: _Starting,
+                 plan: PodCgroupPlan) -> ContainerRecord | CreateError | None:
+        """Into its cgroups, then let its init go; the failed record or error when that fails, else None."""
+
+        def before_go(pid: int) -> None:
+            starting.attach.update(self._attach_cgroups(pod, layout, starting.spec, plan, pid))
+
+        try:
+            starting.pending.release(before_go)
+        except LaunchError as e:
+            return self._launch_failed(layout, starting, e)
+        return None
+
+    def _finish_start(self, pod: Pod, layout: PodLayout, starting: _Starting) -> ContainerRecord | CreateError:
+        try:
+            launched = starting.pending.finish()
+        except LaunchError as e:
+            return self._launch_failed(layout, starting, e)
+        record, spec = starting.record, starting.spec
         master = -1
-        if console is not None:
-            # Sent by the init before its exec, which launch() saw succeed: already in the socket.
-            with console[0]:
-                _, fds, _, _ = socket.recv_fds(console[0], 1, 1, socket.MSG_DONTWAIT)
+        out_r, err_r = starting.out_r, starting.err_r
+        if starting.console is not None:
+            # Sent by the init before its exec, which finish() saw succeed: already in the socket.
+            with starting.console:
+                _, fds, _, _ = socket.recv_fds(starting.console, 1, 1, socket.MSG_DONTWAIT)
             master = fds[0] if fds else os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
             os.set_inheritable(master, False)
             os.close(out_r)  # with a terminal, everything the container writes comes through the master
             os.close(err_r)
         running = record.with_(state=ContainerState.RUNNING, pid=launched.pid, start_time=launched.start_time,
-                               started_at=self.clock.wall(), **attach)
+                               started_at=self.clock.wall(), **starting.attach)
         self._save(layout, running)
         live = _Live(layout, self.paths(pod), running, spec.termination_message_policy == "FallbackToLogsOnError")
         self._live[running.id] = live
@@ -370,10 +432,32 @@ class RuntimeService:
                                              os.dup(master), spec.stdin_once)
         else:
             self._attach_logs(live, out_r, err_r)
-            live.attach = self._attach_point(layout, running.name, in_w, -1, spec.stdin_once)
+            live.attach = self._attach_point(layout, running.name, starting.in_w, -1, spec.stdin_once)
         cid = running.id
         self.loop.watch_child(launched.pid, lambda _pid, st: self._exited(cid, st))
         return running
+
+    @staticmethod
+    def _close_stdio(starting: _Starting) -> None:
+        for fd in (starting.out_r, starting.err_r, starting.in_w):
+            if fd >= 0:
+                os.close(fd)
+        starting.out_r = starting.err_r = starting.in_w = -1
+        if starting.console is not None:
+            starting.console.close()
+
+    def _launch_failed(self, layout: PodLayout, starting: _Starting, e: LaunchError) -> ContainerRecord | CreateError:
+        """The launch is over (its processes are gone): close what the service held for it; a CreateError for
+        a failure before anything ran, else the instance EXITED with reason StartError (recorded)."""
+        self._close_stdio(starting)
+        if e.stage in ("create", "config"):  # "config": a subPath the init could not prepare
+            reason = "CreateContainerConfigError" if e.stage == "config" else "CreateContainerError"
+            return CreateError(reason, e.message)
+        now = self.clock.wall()
+        failed = starting.record.with_(state=ContainerState.EXITED, started_at=now, finished_at=now, exit_code=128,
+                                       reason="StartError", message=e.message)
+        self._save(layout, failed)
+        return failed
 
     def adopt_container(self, pod: Pod, layout: PodLayout, record: ContainerRecord) -> ContainerRecord:
         """After a supervisor restart: watch a RUNNING instance that still runs; one that ended unseen

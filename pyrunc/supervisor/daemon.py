@@ -14,6 +14,8 @@ format of ``protocol.py`` (typed errors, the build and protocol check). ``_handl
     {"op": "delete", "key": "ns_name", "grace": N|null} -> {"ok": true} once nothing of the pod is left
     {"op": "ping"}                                -> {"ok": true, "pid": N}
     {"op": "objects-changed"}                     -> {"ok": true} (pods re-read their ConfigMaps/Secrets)
+    {"op": "check", "texts": [[source, text]]}    -> {"ok": true, "pods": [...], "warnings": [...], "refused": ""}
+                                                     (apply's checks, nothing changed: intake.py)
     {"op": "exec", ...} + the caller's stdio      -> on exec.sock only: run by a fork of the daemon (exec_handoff.py)
 A client of another build or protocol gets "Handover": the daemon stops accepting and exits leaving
 every pod running (no teardown, as after SIGKILL); the client starts a supervisor of its own build,
@@ -54,6 +56,7 @@ from pyrunc.store.layout import PodLayout, layout_for_key, list_pod_keys
 from pyrunc.store.supervisor import daemon_json
 from pyrunc.supervisor import exec_handoff, protocol
 from pyrunc.supervisor.loop import Loop
+from pyrunc.supervisor.intake import check_reply
 from pyrunc.supervisor.manifest_dir import ManifestDir
 from pyrunc.supervisor.preload import preload, watch_late_imports
 from pyrunc.supervisor.server import Server, guarded
@@ -219,6 +222,9 @@ class Daemon:
             reply({"ok": True, "pid": os.getpid()})
         elif op == "apply":
             self._apply(req["manifest"], reply)
+        elif op == "check":
+            # apply's checks of the parsed manifests, here where the Pod model is loaded (supervisor/intake.py)
+            reply(check_reply(self.cfg, [(str(source), str(text)) for source, text in req["texts"]]))
         elif op == "delete":
             self._delete(req["key"], req.get("grace"), reply)
         elif op == "objects-changed":
@@ -357,8 +363,11 @@ class Daemon:
         def done() -> None:
             self.pending -= 1
             self.pods.pop(key, None)
-            if not self.pods and not self.pending:
-                self.runtime.node_teardown()  # the last pod: bridge and NAT table go before we answer
+            if not self.pods and not self.pending and self.cfg.daemon_linger <= 0:
+                # The last pod, and the supervisor leaves at once: bridge and NAT table go before we answer.
+                # A lingering supervisor keeps them for the next pod (as a kubelet's CNI bridge stays) and
+                # removes them when it exits with no pod (serve()).
+                self.runtime.node_teardown()
             reply({"ok": True})
             if self.static is not None:
                 self.static.soon()  # a static pod deleted by a user comes back while its file is there

@@ -28,6 +28,9 @@ from pyrunc import errors
 # Bump when a request or reply changes meaning; a supervisor of another protocol hands over.
 PROTOCOL = 2
 MAX_REQUEST = 8 << 20  # bytes per request line: a Pod manifest is a few KiB; the API server's own limit is 3 MiB
+# Manifest text a "check" request carries at most (supervisor/intake.py): parsing and decoding this much takes
+# the supervisor's loop a few milliseconds; bigger manifests are checked by the CLI itself.
+MAX_CHECK_TEXT = 256 * 1024
 HANDOVER = "Handover"
 
 JSONValue = Union[None, bool, int, float, str, list["JSONValue"], dict[str, "JSONValue"]]

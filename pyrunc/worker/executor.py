@@ -286,8 +286,8 @@ class PodWorker:
                 changed = self._mount_volumes() or changed
             for kill in actions.kill:
                 self._kill(kill)
-            for start in actions.start:
-                changed = self._start(start) or changed
+            for batch in plan.launch_batches(actions.start, self.kinds):
+                changed = self._start(batch) or changed
             if actions.remove_pod:
                 self._remove()
                 return
@@ -435,8 +435,32 @@ class PodWorker:
         self._save_facts(start.name, facts)
         self.event("Warning", "Failed", event, start.name)
 
-    def _start(self, start: StartContainer) -> bool:
-        """Pull if needed, create and start an instance. False when nothing changed (waiting for a pull)."""
+    def _start(self, batch: tuple[StartContainer, ...]) -> bool:
+        """Pull if needed, create and start an instance of each container of the batch (their launches
+        overlap: runtime.start_containers). False when nothing changed (every one waits for a pull)."""
+        changed = False
+        created: list[tuple[StartContainer, ContainerView, ContainerRecord]] = []
+        for start in batch:
+            ready = self._create(start)
+            if isinstance(ready, tuple):
+                created.append(ready)
+            else:
+                changed = ready or changed
+        if not created:
+            return changed
+        results = self.rt.start_containers(self.pod, self.layout, [record for _, _, record in created])
+        for (start, _, _), result in zip(created, results):
+            if not isinstance(result, CreateError):
+                self.records[start.name] = result
+        # Exits last: on_exit syncs again, which must see every instance of the batch.
+        exited = [r for (s, v, _), r in zip(created, results) if not self._started(s, v, r)]
+        for record in exited:
+            assert isinstance(record, ContainerRecord)
+            self.on_exit(record)
+        return True
+
+    def _create(self, start: StartContainer) -> tuple[StartContainer, ContainerView, ContainerRecord] | bool:
+        """The image, then a CREATED instance; a bool (something changed) when there is none to start."""
         name = start.name
         spec = self.specs[name]
         image = self._ensure_image(start)
@@ -449,7 +473,6 @@ class PodWorker:
         self._invalid_env_keys(spec)
         try:
             record = self.rt.create_container(self.pod, self.layout, spec, start.attempt, self.volumes)
-            record = self.rt.start_container(self.pod, self.layout, record)
         except CreateError as e:
             self._save_facts(name, plan.on_create_failure(view, start.attempt, e.reason, e.message, self.clock.wall(), self.backoff))
             self.event("Warning", "Failed", f"Error: {e.message}", name)
@@ -459,7 +482,19 @@ class PodWorker:
                                                           self.backoff))
             self.event("Warning", "Failed", f"Error: {e}", name)
             return True
-        self.records[name] = record
+        return start, view, record
+
+    def _started(self, start: StartContainer, view: ContainerView, result: ContainerRecord | CreateError) -> bool:
+        """The facts, events, hook or probes after a start (or its failure); False when the instance failed
+        to start (StartError): recorded as exited, the caller reports its exit (on_exit)."""
+        name = start.name
+        spec = self.specs[name]
+        if isinstance(result, CreateError):
+            self._save_facts(name, plan.on_create_failure(view, start.attempt, result.reason, result.message,
+                                                          self.clock.wall(), self.backoff))
+            self.event("Warning", "Failed", f"Error: {result.message}", name)
+            return True
+        record = result
         lifecycle = spec.lifecycle
         has_post_start = lifecycle is not None and lifecycle.post_start is not None
         facts = plan.on_started(self.pod, view, start.attempt, has_post_start, spec.startup_probe is not None,
@@ -467,8 +502,7 @@ class PodWorker:
         self._save_facts(name, facts)
         if record.state is not ContainerState.RUNNING:  # StartError: recorded as an exit
             self.event("Warning", "Failed", f'Error: failed to start container "{name}": {record.message}', name)
-            self.on_exit(record)
-            return True
+            return False
         self.event("Normal", "Created", f"Created container {name}", name)
         self.event("Normal", "Started", f"Started container {name}", name)
         if has_post_start:

@@ -328,6 +328,28 @@ def compute_pod_actions(pod: Pod, view: PodView, now: float, backoff: Backoff) -
     return plan.actions()
 
 
+def launch_batches(starts: tuple[StartContainer, ...], kinds: dict[str, Kind]) -> list[tuple[StartContainer, ...]]:
+    """The plan's starts grouped into batches the executor may launch side by side, in order.
+
+    App containers have no order among themselves (the kubelet starts them all in one sync), so a run of
+    them is one batch. An init container or a sidecar is a batch of its own: each is started, up to its
+    exec, before the next start of the list begins, as the kubelet starts them one after the other.
+    """
+    batches: list[tuple[StartContainer, ...]] = []
+    run: list[StartContainer] = []
+    for start in starts:
+        if kinds[start.name] is Kind.APP:
+            run.append(start)
+            continue
+        if run:
+            batches.append(tuple(run))
+            run = []
+        batches.append((start,))
+    if run:
+        batches.append(tuple(run))
+    return batches
+
+
 def on_container_exit(pod: Pod, view: ContainerView, exited: ContainerRecord, deleting: bool,
                       backoff: Backoff) -> ContainerFacts:
     """The facts after instance `exited` (EXITED or UNKNOWN, with finished_at) ended: back-off step,

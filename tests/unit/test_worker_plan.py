@@ -21,7 +21,8 @@ from pyrunc.status import pod_status
 from pyrunc.worker.backoff import Backoff
 from pyrunc.worker.plan import (
     ContainerFacts, ContainerView, Deletion, HookState, Kind, KillContainer, KillReason, KillRequest, PodActions,
-    PodView, StartContainer, compute_pod_actions, kind_of, on_container_exit, on_create_failure, on_post_start_done,
+    PodView, StartContainer, compute_pod_actions, kind_of, launch_batches, on_container_exit, on_create_failure,
+    on_post_start_done,
     on_probe_result, on_started, restart_policy,
 )
 
@@ -930,3 +931,17 @@ def test_an_evicted_pods_exit_does_not_restart() -> None:
     f = on_container_exit(pod, cv("web", APP, running("web")), exited("web", 137), True, BACKOFF)
     assert not f.will_restart
     assert plan(pod, view(cv("web", APP, exited("web", 137), f), evicted=True), T0 + 100).start == ()
+
+
+# ---------------------------------------------------------------- launch batches
+
+
+def test_launch_batches_run_app_containers_together_and_init_containers_alone() -> None:
+    kinds = {"i1": Kind.INIT, "s1": Kind.SIDECAR, "s2": Kind.SIDECAR, "a": Kind.APP, "b": Kind.APP, "c": Kind.APP}
+    starts = tuple(StartContainer(name, 0) for name in ("s1", "s2", "a", "b", "i1", "c"))
+    assert launch_batches(starts, kinds) == [
+        (StartContainer("s1", 0),), (StartContainer("s2", 0),), (StartContainer("a", 0), StartContainer("b", 0)),
+        (StartContainer("i1", 0),), (StartContainer("c", 0),)]
+    assert launch_batches((), kinds) == []
+    apps = tuple(StartContainer(name, 1) for name in ("a", "b", "c"))
+    assert launch_batches(apps, kinds) == [apps]

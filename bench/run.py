@@ -819,7 +819,7 @@ def main(argv: list[str] | None = None) -> int:
             "MiB", "≤ 1x", 1.0, note=f"processes counted: pyrunc {count(p['helpers'])}, podman {count(pm['helpers'])}"),
         Row(f"get pods, {n} pods", "pyrunc", p["get"].median(), "podman ps -q", pm["get"].median(), "s", "≤ 0.1 s",
             0.1, absolute=True),
-        Row(f"{n} pods up, one after another", "pyrunc", p["up"].median(), "podman", pm["up"].median(), "s", "-", None),
+        Row(f"{n} pods up, one after another", "pyrunc", p["up"].median(), "podman", pm["up"].median(), "s", "≤ 0.4x", 0.4),
         Row(f"{n} pods down, one after another", "pyrunc", p["down"].median(), "podman", pm["down"].median(), "s", "-",
             None),
     ]

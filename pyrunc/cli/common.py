@@ -72,28 +72,16 @@ def manifest_texts(paths: list[str]) -> list[tuple[str, str]]:
 
 
 def load_all_kinds(paths: list[str]) -> tuple[list[Any], list[Any]]:
-    """Every pod and every ConfigMap/Secret of every manifest `-f` names (apply, delete -f), each document
+    """Every pod and every ConfigMap/Secret of every manifest `-f` names (delete -f), each document
     validated before the caller acts on any; none at all is an error."""
     from pyrunc.spec import load_objects
 
     pods: list[Any] = []
     objects: list[Any] = []
-    for path in [f for p in paths for f in manifest_files(p)]:
-        more_pods, more_objects = load_objects(read_manifest_text(path), "STDIN" if path == "-" else path)
+    for source, text in manifest_texts(paths):
+        more_pods, more_objects = load_objects(text, source)
         pods += more_pods
         objects += more_objects
     if not pods and not objects:
         raise PyruncError("no objects passed to apply")
     return pods, objects
-
-
-def load_all(paths: list[str]) -> list[Any]:
-    """Every pod of every manifest `-f` names (apply, delete -f), validated; none is an error."""
-    from pyrunc.spec import load_manifests
-
-    pods = []
-    for path in [f for p in paths for f in manifest_files(p)]:
-        pods += load_manifests(read_manifest_text(path), "STDIN" if path == "-" else path)
-    if not pods:
-        raise PyruncError("no objects passed to apply")
-    return pods

@@ -17,6 +17,8 @@ exit), so `run -f` of one runs until --timeout or a signal. An image that cannot
 run as a failure (podman's play does so too), although the kubelet would keep the pod Pending and
 retry: in a CI job, waiting for an image that is not there only turns the failure into a timeout.
 A pod of the same name already on the node is refused unless --replace (then it is deleted first).
+The file is checked exactly as `apply` checks it (supervisor/intake.py: validation, admission, warnings);
+its ConfigMaps and Secrets are stored before the pods, and the ones this run created are deleted with them.
 Whatever the end, the pods are deleted gracefully before `run` returns (a second Ctrl-C does not cut
 that short: nothing is left behind).
 """
@@ -29,7 +31,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pyrunc.cli.common import load_all, parse_timeout
+from pyrunc.cli.common import manifest_texts, parse_timeout
 from pyrunc.errors import PyruncError
 
 if TYPE_CHECKING:
@@ -115,26 +117,41 @@ class Signals:
 
 
 def run(cfg: Any, args: Any) -> int:
-    from pyrunc.runtime.sysctls import admit_on_node
     from pyrunc.spec import pod_to_dict
     from pyrunc.store.layout import pod_exists
+    from pyrunc.store.objects import ObjectStore
     from pyrunc.supervisor.client import request
+    from pyrunc.supervisor.intake import check_texts
 
     limit = parse_timeout(args.timeout) if args.timeout else 0.0
-    pods = load_all([args.filename])  # every document is validated before anything is created
+    # Every document is validated and every pod admitted before anything is created, as apply does.
+    intake = check_texts(cfg, manifest_texts([args.filename]))
+    for warning in intake.warnings:
+        print(f"Warning: {warning}", file=sys.stderr)
+    if intake.refused:
+        raise PyruncError(intake.refused)
+    pods = list(intake.pods)
+    if not pods:
+        raise PyruncError(f"{args.filename}: no pod to run")
+    store = ObjectStore(cfg.root)
     keys: list[tuple[str, str]] = []
     for pod in pods:
-        admit_on_node(pod, cfg)
         key = (pod.metadata.namespace, pod.metadata.name)
         if key in keys:
             raise PyruncError(f'pods "{key[1]}": named twice in {args.filename}')
         if pod_exists(cfg.root, *key) and not args.replace:
             raise PyruncError(f'pods "{key[1]}" already exists', hint="delete it first, or run with --replace")
         keys.append(key)
+    # The objects that are not there yet are this run's: they go with its pods.
+    new_objects = [o for o in intake.objects if store.get(o.kind, o.metadata.namespace, o.metadata.name) is None]
     signals = Signals()
     created: list[tuple[str, str]] = []
     logs: Logs = {}
     try:
+        if intake.objects:
+            from pyrunc.cli.objects_view import apply_objects
+
+            apply_objects(cfg, list(intake.objects))
         for key in keys:
             if pod_exists(cfg.root, *key):  # --replace
                 delete(cfg, key)
@@ -152,6 +169,12 @@ def run(cfg: Any, args: Any) -> int:
                 delete(cfg, key)
             except PyruncError as e:  # the others are deleted all the same; the first error is reported
                 failure = failure or e
+        if new_objects:
+            from pyrunc.supervisor.client import notify_objects_changed
+
+            for obj in new_objects:
+                store.delete(obj.kind, obj.metadata.namespace, obj.metadata.name)
+            notify_objects_changed(cfg)
         drain(logs)
         signals.restore()
         if failure is not None:

@@ -106,6 +106,41 @@ def test_run_success_prefixed_logs_and_nothing_left(node: Node, tmp_path: Path) 
     assert not node.leftovers()
 
 
+def test_run_stores_the_files_configmaps_first_and_removes_the_ones_it_made(node: Node, tmp_path: Path) -> None:
+    node.pods.add(("default", "reader"))
+    node.run("create", "configmap", "kept", "--from-literal=who=before")
+    text = """apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+data:
+  greeting: hello-from-configmap
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: kept
+data:
+  who: during
+---
+""" + pod_yaml("reader", """  - name: main
+    image: busybox
+    command: [sh, -c, 'echo "$GREETING $WHO"']
+    env:
+    - name: GREETING
+      valueFrom:
+        configMapKeyRef: {name: settings, key: greeting}
+    - name: WHO
+      valueFrom:
+        configMapKeyRef: {name: kept, key: who}
+""", "  restartPolicy: Never\n")
+    proc = node.run("run", "-f", manifest(tmp_path, "reader", text))
+    assert "[main] hello-from-configmap during" in proc.stdout.splitlines()
+    names = node.run("get", "configmaps", "-o", "name").stdout.split()
+    assert names == ["configmap/kept"]  # the run's own object went with its pod; the one already there stays
+    assert not node.leftovers()
+
+
 def test_run_exit_code_of_the_failing_container(node: Node, tmp_path: Path) -> None:
     node.pods.add(("default", "job"))
     proc = node.run("run", "-f", manifest(tmp_path, "job", JOB.replace("CODE", "3")), check=False)

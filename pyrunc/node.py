@@ -147,30 +147,26 @@ def change_labels(facts: NodeFacts, overrides: dict[str, str | None], to_set: di
 
 
 # ---------------------------------------------------------------------------------- get nodes
+def _field(path: str, prefix: str, sep: str | None = None) -> str:
+    """The value after `prefix` on the first line starting with it ("" when the file or line is missing):
+    the word after it (`sep` None) or everything after the first `sep`."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if line.startswith(prefix):
+                    return line.split(sep, 1)[1].strip() if sep else line.split()[1]
+    except (OSError, IndexError):
+        pass
+    return ""
+
+
 def host_details() -> dict[str, Any]:
     """What `get nodes -o wide` and -o yaml show of the host (read now, nothing kept)."""
     from pyrunc.linux.host import host_ip
 
-    os_image = "Linux"
-    try:
-        with open("/etc/os-release", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("PRETTY_NAME="):
-                    os_image = line.split("=", 1)[1].strip().strip('"')
-    except OSError:
-        pass
-    boot = 0.0
-    try:
-        with open("/proc/stat", encoding="ascii") as f:
-            boot = float(next(line.split()[1] for line in f if line.startswith("btime ")))
-    except (OSError, StopIteration, ValueError):
-        pass
-    mem_kib = 0
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            mem_kib = int(next(line.split()[1] for line in f if line.startswith("MemTotal:")))
-    except (OSError, StopIteration, ValueError):
-        pass
+    os_image = _field("/etc/os-release", "PRETTY_NAME=", "=").strip('"') or "Linux"
+    boot = float(_field("/proc/stat", "btime ") or 0)
+    mem_kib = int(_field("/proc/meminfo", "MemTotal:") or 0)
     uname = os.uname()
     return {"address": host_ip(), "osImage": os_image, "kernelVersion": uname.release, "machine": uname.machine,
             "cpus": os.cpu_count() or 1, "memoryKi": mem_kib, "bootTime": boot}

@@ -19,9 +19,9 @@ fi
 # loaded by pyseccomp), util-linux and procps (mount, nsenter, ps), ca-certificates (registries over
 # HTTPS); python3-venv; libcap-dev, python3-dev and gcc build python-prctl, which has no wheel.
 packages=(busybox-static nftables iproute2 libcap-dev libseccomp2 python3-venv python3-dev gcc make util-linux procps ca-certificates)
-extra=""
+extra="[cri]"
 if [ "${1:-}" = "--test" ]; then
-  extra="[test]"
+  extra="[test,cri]"
   # The cgroup v2 tests boot a QEMU guest built with debootstrap (tests/guest/README.md); ping for tests;
   # libc6-dev for the static syscall probe the seccomp tests build with gcc.
   packages+=(qemu-system-x86 debootstrap cpio e2fsprogs iputils-ping libc6-dev)
@@ -44,12 +44,15 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 # One stamp per set of extras: `make setup` after `make test` keeps the test tools (it never removes).
-stamp=.venv/.pyrunc-installed${extra:+-test}
+stamp=.venv/.pyrunc-installed${1:+-test}
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   # compat mode: a plain .pth path entry; the default finder hook costs ~40 ms on every pyrunc start
   .venv/bin/python -m pip install -q --disable-pip-version-check --config-settings editable_mode=compat -e ".$extra"
   touch "$stamp"
 fi
+
+# The CRI server's code, generated from pyrunc/cri/api.proto by the grpcio-tools just installed (pyrunc/cri/codegen.py).
+.venv/bin/python -m pyrunc.cri.codegen
 
 # Byte-compile now: a user's environment may forbid writing .pyc files (PYTHONDONTWRITEBYTECODE), and
 # compiling pyrunc's modules on every command would cost more than running it.

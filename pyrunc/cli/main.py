@@ -23,6 +23,7 @@ VERBS = {
     "cp": "Copy files and directories to and from containers",
     "port-forward": "Forward local ports to a pod",
     "delete": "Delete pods (graceful termination)",
+    "cri": "Serve the Container Runtime Interface (runtime.v1) to a kubelet",
     "wait": "Wait for a condition on a pod",
     "top": "Show CPU and memory use of pods",
     "label": "Update the labels of this node",
@@ -34,7 +35,8 @@ VERBS = {
 
 
 # Verbs that create, enter or stop pods; the read-only ones work for anyone who may read the state.
-NEEDS_ROOT = ("apply", "run", "create", "delete", "exec", "daemon", "top", "label", "attach", "cp", "port-forward")
+NEEDS_ROOT = ("apply", "run", "create", "delete", "exec", "daemon", "top", "label", "attach", "cp", "port-forward",
+              "cri")
 
 
 class ArgumentError(Exception):

@@ -130,12 +130,14 @@ class RuntimeService:
         return PodPaths.of(self.cfg, pod.metadata.namespace, pod.metadata.name, pod.metadata.uid)
 
     # ================================================================== sandboxes
-    def run_pod_sandbox(self, pod: Pod, layout: PodLayout) -> sbx.SandboxState:
-        """Namespaces, network, cgroups and the pod's /etc files, undone in reverse on any failure."""
+    def run_pod_sandbox(self, pod: Pod, layout: PodLayout, ports: Sequence[PortMapping] | None = None) -> sbx.SandboxState:
+        """Namespaces, network, cgroups and the pod's /etc files, undone in reverse on any failure.
+        `ports`: the sandbox's host port mappings when given (CRI's come with the sandbox), else the hostPorts
+        of the pod's containers."""
         with contextlib.ExitStack() as undo:
             undo.callback(self.remove_pod_sandbox, pod, layout, None)
             hostname = pod_hostname(pod)
-            state = sbx.create_sandbox(layout, pod.spec, hostname, setup_network=self._network_setup(pod, layout))
+            state = sbx.create_sandbox(layout, pod.spec, hostname, setup_network=self._network_setup(pod, layout, ports))
             self._cgroups_setup(pod, state)
             write_json(layout.sandbox_json, state.to_dict())
             self._write_etc_files(pod, layout, state)
@@ -185,13 +187,15 @@ class RuntimeService:
     def _net_config(self) -> NetConfig:
         return NetConfig(root=self.cfg.root, bridge=self.cfg.bridge, subnet=self.cfg.pod_subnet)
 
-    def _network_setup(self, pod: Pod, layout: PodLayout) -> Callable[[sbx.SandboxState], None] | None:
+    def _network_setup(self, pod: Pod, layout: PodLayout,
+                       given: Sequence[PortMapping] | None) -> Callable[[sbx.SandboxState], None] | None:
         if not self._bridged(pod):
             return None
 
         def setup(state: sbx.SandboxState) -> None:
-            ports = [PortMapping(p.host_port, p.container_port, p.protocol, p.host_ip)
-                     for c in pod.spec.containers + pod.spec.init_containers for p in c.ports if p.host_port]
+            ports = list(given) if given is not None else [
+                PortMapping(p.host_port, p.container_port, p.protocol, p.host_ip)
+                for c in pod.spec.containers + pod.spec.init_containers for p in c.ports if p.host_port]
             net = setup_pod_network(self._net_config(), net_key(layout.key), state.namespaces["net"], ports)
             state.network = {"ip": net.ip, "prefixLen": net.prefix_len, "gateway": net.gateway, "hostVeth": net.host_veth}
 
@@ -250,8 +254,9 @@ class RuntimeService:
 
     # ================================================================== containers
     def create_container(self, pod: Pod, layout: PodLayout, spec: Container, attempt: int,
-                         volumes: dict[str, str]) -> ContainerRecord:
-        """A new instance, CREATED: image resolved, fresh writable layer, config written.
+                         volumes: dict[str, str], log_path: str = "") -> ContainerRecord:
+        """A new instance, CREATED: image resolved, fresh writable layer, config written. Its log goes to
+        `log_path` when given (CRI's, under the sandbox's log directory), else to the pod's log directory.
 
         Raises CreateError with the kubelet's reason (InvalidImageName, ErrImagePull,
         CreateContainerConfigError, CreateContainerError)."""
@@ -275,7 +280,7 @@ class RuntimeService:
         record = ContainerRecord(
             id=container_id, name=spec.name, attempt=attempt, state=ContainerState.CREATED,
             image=spec.image, image_id=image.repo_digest or image.image_id, created_at=self.clock.wall(),
-            log_path=self.paths(pod).log_file(spec.name, attempt), stop_signal=cfg.stop_signal)
+            log_path=log_path or self.paths(pod).log_file(spec.name, attempt), stop_signal=cfg.stop_signal)
         self._save(layout, record)
         self._created[record.id] = cfg
         return record

@@ -29,9 +29,12 @@ def _decode_pod(data: object) -> tuple[Pod | None, list[FieldError]]:
     return pod, decoder.errors + checked
 
 
-def pod_from_dict(data: object, source: str = "-") -> Pod:
-    """One decoded document -> a validated, defaulted Pod; SpecError with every problem otherwise."""
+def pod_from_dict(data: object, source: str = "-", allow_no_containers: bool = False) -> Pod:
+    """One decoded document -> a validated, defaulted Pod; SpecError with every problem otherwise.
+    `allow_no_containers`: a CRI sandbox's pod, whose containers come one by one after it (pyrunc/cri/)."""
     pod, errors = _decode_pod(data)
+    if allow_no_containers:
+        errors = [e for e in errors if (e.path, e.detail) != ("spec.containers", "Required value")]
     if errors or pod is None:
         raise SpecError(errors, source)
     return pod

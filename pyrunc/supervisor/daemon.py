@@ -17,6 +17,8 @@ format of ``protocol.py`` (typed errors, the build and protocol check). ``_handl
     {"op": "check", "texts": [[source, text]]}    -> {"ok": true, "pods": [...], "warnings": [...], "refused": ""}
                                                      (apply's checks, nothing changed: intake.py)
     {"op": "exec", ...} + the caller's stdio      -> on exec.sock only: run by a fork of the daemon (exec_handoff.py)
+    {"op": "cri", "call": C, "request": {...}}    -> {"ok": true, "response": {...}}: a CRI call of `pyrunc cri`
+                                                     (pyrunc/cri/pods.py; its pods are CriPods, with no policy)
 A client of another build or protocol gets "Handover": the daemon stops accepting and exits leaving
 every pod running (no teardown, as after SIGKILL); the client starts a supervisor of its own build,
 which adopts them. Everything the daemon may run is imported before it serves (``preload.py``): the
@@ -42,6 +44,7 @@ from typing import Any, Callable
 from pyrunc.build import build_id
 from pyrunc.clock import Clock, SystemClock
 from pyrunc.config import NodeConfig
+from pyrunc.cri.pods import CriPod, CriRuntime, is_cri_manifest, refused_by_cri
 from pyrunc.errors import PyruncError
 from pyrunc.linux import syscalls as sc
 from pyrunc.node import node_facts
@@ -84,7 +87,8 @@ class Daemon:
         self.clock = clock or SystemClock()
         self.loop = Loop(self.clock)
         self.runtime = RuntimeService(cfg, self.loop, self.clock, on_exit=self._container_exited, warn=self._warn)
-        self.pods: dict[str, PodWorker | HeldPod] = {}
+        self.pods: dict[str, PodWorker | HeldPod | CriPod] = {}
+        self.cri = CriRuntime(cfg, self.runtime, self.clock, self.pods, guarded)  # pods made through `pyrunc cri`
         self.puller = Puller(cfg, self.loop, self.clock)
         self.pending = 0  # requests waiting for a pod to terminate
         self.server = Server(self.loop, socket_path(cfg.root), self._handle, build_id(), self._hand_over)
@@ -172,7 +176,11 @@ class Daemon:
                 self.runtime.remove_remains(layout)
                 continue
             try:
-                worker: PodWorker | HeldPod
+                worker: PodWorker | HeldPod | CriPod
+                if is_cri_manifest(manifest):  # the kubelet's, through CRI: adopted with no policy
+                    worker = self.cri.adopt(layout, manifest)
+                    self.pods[key] = worker
+                    continue
                 if os.path.exists(layout.admission_json):  # not admitted: nothing to adopt but its files
                     worker = HeldPod(self.cfg, layout, pod_from_dict(manifest))
                 else:
@@ -227,6 +235,8 @@ class Daemon:
             reply(check_reply(self.cfg, [(str(source), str(text)) for source, text in req["texts"]]))
         elif op == "delete":
             self._delete(req["key"], req.get("grace"), reply)
+        elif op == "cri":
+            self.cri.handle(req, reply)
         elif op == "objects-changed":
             # A ConfigMap or Secret was stored or deleted (the CLI tells after each change): every pod
             # rewrites the volumes that read a changed one and retries containers waiting for one.
@@ -257,6 +267,8 @@ class Daemon:
             raise PyruncError(wrong_node)
         layout = PodLayout(self.cfg.root, pod.metadata.namespace, pod.metadata.name)
         existing = self.pods.get(layout.key)
+        if isinstance(existing, CriPod):
+            raise refused_by_cri(layout.key)
         if existing is not None and existing.terminating:
             self.pending += 1
 
@@ -349,6 +361,8 @@ class Daemon:
 
     def _delete(self, key: str, grace: int | None, reply: Callable[[dict[str, Any]], None]) -> None:
         worker = self.pods.get(key)
+        if isinstance(worker, CriPod):
+            raise refused_by_cri(key)
         if worker is None:
             layout = layout_for_key(self.cfg.root, key)
             if os.path.exists(layout.dir):

@@ -34,7 +34,9 @@ import pyrunc
 log = logging.getLogger("pyrunc.preload")
 
 # Packages only the CLI runs: the supervisor never needs them (nor pays their memory).
-CLI_ONLY = ("pyrunc.cli", "pyrunc.printers")
+# The CRI server's edge (pyrunc/cri/__init__.py) runs in its own process with grpcio: never in the supervisor.
+CLI_ONLY = ("pyrunc.cli", "pyrunc.printers", "pyrunc.cri.api_pb2", "pyrunc.cri.server", "pyrunc.cri.codegen",
+            "pyrunc.cri.execsync")
 
 # Imported inside functions on the supervisor's path (the network, cgroup v1 and seccomp libraries
 # are heavy: `pyrunc get` must not pay for them, so the package imports them late).

@@ -315,8 +315,9 @@ class CriRuntime:
         handler = str(req.get("runtime_handler") or "")
         if handler not in ("", RUNTIME_NAME):
             raise CriError(f"runtime_handler: unknown handler {handler!r} (pyrunc has the default one only)")
-        sandbox_id = uuid.uuid4().hex + uuid.uuid4().hex
-        manifest = tr.sandbox_manifest(config, sandbox_id)
+        uid = str(uuid.uuid4())
+        sandbox_id = uid.replace("-", "")  # the CRI id: the pyrunc pod's uid in hex
+        manifest = tr.sandbox_manifest(config, sandbox_id, uid)
         try:
             pod_from_dict(manifest, allow_no_containers=True)
         except SpecError as e:

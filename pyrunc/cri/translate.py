@@ -56,8 +56,8 @@ def namespace_modes(config: Mapping) -> dict[str, str]:
     return {kind: str(options.get(kind, "POD")) for kind in ("network", "pid", "ipc")}
 
 
-def sandbox_manifest(config: Mapping, sandbox_id: str) -> Mapping:
-    """The Pod of a PodSandboxConfig, with no container yet."""
+def sandbox_manifest(config: Mapping, sandbox_id: str, uid: str) -> Mapping:
+    """The Pod of a PodSandboxConfig, with no container yet; `uid` is its pyrunc uid (its cgroup is pod<uid>)."""
     meta = config.get("metadata", {})
     modes = namespace_modes(config)
     for kind, mode in modes.items():
@@ -92,7 +92,7 @@ def sandbox_manifest(config: Mapping, sandbox_id: str) -> Mapping:
     return {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": pod_name(meta), "namespace": str(meta.get("namespace") or "default"),
-                     "uid": sandbox_id, "annotations": {SANDBOX_ANNOTATION: sandbox_id}},
+                     "uid": uid, "annotations": {SANDBOX_ANNOTATION: sandbox_id}},
         "spec": spec,
     }
 

@@ -238,3 +238,42 @@ def test_bad_requests_answer_one_error(cri: Cri, tmp_path: Path) -> None:
         grpc.StatusCode.NOT_FOUND
     assert code_of(lambda: rt.StartContainer(pb.StartContainerRequest(container_id="nope"))) == grpc.StatusCode.NOT_FOUND
     assert not list(Path(cri.node.root, "pods").glob("*")) if Path(cri.node.root, "pods").exists() else True
+
+
+def test_a_restarted_supervisor_adopts_cri_pods_without_policy(cri: Cri, tmp_path: Path) -> None:
+    pb, rt, n = cri.pb, cri.rt, cri.node
+    config = sandbox_config(pb, tmp_path / "kubelet-logs", free_port())
+    sandbox_id = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    container = pb.ContainerConfig(metadata=pb.ContainerMetadata(name="app"), image=pb.ImageSpec(image="busybox"),
+                                   command=["sh", "-c", "sleep 3600"], log_path="app/0.log")
+    cid = rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=sandbox_id, config=container)).container_id
+    rt.StartContainer(pb.StartContainerRequest(container_id=cid))
+    one_shot = pb.ContainerConfig(metadata=pb.ContainerMetadata(name="once"), image=pb.ImageSpec(image="busybox"),
+                                  command=["sh", "-c", "exit 7"], log_path="once/0.log")
+    once = rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=sandbox_id, config=one_shot)).container_id
+    rt.StartContainer(pb.StartContainerRequest(container_id=once))
+
+    def exited() -> Any:
+        st = rt.ContainerStatus(pb.ContainerStatusRequest(container_id=once)).status
+        return st if st.state == pb.CONTAINER_EXITED else None
+
+    started_at = poll("the one-shot container exited", exited).started_at
+    pid = n.container_pid("web", "app")
+    n._remember_daemon()
+    daemon = n.daemon_pid()
+    os.kill(daemon, signal.SIGKILL)
+    poll("the supervisor gone", lambda: not alive(daemon))
+
+    # The next call starts a supervisor, which adopts the CRI pod: the container still runs, the same one.
+    st = rt.ContainerStatus(pb.ContainerStatusRequest(container_id=cid)).status
+    n._remember_daemon()
+    assert st.state == pb.CONTAINER_RUNNING and alive(pid)
+    assert n.daemon_pid() != daemon
+    # No policy: the container that exited with 7 is not restarted (restarts are the kubelet's).
+    done = exited()
+    assert done is not None and done.exit_code == 7 and done.started_at == started_at
+    assert [c.id for c in rt.ListContainers(pb.ListContainersRequest()).containers if c.id == once] == [once]
+    rt.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=0))
+    assert not alive(pid)
+    rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id))
+    assert not n.pod_dir("web").exists()

@@ -81,7 +81,7 @@ class CriPod:
 
     def create(self, ports: list[PortMapping]) -> None:
         private_dir(self.layout.dir)
-        self._save()
+        self.save()
         try:
             self.sandbox = self.rt.run_pod_sandbox(self.pod, self.layout, ports)
         except BaseException:
@@ -117,7 +117,7 @@ class CriPod:
         entry = self.facts["containers"].get(container_id)
         return self.rt.container_status(self.layout, entry["name"]) if entry else None
 
-    def _save(self) -> None:
+    def save(self) -> None:
         write_json(self.layout.pod_json, pod_to_dict(self.pod))
         write_json(cri_json(self.layout), self.facts)
 
@@ -158,7 +158,7 @@ class CriPod:
             "image": spec_dict["image"], "labels": config.get("labels", {}),
             "annotations": config.get("annotations", {}), "mounts": config.get("mounts", []),
         }
-        self._save()
+        self.save()
         return record.id
 
     def start_container(self, container_id: str) -> None:
@@ -218,7 +218,7 @@ class CriPod:
         volumes = [v for v in spec.get("volumes", []) if v["name"] not in mounts]
         self._set_manifest({**self.manifest, "spec": {**spec, "containers": kept, "volumes": volumes}})
         del self.facts["containers"][container_id]
-        self._save()
+        self.save()
 
     def remove(self, done: Callable[[], None]) -> None:
         def stopped() -> None:
@@ -263,7 +263,7 @@ class CriPod:
         if ip:
             out["network"] = {"ip": ip}
         modes = tr.namespace_modes(self.facts["config"])
-        out["linux"] = {"namespaces": {"options": {k: v for k, v in modes.items()}}}
+        out["linux"] = {"namespaces": {"options": modes}}
         out["runtime_handler"] = self.facts.get("runtime_handler", "")
         return out
 
@@ -348,7 +348,7 @@ class CriRuntime:
 
         def stopped() -> None:
             pod.facts["stopped"] = True
-            pod._save()
+            pod.save()
             answer({})
 
         pod.stop_all(lambda: self.guarded(answer, stopped))

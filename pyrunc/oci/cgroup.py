@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from pyrunc.cgroups import base, cgroup_mounts
+from pyrunc.cgroups import V1_CONTROLLERS, base, cgroup_mounts
 from pyrunc.cgroups.convert import shares_to_weight
 from pyrunc.cgroups.devices import DeviceRule, device_program, v1_writes
 from pyrunc.errors import CgroupError, FieldError
@@ -22,18 +22,33 @@ V2_CONTROLLERS = ("cpuset", "cpu", "memory", "pids")
 
 
 def host_version(mountinfo: str = "/proc/self/mountinfo") -> tuple[int, dict[str, str]]:
-    """(2, {"": root}) on a unified host, else (1, {controller: hierarchy mount point})."""
+    """(2, {"": root}) on a unified host, else (1, {controller or "name=X": hierarchy mount point}): on v1 the
+    named hierarchies (name=systemd) too, as runc joins and shows them."""
     mounts = cgroup_mounts(mountinfo)
     if any(point == MOUNT_ROOT and fstype == "cgroup2" for point, fstype, _ in mounts):
         return 2, {"": MOUNT_ROOT}
     hierarchies: dict[str, str] = {}
-    for point, fstype, controllers in mounts:
-        if fstype == "cgroup" and os.path.dirname(point) == MOUNT_ROOT:
-            for controller in controllers:
-                hierarchies.setdefault(controller, point)
+    with open(mountinfo, encoding="utf-8") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fstype, _source, options = (right.split() + ["", ""])[:3]
+            point = left.split()[4].replace("\\040", " ")
+            if fstype != "cgroup" or os.path.dirname(point) != MOUNT_ROOT:
+                continue
+            for option in options.split(","):
+                if option in V1_CONTROLLERS or option.startswith("name="):
+                    hierarchies.setdefault(option, point)
     if not hierarchies:
         raise CgroupError(f"no cgroup hierarchy is mounted under {MOUNT_ROOT}")
     return 1, hierarchies
+
+
+def bind_names(hierarchies: dict[str, str], groups: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """(name under /sys/fs/cgroup, the container's group) for each v1 hierarchy: its mount point's name."""
+    out = {}
+    for key, point in hierarchies.items():
+        out[os.path.basename(point)] = groups[key]
+    return tuple(sorted(out.items()))
 
 
 def relative_path(cgroups_path: str, container_id: str) -> str:

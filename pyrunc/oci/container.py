@@ -155,7 +155,7 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
             console = sock.detach()
         state_fd = os.open(where, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         args = InitArgs(cfg, container_id, state_fd, console, opts.preserve_fds, opts.no_pivot, opts.no_new_keyring,
-                        groups, version)
+                        cgroup.bind_names(hierarchies, groups) if version == 1 else (), version)
         from pyrunc.runtime.launch import LaunchError, begin_with
 
         pending = begin_with(lambda sync_w, go_r: launcher_main(args, sync_w, go_r))

@@ -46,7 +46,7 @@ class InitArgs(NamedTuple):
     preserve_fds: int
     no_pivot: bool
     no_new_keyring: bool
-    cgroups: dict[str, str]  # controller -> the container's group (for a cgroup v1 mount)
+    cgroup_binds: tuple[tuple[str, str], ...]  # v1: (hierarchy name, the container's group) for a cgroup mount
     cgroup_version: int
 
 
@@ -82,6 +82,7 @@ def _join_session_keyring(name: str) -> None:
 def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
     cfg, proc = a.cfg, a.cfg.process
     stage = "create"
+    told = [False]  # {"created"} sent: from then on errors can only go to the container's stderr
     try:
         from pyrunc.security.process import ProcessSecurity
 
@@ -118,20 +119,42 @@ def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
                 pass
 
         def wait_for_start() -> None:
+            # As runc: a program that is not there fails `create`, not the `start` that nobody would hear.
+            argv[0] = _look_path(argv[0], dict(proc.env).get("PATH", ""))
             send(sync_w, {"created": 1})
+            told[0] = True
             fifo = os.open(FIFO, os.O_WRONLY | os.O_CLOEXEC, dir_fd=a.state_dir)
             os.write(fifo, b"0")
             os.close(fifo)
             os.close(a.state_dir)
 
+        argv = list(proc.args)
         security.enter(lambda: set_identity(proc.uid, proc.gid, proc.additional_gids), last=wait_for_start)
         stage = "exec"
         reset_signals()
-        exec_argv(list(proc.args), dict(proc.env))
+        exec_argv(argv, dict(proc.env))
     except LaunchError as e:
-        _fail(sync_w, e.stage, e.message)
+        _fail(sync_w, e.stage, e.message, told[0])
     except BaseException as e:  # noqa: BLE001 - anything that escapes must reach the runtime
-        _fail(sync_w, stage, f"{type(e).__name__}: {e}" if not isinstance(e, OSError) else _os_error(e))
+        _fail(sync_w, stage, f"{type(e).__name__}: {e}" if not isinstance(e, OSError) else _os_error(e), told[0])
+
+
+def _look_path(name: str, path: str) -> str:
+    """Go's exec.LookPath, as runc's init uses it: a name with a slash as is, else the first executable
+    regular file of that name in PATH."""
+    if "/" in name:
+        candidates = [name]
+    else:
+        candidates = [os.path.join(d or ".", name) for d in path.split(":")] if path else []
+    for candidate in candidates:
+        try:
+            st = os.stat(candidate)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
+            return candidate
+    where = "executable file not found in $PATH" if "/" not in name else "no such file or directory"
+    raise LaunchError("create", f'exec: "{name}": {where}')
 
 
 def _os_error(e: OSError) -> str:
@@ -139,11 +162,12 @@ def _os_error(e: OSError) -> str:
     return f"{e.strerror or e}{':' if where else ''}{where}"
 
 
-def _fail(sync_w: int, stage: str, message: str) -> None:
-    try:
-        os.write(2, f"pyrunc-oci init: {message}\n".encode())  # after "created" the sync pipe has no reader
-    except OSError:
-        pass
+def _fail(sync_w: int, stage: str, message: str, created: bool) -> None:
+    if created:  # the sync pipe has no reader any more
+        try:
+            os.write(2, f"pyrunc-oci init: {message}\n".encode())
+        except OSError:
+            pass
     report_and_exit(sync_w, stage, message)
 
 
@@ -187,9 +211,9 @@ def _build_root(a: InitArgs) -> None:
             f.write(value)
     top = safepath.open_dir("/")
     try:
-        rootfs.mask_paths(top, cfg.masked_paths, ())
-        for path in cfg.readonly_paths:
+        for path in cfg.readonly_paths:  # runc's order: read-only paths, then the masks
             _read_only(top, path)
+        rootfs.mask_paths(top, cfg.masked_paths, ())
     finally:
         os.close(top)
     if cfg.root_readonly:
@@ -263,45 +287,32 @@ def _bind(root: int, m: oc.OciMount, bundle: str, flags: int) -> None:
 
 def _mount_cgroup(root: int, m: oc.OciMount, a: InitArgs, flags: int) -> None:
     """`cgroup` as runc mounts it: cgroup2 on a unified host; on v1 a tmpfs holding a bind of the container's
-    group in each controller hierarchy (named as the hierarchy's directory, `cpu,cpuacct`), read-only if
-    the mount is."""
-    if a.cgroup_version == 2:
-        target = safepath.mkdirs_in(root, m.destination)
-        try:
-            sc.mount("cgroup2", fd_path(target), "cgroup2", flags)
-        finally:
-            os.close(target)
-        return
+    group in each hierarchy (named as the hierarchy's mount point), each bind with the mount's flags."""
     target = safepath.mkdirs_in(root, m.destination)
     try:
+        if a.cgroup_version == 2:
+            sc.mount("cgroup2", fd_path(target), "cgroup2", flags)
+            return
+        # As runc: the tmpfs itself stays writable.
         sc.mount("tmpfs", fd_path(target), "tmpfs", flags & ~sc.MS_RDONLY, "mode=755")
     finally:
         os.close(target)
-    for point in sorted(set(a.cgroups.values())):
-        hierarchy = _hierarchy_name(point, a.cgroups)
-        src = os.open(point, O_PATH | os.O_CLOEXEC)
+    for name, group in a.cgroup_binds:
+        dest = f"{m.destination}/{name}"
+        src = os.open(group, O_PATH | os.O_CLOEXEC)
         try:
-            dest = f"{m.destination}/{hierarchy}"
             sub = safepath.mkdirs_in(root, dest)
             try:
-                mountfd.bind(src, sub, read_only=bool(flags & sc.MS_RDONLY), recursive=False,
-                             reopen=lambda: safepath.open_in(root, dest))
+                mountfd.bind(src, sub, recursive=False)
             finally:
                 os.close(sub)
         finally:
             os.close(src)
-    if flags & sc.MS_RDONLY:
-        fd = safepath.open_in(root, m.destination)
+        top = safepath.open_in(root, dest)
         try:
-            sc.mount(None, fd_path(fd), None, sc.MS_REMOUNT | sc.MS_RDONLY | flags)
+            sc.mount(None, fd_path(top), None, sc.MS_REMOUNT | sc.MS_BIND | flags)
         finally:
-            os.close(fd)
-
-
-def _hierarchy_name(group: str, cgroups: dict[str, str]) -> str:
-    """`cpu,cpuacct` for the container's group in the hierarchy mounted at /sys/fs/cgroup/cpu,cpuacct."""
-    controllers = sorted(c for c, p in cgroups.items() if p == group)
-    return ",".join(controllers)
+            os.close(top)
 
 
 def _make_dev(root: int, cfg: oc.OciConfig) -> None:

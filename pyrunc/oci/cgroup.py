@@ -213,6 +213,17 @@ def procs(groups: dict[str, str]) -> list[int]:
     return base.procs_recursive(next(iter(groups.values()))) if groups else []
 
 
+def oom_killed(groups: dict[str, str]) -> bool:
+    """The kernel's OOM killer struck in the group (v2 memory.events, v1 memory.oom_control: oom_kill)."""
+    for key, name in (("", "memory.events"), ("memory", "memory.oom_control")):
+        if key in groups:
+            try:
+                return base.read_keyed(os.path.join(groups[key], name)).get("oom_kill", 0) > 0
+            except CgroupError:
+                return False
+    return False
+
+
 def remove(groups: dict[str, str]) -> None:
     """Kill what is left in the group and remove it (the leaf only: parents may be shared, as with runc)."""
     for directory in sorted(set(groups.values())):

@@ -173,6 +173,9 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
             pending.release(before_go)
             launched = pending.finish_at("created")
         except LaunchError as e:
+            if cgroup.oom_killed(groups):
+                raise OciError("the container's init was killed by the OOM killer: "
+                               "linux.resources.memory.limit is too low") from None
             raise OciError(e.message) from None
         facts = {"pid": launched.pid, "start_time": launched.start_time, "bundle": cfg.bundle, "rootfs": cfg.root,
                  "created": _now(), "annotations": dict(cfg.annotations), "cgroups": groups}

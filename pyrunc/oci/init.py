@@ -27,7 +27,7 @@ from pyrunc.linux import syscalls as sc
 from pyrunc.linux.safepath import O_PATH, fd_path
 from pyrunc.oci import config as oc
 from pyrunc.runtime import rootfs
-from pyrunc.runtime.launch import (JOIN_ORDER, LaunchError, enter_pid_namespace, exec_argv, join_namespaces,
+from pyrunc.runtime.launch import (JOIN_ORDER, LaunchError, enter_pid_namespace, join_namespaces,
                                    report_and_exit, reset_signals, send, set_identity)
 
 FIFO = "exec.fifo"
@@ -120,7 +120,7 @@ def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
 
         def wait_for_start() -> None:
             # As runc: a program that is not there fails `create`, not the `start` that nobody would hear.
-            argv[0] = _look_path(argv[0], dict(proc.env).get("PATH", ""))
+            program[0] = _look_path(argv[0], dict(proc.env).get("PATH", ""))
             send(sync_w, {"created": 1})
             told[0] = True
             fifo = os.open(FIFO, os.O_WRONLY | os.O_CLOEXEC, dir_fd=a.state_dir)
@@ -129,10 +129,14 @@ def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
             os.close(a.state_dir)
 
         argv = list(proc.args)
+        program = [argv[0]]  # the path found in PATH; argv[0] stays as the config wrote it (runc: the same)
         security.enter(lambda: set_identity(proc.uid, proc.gid, proc.additional_gids), last=wait_for_start)
         stage = "exec"
         reset_signals()
-        exec_argv(argv, dict(proc.env))
+        try:
+            os.execve(program[0], argv, dict(proc.env))
+        except OSError as e:
+            raise LaunchError("exec", f'exec: "{argv[0]}": {e.strerror}') from None
     except LaunchError as e:
         _fail(sync_w, e.stage, e.message, told[0])
     except BaseException as e:  # noqa: BLE001 - anything that escapes must reach the runtime

@@ -2,4 +2,5 @@
 
 from pyrunc.oci.cli import console
 
-console()
+if __name__ == "__main__":  # the supervisor's preload imports every module of the package
+    console()

@@ -263,12 +263,14 @@ def test_namespaces_new_and_joined(oci: Oci) -> None:
     assert ns_id(first, "cgroup") == ns_id("self", "cgroup")  # not asked for
 
     def join(doc: dict[str, Any]) -> None:
-        doc["linux"]["namespaces"] = [{"type": "mount"}, {"type": "pid"}, {"type": "uts"}, {"type": "ipc"},
+        doc["linux"]["namespaces"] = [{"type": "mount"}, {"type": "pid", "path": f"/proc/{first}/ns/pid"},
+                                      {"type": "uts"}, {"type": "ipc", "path": f"/proc/{first}/ns/ipc"},
                                       {"type": "network", "path": f"/proc/{first}/ns/net"}, {"type": "cgroup"}]
         doc["hostname"] = "second"
 
     second = oci.run_detached("n2", oci.bundle(SLEEP, join))
-    assert ns_id(second, "net") == ns_id(first, "net")
+    for kind in ("net", "pid", "ipc"):
+        assert ns_id(second, kind) == ns_id(first, kind), kind
     assert ns_id(second, "uts") != ns_id(first, "uts")
     assert ns_id(second, "cgroup") != ns_id("self", "cgroup")
     out = subprocess.run(["nsenter", "-t", str(second), "-u", "hostname"], capture_output=True, text=True, check=True)

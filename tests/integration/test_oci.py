@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.integration.helpers import WAIT, alive, ns_id, poll
+from tests.integration.helpers import WAIT, alive, mounts_under, ns_id, poll
 from tests.imagekit import busybox_rootfs
 
 pytestmark = [pytest.mark.root]
@@ -99,6 +100,7 @@ def oci(tmp_path: Path, rootfs: Path) -> Iterator[Oci]:
             continue
         for cid in o.ids:
             o("delete", "--force", cid, check=False, runc=runc)
+    assert mounts_under(str(tmp_path)) == []
     leftovers = os.listdir(o.root) if o.root.exists() else []
     assert leftovers == [], f"state left behind: {leftovers}"
     for cid in o.ids:
@@ -226,6 +228,33 @@ def test_run_of_a_killed_container_exits_128_plus_the_signal(oci: Oci) -> None:
         proc.kill()
         proc.wait()
     assert not (oci.root / "k9").exists()
+
+
+def test_run_forwards_signals_to_the_container(oci: Oci) -> None:
+    oci.ids.add("fw")
+    bundle = oci.bundle(["sh", "-c", "trap 'exit 5' TERM; while :; do sleep 0.1; done"])
+    cmd = [*PYRUNC_OCI, "--root", str(oci.root), "run", "--bundle", str(bundle), "fw"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        poll("the container to run", lambda: (oci.root / "fw" / "state.json").exists()
+             and oci.state("fw")["status"] == "running")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(WAIT) == 5
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_verb_errors(oci: Oci) -> None:
+    for args, words in ((["start", "nope"], "container nope does not exist"),
+                        (["kill", "nope", "KILL"], "does not exist"),
+                        (["delete", "../x"], "container id: invalid id format"),
+                        (["state"], "the following arguments are required: id")):
+        out = oci(*args, check=False)
+        assert out.returncode == 1 and out.stderr.count("\n") == 1 and words in out.stderr, out.stderr
+    oci.create("ks", oci.bundle(SLEEP))
+    out = oci("kill", "ks", "SIGNOPE", check=False)
+    assert out.returncode == 1 and "signal: unknown signal 'SIGNOPE'" in out.stderr
 
 
 @needs_runc

@@ -31,7 +31,7 @@ from pyrunc.runtime.launch import (JOIN_ORDER, LaunchError, enter_pid_namespace,
                                    report_and_exit, reset_signals, send, set_identity)
 
 FIFO = "exec.fifo"
-KEYCTL_JOIN_SESSION_KEYRING = 1
+KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_SETPERM, KEYCTL_DESCRIBE = 1, 5, 6
 SYS_KEYCTL = {"x86_64": 250, "i686": 288, "aarch64": 219, "riscv64": 219, "armv7l": 311, "ppc64le": 271,
               "s390x": 280}
 MS_MOVE = 8192
@@ -68,15 +68,25 @@ def launcher_main(a: InitArgs, sync_w: int, go_r: int) -> None:
 
 
 def _join_session_keyring(name: str) -> None:
+    """A new session keyring of the container's own, with runc's permissions: the default ones plus
+    KEY_USR_LINK (0x080000), so that the container's user may link keys into it."""
     number = SYS_KEYCTL.get(sc.machine())
     if number is None:
         return
     libc = sc._libc()
-    if libc.syscall(number, KEYCTL_JOIN_SESSION_KEYRING, ctypes.c_char_p(name.encode())) < 0:
+    key = libc.syscall(number, KEYCTL_JOIN_SESSION_KEYRING, ctypes.c_char_p(name.encode()))
+    if key < 0:
         err = ctypes.get_errno()
         # ENOSYS: no keyrings in this kernel; EACCES/EPERM: a seccomp filter of the host's. runc goes on too.
         if err not in (1, 13, 38):
             raise OSError(err, f"joining session keyring {name}: {os.strerror(err)}")
+        return
+    buf = ctypes.create_string_buffer(256)
+    if libc.syscall(number, KEYCTL_DESCRIBE, ctypes.c_long(key), buf, ctypes.c_long(len(buf))) < 0:
+        return
+    fields = buf.value.decode(errors="replace").split(";")  # type;uid;gid;perm;description
+    perm = int(fields[3], 16) if len(fields) > 3 else 0x3F130000
+    libc.syscall(number, KEYCTL_SETPERM, ctypes.c_long(key), ctypes.c_uint32(perm | 0x080000))
 
 
 def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:

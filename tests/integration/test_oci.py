@@ -414,6 +414,39 @@ def test_cgroup_resources_seen_in_cgroupfs(oci: Oci) -> None:
     poll("the container to stop", lambda: oci.state("r1")["status"] == "stopped")
 
 
+def _keyring(name: str) -> str | None:
+    """The perm field of the keyring `name` in the host's /proc/keys (root sees root's keyrings), or None."""
+    for line in Path("/proc/keys").read_text().splitlines():
+        if f" {name}:" in line:
+            return line.split()[4]
+    return None
+
+
+def test_session_keyring_no_new_keyring_and_no_pivot(oci: Oci) -> None:
+    tag = os.urandom(3).hex()
+    oci.run_detached(f"key{tag}", oci.bundle(SLEEP))
+    assert _keyring(f"_ses.key{tag}") == "3f1b0000"  # runc's permissions (checked against it below)
+    oci.ids.add(f"nokey{tag}")
+    oci("run", "--detach", "--no-new-keyring", "--bundle", str(oci.bundle(SLEEP)), f"nokey{tag}")
+    assert _keyring(f"_ses.nokey{tag}") is None
+    oci.ids.add(f"np{tag}")
+    out = oci("run", "--no-pivot", "--bundle", str(oci.bundle(["sh", "-c", "ls /; cat /proc/self/mountinfo"])),
+              f"np{tag}")
+    assert "bin" in out.stdout.split()
+    # moved onto / (MS_MOVE) instead of pivoted: the mount at / is the bundle's root directory
+    tops = [line.split() for line in out.stdout.splitlines() if len(line.split()) > 5 and line.split()[4] == "/"]
+    assert any(fields[3] == str(oci.rootfs) for fields in tops), out.stdout
+    if RUNC is not None:
+        oci.run_detached(f"rkey{tag}", oci.bundle(SLEEP), runc=True)
+        assert _keyring(f"_ses.rkey{tag}") == _keyring(f"_ses.key{tag}")
+
+
+def test_oom_score_adj_is_clamped_when_root_cannot_lower_it(oci: Oci) -> None:
+    pid = oci.run_detached("oom", oci.bundle(SLEEP, lambda d: d["process"].update(oomScoreAdj=-500)))
+    capable = int(status(os.getpid())["CapEff"], 16) >> 24 & 1  # CAP_SYS_RESOURCE
+    assert Path(f"/proc/{pid}/oom_score_adj").read_text().strip() == ("-500" if capable else "0")
+
+
 # ------------------------------------------------------------------------------------------ terminal
 def test_console_socket_gets_a_real_pty(oci: Oci) -> None:
     path = str(oci.tmp / "console.sock")

@@ -13,7 +13,7 @@ import os
 
 from pyrunc.cgroups import V1_CONTROLLERS, base, cgroup_mounts
 from pyrunc.cgroups.convert import shares_to_weight
-from pyrunc.cgroups.devices import DeviceRule, device_program, v1_writes
+from pyrunc.cgroups.devices import ALLOW_ALL, DeviceRule, device_program, v1_writes
 from pyrunc.errors import CgroupError, FieldError
 from pyrunc.oci.config import Resources
 
@@ -183,7 +183,7 @@ def create(version: int, hierarchies: dict[str, str], rel: str, res: Resources) 
             if "devices" in groups:
                 for name, value in v1_writes(res.devices):
                     base.write(os.path.join(groups["devices"], name), value)
-            elif list(res.devices) != [DeviceRule("a", None, None, "rwm", True)]:
+            elif list(res.devices) != [ALLOW_ALL]:
                 raise CgroupError("cannot restrict the container's devices: the devices controller is not mounted")
     except BaseException:
         for path in reversed(made):
@@ -196,6 +196,8 @@ def create(version: int, hierarchies: dict[str, str], rel: str, res: Resources) 
 
 
 def _devices_v2(directory: str, rules: tuple[DeviceRule, ...]) -> None:
+    if list(rules) == [ALLOW_ALL]:
+        return  # nothing to restrict: no program (a v2 group without one allows every device)
     from pyrunc.cgroups.ebpf import set_device_program
 
     set_device_program(directory, device_program(list(rules)))

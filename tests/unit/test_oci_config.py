@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from pyrunc.cgroups.devices import ALLOW_ALL, DENY_ALL, DeviceRule
-from pyrunc.errors import FieldError
+from pyrunc.errors import CgroupError, FieldError
 from pyrunc.oci import cgroup, config
 from pyrunc.oci.config import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, decode
 from pyrunc.oci.defaults import default_spec, features
@@ -160,3 +160,25 @@ def test_features_lists_only_what_is_handled() -> None:
     doc = features()
     assert doc["hooks"] == [] and "user" not in doc["linux"]["namespaces"]
     assert "rbind" in doc["mountOptions"] and "idmap" not in doc["mountOptions"]
+
+
+def test_cgroup_v2_group_made_and_written(tmp_path: Any) -> None:
+    """On a unified hierarchy (here a directory standing for it): controllers enabled on the way down, the
+    values written in the container's group; a failure removes what was made."""
+    top = tmp_path
+    (top / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    (top / "cgroup.subtree_control").write_text("")
+    (top / "a").mkdir()
+    (top / "a" / "cgroup.controllers").write_text("cpuset cpu memory pids\n")
+    (top / "a" / "cgroup.subtree_control").write_text("")
+    res = config.Resources(memory_limit=1 << 20, cpu_quota=1000, cpu_period=10000, pids_limit=5)
+    groups = cgroup.create(2, {"": str(top)}, "a/b", res)
+    assert groups == {"": str(top / "a" / "b")}
+    assert (top / "cgroup.subtree_control").read_text() == "+cpuset +cpu +memory +pids"
+    assert (top / "a" / "cgroup.subtree_control").read_text() == "+cpuset +cpu +memory +pids"
+    assert (top / "a" / "b" / "memory.max").read_text() == str(1 << 20)
+    assert (top / "a" / "b" / "cpu.max").read_text() == "1000 10000"
+    assert (top / "a" / "b" / "pids.max").read_text() == "5"
+    with pytest.raises(CgroupError):
+        cgroup.create(2, {"": str(top)}, "a/c/d", res)  # a/c has no cgroup files: fails
+    assert not (top / "a" / "c").exists()

@@ -130,7 +130,7 @@ def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
 
         def wait_for_start() -> None:
             # As runc: a program that is not there fails `create`, not the `start` that nobody would hear.
-            program[0] = _look_path(argv[0], dict(proc.env).get("PATH", ""))
+            program[0] = _look_path(argv[0], env.get("PATH", ""))
             send(sync_w, {"created": 1})
             told[0] = True
             fifo = os.open(FIFO, os.O_WRONLY | os.O_CLOEXEC, dir_fd=a.state_dir)
@@ -139,18 +139,34 @@ def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
             os.close(a.state_dir)
 
         argv = list(proc.args)
+        env = dict(proc.env)
+        if "HOME" not in env:
+            env["HOME"] = _home(proc.uid)  # runc: the user's home from the container's /etc/passwd, else /
         program = [argv[0]]  # the path found in PATH; argv[0] stays as the config wrote it (runc: the same)
         security.enter(lambda: set_identity(proc.uid, proc.gid, proc.additional_gids), last=wait_for_start)
         stage = "exec"
         reset_signals()
         try:
-            os.execve(program[0], argv, dict(proc.env))
+            os.execve(program[0], argv, env)
         except OSError as e:
             raise LaunchError("exec", f'exec: "{argv[0]}": {e.strerror}') from None
     except LaunchError as e:
         _fail(sync_w, e.stage, e.message, told[0])
     except BaseException as e:  # noqa: BLE001 - anything that escapes must reach the runtime
         _fail(sync_w, stage, f"{type(e).__name__}: {e}" if not isinstance(e, OSError) else _os_error(e), told[0])
+
+
+def _home(uid: int) -> str:
+    """The home directory of `uid` in the container's /etc/passwd (read after pivot_root), else "/"."""
+    try:
+        with open("/etc/passwd", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                fields = line.rstrip("\n").split(":")
+                if len(fields) >= 6 and fields[2] == str(uid):
+                    return fields[5] or "/"
+    except OSError:
+        pass
+    return "/"
 
 
 def _look_path(name: str, path: str) -> str:

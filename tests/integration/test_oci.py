@@ -335,6 +335,16 @@ def test_process_security_matches_runc(oci: Oci) -> None:
 
 
 @needs_runc
+@pytest.mark.parametrize("uid", [0, 4242])
+def test_environment_matches_runc(oci: Oci, uid: int) -> None:
+    bundle = oci.bundle(["env"], lambda d: d["process"]["user"].update(uid=uid))
+    oci.ids.add("env")
+    ours, theirs = oci("run", "--bundle", str(bundle), "env"), oci("run", "--bundle", str(bundle), "env", runc=True)
+    assert sorted(ours.stdout.splitlines()) == sorted(theirs.stdout.splitlines())
+    assert "HOME=" in ours.stdout
+
+
+@needs_runc
 def test_mounts_masks_and_readonly_root_match_runc(oci: Oci) -> None:
     def edit(doc: dict[str, Any]) -> None:
         data = oci.tmp / "data"

@@ -6,13 +6,17 @@ user can still open the FIFO in it):
     <root>/<id>/state.json   written once by create (atomically): pid, its start time, bundle, rootfs,
                              created, annotations, cgroup groups
     <root>/<id>/exec.fifo    made by create, removed by start once the init went on
-The status is derived on read, as runc does: no state.json yet = creating; init gone (or its pid reused:
+While `create` works it holds a lock (flock) on the directory and has noted the container's cgroup in
+<root>/<id>/cgroups.json, so that what a `create` killed half-way leaves can still be deleted.
+The status is derived on read, as runc does: no state.json yet = creating (stopped once the lock is free:
+its create died); init gone (or its pid reused:
 the start time differs) = stopped; FIFO still there = created; else running.
 """
 
 from __future__ import annotations
 
 import datetime
+import fcntl
 import json
 import os
 import resource
@@ -30,6 +34,22 @@ from pyrunc.oci.init import FIFO, InitArgs, launcher_main
 from pyrunc.store import atomic
 
 STATE = "state.json"
+CGROUPS = "cgroups.json"
+
+
+def _locked(where: str) -> bool:
+    """A `create` holds the directory's lock (it is running)."""
+    try:
+        fd = os.open(where, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
 
 
 class OciError(PyruncError):
@@ -68,7 +88,8 @@ def load(root: str, container_id: str) -> State:
         raise OciError(f"container {container_id} does not exist")
     facts = atomic.read_json(os.path.join(where, STATE))
     if facts is None:
-        return State(container_id, 0, 0, "", "", "", {}, {}, "creating")
+        groups = atomic.read_json(os.path.join(where, CGROUPS)) or {}
+        return State(container_id, 0, 0, "", "", "", {}, dict(groups), "creating" if _locked(where) else "stopped")
     pid, start = int(facts["pid"]), int(facts["start_time"])
     if not sc.pid_alive(pid, start):
         status = "stopped"
@@ -136,6 +157,8 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
     except FileExistsError:
         raise OciError(f"container with id exists: {container_id}") from None
     os.chmod(where, 0o711)
+    lock = os.open(where, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    fcntl.flock(lock, fcntl.LOCK_EX)  # the init closes its copy before it waits (init.py: close_fds_except)
     groups: dict[str, str] = {}
     console = -1
     state_fd = -1
@@ -143,8 +166,9 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
         os.mkfifo(os.path.join(where, FIFO), 0o622)
         os.chmod(os.path.join(where, FIFO), 0o622)
         version, hierarchies = cgroup.host_version()
-        groups = cgroup.create(version, hierarchies, cgroup.relative_path(cfg.cgroups_path, container_id),
-                               cfg.resources)
+        rel = cgroup.relative_path(cfg.cgroups_path, container_id)
+        atomic.write_text(os.path.join(where, CGROUPS), json.dumps(cgroup.paths(version, hierarchies, rel)), mode=0o644)
+        groups = cgroup.create(version, hierarchies, rel, cfg.resources)
         if opts.console_socket:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
@@ -186,7 +210,7 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
         _remove(where, groups)
         raise
     finally:
-        for fd in (console, state_fd):
+        for fd in (console, state_fd, lock):
             if fd >= 0:
                 os.close(fd)
     return load(root, container_id)

@@ -183,6 +183,21 @@ def test_delete_of_a_created_container_and_force(oci: Oci) -> None:
     assert not alive(pid)
 
 
+def test_what_a_killed_create_left_is_deleted(oci: Oci) -> None:
+    """A create killed half-way leaves its directory (no state.json, the lock free) and its cgroup, noted in
+    cgroups.json: it shows as stopped and delete removes both."""
+    from pyrunc.oci import cgroup, config
+
+    version, hierarchies = cgroup.host_version()
+    groups = cgroup.create(version, hierarchies, "half", config.Resources())
+    oci.ids.add("half")
+    (oci.root / "half").mkdir(parents=True)
+    (oci.root / "half" / "cgroups.json").write_text(json.dumps(groups))
+    assert oci.state("half")["status"] == "stopped"
+    oci("delete", "half")
+    assert not any(Path(p).exists() for p in groups.values())
+
+
 @pytest.mark.parametrize("edit, words", [
     (lambda d: d["mounts"].append({"destination": "/x", "type": "nfs", "source": "x"}), "mounts[7].type"),
     (lambda d: d.update(hooks={"prestart": [{"path": "/bin/true"}]}), "hooks: not supported"),

@@ -73,19 +73,9 @@ def build_parser() -> Parser:
     return parser
 
 
-def _libseccomp_version() -> str:
-    try:
-        import ctypes
-
-        lib = ctypes.CDLL("libseccomp.so.2")
-        lib.seccomp_version.restype = ctypes.POINTER(ctypes.c_uint * 3)
-        v = lib.seccomp_version().contents
-        return f"{v[0]}.{v[1]}.{v[2]}"
-    except (OSError, AttributeError):
-        return "unknown"
-
-
 def version_text() -> str:
+    from pyrunc.oci.defaults import libseccomp_version as _libseccomp_version
+
     return (f"pyrunc-oci version {__version__}\nspec: {OCI_VERSION}\npython: {platform.python_version()}\n"
             f"libseccomp: {_libseccomp_version()}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyrunc import __version__
 from pyrunc.oci import OCI_VERSION
 from pyrunc.oci.config import FLAG_WORDS, PROPAGATION_WORDS
 from pyrunc.security import caps as capsets
@@ -53,6 +54,18 @@ def default_spec() -> dict[str, Any]:
     }
 
 
+def libseccomp_version() -> str:
+    try:
+        import ctypes
+
+        lib = ctypes.CDLL("libseccomp.so.2")
+        lib.seccomp_version.restype = ctypes.POINTER(ctypes.c_uint * 3)
+        v = lib.seccomp_version().contents
+        return f"{v[0]}.{v[1]}.{v[2]}"
+    except (OSError, AttributeError):
+        return "unknown"
+
+
 def features() -> dict[str, Any]:
     """The runtime-spec features document: only what pyrunc-oci really handles (docs/oci.md)."""
     return {
@@ -72,5 +85,6 @@ def features() -> dict[str, Any]:
             "intelRdt": {"enabled": False},
             "mountExtensions": {"idmap": {"enabled": False}},
         },
-        "annotations": {},
+        "annotations": {"io.github.seccomp.libseccomp.version": libseccomp_version(),
+                        "org.pyrunc.version": __version__},
     }

@@ -532,6 +532,11 @@ def test_spec_is_runcs_and_features_and_version(oci: Oci) -> None:
     assert rootless.returncode == 1 and "rootless" in rootless.stderr
     features = json.loads(oci("features").stdout)
     assert features["ociVersionMin"] == "1.0.0" and "mount" in features["linux"]["namespaces"]
+    theirs_features = subprocess.run([RUNC or "runc", "features"], capture_output=True, text=True)
+    if theirs_features.returncode == 0:  # runc >= 1.1 has it: the same document's shape
+        reference = json.loads(theirs_features.stdout)
+        assert set(features) == set(reference) and set(reference["linux"]) <= set(features["linux"])
+        assert set(features["mountOptions"]) <= set(reference["mountOptions"])
     version = oci("--version").stdout.splitlines()
     assert version[0].startswith("pyrunc-oci version ") and version[1].startswith("spec: 1.0")
     systemd = oci("--systemd-cgroup", "list", check=False)

@@ -226,6 +226,7 @@ def _build_root(a: InitArgs) -> None:
                                             f"{e.strerror or e}") from None
         if not any(m.destination == "/dev" and m.type == "bind" for m in cfg.mounts):
             _make_dev(root, cfg)
+        os.close(safepath.mkdirs_in(root, cfg.process.cwd))  # runc makes a missing cwd (before a read-only root)
         os.fchdir(root)
     finally:
         os.close(root)

@@ -389,12 +389,14 @@ def test_hostname_sysctl_devices_and_domainname(oci: Oci) -> None:
         doc["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
         doc["linux"]["devices"] = [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o640}]
 
-    bundle = oci.bundle(["sh", "-c", "hostname; cat /proc/sys/kernel/domainname; cat /proc/sys/net/ipv4/ip_forward; ls -ln /dev/fuse"], edit)
+    bundle = oci.bundle(["sh", "-c", "hostname; cat /proc/sys/kernel/domainname; cat /proc/sys/net/ipv4/ip_forward; "
+                               "ls -ln /dev/fuse; pwd"], lambda d: (edit(d), d["process"].update(cwd="/made/here")))
     oci.ids.add("h1")
     out = oci("run", "--bundle", str(bundle), "h1")
     lines = out.stdout.splitlines()
     assert lines[:3] == ["box", "example.test", "1"]
     assert lines[3].startswith("crw-r-----") and "10, 229" in lines[3]
+    assert lines[4] == "/made/here"  # a missing cwd is made, as runc makes it (the root is read-only after)
 
 
 def test_seccomp_from_the_config(oci: Oci) -> None:

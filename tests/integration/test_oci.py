@@ -141,12 +141,13 @@ def container_cgroup(pid: int, controller: str) -> Path:
 
 # ------------------------------------------------------------------------------------------ life cycle
 def test_lifecycle_and_its_errors(oci: Oci) -> None:
-    bundle = oci.bundle(SLEEP)
+    bundle = oci.bundle(SLEEP, lambda d: d.update(annotations={"org.example.key": "value"}))
     pid_file = oci.tmp / "pid"
     pid = oci.create("c1", bundle, "--pid-file", str(pid_file))
     assert pid_file.read_text() == str(pid)
     st = oci.state("c1")
     assert st["status"] == "created" and st["id"] == "c1" and st["bundle"] == str(bundle)
+    assert st["annotations"] == {"org.example.key": "value"} and st["ociVersion"].startswith("1.0.")
     assert alive(pid)
     # The only process of the container is its init: nothing of pyrunc stays (ours is gone, the init's
     # parent is not a pyrunc process).

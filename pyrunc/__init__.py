@@ -17,6 +17,7 @@ General layout (see docs/design.md):
   supervisor/  the daemon that owns every pod (one PodWorker each), its socket server and protocol
   printers/    kubectl-shaped tables and describe output from v1 Pod dicts (pure)
   cli/         one module per verb; shared helpers in common.py and view.py, no verb imports another
+  oci/         pyrunc-oci: runc's command line and the OCI runtime spec on the same launcher (docs/oci.md)
 """
 
 __version__ = "0.1.0"

@@ -27,6 +27,8 @@ if [ "${1:-}" = "--test" ]; then
   packages+=(qemu-system-x86 debootstrap cpio e2fsprogs iputils-ping libc6-dev)
   # The image tests: a real registry on loopback (docker-registry) and skopeo/umoci to push and pack images.
   packages+=(docker-registry skopeo umoci)
+  # The pyrunc-oci tests run the same bundles with Debian's runc and compare (tests/integration/test_oci.py).
+  packages+=(runc)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -31,6 +31,7 @@ VERBS = {
     "daemon": argparse.SUPPRESS,
     "completion": "Print a shell completion script (bash, zsh)",
     "version": "Print the version",
+    "oci": "The OCI runtime (runc's command line): pyrunc oci create|start|state|kill|delete|run|list|spec|features",
 }
 
 
@@ -93,6 +94,10 @@ def build_parser() -> Parser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["oci"]:  # pyrunc-oci's words, its own global flags included (cli/oci_cmd.py)
+        from pyrunc.cli.oci_cmd import forward
+
+        return forward(argv[1:])
     debug = "--debug" in argv[: argv.index("--")] if "--" in argv else "--debug" in argv
     try:
         opts, rest = split_globals(argv)

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, NamedTuple, NoReturn, Sequence
 from pyrunc.linux import hygiene
 from pyrunc.linux import syscalls as sc
 from pyrunc.runtime.config import ContainerConfig
-from pyrunc.runtime.launch import LaunchError, _reset_signals, exec_argv, set_identity
+from pyrunc.runtime.launch import LaunchError, reset_signals, exec_argv, set_identity
 
 if TYPE_CHECKING:
     from pyrunc.runtime import exec_io
@@ -91,7 +91,7 @@ def enter_and_run(cfg: ContainerConfig, pid: int, argv: Sequence[str], cgroup_pr
             slave = _make_pty(cfg, sock, tty.winsize)
         # Held until the handlers below forward them to the command: until then this process has the
         # caller's handlers, which forward to nobody (a SIGTERM sent as soon as the command runs was lost).
-        # The command unblocks them (_reset_signals) before its exec.
+        # The command unblocks them (reset_signals) before its exec.
         signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
         child = os.fork()
         if child == 0:
@@ -162,7 +162,7 @@ def _run_command(cfg: ContainerConfig, security: "ProcessSecurity", argv: Sequen
             os.chdir(cfg.cwd)
         except OSError:
             os.chdir("/")
-        _reset_signals()
+        reset_signals()
         exec_argv(list(argv), dict(cfg.env))
     except LaunchError as e:
         os.write(errpipe, e.message.encode())

@@ -58,11 +58,11 @@ class Launched(NamedTuple):  # not a dataclass: keeps dataclasses off `pyrunc ex
     start_time: int
 
 
-def _send(fd: int, msg: dict) -> None:
+def send(fd: int, msg: dict) -> None:
     os.write(fd, (json.dumps(msg) + "\n").encode())
 
 
-def _reset_signals() -> None:
+def reset_signals() -> None:
     """Every signal at its default and none blocked, as runc starts a process: Python ignores SIGPIPE
     and SIGXFSZ, a caller may ignore others, and an ignored signal survives execve."""
     for sig in signal.valid_signals():
@@ -178,7 +178,7 @@ def _init_main(cfg: ContainerConfig, sync_w: int, go_r: int, stdout: int, stderr
 
         security = ProcessSecurity(cfg)  # the seccomp filter is compiled while the host's libseccomp is reachable
         os.setsid()
-        _send(sync_w, {"ready": 1})
+        send(sync_w, {"ready": 1})
         if os.read(go_r, 1) != b"g":
             os._exit(1)
         os.close(go_r)
@@ -203,17 +203,17 @@ def _init_main(cfg: ContainerConfig, sync_w: int, go_r: int, stdout: int, stderr
             os.chdir(cfg.cwd)
         keep_pipe_readers(readers)
         stage = "exec"
-        _reset_signals()
+        reset_signals()
         exec_argv(list(cfg.args), dict(cfg.env))
     except LaunchError as e:
-        _report_and_exit(sync_w, e.stage, e.message)
+        report_and_exit(sync_w, e.stage, e.message)
     except BaseException as e:  # noqa: BLE001 - anything that escapes must reach the supervisor
-        _report_and_exit(sync_w, stage, f"{type(e).__name__}: {e}")
+        report_and_exit(sync_w, stage, f"{type(e).__name__}: {e}")
 
 
-def _report_and_exit(sync_w: int, stage: str, message: str) -> None:
+def report_and_exit(sync_w: int, stage: str, message: str) -> None:
     try:
-        _send(sync_w, {"error": message, "stage": stage})
+        send(sync_w, {"error": message, "stage": stage})
     finally:
         os._exit(128)
 
@@ -228,10 +228,10 @@ def _launcher_main(cfg: ContainerConfig, sync_w: int, go_r: int, stdout: int, st
         if pid == 0:
             _init_main(cfg, sync_w, go_r, stdout, stderr, readers, stdio)
             os._exit(127)
-        _send(sync_w, {"pid": pid})
+        send(sync_w, {"pid": pid})
         os._exit(0)
     except BaseException as e:  # noqa: BLE001
-        _report_and_exit(sync_w, "create", f"joining the pod sandbox: {e}")
+        report_and_exit(sync_w, "create", f"joining the pod sandbox: {e}")
 
 
 class _Reader:
@@ -306,6 +306,21 @@ class Pending:
         finally:
             self._close()
 
+    def finish_at(self, marker: str) -> Launched:
+        """Wait for the init's {marker: ...} instead of its exec, and leave it running: pyrunc-oci's `create`
+        (its init then blocks on the exec FIFO until `start`). An error or EOF before it is a LaunchError."""
+        try:
+            msg = self.reader.next()
+            if msg is None or marker not in msg:
+                raise LaunchError((msg or {}).get("stage", "create"), (msg or {}).get("error", "the container init died"))
+            self.init_pid, pid = 0, self.init_pid  # ours no longer: abort() must not kill it
+            return Launched(pid, self.start_time)
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            self._close()
+
     def abort(self) -> None:
         if self.init_pid:
             _kill_and_reap(self.init_pid)
@@ -326,6 +341,13 @@ def begin(cfg: ContainerConfig, stdout: int, stderr: int, readers: tuple[int, ..
           stdio: Stdio = Stdio()) -> Pending:
     """Fork the launcher of the container (see the module docstring); the caller may close its copies of
     `stdout`, `stderr` and `stdio` once this returns: the launcher holds its own."""
+    return begin_with(lambda sync_w, go_r: _launcher_main(cfg, sync_w, go_r, stdout, stderr, readers, stdio))
+
+
+def begin_with(launcher_main: Callable[[int, int], None]) -> Pending:
+    """The handshake's mechanism for any launcher: fork, run `launcher_main(sync_w, go_r)` in the child (it
+    must send {"pid"} and have its init send {"ready"}, then wait for "g" on go_r; it never returns), and
+    hand back the Pending launch. The pod's containers and pyrunc-oci's (pyrunc/oci/init.py) both use it."""
     sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
     sys.stdout.flush()
@@ -334,7 +356,7 @@ def begin(cfg: ContainerConfig, stdout: int, stderr: int, readers: tuple[int, ..
     if launcher == 0:
         os.close(sync_r)
         os.close(go_w)
-        _launcher_main(cfg, sync_w, go_r, stdout, stderr, readers, stdio)
+        launcher_main(sync_w, go_r)
         os._exit(127)
     os.close(sync_w)
     os.close(go_r)

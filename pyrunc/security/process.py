@@ -105,8 +105,10 @@ class ProcessSecurity:
         if self.filter is not None:
             self.filter.load()
 
-    def enter(self, identity: Callable[[], None]) -> None:
-        """Become the container's process: see the module docstring for the order and why."""
+    def enter(self, identity: Callable[[], None], last: Callable[[], None] | None = None) -> None:
+        """Become the container's process: see the module docstring for the order and why. `last` runs
+        after the capabilities are set and before a no_new_privs filter is loaded (pyrunc-oci's wait on
+        its exec FIFO, where runc waits)."""
         caps = self.caps
         if self.no_new_privs:
             set_no_new_privs()
@@ -119,6 +121,8 @@ class ProcessSecurity:
         capset(capsets.mask(_known(caps.effective)), capsets.mask(_known(caps.permitted)),
                capsets.mask(_known(caps.inheritable)))
         set_ambient(_known(caps.ambient))
+        if last is not None:
+            last()
         if self.no_new_privs:
             self._load_seccomp()
 

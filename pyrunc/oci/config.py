@@ -1,0 +1,537 @@
+"""A bundle's config.json decoded into frozen records: pure, unit-tested without root.
+
+Every field of the runtime spec (1.0 to 1.2) that pyrunc-oci handles is checked and kept here; a field of
+the spec it does not handle yet is refused with one line naming it (`linux.uidMappings: not supported by
+pyrunc-oci yet`), never ignored: a container must not start with less isolation than its config asks for.
+Properties the spec does not define are ignored, as the spec says runtimes must.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyrunc.cgroups.devices import ALLOW_ALL, DEFAULT_ALLOWED, DENY_ALL, DeviceRule, split_default
+from pyrunc.errors import FieldError
+from pyrunc.runtime.config import CapabilitySets
+from pyrunc.security import caps as capsets
+
+NAMESPACE_KINDS = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts", "user": "user",
+                   "cgroup": "cgroup", "time": "time"}
+RLIMITS = ("RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_LOCKS", "RLIMIT_MEMLOCK",
+           "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_RSS", "RLIMIT_RTPRIO",
+           "RLIMIT_RTTIME", "RLIMIT_SIGPENDING", "RLIMIT_STACK")
+MOUNT_TYPES = ("bind", "proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "cgroup2")
+# The spec's fields pyrunc-oci does not handle yet, by path: refused when present and not empty.
+NOT_YET = ("hooks", "linux.uidMappings", "linux.gidMappings", "linux.rootfsPropagation", "linux.mountLabel",
+           "linux.intelRdt", "linux.personality", "linux.timeOffsets", "linux.memoryPolicy",
+           "linux.seccomp.listenerPath", "linux.seccomp.listenerMetadata", "process.apparmorProfile",
+           "process.selinuxLabel", "process.ioPriority", "process.scheduler", "process.execCPUAffinity",
+           "linux.resources.blockIO", "linux.resources.hugepageLimits", "linux.resources.network",
+           "linux.resources.rdma", "linux.resources.unified", "solaris", "windows", "vm", "zos")
+NOT_YET_MEMORY = ("kernel", "kernelTCP", "swappiness", "disableOOMKiller", "useHierarchy", "checkBeforeUpdate")
+NOT_YET_CPU = ("realtimeRuntime", "realtimePeriod", "burst", "idle")
+_ID = re.compile(r"^[\w+\-.]+$")  # runc's container id rule
+
+
+@dataclass(frozen=True)
+class OciMount:
+    destination: str
+    type: str  # one of MOUNT_TYPES ("bind" for bind and rbind)
+    source: str
+    flags: int  # MS_* of the mount itself (MS_BIND, MS_REC, MS_RDONLY, MS_NOSUID ...)
+    data: str  # the filesystem options left after runc's flag words are taken out
+    propagation: int = 0  # MS_SHARED, MS_SLAVE, MS_PRIVATE, MS_UNBINDABLE (| MS_REC), applied after the mount
+
+
+@dataclass(frozen=True)
+class Rlimit:
+    resource: str
+    soft: int
+    hard: int
+
+
+@dataclass(frozen=True)
+class Process:
+    args: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    cwd: str
+    uid: int
+    gid: int
+    additional_gids: tuple[int, ...]
+    umask: int | None
+    capabilities: CapabilitySets
+    rlimits: tuple[Rlimit, ...]
+    no_new_privileges: bool
+    oom_score_adj: int | None
+    terminal: bool
+    console_size: tuple[int, int] | None  # (height, width)
+
+
+@dataclass(frozen=True)
+class Device:
+    """A node of linux.devices, made in the container's /dev."""
+
+    path: str
+    kind: str  # c, b, u or p
+    major: int
+    minor: int
+    mode: int
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True)
+class Resources:
+    memory_limit: int | None = None
+    memory_reservation: int | None = None
+    memory_swap: int | None = None
+    cpu_shares: int | None = None
+    cpu_quota: int | None = None
+    cpu_period: int | None = None
+    cpus: str = ""
+    mems: str = ""
+    pids_limit: int | None = None
+    devices: tuple[DeviceRule, ...] = (ALLOW_ALL,)
+
+
+@dataclass(frozen=True)
+class OciConfig:
+    bundle: str
+    root: str  # absolute host path of the root filesystem
+    root_readonly: bool
+    process: Process
+    hostname: str
+    domainname: str
+    mounts: tuple[OciMount, ...]
+    namespaces: dict[str, str] = field(default_factory=dict)  # spec kind -> "new" | path (absent: the host's)
+    masked_paths: tuple[str, ...] = ()
+    readonly_paths: tuple[str, ...] = ()
+    resources: Resources = Resources()
+    cgroups_path: str = ""
+    devices: tuple[Device, ...] = ()
+    sysctl: tuple[tuple[str, str], ...] = ()
+    seccomp: str = ""  # the linux.seccomp object as JSON text ("" = none), checked by security/seccomp.py
+    annotations: tuple[tuple[str, str], ...] = ()
+
+    # What security/process.py's ProcessSecurity reads.
+    @property
+    def capabilities(self) -> CapabilitySets:
+        """The sets to apply. The kernel raises an ambient capability only when it is permitted and
+        inheritable; runc goes on without the others (its default config asks for ambient caps with no
+        inheritable set), so they are left out here rather than failing the container."""
+        c = self.process.capabilities
+        ambient = tuple(n for n in c.ambient if n in c.inheritable and n in c.permitted)
+        return c._replace(ambient=ambient)
+
+    @property
+    def no_new_privileges(self) -> bool:
+        return self.process.no_new_privileges
+
+
+class _Reader:
+    """Typed access to the JSON tree, every error naming the field's path."""
+
+    def obj(self, value: Any, path: str) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise FieldError(path, "must be an object")
+        return value
+
+    def lst(self, value: Any, path: str) -> list[Any]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise FieldError(path, "must be an array")
+        return value
+
+    def str_(self, value: Any, path: str, default: str = "") -> str:
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            raise FieldError(path, "must be a string")
+        return value
+
+    def int_(self, value: Any, path: str, low: int = -(1 << 63), high: int = (1 << 64) - 1) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise FieldError(path, "must be an integer")
+        if not low <= value <= high:
+            raise FieldError(path, f"must be between {low} and {high}")
+        return value
+
+    def opt_int(self, value: Any, path: str, low: int = -(1 << 63), high: int = (1 << 64) - 1) -> int | None:
+        return None if value is None else self.int_(value, path, low, high)
+
+    def bool_(self, value: Any, path: str) -> bool:
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            raise FieldError(path, "must be true or false")
+        return value
+
+    def strings(self, value: Any, path: str) -> tuple[str, ...]:
+        return tuple(self.str_(v, f"{path}[{i}]") for i, v in enumerate(self.lst(value, path)))
+
+
+R = _Reader()
+
+
+def _present(doc: dict[str, Any], dotted: str) -> bool:
+    node: Any = doc
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return node not in (None, "", [], {})
+
+
+def _not_yet(path: str) -> FieldError:
+    return FieldError(path, "not supported by pyrunc-oci yet (docs/oci.md)")
+
+
+def check_id(container_id: str) -> str:
+    if not container_id or not _ID.match(container_id) or container_id in (".", ".."):
+        raise FieldError("container id", f"invalid id format: {container_id!r}")
+    return container_id
+
+
+# ---------------------------------------------------------------------------------------- mounts
+# runc's option words (libcontainer/specconv: mountFlags) -> (clear?, MS_ flag).
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_SYNCHRONOUS = 1, 2, 4, 8, 16
+MS_REMOUNT, MS_MANDLOCK, MS_DIRSYNC, MS_NOATIME, MS_NODIRATIME = 32, 64, 128, 1024, 2048
+MS_BIND, MS_REC, MS_SILENT = 4096, 16384, 32768
+MS_UNBINDABLE, MS_PRIVATE, MS_SLAVE, MS_SHARED = 1 << 17, 1 << 18, 1 << 19, 1 << 20
+MS_RELATIME, MS_STRICTATIME = 1 << 21, 1 << 24
+FLAG_WORDS: dict[str, tuple[bool, int]] = {
+    "ro": (False, MS_RDONLY), "rw": (True, MS_RDONLY), "nosuid": (False, MS_NOSUID), "suid": (True, MS_NOSUID),
+    "nodev": (False, MS_NODEV), "dev": (True, MS_NODEV), "noexec": (False, MS_NOEXEC), "exec": (True, MS_NOEXEC),
+    "sync": (False, MS_SYNCHRONOUS), "async": (True, MS_SYNCHRONOUS), "dirsync": (False, MS_DIRSYNC),
+    "remount": (False, MS_REMOUNT), "mand": (False, MS_MANDLOCK), "nomand": (True, MS_MANDLOCK),
+    "atime": (True, MS_NOATIME), "noatime": (False, MS_NOATIME), "diratime": (True, MS_NODIRATIME),
+    "nodiratime": (False, MS_NODIRATIME), "bind": (False, MS_BIND), "rbind": (False, MS_BIND | MS_REC),
+    "relatime": (False, MS_RELATIME), "norelatime": (True, MS_RELATIME), "strictatime": (False, MS_STRICTATIME),
+    "nostrictatime": (True, MS_STRICTATIME), "silent": (False, MS_SILENT), "loud": (True, MS_SILENT),
+    "defaults": (False, 0),
+}
+PROPAGATION_WORDS = {"private": MS_PRIVATE, "rprivate": MS_PRIVATE | MS_REC, "shared": MS_SHARED,
+                     "rshared": MS_SHARED | MS_REC, "slave": MS_SLAVE, "rslave": MS_SLAVE | MS_REC,
+                     "unbindable": MS_UNBINDABLE, "runbindable": MS_UNBINDABLE | MS_REC}
+# Words runc handles that pyrunc-oci does not yet (recursive mount attributes, id-mapped mounts).
+NOT_YET_WORDS = ("idmap", "ridmap", "rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec",
+                 "rnodiratime", "rdiratime", "rrelatime", "rnorelatime", "rnoatime", "ratime", "rstrictatime",
+                 "rnostrictatime", "tmpcopyup", "nosymfollow", "rnosymfollow", "symfollow", "rsymfollow")
+
+
+def _mount(m: Any, path: str) -> OciMount:
+    d = R.obj(m, path)
+    dest = R.str_(d.get("destination"), f"{path}.destination")
+    if not dest.startswith("/"):
+        raise FieldError(f"{path}.destination", f"must be an absolute path, not {dest!r}")
+    if os.path.normpath(dest) == "/":
+        raise FieldError(f"{path}.destination", "cannot be the root")
+    if d.get("uidMappings") or d.get("gidMappings"):
+        raise _not_yet(f"{path}.uidMappings")
+    options = R.strings(d.get("options"), f"{path}.options")
+    kind = R.str_(d.get("type"), f"{path}.type")
+    flags, propagation, data = 0, 0, []
+    for i, word in enumerate(options):
+        if word in FLAG_WORDS:
+            clear, bit = FLAG_WORDS[word]
+            flags = flags & ~bit if clear else flags | bit
+        elif word in PROPAGATION_WORDS:
+            propagation = PROPAGATION_WORDS[word]
+        elif word in NOT_YET_WORDS:
+            raise FieldError(f"{path}.options[{i}]", f"{word!r} is not supported by pyrunc-oci yet (docs/oci.md)")
+        else:
+            data.append(word)
+    if kind in ("", "none") and flags & MS_BIND:
+        kind = "bind"  # runc: a mount with bind/rbind among its options is a bind whatever its type says
+    if kind == "bind" and not flags & MS_BIND:
+        flags |= MS_BIND
+    if kind not in MOUNT_TYPES:
+        raise FieldError(f"{path}.type", f"unsupported mount type {kind!r} (pyrunc-oci mounts {', '.join(MOUNT_TYPES)})")
+    source = R.str_(d.get("source"), f"{path}.source")
+    if kind == "bind" and not source:
+        raise FieldError(f"{path}.source", "a bind mount needs a source")
+    if kind != "bind" and flags & MS_BIND:
+        kind = "bind"
+    return OciMount(destination=os.path.normpath(dest), type=kind, source=source, flags=flags, data=",".join(data),
+                    propagation=propagation)
+
+
+# ---------------------------------------------------------------------------------------- process
+def _capabilities(value: Any, path: str) -> CapabilitySets:
+    d = R.obj(value, path)
+    sets: dict[str, tuple[str, ...]] = {}
+    for key in ("bounding", "effective", "permitted", "inheritable", "ambient"):
+        names = R.strings(d.get(key), f"{path}.{key}")
+        for i, name in enumerate(names):
+            if name not in capsets.CAP_NUMBERS:
+                raise FieldError(f"{path}.{key}[{i}]", f"unknown capability {name!r}")
+        sets[key] = capsets.by_number(names)
+    return CapabilitySets(**sets)
+
+
+def _process(value: Any, path: str) -> Process:
+    d = R.obj(value, path)
+    if not d:
+        raise FieldError(path, "is required")
+    for key in ("apparmorProfile", "selinuxLabel", "ioPriority", "scheduler", "execCPUAffinity"):
+        if _present(d, key):
+            raise _not_yet(f"{path}.{key}")
+    args = R.strings(d.get("args"), f"{path}.args")
+    if not args:
+        raise FieldError(f"{path}.args", "must name the program to run")
+    cwd = R.str_(d.get("cwd"), f"{path}.cwd")
+    if not cwd.startswith("/"):
+        raise FieldError(f"{path}.cwd", f"must be an absolute path, not {cwd!r}")
+    env = []
+    for i, item in enumerate(R.strings(d.get("env"), f"{path}.env")):
+        key, sep, val = item.partition("=")
+        if not sep or not key:
+            raise FieldError(f"{path}.env[{i}]", f"must be KEY=value, not {item!r}")
+        env.append((key, val))
+    user = R.obj(d.get("user"), f"{path}.user")
+    uid = R.int_(user.get("uid", 0), f"{path}.user.uid", 0, (1 << 32) - 2)
+    gid = R.int_(user.get("gid", 0), f"{path}.user.gid", 0, (1 << 32) - 2)
+    groups = tuple(R.int_(g, f"{path}.user.additionalGids[{i}]", 0, (1 << 32) - 2)
+                   for i, g in enumerate(R.lst(user.get("additionalGids"), f"{path}.user.additionalGids")))
+    umask = R.opt_int(user.get("umask"), f"{path}.user.umask", 0, 0o777)
+    rlimits, seen = [], set()
+    for i, r in enumerate(R.lst(d.get("rlimits"), f"{path}.rlimits")):
+        rp = f"{path}.rlimits[{i}]"
+        rd = R.obj(r, rp)
+        kind = R.str_(rd.get("type"), f"{rp}.type")
+        if kind not in RLIMITS:
+            raise FieldError(f"{rp}.type", f"unknown rlimit {kind!r}")
+        if kind in seen:
+            raise FieldError(f"{rp}.type", f"{kind} is given twice")
+        seen.add(kind)
+        soft = R.int_(rd.get("soft"), f"{rp}.soft", 0)
+        hard = R.int_(rd.get("hard"), f"{rp}.hard", 0)
+        if soft > hard:
+            raise FieldError(f"{rp}.soft", "must not be above hard")
+        rlimits.append(Rlimit(kind, soft, hard))
+    console = R.obj(d.get("consoleSize"), f"{path}.consoleSize")
+    size = None
+    if console:
+        size = (R.int_(console.get("height", 0), f"{path}.consoleSize.height", 0, 65535),
+                R.int_(console.get("width", 0), f"{path}.consoleSize.width", 0, 65535))
+    return Process(
+        args=args, env=tuple(env), cwd=os.path.normpath(cwd), uid=uid, gid=gid, additional_gids=groups, umask=umask,
+        capabilities=_capabilities(d.get("capabilities"), f"{path}.capabilities"), rlimits=tuple(rlimits),
+        no_new_privileges=R.bool_(d.get("noNewPrivileges"), f"{path}.noNewPrivileges"),
+        oom_score_adj=R.opt_int(d.get("oomScoreAdj"), f"{path}.oomScoreAdj", -1000, 1000),
+        terminal=R.bool_(d.get("terminal"), f"{path}.terminal"), console_size=size)
+
+
+# ---------------------------------------------------------------------------------------- linux
+def _namespaces(value: Any, path: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for i, ns in enumerate(R.lst(value, path)):
+        np = f"{path}[{i}]"
+        d = R.obj(ns, np)
+        kind = R.str_(d.get("type"), f"{np}.type")
+        if kind not in NAMESPACE_KINDS:
+            raise FieldError(f"{np}.type", f"unknown namespace type {kind!r}")
+        if kind in out:
+            raise FieldError(f"{np}.type", f"the {kind} namespace is given twice")
+        if kind in ("user", "time"):
+            raise FieldError(f"{np}.type", f"{kind} namespaces are not supported by pyrunc-oci yet (docs/oci.md)")
+        where = R.str_(d.get("path"), f"{np}.path")
+        if where and not where.startswith("/"):
+            raise FieldError(f"{np}.path", f"must be an absolute path, not {where!r}")
+        if where and kind in ("mount", "cgroup"):
+            raise FieldError(f"{np}.path", f"joining a {kind} namespace is not supported by pyrunc-oci yet")
+        out[kind] = where or "new"
+    if "mount" not in out:
+        raise FieldError(path, "pyrunc-oci needs a new mount namespace (a mount entry without path)")
+    return out
+
+
+def _devices(value: Any, path: str) -> tuple[Device, ...]:
+    out = []
+    for i, dev in enumerate(R.lst(value, path)):
+        dp = f"{path}[{i}]"
+        d = R.obj(dev, dp)
+        where = R.str_(d.get("path"), f"{dp}.path")
+        if not where.startswith("/dev/"):
+            raise FieldError(f"{dp}.path", f"must be a path under /dev, not {where!r}")
+        kind = R.str_(d.get("type"), f"{dp}.type")
+        if kind not in ("c", "b", "u", "p"):
+            raise FieldError(f"{dp}.type", f"must be c, b, u or p, not {kind!r}")
+        major = R.int_(d.get("major", 0), f"{dp}.major", 0, (1 << 31) - 1)
+        minor = R.int_(d.get("minor", 0), f"{dp}.minor", 0, (1 << 31) - 1)
+        if kind != "p" and (d.get("major") is None or d.get("minor") is None):
+            raise FieldError(dp, "a character or block device needs major and minor")
+        mode = R.opt_int(d.get("fileMode"), f"{dp}.fileMode", 0, 0o7777)
+        out.append(Device(os.path.normpath(where), "c" if kind == "u" else kind, major, minor,
+                          0o666 if mode is None else mode,
+                          R.int_(d.get("uid", 0), f"{dp}.uid", 0), R.int_(d.get("gid", 0), f"{dp}.gid", 0)))
+    return tuple(out)
+
+
+def _device_rules(value: Any, path: str, devices: tuple[Device, ...]) -> tuple[DeviceRule, ...]:
+    """The spec's rules, then an allow for each node of linux.devices and runc's built-in list (runc does
+    the same). On both cgroup versions pyrunc applies a first rule for all devices then exceptions that do
+    the opposite (cgroups/devices.py): other shapes are refused for now."""
+    rules: list[DeviceRule] = []
+    for i, rule in enumerate(R.lst(value, path)):
+        rp = f"{path}[{i}]"
+        d = R.obj(rule, rp)
+        allow = R.bool_(d.get("allow"), f"{rp}.allow")
+        kind = R.str_(d.get("type"), f"{rp}.type", "a")
+        major = R.opt_int(d.get("major"), f"{rp}.major", -1, (1 << 31) - 1)
+        minor = R.opt_int(d.get("minor"), f"{rp}.minor", -1, (1 << 31) - 1)
+        access = R.str_(d.get("access"), f"{rp}.access", "rwm") or "rwm"
+        try:
+            rules.append(DeviceRule(kind, None if major in (None, -1) else major,
+                                    None if minor in (None, -1) else minor, access, allow))
+        except ValueError as e:
+            raise FieldError(rp, str(e)) from None
+    if not rules:
+        return (ALLOW_ALL,)  # runc: no rules, no restriction
+    if rules[0] == DENY_ALL:
+        for dev in devices:
+            if dev.kind in ("c", "b"):
+                rules.append(DeviceRule(dev.kind, dev.major, dev.minor, "rwm", True))
+        rules += [r for r in DEFAULT_ALLOWED if r not in rules]
+    # Drop exceptions that repeat an earlier one (a config's own allow of /dev/null and runc's list).
+    unique: list[DeviceRule] = []
+    for r in rules:
+        if r not in unique:
+            unique.append(r)
+    try:
+        split_default(unique)
+    except ValueError as e:
+        raise FieldError(path, f"{e}: other rule shapes are not supported by pyrunc-oci yet") from None
+    return tuple(unique)
+
+
+def _resources(value: Any, path: str, devices: tuple[Device, ...]) -> Resources:
+    d = R.obj(value, path)
+    for key in ("blockIO", "hugepageLimits", "network", "rdma", "unified"):
+        if _present(d, key):
+            raise _not_yet(f"{path}.{key}")
+    mem = R.obj(d.get("memory"), f"{path}.memory")
+    for key in NOT_YET_MEMORY:
+        if mem.get(key) not in (None, False):
+            raise _not_yet(f"{path}.memory.{key}")
+    cpu = R.obj(d.get("cpu"), f"{path}.cpu")
+    for key in NOT_YET_CPU:
+        if cpu.get(key) not in (None, 0):
+            raise _not_yet(f"{path}.cpu.{key}")
+    pids = R.obj(d.get("pids"), f"{path}.pids")
+    out = Resources(
+        memory_limit=R.opt_int(mem.get("limit"), f"{path}.memory.limit", -1),
+        memory_reservation=R.opt_int(mem.get("reservation"), f"{path}.memory.reservation", -1),
+        memory_swap=R.opt_int(mem.get("swap"), f"{path}.memory.swap", -1),
+        cpu_shares=R.opt_int(cpu.get("shares"), f"{path}.cpu.shares", 0, 262144),
+        cpu_quota=R.opt_int(cpu.get("quota"), f"{path}.cpu.quota", -1),
+        cpu_period=R.opt_int(cpu.get("period"), f"{path}.cpu.period", 0, 1_000_000),
+        cpus=R.str_(cpu.get("cpus"), f"{path}.cpu.cpus"), mems=R.str_(cpu.get("mems"), f"{path}.cpu.mems"),
+        pids_limit=R.opt_int(pids.get("limit"), f"{path}.pids.limit", -1),
+        devices=_device_rules(d.get("devices"), f"{path}.devices", devices))
+    if out.memory_swap not in (None, -1) and out.memory_limit not in (None, -1) and out.memory_swap < out.memory_limit:
+        raise FieldError(f"{path}.memory.swap", "must not be below memory.limit (it counts memory and swap together)")
+    return out
+
+
+def _paths(value: Any, path: str) -> tuple[str, ...]:
+    out = R.strings(value, path)
+    for i, p in enumerate(out):
+        if not p.startswith("/"):
+            raise FieldError(f"{path}[{i}]", f"must be an absolute path, not {p!r}")
+    return out
+
+
+def decode(doc: Any, bundle: str) -> OciConfig:
+    """config.json (parsed) of the bundle directory `bundle` -> OciConfig; FieldError names the field."""
+    top = R.obj(doc, "config.json")
+    version = R.str_(top.get("ociVersion"), "ociVersion")
+    if not re.match(r"^1\.[0-2]\.", version + "."):
+        raise FieldError("ociVersion", f"unsupported version {version!r} (pyrunc-oci reads 1.0 to 1.2)")
+    for dotted in NOT_YET:
+        if _present(top, dotted):
+            raise _not_yet(dotted)
+    root = R.obj(top.get("root"), "root")
+    root_path = R.str_(root.get("path"), "root.path")
+    if not root_path:
+        raise FieldError("root.path", "is required")
+    root_path = os.path.normpath(os.path.join(bundle, root_path))
+    linux = R.obj(top.get("linux"), "linux")
+    if not linux:
+        raise FieldError("linux", "is required on Linux")
+    namespaces = _namespaces(linux.get("namespaces"), "linux.namespaces")
+    hostname = R.str_(top.get("hostname"), "hostname")
+    domainname = R.str_(top.get("domainname"), "domainname")
+    for name, value in (("hostname", hostname), ("domainname", domainname)):
+        if value and namespaces.get("uts") != "new":
+            raise FieldError(name, "needs a new uts namespace (as runc: the host's would change)")
+    devices = _devices(linux.get("devices"), "linux.devices")
+    sysctl = R.obj(linux.get("sysctl"), "linux.sysctl")
+    for key, val in sysctl.items():
+        R.str_(val, f"linux.sysctl.{key}")
+        if not re.match(r"^[a-z0-9_]+([./][a-z0-9_\-]+)+$", key):
+            raise FieldError(f"linux.sysctl.{key}", "invalid sysctl name")
+    seccomp = ""
+    if linux.get("seccomp") is not None:
+        from pyrunc.security.seccomp import ProfileError, check
+
+        obj = R.obj(linux["seccomp"], "linux.seccomp")
+        try:
+            check(obj)
+        except ProfileError as e:
+            raise FieldError("linux.seccomp", str(e)) from None
+        seccomp = json.dumps(obj, sort_keys=True)
+    annotations = R.obj(top.get("annotations"), "annotations")
+    for key, val in annotations.items():
+        R.str_(val, f"annotations.{key}")
+    cgroups_path = R.str_(linux.get("cgroupsPath"), "linux.cgroupsPath")
+    if ".." in cgroups_path.split("/"):
+        raise FieldError("linux.cgroupsPath", "must not contain ..")
+    return OciConfig(
+        bundle=bundle, root=root_path, root_readonly=R.bool_(root.get("readonly"), "root.readonly"),
+        process=_process(top.get("process"), "process"), hostname=hostname, domainname=domainname,
+        mounts=tuple(_mount(m, f"mounts[{i}]") for i, m in enumerate(R.lst(top.get("mounts"), "mounts"))),
+        namespaces=namespaces,
+        masked_paths=_paths(linux.get("maskedPaths"), "linux.maskedPaths"),
+        readonly_paths=_paths(linux.get("readonlyPaths"), "linux.readonlyPaths"),
+        resources=_resources(linux.get("resources"), "linux.resources", devices),
+        cgroups_path=cgroups_path, devices=devices, sysctl=tuple(sorted(sysctl.items())), seccomp=seccomp,
+        annotations=tuple(sorted(annotations.items())))
+
+
+def load(bundle: str) -> OciConfig:
+    """Read and decode `<bundle>/config.json`."""
+    where = os.path.join(bundle, "config.json")
+    try:
+        with open(where, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise FieldError(where, e.strerror or str(e)) from None
+    try:
+        doc = json.loads(text)
+    except ValueError as e:
+        raise FieldError(where, f"invalid JSON: {e}") from None
+    return decode(doc, os.path.abspath(bundle))
+
+
+def signal_number(text: str) -> int:
+    """`KILL`, `SIGKILL` or `9` (runc's kill accepts the three)."""
+    if text.isdigit():
+        number = int(text)
+        if not 0 < number < signal.NSIG:
+            raise FieldError("signal", f"invalid signal {text!r}")
+        return number
+    name = text.upper()
+    name = name if name.startswith("SIG") else "SIG" + name
+    found = getattr(signal, name, None)
+    if not isinstance(found, signal.Signals):
+        raise FieldError("signal", f"unknown signal {text!r}")
+    return int(found)

@@ -1,0 +1,318 @@
+"""The runtime's side of pyrunc-oci: create, start, state, kill, delete, run. No process of pyrunc stays: after
+`create` the container's init (blocked on its exec FIFO) is the only one, as with runc.
+
+State, under --root (a directory per container, 0711 as runc's, so that an init that dropped to another
+user can still open the FIFO in it):
+    <root>/<id>/state.json   written once by create (atomically): pid, its start time, bundle, rootfs,
+                             created, annotations, cgroup groups
+    <root>/<id>/exec.fifo    made by create, removed by start once the init went on
+While `create` works it holds a lock (flock) on the directory and has noted the container's cgroup in
+<root>/<id>/cgroups.json, so that what a `create` killed half-way leaves can still be deleted.
+The status is derived on read, as runc does: no state.json yet = creating (stopped once the lock is free:
+its create died); init gone (or its pid reused:
+the start time differs) = stopped; FIFO still there = created; else running.
+"""
+
+from __future__ import annotations
+
+import datetime
+import fcntl
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import time
+from dataclasses import dataclass
+
+from pyrunc.errors import PyruncError
+from pyrunc.linux import syscalls as sc
+from pyrunc.oci import OCI_VERSION, cgroup
+from pyrunc.oci import config as oc
+from pyrunc.oci.init import FIFO, InitArgs, launcher_main
+from pyrunc.store import atomic
+
+STATE = "state.json"
+CGROUPS = "cgroups.json"
+
+
+def _locked(where: str) -> bool:
+    """A `create` holds the directory's lock (it is running)."""
+    try:
+        fd = os.open(where, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+class OciError(PyruncError):
+    """A lifecycle error (runc's words where it has some)."""
+
+
+@dataclass(frozen=True)
+class State:
+    id: str
+    pid: int
+    start_time: int
+    bundle: str
+    rootfs: str
+    created: str
+    annotations: dict[str, str]
+    cgroups: dict[str, str]
+    status: str
+
+    def to_oci(self) -> dict[str, object]:
+        """runc's `state` output: the spec's state plus rootfs, created and owner; annotations when any."""
+        out: dict[str, object] = {"ociVersion": OCI_VERSION, "id": self.id, "pid": self.pid if self.status in (
+            "created", "running") else 0, "status": self.status, "bundle": self.bundle, "rootfs": self.rootfs,
+            "created": self.created, "owner": ""}
+        if self.annotations:
+            out["annotations"] = self.annotations
+        return out
+
+
+def container_dir(root: str, container_id: str) -> str:
+    return os.path.join(root, oc.check_id(container_id))
+
+
+def load(root: str, container_id: str) -> State:
+    where = container_dir(root, container_id)
+    if not os.path.isdir(where):
+        raise OciError(f"container {container_id} does not exist")
+    facts = atomic.read_json(os.path.join(where, STATE))
+    if facts is None:
+        groups = atomic.read_json(os.path.join(where, CGROUPS)) or {}
+        return State(container_id, 0, 0, "", "", "", {}, dict(groups), "creating" if _locked(where) else "stopped")
+    pid, start = int(facts["pid"]), int(facts["start_time"])
+    if not sc.pid_alive(pid, start):
+        status = "stopped"
+    elif os.path.exists(os.path.join(where, FIFO)):
+        status = "created"
+    else:
+        status = "running"
+    return State(container_id, pid, start, facts["bundle"], facts["rootfs"], facts["created"],
+                 dict(facts.get("annotations") or {}), dict(facts.get("cgroups") or {}), status)
+
+
+def list_all(root: str) -> list[State]:
+    try:
+        names = sorted(os.listdir(root))
+    except FileNotFoundError:
+        return []
+    out = []
+    for name in names:
+        try:
+            out.append(load(root, name))
+        except (PyruncError, OSError, ValueError, KeyError):
+            continue
+    return out
+
+
+@dataclass(frozen=True)
+class CreateOptions:
+    bundle: str = "."
+    pid_file: str = ""
+    console_socket: str = ""
+    preserve_fds: int = 0
+    no_pivot: bool = False
+    no_new_keyring: bool = False
+
+
+def _now() -> str:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond:06d}000Z"
+
+
+def _write_pid_file(path: str, pid: int) -> None:
+    path = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}")
+    with open(tmp, "w", encoding="ascii") as f:
+        f.write(str(pid))  # runc writes the bare number, no newline
+    os.replace(tmp, path)
+
+
+def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool = True) -> State:
+    """Everything but the user's program: the init waits on its FIFO. On error nothing is left behind."""
+    cfg = oc.load(opts.bundle)
+    if cfg.process.terminal and not opts.console_socket:
+        if detached:
+            raise OciError("cannot allocate tty if pyrunc-oci will detach without setting console socket")
+        raise OciError("process.terminal: pyrunc-oci run in the foreground cannot proxy a terminal yet: "
+                       "use --detach with --console-socket (docs/oci.md)")
+    if opts.console_socket and not cfg.process.terminal:
+        raise OciError("cannot use console socket if pyrunc-oci will not detach or allocate tty")
+    if not os.path.isdir(cfg.root):
+        raise OciError(f"root.path: {cfg.root}: no such directory")
+    os.makedirs(root, 0o711, exist_ok=True)
+    where = container_dir(root, container_id)
+    try:
+        os.mkdir(where, 0o711)
+    except FileExistsError:
+        raise OciError(f"container with id exists: {container_id}") from None
+    os.chmod(where, 0o711)
+    lock = os.open(where, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    fcntl.flock(lock, fcntl.LOCK_EX)  # the init closes its copy before it waits (init.py: close_fds_except)
+    groups: dict[str, str] = {}
+    console = -1
+    state_fd = -1
+    try:
+        os.mkfifo(os.path.join(where, FIFO), 0o622)
+        os.chmod(os.path.join(where, FIFO), 0o622)
+        version, hierarchies = cgroup.host_version()
+        rel = cgroup.relative_path(cfg.cgroups_path, container_id)
+        atomic.write_text(os.path.join(where, CGROUPS), json.dumps(cgroup.paths(version, hierarchies, rel)), mode=0o644)
+        groups = cgroup.create(version, hierarchies, rel, cfg.resources)
+        if opts.console_socket:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(opts.console_socket)
+            except OSError as e:
+                sock.close()
+                raise OciError(f"--console-socket {opts.console_socket}: {e.strerror}") from None
+            console = sock.detach()
+        state_fd = os.open(where, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        args = InitArgs(cfg, container_id, state_fd, console, opts.preserve_fds, opts.no_pivot, opts.no_new_keyring,
+                        cgroup.bind_names(hierarchies, groups) if version == 1 else (), version)
+        from pyrunc.runtime.launch import LaunchError, begin_with
+
+        pending = begin_with(lambda sync_w, go_r: launcher_main(args, sync_w, go_r))
+
+        def before_go(pid: int) -> None:
+            cgroup.attach(groups, pid)
+            for r in cfg.process.rlimits:
+                resource.prlimit(pid, getattr(resource, r.resource), (r.soft, r.hard))
+            if cfg.process.oom_score_adj is not None:
+                from pyrunc.cgroups.oom import apply_oom_score_adj
+
+                apply_oom_score_adj(pid, cfg.process.oom_score_adj)  # clamped as the pods' when refused
+
+        try:
+            pending.release(before_go)
+            launched = pending.finish_at("created")
+        except LaunchError as e:
+            if cgroup.oom_killed(groups):
+                raise OciError("the container's init was killed by the OOM killer: "
+                               "linux.resources.memory.limit is too low") from None
+            raise OciError(e.message) from None
+        facts = {"pid": launched.pid, "start_time": launched.start_time, "bundle": cfg.bundle, "rootfs": cfg.root,
+                 "created": _now(), "annotations": dict(cfg.annotations), "cgroups": groups}
+        atomic.write_text(os.path.join(where, STATE), json.dumps(facts, sort_keys=True), mode=0o644)
+        if opts.pid_file:
+            _write_pid_file(opts.pid_file, launched.pid)
+    except BaseException:
+        _remove(where, groups)
+        raise
+    finally:
+        for fd in (console, state_fd, lock):
+            if fd >= 0:
+                os.close(fd)
+    return load(root, container_id)
+
+
+def start(root: str, container_id: str) -> None:
+    """Release the init of a created container: read its FIFO (the init then execs), remove the FIFO."""
+    st = load(root, container_id)
+    if st.status != "created":
+        raise OciError(f"cannot start a container that is {st.status}" if st.status != "running"
+                       else "cannot start an already running container")
+    path = os.path.join(container_dir(root, container_id), FIFO)
+    # Non-blocking, then polled: a blocking open would hang for good if the init died meanwhile.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        while True:
+            if sc.readable(fd, 0.1):
+                data = os.read(fd, 1)
+                if data:
+                    break
+            if not sc.pid_alive(st.pid, st.start_time):
+                raise OciError("cannot start a container that has stopped")
+            time.sleep(0.01)
+    finally:
+        os.close(fd)
+    os.unlink(path)
+
+
+def kill(root: str, container_id: str, sig: int, all_processes: bool = False) -> None:
+    st = load(root, container_id)
+    if st.status not in ("created", "running"):
+        raise OciError("container not running")
+    pids = cgroup.procs(st.cgroups) if all_processes else [st.pid]
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def delete(root: str, container_id: str, force: bool = False) -> None:
+    st = load(root, container_id)
+    if st.status == "running" and not force:
+        raise OciError(f"cannot delete container {container_id} that is not stopped: running")
+    if st.status in ("created", "running"):
+        _kill_all(st)
+    _remove(container_dir(root, container_id), st.cgroups)
+
+
+def _kill_all(st: State) -> None:
+    for pid in [st.pid, *cgroup.procs(st.cgroups)]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    while sc.pid_alive(st.pid, st.start_time):  # reaped by whoever is its parent (or a zombie: dead already)
+        time.sleep(0.01)
+
+
+def _remove(where: str, groups: dict[str, str]) -> None:
+    if groups:
+        cgroup.remove(groups)
+    shutil.rmtree(where, ignore_errors=True)
+
+
+def run(root: str, container_id: str, opts: CreateOptions, detach: bool) -> int:
+    """create + start; in the foreground, wait for the init (we are the subreaper it is reparented to),
+    forward the usual signals to it, then delete the container and return its exit status (128+N if killed)."""
+    if detach:
+        create(root, container_id, opts, detached=True)
+        try:
+            start(root, container_id)
+        except BaseException:
+            delete(root, container_id, force=True)
+            raise
+        return 0
+    sc.set_child_subreaper()
+    st = create(root, container_id, opts, detached=False)
+    forwarded = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+    for s in forwarded:
+        signal.signal(s, lambda n, _f: _forward(st.pid, n))
+    try:
+        start(root, container_id)
+        while True:
+            try:
+                pid, status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                code = 255
+                break
+            if pid == st.pid:
+                code = os.waitstatus_to_exitcode(status)
+                code = 128 - code if code < 0 else code
+                break
+    finally:
+        for s in forwarded:
+            signal.signal(s, signal.SIG_DFL)
+        delete(root, container_id, force=True)
+    return code
+
+
+def _forward(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass

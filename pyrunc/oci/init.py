@@ -1,0 +1,402 @@
+"""The container's side of pyrunc-oci's `create`: the launcher and the init, forked through the pod launcher's
+handshake (runtime/launch.py begin_with), with the OCI config's mounts instead of a pod's overlay.
+
+    launcher: setns/unshare ipc, uts, net; unshare or join pid; fork the init; {"pid"}; exit
+    init:     setsid, {"ready"}, wait for "g" (the runtime has put it in its cgroup, set rlimits and
+              oom_score_adj), unshare mount [and cgroup], session keyring, hostname, rootfs (root bound onto
+              itself, the config's mounts in order, /dev's nodes), pivot_root (or MS_MOVE + chroot with
+              --no-pivot), sysctl, masked and read-only paths, read-only root, terminal, umask, cwd,
+              capabilities and identity, {"created"}, open the exec FIFO for writing: blocks until `start`
+              opens it for reading, write one byte, seccomp (no_new_privs), exec.
+
+Errors before {"created"} go back on the sync pipe (create fails and removes everything); after it, nobody
+listens but the container's stderr, where runc's init also reports them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import os
+import socket
+import stat
+from typing import NamedTuple
+
+from pyrunc.linux import hygiene, mountfd, safepath
+from pyrunc.linux import syscalls as sc
+from pyrunc.linux.safepath import O_PATH, fd_path
+from pyrunc.oci import config as oc
+from pyrunc.runtime import rootfs
+from pyrunc.runtime.launch import (JOIN_ORDER, LaunchError, enter_pid_namespace, join_namespaces,
+                                   report_and_exit, reset_signals, send, set_identity)
+
+FIFO = "exec.fifo"
+KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_SETPERM, KEYCTL_DESCRIBE = 1, 5, 6
+SYS_KEYCTL = {"x86_64": 250, "i686": 288, "aarch64": 219, "riscv64": 219, "armv7l": 311, "ppc64le": 271,
+              "s390x": 280}
+MS_MOVE = 8192
+_DIR = O_PATH | os.O_DIRECTORY
+
+
+class InitArgs(NamedTuple):
+    cfg: oc.OciConfig
+    container_id: str
+    state_dir: int  # O_PATH descriptor of the container's state directory (the exec FIFO is in it)
+    console: int  # a connected socket for the pty master, or -1
+    preserve_fds: int
+    no_pivot: bool
+    no_new_keyring: bool
+    cgroup_binds: tuple[tuple[str, str], ...]  # v1: (hierarchy name, the container's group) for a cgroup mount
+    cgroup_version: int
+
+
+def launcher_main(a: InitArgs, sync_w: int, go_r: int) -> None:
+    """Child 1 (never returns)."""
+    try:
+        ns = a.cfg.namespaces
+        spec_kind = {"ipc": "ipc", "uts": "uts", "net": "network"}
+        join_namespaces({k: ns.get(spec_kind[k], "host") for k in JOIN_ORDER})
+        enter_pid_namespace(ns.get("pid", "host"))
+        pid = os.fork()
+        if pid == 0:
+            _init_main(a, sync_w, go_r)
+            os._exit(127)
+        send(sync_w, {"pid": pid})
+        os._exit(0)
+    except BaseException as e:  # noqa: BLE001
+        report_and_exit(sync_w, "create", f"joining the namespaces: {e}")
+
+
+def _join_session_keyring(name: str) -> None:
+    """A new session keyring of the container's own, with runc's permissions: the default ones plus
+    KEY_USR_LINK (0x080000), so that the container's user may link keys into it."""
+    number = SYS_KEYCTL.get(sc.machine())
+    if number is None:
+        return
+    libc = sc._libc()
+    key = libc.syscall(number, KEYCTL_JOIN_SESSION_KEYRING, ctypes.c_char_p(name.encode()))
+    if key < 0:
+        err = ctypes.get_errno()
+        # ENOSYS: no keyrings in this kernel; EACCES/EPERM: a seccomp filter of the host's. runc goes on too.
+        if err not in (1, 13, 38):
+            raise OSError(err, f"joining session keyring {name}: {os.strerror(err)}")
+        return
+    buf = ctypes.create_string_buffer(256)
+    if libc.syscall(number, KEYCTL_DESCRIBE, ctypes.c_long(key), buf, ctypes.c_long(len(buf))) < 0:
+        return
+    fields = buf.value.decode(errors="replace").split(";")  # type;uid;gid;perm;description
+    perm = int(fields[3], 16) if len(fields) > 3 else 0x3F130000
+    libc.syscall(number, KEYCTL_SETPERM, ctypes.c_long(key), ctypes.c_uint32(perm | 0x080000))
+
+
+def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
+    cfg, proc = a.cfg, a.cfg.process
+    stage = "create"
+    told = [False]  # {"created"} sent: from then on errors can only go to the container's stderr
+    try:
+        from pyrunc.security.process import ProcessSecurity
+
+        gc.disable()
+        hygiene.set_dumpable(False)
+        keep = [0, 1, 2, sync_w, go_r, a.state_dir, *range(3, 3 + a.preserve_fds)]
+        hygiene.close_fds_except([fd for fd in keep if fd >= 0] + ([a.console] if a.console >= 0 else []))
+        if a.console >= 0:
+            from pyrunc.linux import terminal  # noqa: F401 - now: after pivot_root the host's modules are out of reach
+        security = ProcessSecurity(cfg)
+        os.setsid()
+        send(sync_w, {"ready": 1})
+        if os.read(go_r, 1) != b"g":
+            os._exit(1)
+        os.close(go_r)
+        sc.unshare(sc.CLONE_NEWNS | (sc.CLONE_NEWCGROUP if cfg.namespaces.get("cgroup") == "new" else 0))
+        if not a.no_new_keyring:
+            _join_session_keyring(f"_ses.{a.container_id}")
+        if cfg.hostname:
+            sc.set_hostname(cfg.hostname)
+        if cfg.domainname:
+            _set_domainname(cfg.domainname)
+        _build_root(a)
+        if a.console >= 0:
+            _terminal(a)
+        os.umask(proc.umask if proc.umask is not None else 0o022)
+        os.chdir(proc.cwd)
+        for fd in (0, 1, 2):
+            os.set_inheritable(fd, True)
+        for fd in range(3, 3 + a.preserve_fds):
+            try:
+                os.set_inheritable(fd, True)
+            except OSError:
+                pass
+
+        def wait_for_start() -> None:
+            # As runc: a program that is not there fails `create`, not the `start` that nobody would hear.
+            program[0] = _look_path(argv[0], env.get("PATH", ""))
+            send(sync_w, {"created": 1})
+            told[0] = True
+            fifo = os.open(FIFO, os.O_WRONLY | os.O_CLOEXEC, dir_fd=a.state_dir)
+            os.write(fifo, b"0")
+            os.close(fifo)
+            os.close(a.state_dir)
+
+        argv = list(proc.args)
+        env = dict(proc.env)
+        if "HOME" not in env:
+            env["HOME"] = _home(proc.uid)  # runc: the user's home from the container's /etc/passwd, else /
+        program = [argv[0]]  # the path found in PATH; argv[0] stays as the config wrote it (runc: the same)
+        security.enter(lambda: set_identity(proc.uid, proc.gid, proc.additional_gids), last=wait_for_start)
+        stage = "exec"
+        reset_signals()
+        try:
+            os.execve(program[0], argv, env)
+        except OSError as e:
+            raise LaunchError("exec", f'exec: "{argv[0]}": {e.strerror}') from None
+    except LaunchError as e:
+        _fail(sync_w, e.stage, e.message, told[0])
+    except BaseException as e:  # noqa: BLE001 - anything that escapes must reach the runtime
+        _fail(sync_w, stage, f"{type(e).__name__}: {e}" if not isinstance(e, OSError) else _os_error(e), told[0])
+
+
+def _home(uid: int) -> str:
+    """The home directory of `uid` in the container's /etc/passwd (read after pivot_root), else "/"."""
+    try:
+        with open("/etc/passwd", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                fields = line.rstrip("\n").split(":")
+                if len(fields) >= 6 and fields[2] == str(uid):
+                    return fields[5] or "/"
+    except OSError:
+        pass
+    return "/"
+
+
+def _look_path(name: str, path: str) -> str:
+    """Go's exec.LookPath, as runc's init uses it: a name with a slash as is, else the first executable
+    regular file of that name in PATH."""
+    if "/" in name:
+        candidates = [name]
+    else:
+        candidates = [os.path.join(d or ".", name) for d in path.split(":")] if path else []
+    for candidate in candidates:
+        try:
+            st = os.stat(candidate)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
+            return candidate
+    where = "executable file not found in $PATH" if "/" not in name else "no such file or directory"
+    raise LaunchError("create", f'exec: "{name}": {where}')
+
+
+def _os_error(e: OSError) -> str:
+    where = f" {e.filename}" if e.filename else ""
+    return f"{e.strerror or e}{':' if where else ''}{where}"
+
+
+def _fail(sync_w: int, stage: str, message: str, created: bool) -> None:
+    if created:  # the sync pipe has no reader any more
+        try:
+            os.write(2, f"pyrunc-oci init: {message}\n".encode())
+        except OSError:
+            pass
+    report_and_exit(sync_w, stage, message)
+
+
+def _set_domainname(name: str) -> None:
+    raw = name.encode()
+    if sc._libc().setdomainname(ctypes.c_char_p(raw), ctypes.c_size_t(len(raw))) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"setdomainname: {os.strerror(err)}")
+
+
+# ---------------------------------------------------------------------------------------- rootfs
+def _build_root(a: InitArgs) -> None:
+    cfg = a.cfg
+    # Nothing we mount propagates back to the host; the host's later mounts still reach the container
+    # (runc's default rootfsPropagation, rslave).
+    sc.mount(None, "/", None, sc.MS_REC | sc.MS_SLAVE)
+    # The root becomes a mount point of its own (pivot_root needs one), recursively as runc binds it.
+    sc.mount(cfg.root, cfg.root, None, sc.MS_BIND | sc.MS_REC)
+    root = safepath.open_dir(cfg.root)
+    try:
+        for m in cfg.mounts:
+            try:
+                _mount(root, m, a)
+            except OSError as e:
+                raise LaunchError("create", f"error mounting {m.type} to rootfs at {m.destination!r}: "
+                                            f"{e.strerror or e}") from None
+        if not any(m.destination == "/dev" and m.type == "bind" for m in cfg.mounts):
+            _make_dev(root, cfg)
+        os.close(safepath.mkdirs_in(root, cfg.process.cwd))  # runc makes a missing cwd (before a read-only root)
+        os.fchdir(root)
+    finally:
+        os.close(root)
+    if a.no_pivot:
+        sc.mount(".", "/", None, MS_MOVE)
+        os.chroot(".")
+    else:
+        sc.pivot_root(".", ".")
+        sc.umount(".", sc.MNT_DETACH)
+    os.chdir("/")
+    for key, value in cfg.sysctl:
+        with open("/proc/sys/" + key.replace(".", "/"), "w", encoding="utf-8") as f:
+            f.write(value)
+    top = safepath.open_dir("/")
+    try:
+        for path in cfg.readonly_paths:  # runc's order: read-only paths, then the masks
+            _read_only(top, path)
+        rootfs.mask_paths(top, cfg.masked_paths, ())
+    finally:
+        os.close(top)
+    if cfg.root_readonly:
+        sc.mount(None, "/", None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY)
+
+
+def _read_only(root: int, path: str) -> None:
+    """runc's readonlyPath: bind the path onto itself (recursively) and remount it read-only; missing: skip."""
+    try:
+        fd = safepath.open_in(root, path)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    try:
+        mountfd.bind(fd, fd, read_only=True, reopen=lambda: safepath.open_in(root, path))
+    finally:
+        os.close(fd)
+
+
+def _mount(root: int, m: oc.OciMount, a: InitArgs) -> None:
+    flags = m.flags & ~(oc.MS_BIND | oc.MS_REC | oc.MS_REMOUNT)
+    if m.type == "bind":
+        _bind(root, m, a.cfg.bundle, flags)
+    elif m.type == "cgroup":
+        _mount_cgroup(root, m, a, flags)
+    else:
+        if m.type in ("proc", "sysfs") and m.destination in ("/proc", "/sys"):
+            # runc refuses these on anything but a real directory (a symlink would move the masks elsewhere).
+            try:
+                st = os.stat(m.destination.lstrip("/"), dir_fd=root, follow_symlinks=False)
+                if not stat.S_ISDIR(st.st_mode):
+                    raise LaunchError("create", f'error mounting "{m.type}" to rootfs at "{m.destination}": '
+                                                f'filesystem "{m.type}" must be mounted on ordinary directory')
+            except FileNotFoundError:
+                pass
+        target = safepath.mkdirs_in(root, m.destination)
+        try:
+            sc.mount(m.source or m.type, fd_path(target), "cgroup2" if m.type == "cgroup2" else m.type, flags,
+                     m.data or None)
+        finally:
+            os.close(target)
+    if m.propagation:
+        fd = safepath.open_in(root, m.destination)
+        try:
+            sc.mount(None, fd_path(fd), None, m.propagation)
+        finally:
+            os.close(fd)
+
+
+def _bind(root: int, m: oc.OciMount, bundle: str, flags: int) -> None:
+    source = m.source if m.source.startswith("/") else os.path.join(bundle, m.source)
+    src = os.open(source, O_PATH | os.O_CLOEXEC)
+    try:
+        if stat.S_ISDIR(os.fstat(src).st_mode):
+            target = safepath.mkdirs_in(root, m.destination)
+        else:
+            target = safepath.create_file_in(root, m.destination)
+        try:
+            mountfd.bind(src, target, recursive=bool(m.flags & oc.MS_REC))
+        finally:
+            os.close(target)
+    finally:
+        os.close(src)
+    if flags:
+        # A bind takes its flags (ro, nosuid, nodev, noexec ...) from a remount of the new mount.
+        top = safepath.open_in(root, m.destination)
+        try:
+            sc.mount(None, fd_path(top), None, sc.MS_REMOUNT | sc.MS_BIND | flags)
+        finally:
+            os.close(top)
+
+
+def _mount_cgroup(root: int, m: oc.OciMount, a: InitArgs, flags: int) -> None:
+    """`cgroup` as runc mounts it: cgroup2 on a unified host; on v1 a tmpfs holding a bind of the container's
+    group in each hierarchy (named as the hierarchy's mount point), each bind with the mount's flags."""
+    target = safepath.mkdirs_in(root, m.destination)
+    try:
+        if a.cgroup_version == 2:
+            sc.mount("cgroup2", fd_path(target), "cgroup2", flags)
+            return
+        # As runc: the tmpfs itself stays writable.
+        sc.mount("tmpfs", fd_path(target), "tmpfs", flags & ~sc.MS_RDONLY, "mode=755")
+    finally:
+        os.close(target)
+    for name, group in a.cgroup_binds:
+        dest = f"{m.destination}/{name}"
+        src = os.open(group, O_PATH | os.O_CLOEXEC)
+        try:
+            sub = safepath.mkdirs_in(root, dest)
+            try:
+                mountfd.bind(src, sub, recursive=False)
+            finally:
+                os.close(sub)
+        finally:
+            os.close(src)
+        top = safepath.open_in(root, dest)
+        try:
+            sc.mount(None, fd_path(top), None, sc.MS_REMOUNT | sc.MS_BIND | flags)
+        finally:
+            os.close(top)
+
+
+def _make_dev(root: int, cfg: oc.OciConfig) -> None:
+    """runc's default nodes, the config's linux.devices, and the links of /dev (ptmx, fd, stdio, core)."""
+    dev = safepath.mkdirs_in(root, "/dev")
+    try:
+        for name, (major, minor, mode) in rootfs.DEVICES.items():
+            rootfs._mknod_at(dev, name, mode | stat.S_IFCHR, os.makedev(major, minor))
+        for d in cfg.devices:
+            parent = safepath.mkdirs_in(root, os.path.dirname(d.path))
+            try:
+                kind = {"c": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[d.kind]
+                rootfs._mknod_at(parent, os.path.basename(d.path), kind | d.mode, os.makedev(d.major, d.minor),
+                                 d.uid, d.gid)
+            finally:
+                os.close(parent)
+        for name, target in (("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                             ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"), ("core", "/proc/kcore")):
+            try:
+                os.symlink(target, name, dir_fd=dev)
+            except FileExistsError:
+                pass
+    finally:
+        os.close(dev)
+
+
+def _terminal(a: InitArgs) -> None:
+    """process.terminal: a pty of the container's devpts; the master goes to the console socket with
+    SCM_RIGHTS (runc's message: the name "/dev/ptmx"), the slave becomes /dev/console, the controlling
+    terminal and stdio."""
+    from pyrunc.linux import terminal
+
+    master, slave, number = terminal.allocate_pty(a.cfg.process.uid)
+    size = a.cfg.process.console_size
+    if size is not None:
+        import struct
+
+        terminal.set_winsize(master, struct.pack(terminal.WINSIZE, size[0], size[1], 0, 0))
+    top = safepath.open_dir("/")
+    try:
+        console = safepath.create_file_in(top, "/dev/console", 0o600)
+        try:
+            src = os.open(f"/dev/pts/{number}", O_PATH | os.O_CLOEXEC)
+            try:
+                mountfd.bind(src, console, recursive=False)
+            finally:
+                os.close(src)
+        finally:
+            os.close(console)
+    finally:
+        os.close(top)
+    sock = socket.socket(fileno=a.console)
+    socket.send_fds(sock, [b"/dev/ptmx"], [master])
+    sock.close()
+    os.close(master)
+    terminal.make_controlling(slave)

@@ -1,0 +1,184 @@
+"""pyrunc-oci's config.json decoding: what it keeps, and the field path of every refusal."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from pyrunc.cgroups.devices import ALLOW_ALL, DENY_ALL, DeviceRule
+from pyrunc.errors import CgroupError, FieldError
+from pyrunc.oci import cgroup, config
+from pyrunc.oci.config import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, decode
+from pyrunc.oci.defaults import default_spec, features
+
+
+def spec(**changes: Any) -> dict[str, Any]:
+    doc = default_spec()
+    doc["process"]["terminal"] = False
+    for dotted, value in changes.items():
+        node = doc
+        parts = dotted.split("__")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return doc
+
+
+def refused(doc: dict[str, Any]) -> str:
+    with pytest.raises(FieldError) as e:
+        decode(doc, "/b")
+    return e.value.message
+
+
+def test_the_default_spec_decodes() -> None:
+    cfg = decode(spec(), "/bundle")
+    assert cfg.root == "/bundle/rootfs" and cfg.root_readonly
+    assert cfg.process.args == ("sh",) and cfg.process.cwd == "/"
+    assert cfg.process.env[0] == ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    assert cfg.process.capabilities.bounding == ("CAP_KILL", "CAP_AUDIT_WRITE", "CAP_NET_BIND_SERVICE") or \
+        set(cfg.process.capabilities.bounding) == {"CAP_KILL", "CAP_AUDIT_WRITE", "CAP_NET_BIND_SERVICE"}
+    assert cfg.process.no_new_privileges
+    assert cfg.process.rlimits == (config.Rlimit("RLIMIT_NOFILE", 1024, 1024),)
+    assert cfg.namespaces == {"pid": "new", "network": "new", "ipc": "new", "uts": "new", "mount": "new"}
+    assert cfg.hostname == "runc"
+    assert cfg.resources.devices[0] == DENY_ALL and DeviceRule("c", 1, 3, "rwm", True) in cfg.resources.devices
+
+
+def test_ambient_capabilities_the_kernel_would_refuse_are_left_out() -> None:
+    # runc's default asks for ambient caps with an empty inheritable set: runc goes on without them.
+    cfg = decode(spec(), "/b")
+    assert cfg.process.capabilities.ambient and cfg.capabilities.ambient == ()
+    doc = spec()
+    doc["process"]["capabilities"]["inheritable"] = ["CAP_KILL"]
+    assert decode(doc, "/b").capabilities.ambient == ("CAP_KILL",)
+
+
+def test_mount_options_become_flags_and_data() -> None:
+    cfg = decode(spec(), "/b")
+    by_dest = {m.destination: m for m in cfg.mounts}
+    assert by_dest["/sys"].flags == MS_NOSUID | MS_NOEXEC | MS_NODEV | MS_RDONLY and by_dest["/sys"].data == ""
+    assert by_dest["/dev"].data == "mode=755,size=65536k"
+    doc = spec(mounts=[{"destination": "/data", "type": "none", "source": "/srv", "options": ["rbind", "ro", "rprivate"]}])
+    (m,) = decode(doc, "/b").mounts
+    assert m.type == "bind" and m.flags == MS_BIND | MS_REC | MS_RDONLY and m.propagation == MS_PRIVATE | MS_REC
+    doc = spec(mounts=[{"destination": "/data", "type": "bind", "source": "data", "options": ["rw"]}])
+    assert decode(doc, "/b").mounts[0].flags == MS_BIND
+
+
+@pytest.mark.parametrize("changes, path", [
+    ({"ociVersion": "2.0.0"}, "ociVersion"),
+    ({"process__args": []}, "process.args"),
+    ({"process__cwd": "relative"}, "process.cwd"),
+    ({"process__env": ["NOEQUALS"]}, "process.env[0]"),
+    ({"process__user": {"uid": -1}}, "process.user.uid"),
+    ({"process__user": {"uid": 0, "gid": 0, "additionalGids": [1, "x"]}}, "process.user.additionalGids[1]"),
+    ({"process__rlimits": [{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}]}, "process.rlimits[0].type"),
+    ({"process__rlimits": [{"type": "RLIMIT_NOFILE", "soft": 2, "hard": 1}]}, "process.rlimits[0].soft"),
+    ({"process__capabilities": {"bounding": ["CAP_NOPE"]}}, "process.capabilities.bounding[0]"),
+    ({"process__oomScoreAdj": 5000}, "process.oomScoreAdj"),
+    ({"process__apparmorProfile": "x"}, "process.apparmorProfile"),
+    ({"mounts": [{"destination": "rel", "type": "tmpfs"}]}, "mounts[0].destination"),
+    ({"mounts": [{"destination": "/x", "type": "nfs"}]}, "mounts[0].type"),
+    ({"mounts": [{"destination": "/x", "type": "bind", "source": "/y", "options": ["idmap"]}]}, "mounts[0].options[0]"),
+    ({"hooks": {"prestart": [{"path": "/bin/true"}]}}, "hooks"),
+    ({"linux__uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}, "linux.uidMappings"),
+    ({"linux__namespaces": [{"type": "user"}, {"type": "mount"}]}, "linux.namespaces[0].type"),
+    ({"linux__namespaces": [{"type": "pid"}]}, "linux.namespaces"),
+    ({"linux__namespaces": [{"type": "mount"}, {"type": "bogus"}]}, "linux.namespaces[1].type"),
+    ({"linux__namespaces": [{"type": "mount"}, {"type": "net", "path": "x"}]}, "linux.namespaces[1].type"),
+    ({"linux__namespaces": [{"type": "mount"}, {"type": "network", "path": "x"}]}, "linux.namespaces[1].path"),
+    ({"linux__resources": {"memory": {"kernel": 1}}}, "linux.resources.memory.kernel"),
+    ({"linux__resources": {"memory": {"limit": "1G"}}}, "linux.resources.memory.limit"),
+    ({"linux__resources": {"blockIO": {"weight": 10}}}, "linux.resources.blockIO"),
+    ({"linux__resources": {"devices": [{"allow": True, "type": "x", "access": "rwm"}]}}, "linux.resources.devices[0]"),
+    ({"linux__seccomp": {"defaultAction": "SCMP_ACT_NOPE"}}, "linux.seccomp"),
+    ({"linux__seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/x"}}, "linux.seccomp.listenerPath"),
+    ({"linux__sysctl": {"net.ipv4.ip_forward": 1}}, "linux.sysctl.net.ipv4.ip_forward"),
+    ({"linux__devices": [{"path": "/etc/x", "type": "c", "major": 1, "minor": 3}]}, "linux.devices[0].path"),
+    ({"linux__intelRdt": {"closID": "x"}}, "linux.intelRdt"),
+    ({"linux__cgroupsPath": "/a/../b"}, "linux.cgroupsPath"),
+    ({"root": {}}, "root.path"),
+])
+def test_refusals_name_the_field(changes: dict[str, Any], path: str) -> None:
+    doc = spec(**{k: copy.deepcopy(v) for k, v in changes.items()})
+    message = refused(doc)
+    assert message.startswith(path + ":"), message
+
+
+def test_hostname_needs_a_new_uts_namespace() -> None:
+    doc = spec(linux__namespaces=[{"type": "mount"}])
+    assert refused(doc).startswith("hostname:")
+
+
+def test_unknown_properties_are_ignored_as_the_spec_says() -> None:
+    doc = spec(somethingNew={"a": 1}, process__futureField=1)
+    decode(doc, "/b")
+
+
+def test_device_rules_get_the_config_devices_and_runcs_list() -> None:
+    doc = spec(linux__devices=[{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}])
+    cfg = decode(doc, "/b")
+    assert cfg.devices[0].path == "/dev/fuse" and cfg.devices[0].mode == 0o666
+    assert DeviceRule("c", 10, 229, "rwm", True) in cfg.resources.devices
+    assert decode(spec(linux__resources={}), "/b").resources.devices == (ALLOW_ALL,)
+
+
+def test_seccomp_is_kept_as_json() -> None:
+    rule = {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 1, "value": 0o700, "op": "SCMP_CMP_EQ"}]}
+    cfg = decode(spec(linux__seccomp={"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+                                      "syscalls": [rule]}), "/b")
+    assert '"mkdir"' in cfg.seccomp
+    bad = spec(linux__seccomp={"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["x"], "action": "NOPE"}]})
+    assert refused(bad) == "linux.seccomp: syscalls[0].action: unsupported value 'NOPE'"
+
+
+def test_signals_and_ids() -> None:
+    assert config.signal_number("KILL") == 9 and config.signal_number("SIGTERM") == 15 and config.signal_number("2") == 2
+    with pytest.raises(FieldError):
+        config.signal_number("NOPE")
+    with pytest.raises(FieldError):
+        config.check_id("../x")
+    assert config.check_id("abc-1.2_x") == "abc-1.2_x"
+
+
+def test_cgroup_files_as_runc_converts_them() -> None:
+    res = config.Resources(memory_limit=64 << 20, memory_swap=128 << 20, cpu_shares=1024, cpu_quota=50000,
+                           cpu_period=100000, pids_limit=20)
+    v2 = dict(cgroup.v2_files(res))
+    assert v2["memory.max"] == str(64 << 20) and v2["memory.swap.max"] == str(64 << 20)
+    assert v2["cpu.max"] == "50000 100000" and v2["pids.max"] == "20" and v2["cpu.weight"] == "39"
+    v1 = {(c, f): v for c, f, v in cgroup.v1_files(res)}
+    assert v1[("memory", "memory.limit_in_bytes")] == str(64 << 20)
+    assert v1[("memory", "memory.memsw.limit_in_bytes")] == str(128 << 20)
+    assert v1[("cpu", "cpu.cfs_quota_us")] == "50000" and v1[("pids", "pids.max")] == "20"
+    assert cgroup.relative_path("", "abc") == "abc" and cgroup.relative_path("/a/b", "abc") == "a/b"
+
+
+def test_features_lists_only_what_is_handled() -> None:
+    doc = features()
+    assert doc["hooks"] == [] and "user" not in doc["linux"]["namespaces"]
+    assert "rbind" in doc["mountOptions"] and "idmap" not in doc["mountOptions"]
+
+
+def test_cgroup_v2_group_made_and_written(tmp_path: Any) -> None:
+    """On a unified hierarchy (here a directory standing for it): controllers enabled on the way down, the
+    values written in the container's group; a failure removes what was made."""
+    top = tmp_path
+    (top / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    (top / "cgroup.subtree_control").write_text("")
+    (top / "a").mkdir()
+    (top / "a" / "cgroup.controllers").write_text("cpuset cpu memory pids\n")
+    (top / "a" / "cgroup.subtree_control").write_text("")
+    res = config.Resources(memory_limit=1 << 20, cpu_quota=1000, cpu_period=10000, pids_limit=5)
+    groups = cgroup.create(2, {"": str(top)}, "a/b", res)
+    assert groups == {"": str(top / "a" / "b")}
+    assert (top / "cgroup.subtree_control").read_text() == "+cpuset +cpu +memory +pids"
+    assert (top / "a" / "cgroup.subtree_control").read_text() == "+cpuset +cpu +memory +pids"
+    assert (top / "a" / "b" / "memory.max").read_text() == str(1 << 20)
+    assert (top / "a" / "b" / "cpu.max").read_text() == "1000 10000"
+    assert (top / "a" / "b" / "pids.max").read_text() == "5"
+    with pytest.raises(CgroupError):
+        cgroup.create(2, {"": str(top)}, "a/c/d", res)  # a/c has no cgroup files: fails
+    assert not (top / "a" / "c").exists()

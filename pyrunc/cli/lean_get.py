@@ -66,10 +66,15 @@ class GetRequest:
 
 
 def get_request(argv: list[str]) -> GetRequest | None:
-    """The `get` line `argv` (the words after `pyrunc`) asks for, or None: not one this path takes."""
+    """The `get` line `argv` (the words after `pyrunc`) asks for, or None: not one this path takes.
+
+    As cli/main.py reads it: --root anywhere (split_globals takes it out first), then the verb, then argparse's
+    reading of the rest, whose positional words (`pods NAME`) must follow one another: argparse refuses a
+    name after a flag (`get pod -n x NAME`), so this path leaves that line to it."""
     root: str | None = None
     namespace, all_namespaces, output, no_headers = "default", False, "", False
     words: list[str] = []
+    flag_since_word = False  # a flag (not --root) came after the first word after the verb
     i = 0
     while i < len(argv):
         word = argv[i]
@@ -83,24 +88,30 @@ def get_request(argv: list[str]) -> GetRequest | None:
             i += 1
         elif word.startswith(("-n", "-o")) and len(word) > 2 and word[2] != "=":  # -nNS, -owide; argparse reads -o=x
             flag, given, i = word[:2], word[2:], i + 1
-        elif word in ("-A", "--all-namespaces"):
-            all_namespaces, i = True, i + 1
-            continue
-        elif word == "--no-headers":
-            no_headers, i = True, i + 1
-            continue
+        elif word in ("-A", "--all-namespaces", "--no-headers"):
+            flag, given, i = word, "", i + 1
         elif word.startswith("-"):
             return None  # --debug, -w, --show-labels, -h, an abbreviation, `--`: the full CLI decides
         else:
+            if flag_since_word:
+                return None  # argparse: "unrecognized arguments"
             words.append(word)
             i += 1
             continue
         if flag == "--root":
             root = given
-        elif flag in ("-n", "--namespace"):
+            continue
+        if not words:
+            return None  # a flag before the verb: the full CLI's "unknown command"
+        flag_since_word = flag_since_word or len(words) > 1
+        if flag in ("-n", "--namespace"):
             namespace = given
-        else:
+        elif flag in ("-o", "--output"):
             output = given
+        elif flag == "--no-headers":
+            no_headers = True
+        else:
+            all_namespaces = True
     if len(words) not in (2, 3) or words[0] != "get" or words[1] not in POD_WORDS or output not in ("", "wide", "json"):
         return None
     name = words[2] if len(words) == 3 else None

@@ -39,6 +39,7 @@ CONFIG_FIELDS = frozenset((
     "image_gc_low_threshold", "image_minimum_gc_age", "image_max_layer_bytes", "image_max_layer_entries",
     "pod_manifest_path", "file_check_frequency", "node_labels", "extended_resources",
 ))
+READ_SIZE = 65536
 LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 # Go's encoding/json escapes (printers/serialize.py _GO_JSON_ESCAPES; a unit test keeps them equal).
 GO_JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -248,8 +249,7 @@ def _node_name(root: str) -> str | None:
     """config.py load_config's node_name; None when config.json holds what only the full CLI can judge."""
     name = os.uname().nodename
     try:
-        with open(root + "/config.json", "rb") as f:
-            data = f.read()
+        data = read_bytes(root + "/config.json")
     except FileNotFoundError:
         return name
     settings = loads(data)
@@ -270,8 +270,7 @@ def pid_alive(pid: int, start_time: int | None) -> bool:
     if pid <= 0:
         return False
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
+        data = read_bytes(f"/proc/{pid}/stat")
     except (FileNotFoundError, ProcessLookupError):
         return False
     rest = data[data.rfind(b")") + 2:].split()  # comm may hold spaces and parentheses: after the last ')'
@@ -317,11 +316,23 @@ def loads(data: bytes) -> Any:
     return json.loads(data)
 
 
+def read_bytes(path: str) -> bytes:
+    """The file's bytes through os.open and os.read: open() builds a FileIO and a BufferedReader per file
+    (~11 us against ~2 us here, and `get` reads ~8 files per pod)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = [os.read(fd, READ_SIZE)]
+        while len(chunks[-1]) == READ_SIZE:  # a shorter read is the end (a file, or /proc's one-page stat)
+            chunks.append(os.read(fd, READ_SIZE))
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
 def read_json(path: str) -> Any:
     """store/atomic.py read_json: None for a missing file or one that is not JSON."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = read_bytes(path)
     except FileNotFoundError:
         return None
     try:

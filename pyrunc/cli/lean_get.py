@@ -140,6 +140,8 @@ def lean_get(argv: list[str]) -> int | None:
         return None
     try:
         text, empty = _answer(request)
+    except KeyboardInterrupt:
+        return 130  # as cli/main.py
     except Exception:  # noqa: BLE001 - anything unexpected: the full CLI reads it again and says what is wrong
         return None
     if text is None:

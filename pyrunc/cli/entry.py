@@ -65,6 +65,12 @@ def main() -> int:
                 except (BrokenPipeError, ValueError):  # a reader that left, a closed stream: nothing to say
                     pass
             os._exit(code)
+    if "get" in argv:  # `get pods`, `get pod NAME [-o json|wide]`: cli/lean_get.py (None: the full CLI answers)
+        from pyrunc.cli.lean_get import lean_get
+
+        code = lean_get(argv)
+        if code is not None:
+            os._exit(code)  # its output is flushed; the teardown would only cost time, as for exec
     with_site()
     from pyrunc.cli.main import main as full_main
 

@@ -5,14 +5,13 @@ Every function takes ``now`` from the caller; nothing here reads the clock.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta, timezone
 
 # RFC 3339 as the API server writes it: "2026-11-22T00:11:30Z", optionally with
-# fractional seconds (MicroTime) or a numeric offset.
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})"
-)
+# fractional seconds (MicroTime) or a numeric offset. Compiled on first use: the times pyrunc writes
+# (status.rfc3339) are read without it, and `re` costs `pyrunc get` ~5-10 ms to import (cli/lean_get.py).
+_RFC3339_PATTERN = r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})"
+_DIGITS = frozenset("0123456789")
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -21,7 +20,15 @@ def parse_time(value: object) -> datetime | None:
     """An aware datetime for an RFC 3339 string, or None when missing or invalid."""
     if not isinstance(value, str):
         return None
-    m = _RFC3339.fullmatch(value.strip())
+    if _canonical(value):  # "YYYY-MM-DDTHH:MM:SSZ": what the regex below reads, without it
+        try:
+            return datetime(int(value[0:4]), int(value[5:7]), int(value[8:10]), int(value[11:13]),
+                            int(value[14:16]), int(value[17:19]), tzinfo=timezone.utc)
+        except ValueError:
+            return None
+    import re
+
+    m = re.fullmatch(_RFC3339_PATTERN, value.strip())
     if m is None:
         return None
     year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
@@ -36,6 +43,12 @@ def parse_time(value: object) -> datetime | None:
         return datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
     except ValueError:
         return None
+
+
+def _canonical(value: str) -> bool:
+    return (len(value) == 20 and value[4] == "-" and value[7] == "-" and value[10] == "T" and value[13] == ":"
+            and value[16] == ":" and value[19] == "Z"
+            and all(value[i] in _DIGITS for i in (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18)))
 
 
 def aware(now: datetime) -> datetime:

@@ -24,7 +24,7 @@ import socket
 import struct
 import threading
 import tty as ttymod
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 from pyrunc.cri import websocket as ws
 from pyrunc.cri.translate import CriError
@@ -34,6 +34,23 @@ from pyrunc.store.layout import PodLayout
 from pyrunc.supervisor import exec_handoff, protocol
 
 CHUNK = 65536
+
+
+class Channels(Protocol):
+    """What a session speaks through: Kubernetes' numbered channels (websocket.py STDIN ... RESIZE), over WebSocket
+    (WsConn) or SPDY streams (spdy_session.SpdyChannels)."""
+
+    half_close: bool  # the client can end stdin alone (v5's close signal; SPDY's FIN)
+
+    def send(self, channel: int, data: bytes) -> None: ...
+
+    def status(self, status: dict[str, Any]) -> None: ...
+
+    def close(self, code: int = 1000, reason: str = "") -> None: ...
+
+    def shutdown(self) -> None: ...
+
+    def messages(self) -> Iterator[tuple[int, bytes]]: ...
 
 
 class WsConn:
@@ -46,6 +63,7 @@ class WsConn:
         self.buf = bytearray(leftover)
         self.lock = threading.Lock()
         self.closed = False
+        self.half_close = protocol_name == ws.V5
 
     def _send(self, frame: bytes) -> None:
         with self.lock:
@@ -135,12 +153,13 @@ def check_streams(cmd: list[str] | None, tty: bool, stdin: bool, stdout: bool, s
         raise CriError("one of stdin, stdout, or stderr must be set")
 
 
-def run(root: str, kind: str, request: dict[str, Any], conn: WsConn, query: dict[str, list[str]]) -> None:
+def run(root: str, kind: str, request: dict[str, Any], conn: Channels, query: dict[str, list[str]]) -> None:
     if kind == "exec":
         Exec(root, request, conn).run()
     elif kind == "attach":
         attach(root, request, conn)
     else:
+        assert isinstance(conn, WsConn)  # SPDY's port-forward has streams of its own (spdy_session.port_forward)
         port_forward(root, request, conn, query)
 
 
@@ -161,7 +180,7 @@ def _resize(data: bytes) -> tuple[int, int] | None:
 
 # -- exec -----------------------------------------------------------------------------------------------------------
 class Exec:
-    def __init__(self, root: str, request: dict[str, Any], conn: WsConn) -> None:
+    def __init__(self, root: str, request: dict[str, Any], conn: Channels) -> None:
         self.root = root
         self.req = request
         self.conn = conn
@@ -284,7 +303,7 @@ class Exec:
                 break
             if channel == ws.STDIN:
                 self._input(data)
-            elif channel == ws.CLOSE_CHANNEL and self.conn.protocol == ws.V5 and data[:1] == bytes([ws.STDIN]):
+            elif channel == ws.CLOSE_CHANNEL and self.conn.half_close and data[:1] == bytes([ws.STDIN]):
                 self._input_done()
             elif channel == ws.RESIZE and self.tty:
                 size = _resize(data)
@@ -343,7 +362,7 @@ def handoff(root: str, req: dict[str, Any], fds: list[int], stdin: bool, tty: bo
 
 
 # -- attach ---------------------------------------------------------------------------------------------------------
-def attach(root: str, req: dict[str, Any], conn: WsConn) -> None:
+def attach(root: str, req: dict[str, Any], conn: Channels) -> None:
     layout = PodLayout(root, str(req["namespace"]), str(req["pod"]))
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     dir_fd = -1
@@ -366,7 +385,7 @@ def attach(root: str, req: dict[str, Any], conn: WsConn) -> None:
             for channel, data in conn.messages():
                 if channel == ws.STDIN and req.get("stdin"):
                     sock.sendall(wire.frame(wire.STDIN, data))
-                elif channel == ws.CLOSE_CHANNEL and conn.protocol == ws.V5 and data[:1] == bytes([ws.STDIN]):
+                elif channel == ws.CLOSE_CHANNEL and conn.half_close and data[:1] == bytes([ws.STDIN]):
                     sock.sendall(wire.frame(wire.STDIN_EOF))
                 elif channel == ws.RESIZE and req.get("tty"):
                     size = _resize(data)

@@ -12,8 +12,8 @@ enters a namespace: the exec is handed to the supervisor's exec socket, the atta
 attach socket, and a port-forward's connection is made by the supervisor in the pod's network namespace
 (pyrunc/cri/stream_session.py).
 
-Protocols: the WebSocket channel protocols (pyrunc/cri/websocket.py) for exec, attach and port-forward. The
-SPDY/3.1 upgrade is answered with 400 ("SPDY is not served"): clients that speak only SPDY are not served yet.
+Protocols: the WebSocket channel protocols (pyrunc/cri/websocket.py) and the SPDY/3.1 upgrade as client-go speaks
+it (pyrunc/cri/spdy.py, spdy_session.py), for exec, attach and port-forward.
 """
 
 from __future__ import annotations
@@ -133,8 +133,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._plain(404, "404 page not found")
             return
         upgrade = self.headers.get("Upgrade", "").lower()
-        if upgrade.startswith("spdy/"):
-            self._plain(400, "SPDY/3.1 is not served by pyrunc cri yet: use a WebSocket client (v5.channel.k8s.io)")
+        if upgrade == "spdy/3.1" and "upgrade" in self.headers.get("Connection", "").lower():
+            self._spdy(streams, parts[0], parts[1])
             return
         if upgrade != "websocket" or "upgrade" not in self.headers.get("Connection", "").lower():
             self._plain(400, "Upgrade request required")
@@ -170,6 +170,44 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         finally:
             conn.shutdown()
 
+    def _spdy(self, streams: StreamServer, kind: str, token: str) -> None:
+        from pyrunc.cri import spdy_session, stream_session
+
+        offered = [p.strip() for h in self.headers.get_all("X-Stream-Protocol-Version") or [] for p in h.split(",")]
+        offered = [p for p in offered if p]
+        supported = spdy_session.PORTFORWARD_PROTOCOLS if kind == "portforward" else spdy_session.REMOTECOMMAND_PROTOCOLS
+        chosen = next((p for p in offered if p in supported), None)
+        if offered and chosen is None:
+            # The kubelet's httpstream.Handshake: 403 with the versions it accepts.
+            self._plain(403, f"unable to upgrade: unable to negotiate protocol: client supports {offered}, "
+                             f"server supports {list(supported)}",
+                        {"X-Accepted-Stream-Protocol-Versions": ", ".join(supported)})
+            return
+        entry = streams.cache.consume(token)
+        if entry is None or entry.kind != kind:
+            self._plain(404, "404 page not found")
+            return
+        self.send_response(101, "Switching Protocols")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Upgrade", "SPDY/3.1")
+        if chosen:
+            self.send_header("X-Stream-Protocol-Version", chosen)
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+        conn = spdy_session.SpdyConn(self.connection, self._buffered())
+        try:
+            if kind == "portforward":
+                spdy_session.port_forward(streams.root, entry.request, conn)
+                return
+            channels = spdy_session.SpdyChannels(conn, chosen or "channel.k8s.io")
+            if channels.wait_streams(entry.request):
+                stream_session.run(streams.root, kind, entry.request, channels, {})
+        except Exception:  # noqa: BLE001 - one session's failure is logged, the server serves on
+            log.exception("%s session (SPDY) failed", kind)
+        finally:
+            conn.shutdown()
+
     def _buffered(self) -> bytes:
         """What the client sent after its request that the handler's reader already took (frames sent before
         our 101 arrived): read without blocking."""
@@ -184,9 +222,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         finally:
             sock.setblocking(True)
 
-    def _plain(self, code: int, text: str) -> None:
+    def _plain(self, code: int, text: str, headers: dict[str, str] | None = None) -> None:
         body = (text + "\n").encode()
         self.send_response(code)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

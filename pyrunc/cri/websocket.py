@@ -32,7 +32,7 @@ V4 = "v4.channel.k8s.io"
 V4_BASE64 = "v4.base64.channel.k8s.io"
 V1 = "channel.k8s.io"
 V1_BASE64 = "base64.channel.k8s.io"
-# In the kubelet's order of preference (remotecommand/websocket.go): the first the client offers wins.
+# The kubelet's (remotecommand/websocket.go, portforward/websocket.go).
 EXEC_PROTOCOLS = (V5, V4, V4_BASE64, V1, V1_BASE64)
 PORTFORWARD_PROTOCOLS = (V4, V4_BASE64)
 
@@ -43,15 +43,13 @@ def accept_key(key: str) -> str:
 
 
 def choose_protocol(offered: str, supported: tuple[str, ...]) -> str | None:
-    """The subprotocol to answer with: the first of `supported` the client offers; "" when it offers none
-    (the v1 binary protocol, answered without the header); None when it offers only unknown ones."""
+    """The subprotocol to answer with: the first the client offers that is in `supported` (the client's order,
+    as wsstream's handshake); "" when it offers none (the v1 binary protocol, answered without the header); None
+    when it offers only unknown ones."""
     wanted = [p.strip() for p in offered.split(",") if p.strip()]
     if not wanted:
         return ""
-    for p in supported:
-        if p in wanted:
-            return p
-    return None
+    return next((p for p in wanted if p in supported), None)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import socket
 import struct
 import urllib.parse
 from dataclasses import dataclass, field
+from typing import Any
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -165,3 +166,111 @@ def http_get(url: str) -> tuple[int, str]:
             data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     return int(head.split()[1]), body.decode(errors="replace")
+
+
+class SpdyClient:
+    """A SPDY/3.1 client as client-go's (moby/spdystream) after its upgrade: streams opened by SYN_STREAM with
+    headers, DATA frames, FIN. Its framing is written here; only the zlib dictionary (checked against its spec
+    id in tests/unit/test_cri_streaming.py) is pyrunc's."""
+
+    def __init__(self, url: str, protocols: list[str], timeout: float = 60.0) -> None:
+        import zlib
+
+        from pyrunc.cri.spdy import DICTIONARY
+
+        parts = urllib.parse.urlsplit(url)
+        assert parts.hostname
+        self.sock = socket.create_connection((parts.hostname, parts.port or 80), timeout=timeout)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        lines = [f"POST {path} HTTP/1.1", f"Host: {parts.netloc}", "Connection: Upgrade", "Upgrade: SPDY/3.1",
+                 "Content-Length: 0"] + [f"X-Stream-Protocol-Version: {p}" for p in protocols]
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        self.buf = bytearray()
+        while b"\r\n\r\n" not in self.buf:
+            data = self.sock.recv(4096)
+            if not data:
+                break
+            self.buf += data
+        head, _, rest = bytes(self.buf).partition(b"\r\n\r\n")
+        self.buf = bytearray(rest)
+        status_line, *header_lines = head.decode().split("\r\n")
+        status = int(status_line.split()[1])
+        headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
+        if status != 101:
+            self.sock.close()
+            raise HandshakeRefused(status, rest.decode(errors="replace"))
+        assert headers.get("upgrade", "").lower() == "spdy/3.1", headers
+        self.protocol = headers.get("x-stream-protocol-version", "")
+        self.deflate = zlib.compressobj(9, zlib.DEFLATED, 15, 9, zlib.Z_DEFAULT_STRATEGY, DICTIONARY)
+        self.inflate = zlib.decompressobj(15, DICTIONARY)
+        self.next_id = 1
+        self.data: dict[int, bytearray] = {}
+        self.fin: set[int] = set()
+        self.replied: set[int] = set()
+        self.goaway = False
+
+    def open(self, headers: dict[str, str], fin: bool = False) -> int:
+        import zlib
+
+        stream_id, self.next_id = self.next_id, self.next_id + 2
+        block = struct.pack(">I", len(headers))
+        for name, value in headers.items():
+            for part in (name.lower().encode(), value.encode()):
+                block += struct.pack(">I", len(part)) + part
+        compressed = self.deflate.compress(block) + self.deflate.flush(zlib.Z_SYNC_FLUSH)
+        body = struct.pack(">IIH", stream_id, 0, 0) + compressed
+        self.sock.sendall(struct.pack(">HHI", 0x8003, 1, ((1 if fin else 0) << 24) | len(body)) + body)
+        return stream_id
+
+    def send(self, stream_id: int, data: bytes, fin: bool = False) -> None:
+        self.sock.sendall(struct.pack(">II", stream_id, ((1 if fin else 0) << 24) | len(data)) + data)
+
+    def _frame(self) -> bool:
+        """Read one frame into the client's state; False when the connection ended."""
+        while len(self.buf) < 8:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return False
+            self.buf += chunk
+        first, second = struct.unpack_from(">II", self.buf)
+        length = second & 0xFFFFFF
+        while len(self.buf) < 8 + length:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return False
+            self.buf += chunk
+        body = bytes(self.buf[8:8 + length])
+        del self.buf[:8 + length]
+        fin = bool((second >> 24) & 1)
+        if first & 0x80000000:
+            kind = first & 0xFFFF
+            assert (first >> 16) & 0x7FFF == 3, "SPDY version 3"
+            if kind == 2:  # SYN_REPLY: the header block inflated to keep the zlib stream in step
+                stream_id = struct.unpack_from(">I", body)[0] & 0x7FFFFFFF
+                self.inflate.decompress(body[4:])
+                self.replied.add(stream_id)
+                if fin:
+                    self.fin.add(stream_id)
+            elif kind == 3:  # RST_STREAM
+                self.fin.add(struct.unpack_from(">I", body)[0] & 0x7FFFFFFF)
+            elif kind == 7:  # GOAWAY
+                self.goaway = True
+        else:
+            stream_id = first & 0x7FFFFFFF
+            self.data.setdefault(stream_id, bytearray()).extend(body)
+            if fin:
+                self.fin.add(stream_id)
+        return True
+
+    def until(self, done: Any) -> bool:
+        """Frames until done(self) is true; False when the connection ended first."""
+        while not done(self):
+            if not self._frame():
+                return bool(done(self))
+        return True
+
+    def text(self, stream_id: int) -> str:
+        return bytes(self.data.get(stream_id, b"")).decode(errors="replace")
+
+    def shutdown(self) -> None:
+        self.sock.close()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.integration.helpers import node, poll  # noqa: F401
-from tests.integration.stream_client import HandshakeRefused, Received, WsClient, http_get
+from tests.integration.stream_client import HandshakeRefused, Received, SpdyClient, WsClient, http_get
 from tests.integration.test_cri import Cri, cri, free_port, sandbox_config  # noqa: F401
 
 grpc = pytest.importorskip("grpc")
@@ -204,3 +204,75 @@ def test_requests_are_checked_and_the_server_is_loopback_only(cri: Cri, tmp_path
     rt.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=0))
     assert code_of(lambda: rt.Exec(pb.ExecRequest(container_id=cid, cmd=["sh"], stdout=True))) == \
         grpc.StatusCode.FAILED_PRECONDITION
+
+
+# -- SPDY/3.1, as client-go's remotecommand and port-forward speak it -------------------------------------------------
+def test_spdy_exec_streams_and_status(cri: Cri, tmp_path: Path) -> None:
+    _, cid = run_pod(cri, tmp_path)
+    url = exec_url(cri, cid, ["sh", "-c", "echo out; echo err >&2; cat; exit 4"], stdin=True, stdout=True, stderr=True)
+    client = SpdyClient(url, [V4, "v3.channel.k8s.io", "v2.channel.k8s.io", V1])
+    assert client.protocol == V4
+    # client-go's order: the error stream first, then stdin, stdout, stderr.
+    error = client.open({"streamType": "error"})
+    stdin = client.open({"streamType": "stdin"})
+    stdout = client.open({"streamType": "stdout"})
+    stderr = client.open({"streamType": "stderr"})
+    client.send(stdin, b"from-stdin\n", fin=True)  # FIN: the end of the command's input
+    assert client.until(lambda c: {error, stdout, stderr} <= c.fin), (client.data, client.fin)
+    client.shutdown()
+    assert {error, stdin, stdout, stderr} <= client.replied, "every stream answered (SYN_REPLY)"
+    assert client.text(stdout) == "out\nfrom-stdin\n" and client.text(stderr) == "err\n", client.data
+    status = json.loads(client.text(error))
+    assert status["reason"] == "NonZeroExitCode" and status["details"] == {
+        "causes": [{"reason": "ExitCode", "message": "4"}]}, status
+
+    # A protocol the server does not speak: 403, as the kubelet's handshake answers; the token is not used.
+    url = exec_url(cri, cid, ["true"], stdout=True)
+    with pytest.raises(HandshakeRefused) as refused:
+        SpdyClient(url, ["v9.channel.k8s.io"])
+    assert refused.value.status == 403
+    client = SpdyClient(url, [V4])
+    error, stdout = client.open({"streamType": "error"}), client.open({"streamType": "stdout"})
+    assert client.until(lambda c: error in c.fin), client.data
+    client.shutdown()
+    assert client.text(error).encode() == SUCCESS
+
+
+def test_spdy_exec_tty_resize(cri: Cri, tmp_path: Path) -> None:
+    _, cid = run_pod(cri, tmp_path)
+    client = SpdyClient(exec_url(cri, cid, ["sh"], tty=True, stdin=True, stdout=True), [V4])
+    error = client.open({"streamType": "error"})
+    stdin = client.open({"streamType": "stdin"})
+    stdout = client.open({"streamType": "stdout"})
+    resize = client.open({"streamType": "resize"})
+    client.send(resize, json.dumps({"Width": 97, "Height": 31}).encode() + b"\n")
+    client.send(stdin, b"stty size\n")
+    assert client.until(lambda c: "31 97" in c.text(stdout)), client.data
+    client.send(stdin, b"exit 0\n")
+    assert client.until(lambda c: error in c.fin), client.data
+    client.shutdown()
+    assert client.text(error).encode() == SUCCESS
+
+
+def test_spdy_port_forward(cri: Cri, tmp_path: Path) -> None:
+    sandbox_id, _ = run_pod(cri, tmp_path, command=[
+        "sh", "-c", "mkdir -p /www && echo hello-over-spdy > /www/index.html && exec httpd -f -p 127.0.0.1:8080 -h /www"])
+    pb = cri.pb
+
+    def forward() -> str | None:
+        url = cri.rt.PortForward(pb.PortForwardRequest(pod_sandbox_id=sandbox_id, port=[8080])).url
+        client = SpdyClient(url, ["portforward.k8s.io"])
+        assert client.protocol == "portforward.k8s.io"
+        # client-go's order: the error stream (closed at once from the client's side), then the data stream.
+        error = client.open({"streamType": "error", "port": "8080", "requestID": "0"}, fin=True)
+        data = client.open({"streamType": "data", "port": "8080", "requestID": "0"})
+        client.send(data, b"GET / HTTP/1.0\r\n\r\n")
+        assert client.until(lambda c: data in c.fin and error in c.fin), (client.data, client.fin)
+        client.shutdown()
+        if "hello-over-spdy" not in client.text(data):
+            assert "connect" in client.text(error), client.data  # httpd may not listen yet
+            return None
+        return client.text(data)
+
+    page = poll("the page through the SPDY port-forward", forward)
+    assert page.startswith("HTTP/1.")

@@ -318,21 +318,24 @@ class Exec:
     def _input(self, data: bytes) -> None:
         if not self.req.get("stdin"):
             return
+        # The write is made holding the lock, so that _close cannot close the descriptor (and another thread
+        # reuse its number) meanwhile. It blocks only while the exec lives and does not read; once the exec
+        # child is gone the write fails (EPIPE on the pipe, EIO on our pty), and _close, which runs after, proceeds.
         with self.lock:
             fd = self.master if self.tty else self.stdin_w
-        try:
-            while data and fd >= 0:
-                data = data[os.write(fd, data):]
-        except OSError:
-            pass  # the command closed its stdin, or the exec is over
+            try:
+                while data and fd >= 0:
+                    data = data[os.write(fd, data):]
+            except OSError:
+                pass  # the command closed its stdin, or the exec is over
 
     def _input_done(self) -> None:
+        """The client's input ended: the command's stdin pipe closes. With a TTY nothing is done, as containerd:
+        the terminal stays, an EOF there is the ^D the user types."""
         with self.lock:
             if self.stdin_w >= 0:
                 os.close(self.stdin_w)
                 self.stdin_w = -1
-            elif self.tty and self.master >= 0 and self.req.get("stdin"):
-                os.write(self.master, b"\x04")  # EOF on a terminal: ^D, as a terminal user types it
 
     def _set_size(self, rows: int, cols: int) -> None:
         with self.lock:

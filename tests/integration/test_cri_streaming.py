@@ -4,6 +4,7 @@ channel protocols (tests/integration/stream_client.py), against real CRI pods, a
 from __future__ import annotations
 
 import json
+import os
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -276,3 +277,91 @@ def test_spdy_port_forward(cri: Cri, tmp_path: Path) -> None:
 
     page = poll("the page through the SPDY port-forward", forward)
     assert page.startswith("HTTP/1.")
+
+
+# -- a real client-go: kubectl, through a fake API server that proxies to the streaming URL as the kubelet does ------
+def kubectl(kubeconfig: str, *args: str, env: dict[str, str] | None = None, stdin: str = "") -> Any:
+    import shutil
+    import subprocess
+
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed")
+    return subprocess.run(["kubectl", "--kubeconfig", kubeconfig, *args], input=stdin, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, **(env or {})})
+
+
+@pytest.mark.parametrize("websockets", ["true", "false"])
+def test_kubectl_exec(cri: Cri, tmp_path: Path, websockets: str) -> None:
+    from tests.integration.fake_apiserver import FakeApiServer
+
+    _, cid = run_pod(cri, tmp_path)
+    api = FakeApiServer("web", "app")
+    try:
+        config = api.kubeconfig(tmp_path)
+        env = {"KUBECTL_REMOTE_COMMAND_WEBSOCKETS": websockets}
+        cmd = ["sh", "-c", "echo out-$(cat); echo err >&2; exit 3"]
+        api.target = exec_url(cri, cid, cmd, stdin=True, stdout=True, stderr=True)
+        done = kubectl(config, "exec", "-i", "web", "-c", "app", "--", *cmd, env=env, stdin="piped\n")
+        assert done.returncode == 3, (done, api.requests)
+        assert done.stdout == "out-piped\n" and "err\n" in done.stderr, done
+        assert "command terminated with exit code 3" in done.stderr, done
+    finally:
+        api.stop()
+
+
+def test_kubectl_port_forward_and_attach(cri: Cri, tmp_path: Path) -> None:
+    import re
+    import shutil
+    import socket
+    import subprocess
+
+    from tests.integration.fake_apiserver import FakeApiServer
+
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed")
+    sandbox_id, cid = run_pod(cri, tmp_path, stdin=True, command=[
+        "sh", "-c", "mkdir -p /www && echo via-kubectl > /www/index.html && httpd -p 127.0.0.1:8080 -h /www && "
+                    "while read line; do echo seen-$line; done"])
+    api = FakeApiServer("web", "app")
+    forward = None
+    try:
+        config = api.kubeconfig(tmp_path)
+        # SPDY: kubectl's port-forward over WebSocket tunnels SPDY through the API server, which a kubelet never sees.
+        api.target = cri.rt.PortForward(cri.pb.PortForwardRequest(pod_sandbox_id=sandbox_id)).url
+        forward = subprocess.Popen(["kubectl", "--kubeconfig", config, "port-forward", "web", ":8080"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   env={**os.environ, "KUBECTL_PORT_FORWARD_WEBSOCKETS": "false"})
+        assert forward.stdout is not None
+        line = forward.stdout.readline()
+        found = re.search(r"127\.0\.0\.1:(\d+) -> 8080", line)
+        assert found, (line, forward.poll())
+        local = int(found.group(1))
+
+        def page() -> str | None:
+            with socket.create_connection(("127.0.0.1", local), timeout=30) as s:
+                s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                data = b""
+                while chunk := s.recv(65536):
+                    data += chunk
+            return data.decode(errors="replace") if b"via-kubectl" in data else None
+
+        assert poll("a page through kubectl port-forward", page).startswith("HTTP/1.")
+        assert page(), "a second connection over the same session"
+        forward.terminate()
+        forward.wait(30)
+
+        api.target = cri.rt.Attach(cri.pb.AttachRequest(container_id=cid, stdin=True, stdout=True, stderr=True)).url
+        attached = subprocess.Popen(["kubectl", "--kubeconfig", config, "attach", "-i", "web", "-c", "app"],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert attached.stdin is not None and attached.stdout is not None
+        attached.stdin.write("hello\n")
+        attached.stdin.flush()
+        seen = attached.stdout.readline()
+        attached.terminate()
+        attached.wait(30)
+        assert seen == "seen-hello\n", (seen, api.requests)
+    finally:
+        if forward is not None and forward.poll() is None:
+            forward.kill()
+            forward.wait()
+        api.stop()

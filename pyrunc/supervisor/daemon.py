@@ -17,6 +17,8 @@ format of ``protocol.py`` (typed errors, the build and protocol check). ``_handl
     {"op": "check", "texts": [[source, text]]}    -> {"ok": true, "pods": [...], "warnings": [...], "refused": ""}
                                                      (apply's checks, nothing changed: intake.py)
     {"op": "exec", ...} + the caller's stdio      -> on exec.sock only: run by a fork of the daemon (exec_handoff.py)
+    {"op": "pod-connect", "port": N, ...}         -> on exec.sock only: a socket connected in the pod's netns, passed
+                                                     back by a fork (pod_connect.py; `pyrunc cri`'s port-forward)
     {"op": "cri", "call": C, "request": {...}}    -> {"ok": true, "response": {...}}: a CRI call of `pyrunc cri`
                                                      (pyrunc/cri/pods.py; its pods are CriPods, with no policy)
 A client of another build or protocol gets "Handover": the daemon stops accepting and exits leaving

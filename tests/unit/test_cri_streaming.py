@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import zlib
+from pathlib import Path
 
 import pytest
 
@@ -149,3 +150,28 @@ def test_stream_checks() -> None:
         with pytest.raises(CriError) as info:
             check_streams(*args)
         assert info.value.code == "INVALID_ARGUMENT"
+
+
+# -- the supervisor's side of port-forward: which namespace the connection is made in ---------------------------------
+def test_pod_connect_requests(tmp_path: Path) -> None:
+    import os
+
+    from pyrunc.errors import PyruncError
+    from pyrunc.store.atomic import write_json
+    from pyrunc.store.layout import PodLayout
+    from pyrunc.supervisor.pod_connect import prepare
+
+    root = str(tmp_path)
+    layout = PodLayout(root, "default", "web")
+    for bad in ({"namespace": "default", "pod": "web", "port": 0}, {"namespace": "default", "pod": "web", "port": True},
+                {"namespace": "../x", "pod": "web", "port": 80}, {"namespace": "default", "pod": "web", "port": 80}):
+        with pytest.raises(PyruncError):
+            prepare(root, bad)  # the last: no such pod
+    os.makedirs(layout.dir)
+    write_json(layout.pod_json, {"spec": {}})
+    with pytest.raises(PyruncError, match="no network namespace"):
+        prepare(root, {"namespace": "default", "pod": "web", "port": 80})
+    write_json(layout.sandbox_json, {"namespaces": {"net": layout.ns_file("net")}})
+    assert prepare(root, {"namespace": "default", "pod": "web", "port": 80}) == (layout.ns_file("net"), 80)
+    write_json(layout.pod_json, {"spec": {"hostNetwork": True}})
+    assert prepare(root, {"namespace": "default", "pod": "web", "port": 80}) == (None, 80)

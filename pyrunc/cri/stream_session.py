@@ -186,6 +186,7 @@ class Exec:
         self.conn = conn
         self.tty = bool(request.get("tty"))
         self.pid = 0  # the exec child's, once it said so: a resize signals it
+        self.resized = False  # a resize came: signalled again once the pid is known
         self.master = -1  # with a TTY: our pty's master (the output, and the input when stdin is asked)
         self.stdin_w = -1  # without a TTY: the write end of the command's stdin pipe
         self.control: socket.socket | None = None
@@ -284,7 +285,11 @@ class Exec:
 
     def _saw_pid(self, control: bytes) -> None:
         if not self.pid and control.startswith(b"pid ") and b"\n" in control:
-            self.pid = int(control[4:control.index(b"\n")])
+            with self.lock:
+                self.pid = int(control[4:control.index(b"\n")])
+                if self.resized:
+                    # A resize came before we knew whom to tell; the exec child may have read our size before it.
+                    self._winch()
 
     def _outcome(self, control: bytes) -> dict[str, Any]:
         text = control.decode(errors="replace")
@@ -342,8 +347,14 @@ class Exec:
             if self.master < 0:
                 return
             terminal.set_winsize(self.master, struct.pack("HHHH", rows, cols, 0, 0))
-        if self.pid:
-            # The exec child copies our pty's size to the container's on SIGWINCH (runtime/exec_io.py RawTerminal).
+            self.resized = True
+            self._winch()
+
+    def _winch(self) -> None:
+        """The exec child copies our pty's size to the container's on SIGWINCH (runtime/exec_io.py RawTerminal);
+        called under the lock, until the session ends. (In the instant between the exec child's exit and that end its
+        pid could be reused: the stray SIGWINCH is one a process ignores unless it handles terminal resizes.)"""
+        if self.pid and not self.finished.is_set():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGWINCH)
 

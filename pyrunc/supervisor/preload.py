@@ -32,14 +32,12 @@ from types import ModuleType
 import pyrunc
 
 log = logging.getLogger("pyrunc.preload")
+CLI_ONLY: tuple[str, ...]  # below, then extended with the CRI streaming server's modules
 
 # Packages only the CLI runs: the supervisor never needs them (nor pays their memory).
 # The CRI server's edge (pyrunc/cri/__init__.py) runs in its own process with grpcio: never in the supervisor.
 CLI_ONLY = ("pyrunc.cli", "pyrunc.printers", "pyrunc.cri.api_pb2", "pyrunc.cri.server", "pyrunc.cri.codegen",
             "pyrunc.cri.execsync")
-# The CRI streaming server (Exec, Attach, PortForward URLs) is the edge's too.
-CLI_ONLY += ("pyrunc.cri.streaming", "pyrunc.cri.stream_session", "pyrunc.cri.websocket", "pyrunc.cri.spdy",
-             "pyrunc.cri.spdy_session")
 
 # Imported inside functions on the supervisor's path (the network, cgroup v1 and seccomp libraries
 # are heavy: `pyrunc get` must not pay for them, so the package imports them late).
@@ -57,6 +55,10 @@ STDLIB = (
     "ctypes", "ctypes.util", "fcntl", "gc", "http.client", "re", "select", "socket", "ssl", "stat",
     "struct", "termios", "time", "tty", "urllib.parse", "logging", "encodings.idna", "encodings.ascii",
 )
+
+# The CRI streaming server (Exec, Attach, PortForward URLs: pyrunc/cri/streaming.py) runs in the edge too.
+CLI_ONLY += ("pyrunc.cri.streaming", "pyrunc.cri.stream_session", "pyrunc.cri.websocket", "pyrunc.cri.spdy",
+             "pyrunc.cri.spdy_session")
 
 
 def package_modules() -> list[str]:

@@ -15,6 +15,10 @@ DEFAULT_LISTEN = "unix:///run/pyrunc/cri.sock"
 def add_arguments(parser: Any) -> None:
     parser.add_argument("--listen", default=DEFAULT_LISTEN,
                         help=f"the endpoint to serve, unix:///ABSOLUTE/PATH (default {DEFAULT_LISTEN})")
+    parser.add_argument("--stream-address", default="127.0.0.1",
+                        help="the address of the streaming server for exec, attach and port-forward (default 127.0.0.1)")
+    parser.add_argument("--stream-port", type=int, default=0,
+                        help="its port (default 0: one the kernel picks)")
 
 
 def run(cfg: Any, args: Any) -> int:
@@ -35,9 +39,17 @@ def run(cfg: Any, args: Any) -> int:
                               hint="pip install 'pyrunc[cri]' then python -m pyrunc.cri.codegen") from None
     from pyrunc.cri.server import serve, socket_path
 
+    import ipaddress
+
     socket_path(args.listen)  # a bad --listen is one error line before anything starts
+    try:
+        ipaddress.ip_address(args.stream_address)
+    except ValueError:
+        raise PyruncError(f"--stream-address: {args.stream_address!r} is not an IP address") from None
+    if not 0 <= args.stream_port < 65536:
+        raise PyruncError(f"--stream-port: {args.stream_port} is not a port number (0 to 65535)")
 
     def ready(path: str) -> None:
         print(f"pyrunc cri: serving runtime.v1 on unix://{path}", file=sys.stderr, flush=True)
 
-    return serve(cfg, args.listen, ready)
+    return serve(cfg, args.listen, ready, args.stream_address, args.stream_port)

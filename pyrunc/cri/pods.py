@@ -460,6 +460,16 @@ class CriRuntime:
             raise CriError(f"container {cid} is not running", "FAILED_PRECONDITION")
         answer({"namespace": pod.layout.namespace, "pod": pod.layout.name, "container": record.name})
 
+    def _PortForwardTarget(self, req: dict[str, Any], answer: Reply) -> None:  # noqa: N802
+        """Not a CRI call: the pod the edge's PortForward connects into (supervisor/pod_connect.py)."""
+        sandbox_id = str(req.get("pod_sandbox_id") or "")
+        pod = self._sandbox(sandbox_id)
+        if pod is None:
+            raise tr.not_found(f"pod sandbox {sandbox_id}")
+        if not pod.ready():
+            raise CriError(f"pod sandbox {sandbox_id} is not ready", "FAILED_PRECONDITION")
+        answer({"namespace": pod.layout.namespace, "pod": pod.layout.name})
+
 
 def refused_by_cri(key: str) -> PyruncError:
     """pyrunc's own verbs never change a CRI pod: one line saying whose it is."""

@@ -26,6 +26,7 @@ from pyrunc.config import NodeConfig
 from pyrunc.cri import api_pb2 as pb
 from pyrunc.cri import api_pb2_grpc as pb_grpc
 from pyrunc.cri.execsync import exec_sync
+from pyrunc.cri.streaming import StreamServer
 from pyrunc.cri.translate import CriError, nanos
 from pyrunc.errors import ImageError, PyruncError
 from pyrunc.supervisor import client
@@ -53,8 +54,9 @@ def _to_dict(message: Message) -> dict[str, Any]:
 
 
 class Runtime(pb_grpc.RuntimeServiceServicer):
-    def __init__(self, cfg: NodeConfig) -> None:
+    def __init__(self, cfg: NodeConfig, streams: StreamServer) -> None:
         self.cfg = cfg
+        self.streams = streams
 
     def supervisor(self, call: str, body: dict[str, Any]) -> dict[str, Any]:
         reply = client.request(self.cfg, {"op": "cri", "call": call, "request": body})
@@ -90,6 +92,37 @@ class Runtime(pb_grpc.RuntimeServiceServicer):
         except PyruncError as e:
             return _abort(context, e)
         return pb.ExecSyncResponse(stdout=outcome.stdout, stderr=outcome.stderr, exit_code=outcome.exit_code)
+
+    # Exec, Attach, PortForward: checked here, served by the streaming server at the URL answered (streaming.py).
+    def Exec(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        try:
+            return pb.ExecResponse(url=self.streams.url("exec", self._streamed(request, list(request.cmd))))
+        except PyruncError as e:
+            return _abort(context, e)
+
+    def Attach(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        try:
+            return pb.AttachResponse(url=self.streams.url("attach", self._streamed(request, None)))
+        except PyruncError as e:
+            return _abort(context, e)
+
+    def PortForward(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        try:
+            where = self.supervisor("PortForwardTarget", {"pod_sandbox_id": request.pod_sandbox_id})
+            target = {"namespace": where["namespace"], "pod": where["pod"], "sandbox_id": request.pod_sandbox_id,
+                      "ports": list(request.port)}
+            return pb.PortForwardResponse(url=self.streams.url("portforward", target))
+        except PyruncError as e:
+            return _abort(context, e)
+
+    def _streamed(self, request: Any, cmd: list[str] | None) -> dict[str, Any]:
+        from pyrunc.cri.stream_session import check_streams
+
+        check_streams(cmd, request.tty, request.stdin, request.stdout, request.stderr)
+        where = self.supervisor("ExecTarget", {"container_id": request.container_id})
+        return {"namespace": where["namespace"], "pod": where["pod"], "container": where["container"],
+                "cmd": cmd, "tty": request.tty, "stdin": request.stdin, "stdout": request.stdout,
+                "stderr": request.stderr}
 
 
 def _forward(call: str) -> Callable[[Runtime, Any, grpc.ServicerContext], Any]:
@@ -203,14 +236,21 @@ def socket_path(listen: str) -> str:
     return listen[len("unix://"):]
 
 
-def serve(cfg: NodeConfig, listen: str, ready: Callable[[str], None] | None = None) -> int:
-    """Serve until SIGTERM or SIGINT; the socket is removed on the way out."""
+def serve(cfg: NodeConfig, listen: str, ready: Callable[[str], None] | None = None,
+          stream_address: str = "127.0.0.1", stream_port: int = 0) -> int:
+    """Serve until SIGTERM or SIGINT; the socket is removed on the way out. The streaming server (Exec, Attach,
+    PortForward) listens on stream_address:stream_port (0: a port the kernel picks)."""
     path = socket_path(listen)
+    try:
+        streams = StreamServer(cfg.root, stream_address, stream_port)
+    except OSError as e:
+        raise PyruncError(f"--stream-address/--stream-port: cannot listen on {stream_address}:{stream_port}: "
+                          f"{e.strerror or e}") from None
     os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
     if os.path.exists(path):
         os.unlink(path)  # a socket a previous `pyrunc cri` left
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=WORKERS))
-    pb_grpc.add_RuntimeServiceServicer_to_server(Runtime(cfg), server)
+    pb_grpc.add_RuntimeServiceServicer_to_server(Runtime(cfg, streams), server)
     pb_grpc.add_ImageServiceServicer_to_server(Images(cfg), server)
     old_umask = os.umask(0o077)  # the socket is root's: whoever reaches it runs containers
     try:
@@ -222,11 +262,14 @@ def serve(cfg: NodeConfig, listen: str, ready: Callable[[str], None] | None = No
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     server.start()
+    streams.start()
+    log.info("streaming server on %s:%d", stream_address, streams.port)
     if ready is not None:
         ready(path)
     try:
         stop.wait()
     finally:
+        streams.stop()
         server.stop(grace=2).wait()
         if os.path.exists(path):
             os.unlink(path)

@@ -17,6 +17,8 @@ format of ``protocol.py`` (typed errors, the build and protocol check). ``_handl
     {"op": "check", "texts": [[source, text]]}    -> {"ok": true, "pods": [...], "warnings": [...], "refused": ""}
                                                      (apply's checks, nothing changed: intake.py)
     {"op": "exec", ...} + the caller's stdio      -> on exec.sock only: run by a fork of the daemon (exec_handoff.py)
+    {"op": "pod-connect", "port": N, ...}         -> on exec.sock only: a socket connected in the pod's netns, passed
+                                                     back by a fork (pod_connect.py; `pyrunc cri`'s port-forward)
     {"op": "cri", "call": C, "request": {...}}    -> {"ok": true, "response": {...}}: a CRI call of `pyrunc cri`
                                                      (pyrunc/cri/pods.py; its pods are CriPods, with no policy)
 A client of another build or protocol gets "Handover": the daemon stops accepting and exits leaving
@@ -57,7 +59,7 @@ from pyrunc.store.atomic import private_dir, read_json, write_json
 from pyrunc.store.events import record_node_event
 from pyrunc.store.layout import PodLayout, layout_for_key, list_pod_keys
 from pyrunc.store.supervisor import daemon_json
-from pyrunc.supervisor import exec_handoff, protocol
+from pyrunc.supervisor import exec_handoff, pod_connect, protocol
 from pyrunc.supervisor.loop import Loop
 from pyrunc.supervisor.intake import check_reply
 from pyrunc.supervisor.manifest_dir import ManifestDir
@@ -253,6 +255,10 @@ class Daemon:
 
     def _exec(self, req: dict[str, Any], conn: int, fds: list[int]) -> None:
         """`pyrunc exec` handed over with the caller's stdio: run in a fork (supervisor/exec_handoff.py)."""
+        if req.get("op") == "pod-connect":  # `pyrunc cri`'s port-forward: a connection made in the pod's netns
+            netns, port = pod_connect.prepare(self.cfg.root, req)
+            self.loop.watch_child(pod_connect.start(conn, netns, port), lambda _pid, _status: None)
+            return
         if len(fds) != 3:
             raise PyruncError(f"exec: expected the caller's stdin, stdout and stderr, got {len(fds)} descriptors")
         target, argv, stdin, tty = exec_handoff.prepare(self.cfg.root, req)  # an error reply: the CLI falls back

@@ -32,6 +32,7 @@ from types import ModuleType
 import pyrunc
 
 log = logging.getLogger("pyrunc.preload")
+CLI_ONLY: tuple[str, ...]  # below, then extended with the CRI streaming server's modules
 
 # Packages only the CLI runs: the supervisor never needs them (nor pays their memory). pyrunc-oci
 # (pyrunc/oci/) is its own program with no resident process.
@@ -55,6 +56,10 @@ STDLIB = (
     "ctypes", "ctypes.util", "fcntl", "gc", "http.client", "re", "select", "socket", "ssl", "stat",
     "struct", "termios", "time", "tty", "urllib.parse", "logging", "encodings.idna", "encodings.ascii",
 )
+
+# The CRI streaming server (Exec, Attach, PortForward URLs: pyrunc/cri/streaming.py) runs in the edge too.
+CLI_ONLY += ("pyrunc.cri.streaming", "pyrunc.cri.stream_session", "pyrunc.cri.websocket", "pyrunc.cri.spdy",
+             "pyrunc.cri.spdy_session")
 
 
 def package_modules() -> list[str]:

@@ -158,7 +158,7 @@ class Server:
         if self.exec_handler is not None:
             # The exec socket (supervisor/exec_handoff.py) serves execs only. No build check and no handover: an
             # exec changes nothing of the node, and runs the code that runs this supervisor's exec probes.
-            if req.get("op") != "exec" or req.get("protocol") != protocol.PROTOCOL:
+            if req.get("op") not in ("exec", "pod-connect") or req.get("protocol") != protocol.PROTOCOL:
                 raise protocol.ProtocolError(f"this socket takes exec requests of protocol {protocol.PROTOCOL} only")
             self.served_once = True
             self.exec_handler(req, fd, list(fds or []))

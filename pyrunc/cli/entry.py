@@ -56,19 +56,29 @@ def main() -> int:
     if request is not None and os.geteuid() == 0:
         code = lean_exec(request)
         if code is not None:
-            # Straight out: the interpreter's teardown (module and object finalisation) would add ~10 ms to
-            # every exec, and nothing of this process needs it: the terminal is restored, the children reaped.
-            for stream in (sys.stdout, sys.stderr):
-                try:
-                    if stream is not None:
-                        stream.flush()
-                except (BrokenPipeError, ValueError):  # a reader that left, a closed stream: nothing to say
-                    pass
-            os._exit(code)
+            _exit(code)
+    if "apply" in argv and os.geteuid() == 0:  # cli/lean_apply.py: one request to a running supervisor
+        from pyrunc.cli.lean_apply import run_apply
+
+        code = run_apply(argv)
+        if code is not None:
+            _exit(code)
     with_site()
     from pyrunc.cli.main import main as full_main
 
     return full_main(argv)
+
+
+def _exit(code: int) -> None:
+    """Straight out: the interpreter's teardown (module and object finalisation) would add ~10 ms to every
+    exec and apply, and nothing of this process needs it: the terminal is restored, the children reaped."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (BrokenPipeError, ValueError):  # a reader that left, a closed stream: nothing to say
+            pass
+    os._exit(code)
 
 
 def with_site() -> None:

@@ -134,11 +134,13 @@ def lean_apply(line: ApplyLine) -> int | None:
     if reply is None or "protocol" not in reply:  # no supervisor, it left, or one older than the handover
         return _fall_back(stdin_text)
     if reply.get("kind") == "Handover":  # of another build: it leaves the node; the full CLI starts ours
-        _wait_gone(int(reply.get("pid") or 0))
+        pid = reply.get("pid")
+        _wait_gone(pid if isinstance(pid, int) else 0)
         return _fall_back(stdin_text)
     if reply.get("ok") and reply.get("fallback"):
         return _fall_back(stdin_text)
-    for warning in reply.get("warnings") or ():
+    warnings = reply.get("warnings")
+    for warning in warnings if isinstance(warnings, list) else ():
         print(f"Warning: {warning}", file=sys.stderr)
     if not reply.get("ok"):
         return _report(reply)
@@ -149,7 +151,8 @@ def lean_apply(line: ApplyLine) -> int | None:
     return 0
 
 
-def _fall_back(stdin_text: str | None) -> None:
+def _fall_back(stdin_text: str | None) -> int | None:
+    """None (the full CLI's to do), with the stdin text read here put back for it."""
     if stdin_text is not None:  # read already: the full CLI reads the same text from here
         import io
 
@@ -216,7 +219,7 @@ def decode(data: bytes) -> dict[str, object] | None:
 
     text = data.decode("utf-8", "replace").strip()
     try:
-        value, end = make_scanner(_Context())(text, 0)
+        value, end = make_scanner(_Context())(text, 0)  # type: ignore[arg-type]  # a duck of JSONDecoder
     except (StopIteration, ValueError):
         return None
     return value if isinstance(value, dict) and end == len(text) else None

@@ -56,25 +56,35 @@ def main() -> int:
     if request is not None and os.geteuid() == 0:
         code = lean_exec(request)
         if code is not None:
-            # Straight out: the interpreter's teardown (module and object finalisation) would add ~10 ms to
-            # every exec, and nothing of this process needs it: the terminal is restored, the children reaped.
-            for stream in (sys.stdout, sys.stderr):
-                try:
-                    if stream is not None:
-                        stream.flush()
-                except (BrokenPipeError, ValueError):  # a reader that left, a closed stream: nothing to say
-                    pass
-            os._exit(code)
+            _exit(code)
     if "get" in argv:  # `get pods`, `get pod NAME [-o json|wide]`: cli/lean_get.py (None: the full CLI answers)
         from pyrunc.cli.lean_get import lean_get
 
         code = lean_get(argv)
         if code is not None:
             os._exit(code)  # its output is flushed; the teardown would only cost time, as for exec
+    if "apply" in argv and os.geteuid() == 0:  # cli/lean_apply.py: one request to a running supervisor
+        from pyrunc.cli.lean_apply import run_apply
+
+        code = run_apply(argv)
+        if code is not None:
+            _exit(code)
     with_site()
     from pyrunc.cli.main import main as full_main
 
     return full_main(argv)
+
+
+def _exit(code: int) -> None:
+    """Straight out: the interpreter's teardown (module and object finalisation) would add ~10 ms to every
+    exec and apply, and nothing of this process needs it: the terminal is restored, the children reaped."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (BrokenPipeError, ValueError):  # a reader that left, a closed stream: nothing to say
+            pass
+    os._exit(code)
 
 
 def with_site() -> None:

@@ -91,6 +91,21 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+_SHAPES: dict[type, tuple[dict[str, Any], dict[str, dataclasses.Field[Any]]]] = {}
+
+
+def _class_shape(cls: type) -> tuple[dict[str, Any], dict[str, dataclasses.Field[Any]]]:
+    """A model class's resolved type hints and its fields by JSON name, worked out once per class: resolving
+    the string annotations (`from __future__ import annotations`) at every decode was most of decoding a pod
+    (the benchmark's pod: 2.5 ms -> 0.8 ms from its text, 3.8 ms -> 0.5 ms from its stored dict), paid by the
+    supervisor on every apply. The classes are module-level and never redefined."""
+    shape = _SHAPES.get(cls)
+    if shape is None:
+        shape = (typing.get_type_hints(cls), {json_name(f): f for f in fields(cls) if f.name != "ignored"})
+        _SHAPES[cls] = shape
+    return shape
+
+
 class Decoder:
     """Turns decoded JSON/YAML into model instances, recording every problem in ``errors``.
 
@@ -111,8 +126,7 @@ class Decoder:
         if not isinstance(data, dict):
             self.error(path, f"expected object, got {_describe(data)}")
             return self.zero(cls)
-        hints = typing.get_type_hints(cls)
-        by_json = {json_name(f): f for f in fields(cls) if f.name != "ignored"}
+        hints, by_json = _class_shape(cls)
         ignored: dict[str, object] = {}
         for key, value in data.items():
             if key in by_json:

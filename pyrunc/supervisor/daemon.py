@@ -16,6 +16,9 @@ format of ``protocol.py`` (typed errors, the build and protocol check). ``_handl
     {"op": "objects-changed"}                     -> {"ok": true} (pods re-read their ConfigMaps/Secrets)
     {"op": "check", "texts": [[source, text]]}    -> {"ok": true, "pods": [...], "warnings": [...], "refused": ""}
                                                      (apply's checks, nothing changed: intake.py)
+    {"op": "apply-texts", "texts": [[source, text]]} -> check, then apply of its one pod (cli/lean_apply.py):
+                                                     {"ok": true, "name", "result", "warnings", "refused"};
+                                                     {"ok": true, "fallback": true}, nothing done, for the rest
     {"op": "exec", ...} + the caller's stdio      -> on exec.sock only: run by a fork of the daemon (exec_handoff.py)
     {"op": "pod-connect", "port": N, ...}         -> on exec.sock only: a socket connected in the pod's netns, passed
                                                      back by a fork (pod_connect.py; `pyrunc cri`'s port-forward)
@@ -61,7 +64,7 @@ from pyrunc.store.layout import PodLayout, layout_for_key, list_pod_keys
 from pyrunc.store.supervisor import daemon_json
 from pyrunc.supervisor import exec_handoff, pod_connect, protocol
 from pyrunc.supervisor.loop import Loop
-from pyrunc.supervisor.intake import check_reply
+from pyrunc.supervisor.intake import check_reply, check_texts
 from pyrunc.supervisor.manifest_dir import ManifestDir
 from pyrunc.supervisor.preload import preload, watch_late_imports
 from pyrunc.supervisor.server import Server, guarded
@@ -232,6 +235,8 @@ class Daemon:
             reply({"ok": True, "pid": os.getpid()})
         elif op == "apply":
             self._apply(req["manifest"], reply)
+        elif op == "apply-texts":
+            self._apply_texts([(str(source), str(text)) for source, text in req["texts"]], reply)
         elif op == "check":
             # apply's checks of the parsed manifests, here where the Pod model is loaded (supervisor/intake.py)
             reply(check_reply(self.cfg, [(str(source), str(text)) for source, text in req["texts"]]))
@@ -265,12 +270,39 @@ class Daemon:
         pid = exec_handoff.start(conn, fds, target, argv, stdin, tty)
         self.loop.watch_child(pid, lambda _pid, _status: None)  # its status went to the CLI
 
+    def _apply_texts(self, texts: list[tuple[str, str]], reply: Callable[[dict[str, Any]], None]) -> None:
+        """`apply -f` of manifests holding one pod, in one request (cli/lean_apply.py): the checks of "check", then
+        the pod applied as "apply" applies it, without sending it back and forth and decoding it twice. The
+        warnings ride on the reply, also an error reply, since `apply` prints them before anything else.
+        Several pods (the CLI prints each one's outcome as it comes), ConfigMaps or Secrets (the CLI stores
+        them) and big texts get {"fallback": true}, nothing done: the CLI then applies them the usual way."""
+        if sum(len(text) for _, text in texts) > protocol.MAX_CHECK_TEXT:
+            reply({"ok": True, "fallback": True})
+            return
+        intake = check_texts(self.cfg, texts)
+        if intake.objects or len(intake.pods) != 1:
+            reply({"ok": True, "fallback": True})
+            return
+        warnings, pod = list(intake.warnings), intake.pods[0]
+        if intake.refused:
+            reply({"ok": True, "warnings": warnings, "refused": intake.refused})
+            return
+
+        def answer(msg: dict[str, Any]) -> None:
+            reply({**msg, "warnings": warnings, "name": pod.metadata.name})
+
+        self._guarded(answer, lambda: self._apply_pod(pod, answer))  # checked and admitted on the node above
+
     def _apply(self, pod_dict: dict[str, Any], reply: Callable[[dict[str, Any]], None]) -> None:
         pod = pod_from_dict(pod_dict)  # the socket is an edge too: decoded and validated once here
         admit_on_node(pod, self.cfg)  # the CLI checked already; a request sent to the socket directly too
         wrong_node = node_name_problem(pod, self.cfg.node_name)
         if wrong_node:
             raise PyruncError(wrong_node)
+        self._apply_pod(pod, reply)
+
+    def _apply_pod(self, pod: Pod, reply: Callable[[dict[str, Any]], None]) -> None:
+        """Create, update or replace the pod (decoded, validated and admitted on this node)."""
         layout = PodLayout(self.cfg.root, pod.metadata.namespace, pod.metadata.name)
         existing = self.pods.get(layout.key)
         if isinstance(existing, CriPod):
@@ -280,7 +312,7 @@ class Daemon:
 
             def after_termination() -> None:
                 self._pending_done()
-                self._guarded(reply, lambda: self._apply(pod_dict, reply))
+                self._guarded(reply, lambda: self._apply_pod(pod, reply))
 
             existing.on_terminated.append(after_termination)
             return

@@ -19,7 +19,7 @@ from pyrunc import __version__
 from pyrunc.oci import OCI_VERSION
 
 DEFAULT_ROOT = "/run/pyrunc-oci"
-NEEDS_ROOT = ("create", "start", "kill", "delete", "run")
+NEEDS_ROOT = ("create", "start", "kill", "delete", "run", "exec", "pause", "resume", "update")
 
 
 class UsageError(Exception):
@@ -70,7 +70,45 @@ def build_parser() -> Parser:
     p.add_argument("--bundle", "-b", default=".")
     p.add_argument("--rootless", action="store_true")
     sub.add_parser("features", help="print the features document of this runtime")
+    _lifecycle_verbs(sub)
     return parser
+
+
+def _lifecycle_verbs(sub: Any) -> None:
+    """exec, ps, pause, resume, update, events (docs/oci.md): runc's flags."""
+    p = sub.add_parser("exec", help="run a new process in a container")
+    p.add_argument("--process", "-p", default="")
+    p.add_argument("--detach", "-d", action="store_true")
+    p.add_argument("--tty", "-t", action="store_true")
+    p.add_argument("--console-socket", default="")
+    p.add_argument("--pid-file", default="")
+    p.add_argument("--cwd", default="")
+    p.add_argument("--env", "-e", action="append", default=[])
+    p.add_argument("--user", "-u", default="")
+    p.add_argument("--additional-gids", "-g", action="append", type=int, default=[])
+    p.add_argument("--cap", "-c", action="append", default=[])
+    p.add_argument("--no-new-privs", action="store_true")
+    p.add_argument("--preserve-fds", type=int, default=0)
+    p.add_argument("--apparmor", default="")
+    p.add_argument("--process-label", default="")
+    p.add_argument("id")
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    p = sub.add_parser("ps", help="list the processes of a container")
+    p.add_argument("--format", "-f", default="table", choices=("table", "json"))
+    p.add_argument("id")
+    p.add_argument("ps_args", nargs=argparse.REMAINDER)
+    sub.add_parser("pause", help="freeze every process of a container").add_argument("id")
+    sub.add_parser("resume", help="thaw a paused container").add_argument("id")
+    p = sub.add_parser("update", help="change a container's cgroup limits")
+    p.add_argument("--resources", "-r", default="")
+    for flag in ("memory", "memory-reservation", "memory-swap", "cpu-shares", "cpu-quota", "cpu-period",
+                 "cpuset-cpus", "cpuset-mems", "pids-limit"):
+        p.add_argument(f"--{flag}", default="")
+    p.add_argument("id")
+    p = sub.add_parser("events", help="print a container's stats (and OOM) events as JSON lines")
+    p.add_argument("--stats", action="store_true")
+    p.add_argument("--interval", default="5s")
+    p.add_argument("id")
 
 
 def version_text() -> str:
@@ -140,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
         log.write("error", text)
         print(f"error: {text}", file=sys.stderr)
-        return 1
+        return int(getattr(e, "exit_code", 1))  # exec's failures: 255, as runc's
 
 
 def _dispatch(args: Any) -> int:
@@ -172,10 +210,52 @@ def _dispatch(args: Any) -> int:
         _list(root, args.format, args.quiet)
     elif verb == "spec":
         _spec(args.bundle, args.rootless)
+    elif verb in ("exec", "ps", "pause", "resume", "update", "events"):
+        return _lifecycle(root, args)
     elif verb == "features":
         from pyrunc.oci.defaults import features
 
         print(json.dumps(features(), indent=4))
+    return 0
+
+
+def _lifecycle(root: str, args: Any) -> int:
+    verb = args.verb
+    if verb == "exec":
+        from pyrunc.oci import exec as ex
+
+        for flag in ("apparmor", "process_label"):
+            if getattr(args, flag):
+                raise UsageError(f"--{flag.replace('_', '-')}: not supported by pyrunc-oci (no AppArmor or SELinux here)")
+        opts = ex.ExecOptions(args=tuple(args.args), process_file=args.process, detach=args.detach, tty=args.tty,
+                              console_socket=args.console_socket, pid_file=args.pid_file, cwd=args.cwd,
+                              env=tuple(args.env), user=args.user, additional_gids=tuple(args.additional_gids),
+                              caps=tuple(args.cap), no_new_privs=args.no_new_privs, preserve_fds=args.preserve_fds)
+        return ex.exec_in_container(root, args.id, opts)
+    if verb == "ps":
+        from pyrunc.oci.ps import ps
+
+        print(ps(root, args.id, args.format, [a for a in args.ps_args if a != "--"]))
+    elif verb in ("pause", "resume"):
+        from pyrunc.oci import container as ct
+        from pyrunc.oci.freeze import set_frozen
+
+        st = ct.load(root, args.id)
+        if verb == "pause" and st.status != "running":
+            raise ct.OciError("container not running")
+        if verb == "resume" and st.status != "paused":
+            raise ct.OciError("container not paused")
+        set_frozen(st.cgroups, verb == "pause")
+    elif verb == "update":
+        from pyrunc.oci.update import Flags, update
+
+        update(root, args.id, Flags(args.resources, args.memory, args.memory_reservation, args.memory_swap,
+                                    args.cpu_shares, args.cpu_quota, args.cpu_period, args.cpuset_cpus,
+                                    args.cpuset_mems, args.pids_limit))
+    elif verb == "events":
+        from pyrunc.oci.events import events, parse_interval
+
+        events(root, args.id, parse_interval(args.interval), args.stats)
     return 0
 
 

@@ -71,7 +71,7 @@ class State:
     def to_oci(self) -> dict[str, object]:
         """runc's `state` output: the spec's state plus rootfs, created and owner; annotations when any."""
         out: dict[str, object] = {"ociVersion": OCI_VERSION, "id": self.id, "pid": self.pid if self.status in (
-            "created", "running") else 0, "status": self.status, "bundle": self.bundle, "rootfs": self.rootfs,
+            "created", "running", "paused") else 0, "status": self.status, "bundle": self.bundle, "rootfs": self.rootfs,
             "created": self.created, "owner": ""}
         if self.annotations:
             out["annotations"] = self.annotations
@@ -96,7 +96,9 @@ def load(root: str, container_id: str) -> State:
     elif os.path.exists(os.path.join(where, FIFO)):
         status = "created"
     else:
-        status = "running"
+        from pyrunc.oci.freeze import is_frozen
+
+        status = "paused" if is_frozen(dict(facts.get("cgroups") or {})) else "running"
     return State(container_id, pid, start, facts["bundle"], facts["rootfs"], facts["created"],
                  dict(facts.get("annotations") or {}), dict(facts.get("cgroups") or {}), status)
 
@@ -123,6 +125,7 @@ class CreateOptions:
     preserve_fds: int = 0
     no_pivot: bool = False
     no_new_keyring: bool = False
+    console_fd: int = -1  # run in the foreground with process.terminal: our end of a socketpair (exec.py relays)
 
 
 def _now() -> str:
@@ -141,7 +144,7 @@ def _write_pid_file(path: str, pid: int) -> None:
 def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool = True) -> State:
     """Everything but the user's program: the init waits on its FIFO. On error nothing is left behind."""
     cfg = oc.load(opts.bundle)
-    if cfg.process.terminal and not opts.console_socket:
+    if cfg.process.terminal and not opts.console_socket and opts.console_fd < 0:
         if detached:
             raise OciError("cannot allocate tty if pyrunc-oci will detach without setting console socket")
         raise OciError("process.terminal: pyrunc-oci run in the foreground cannot proxy a terminal yet: "
@@ -169,7 +172,9 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
         rel = cgroup.relative_path(cfg.cgroups_path, container_id)
         atomic.write_text(os.path.join(where, CGROUPS), json.dumps(cgroup.paths(version, hierarchies, rel)), mode=0o644)
         groups = cgroup.create(version, hierarchies, rel, cfg.resources)
-        if opts.console_socket:
+        if opts.console_fd >= 0:
+            console = os.dup(opts.console_fd)
+        elif opts.console_socket:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 sock.connect(opts.console_socket)
@@ -241,7 +246,7 @@ def start(root: str, container_id: str) -> None:
 
 def kill(root: str, container_id: str, sig: int, all_processes: bool = False) -> None:
     st = load(root, container_id)
-    if st.status not in ("created", "running"):
+    if st.status not in ("created", "running", "paused"):
         raise OciError("container not running")
     pids = cgroup.procs(st.cgroups) if all_processes else [st.pid]
     for pid in pids:
@@ -253,9 +258,9 @@ def kill(root: str, container_id: str, sig: int, all_processes: bool = False) ->
 
 def delete(root: str, container_id: str, force: bool = False) -> None:
     st = load(root, container_id)
-    if st.status == "running" and not force:
-        raise OciError(f"cannot delete container {container_id} that is not stopped: running")
-    if st.status in ("created", "running"):
+    if st.status in ("running", "paused") and not force:
+        raise OciError(f"cannot delete container {container_id} that is not stopped: {st.status}")
+    if st.status in ("created", "running", "paused"):
         _kill_all(st)
     _remove(container_dir(root, container_id), st.cgroups)
 
@@ -266,6 +271,10 @@ def _kill_all(st: State) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+    if st.status == "paused":  # a frozen task (cgroup v1) dies of SIGKILL only once thawed
+        from pyrunc.oci.freeze import set_frozen
+
+        set_frozen(st.cgroups, False)
     while sc.pid_alive(st.pid, st.start_time):  # reaped by whoever is its parent (or a zombie: dead already)
         time.sleep(0.01)
 
@@ -288,12 +297,29 @@ def run(root: str, container_id: str, opts: CreateOptions, detach: bool) -> int:
             raise
         return 0
     sc.set_child_subreaper()
-    st = create(root, container_id, opts, detached=False)
+    relay = None
+    if not opts.console_socket and oc.load(opts.bundle).process.terminal:
+        # runc's foreground terminal: the init sends the pty master to us, we relay our stdio to it.
+        relay, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            st = create(root, container_id, CreateOptions(**{**opts.__dict__, "console_fd": theirs.fileno()}),
+                        detached=False)
+        except BaseException:
+            relay.close()
+            raise
+        finally:
+            theirs.close()
+    else:
+        st = create(root, container_id, opts, detached=False)
     forwarded = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
     for s in forwarded:
         signal.signal(s, lambda n, _f: _forward(st.pid, n))
     try:
         start(root, container_id)
+        if relay is not None:
+            from pyrunc.oci.exec import relay_terminal
+
+            relay_terminal(relay, st.pid)
         while True:
             try:
                 pid, status = os.waitpid(-1, 0)

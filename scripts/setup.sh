@@ -29,6 +29,8 @@ if [ "${1:-}" = "--test" ]; then
   packages+=(docker-registry skopeo umoci)
   # The pyrunc-oci tests run the same bundles with Debian's runc and compare (tests/integration/test_oci.py).
   packages+=(runc)
+  # ... and podman drives pyrunc-oci as its runtime (tests/integration/test_oci_podman.py; conmon comes with it).
+  packages+=(podman)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -71,6 +71,9 @@ bin=/usr/local/bin/pyrunc
 want="$(pwd)/.venv/bin/pyrunc-launcher"
 sh scripts/write-launcher.sh "$(pwd)/.venv/bin/python3" "$(pwd)" "$want"
 sh scripts/link-tool.sh "$want" "$bin"
+# pyrunc-oci too (what `podman --runtime $(which pyrunc-oci)` finds), through a launcher of its own.
+sh scripts/write-launcher.sh "$(pwd)/.venv/bin/python3" "$(pwd)" "$(pwd)/.venv/bin/pyrunc-oci-launcher" oci
+sh scripts/link-tool.sh "$(pwd)/.venv/bin/pyrunc-oci-launcher" /usr/local/bin/pyrunc-oci
 # Bash completion (kubectl's shape): verbs, flags and pod names.
 mkdir -p /etc/bash_completion.d
 .venv/bin/pyrunc completion bash >/etc/bash_completion.d/pyrunc.tmp

@@ -7,111 +7,22 @@ Every failure: one line `error: ...` on stderr (and in --log, in its format), ex
 
 from __future__ import annotations
 
-import argparse
-import datetime
 import json
 import os
-import platform
 import sys
 from typing import Any
 
 from pyrunc import __version__
 from pyrunc.oci import OCI_VERSION
+from pyrunc.oci.args import UsageError, help_text, parse, verb_help
 
 DEFAULT_ROOT = "/run/pyrunc-oci"
 NEEDS_ROOT = ("create", "start", "kill", "delete", "run", "exec", "pause", "resume", "update")
 
 
-class UsageError(Exception):
-    pass
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
-
-
-def _create_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("id")
-    p.add_argument("--bundle", "-b", default=".")
-    p.add_argument("--console-socket", default="")
-    p.add_argument("--pid-file", default="")
-    p.add_argument("--no-pivot", action="store_true")
-    p.add_argument("--no-new-keyring", action="store_true")
-    p.add_argument("--preserve-fds", type=int, default=0)
-
-
-def build_parser() -> Parser:
-    parser = Parser(prog="pyrunc-oci", description="An OCI runtime (runc's command line) on pyrunc's launcher.")
-    parser.add_argument("--root", default=DEFAULT_ROOT)
-    parser.add_argument("--log", default="")
-    parser.add_argument("--log-format", default="text", choices=("text", "json"))
-    parser.add_argument("--debug", action="store_true")
-    parser.add_argument("--systemd-cgroup", action="store_true")
-    parser.add_argument("--version", "-v", action="store_true")
-    sub = parser.add_subparsers(dest="verb", metavar="COMMAND", parser_class=Parser)
-    _create_flags(sub.add_parser("create", help="create a container (its process waits for start)"))
-    p = sub.add_parser("run", help="create and start a container, wait for it unless --detach")
-    _create_flags(p)
-    p.add_argument("--detach", "-d", action="store_true")
-    sub.add_parser("start", help="run the user process of a created container").add_argument("id")
-    sub.add_parser("state", help="print a container's state JSON").add_argument("id")
-    p = sub.add_parser("kill", help="send a signal to a container's init (default SIGTERM)")
-    p.add_argument("id")
-    p.add_argument("signal", nargs="?", default="SIGTERM")
-    p.add_argument("--all", "-a", action="store_true")
-    p = sub.add_parser("delete", help="delete a container (--force: even a running one)")
-    p.add_argument("id")
-    p.add_argument("--force", "-f", action="store_true")
-    p = sub.add_parser("list", help="list the containers of --root")
-    p.add_argument("--format", "-f", default="table", choices=("table", "json"))
-    p.add_argument("--quiet", "-q", action="store_true")
-    p = sub.add_parser("spec", help="write a default config.json in the bundle")
-    p.add_argument("--bundle", "-b", default=".")
-    p.add_argument("--rootless", action="store_true")
-    sub.add_parser("features", help="print the features document of this runtime")
-    _lifecycle_verbs(sub)
-    return parser
-
-
-def _lifecycle_verbs(sub: Any) -> None:
-    """exec, ps, pause, resume, update, events (docs/oci.md): runc's flags."""
-    p = sub.add_parser("exec", help="run a new process in a container")
-    p.add_argument("--process", "-p", default="")
-    p.add_argument("--detach", "-d", action="store_true")
-    p.add_argument("--tty", "-t", action="store_true")
-    p.add_argument("--console-socket", default="")
-    p.add_argument("--pid-file", default="")
-    p.add_argument("--cwd", default="")
-    p.add_argument("--env", "-e", action="append", default=[])
-    p.add_argument("--user", "-u", default="")
-    p.add_argument("--additional-gids", "-g", action="append", type=int, default=[])
-    p.add_argument("--cap", "-c", action="append", default=[])
-    p.add_argument("--no-new-privs", action="store_true")
-    p.add_argument("--preserve-fds", type=int, default=0)
-    p.add_argument("--apparmor", default="")
-    p.add_argument("--process-label", default="")
-    p.add_argument("id")
-    p.add_argument("args", nargs=argparse.REMAINDER)
-    p = sub.add_parser("ps", help="list the processes of a container")
-    p.add_argument("--format", "-f", default="table", choices=("table", "json"))
-    p.add_argument("id")
-    p.add_argument("ps_args", nargs=argparse.REMAINDER)
-    sub.add_parser("pause", help="freeze every process of a container").add_argument("id")
-    sub.add_parser("resume", help="thaw a paused container").add_argument("id")
-    p = sub.add_parser("update", help="change a container's cgroup limits")
-    p.add_argument("--resources", "-r", default="")
-    for flag in ("memory", "memory-reservation", "memory-swap", "cpu-shares", "cpu-quota", "cpu-period",
-                 "cpuset-cpus", "cpuset-mems", "pids-limit"):
-        p.add_argument(f"--{flag}", default="")
-    p.add_argument("id")
-    p = sub.add_parser("events", help="print a container's stats (and OOM) events as JSON lines")
-    p.add_argument("--stats", action="store_true")
-    p.add_argument("--interval", default="5s")
-    p.add_argument("id")
-
-
 def version_text() -> str:
+    import platform
+
     from pyrunc.oci.defaults import libseccomp_version as _libseccomp_version
 
     return (f"pyrunc-oci version {__version__}\nspec: {OCI_VERSION}\npython: {platform.python_version()}\n"
@@ -127,6 +38,8 @@ class Log:
     def write(self, level: str, msg: str) -> None:
         if not self.path:
             return
+        import datetime
+
         now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         if self.fmt == "json":
             line = json.dumps({"level": level, "msg": msg, "time": now})
@@ -144,13 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     log = Log("", "text")
     debug = "--debug" in argv
     try:
-        args = build_parser().parse_args(argv)
+        args = parse(argv)
         log = Log(args.log, args.log_format)
         if args.version:
             print(version_text())
             return 0
-        if not args.verb:
-            build_parser().print_help()
+        if args.help or not args.verb:
+            print(verb_help(args.verb) if args.verb else help_text())
             return 0
         if args.systemd_cgroup:
             # systemd's cgroup driver (transient units over D-Bus) is not implemented: say so rather than
@@ -291,5 +204,13 @@ def _spec(bundle: str, rootless: bool) -> None:
 
 
 def console() -> None:
-    """The `pyrunc-oci` console script."""
-    sys.exit(main())
+    """The `pyrunc-oci` console script. It leaves with os._exit: the interpreter's teardown (finalising every
+    module and object) was ~10 ms of each command, and nothing of ours needs it once the streams are flushed."""
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            pass
+    os._exit(code)

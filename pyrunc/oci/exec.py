@@ -30,7 +30,7 @@ from pyrunc.errors import FieldError, PyruncError
 from pyrunc.linux import hygiene
 from pyrunc.linux import syscalls as sc
 from pyrunc.oci import config as oc
-from pyrunc.oci.container import OciError, load
+from pyrunc.oci.container import OciError, load, set_child_subreaper
 from pyrunc.runtime.config import CapabilitySets
 
 # user first (joining the others needs the capabilities it gives), mnt last (the paths of /proc are the host's
@@ -154,7 +154,11 @@ def exec_in_container(root: str, container_id: str, o: ExecOptions) -> int:
         else:
             relay, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             console = theirs.detach()
-    sc.set_child_subreaper()  # the command is ours once the joiner exits
+    if cfg.seccomp:
+        from pyrunc.oci import with_site
+
+        with_site()  # the joiner compiles the filter with pyseccomp, from the virtualenv
+    set_child_subreaper()  # the command is ours once the joiner exits
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
     joiner = os.fork()
@@ -266,6 +270,9 @@ def _joiner(init: int, groups: list[str], proc: oc.Process, security: Security, 
             err_w: int, pid_w: int) -> NoReturn:
     try:
         from pyrunc.security.process import ProcessSecurity
+
+        import pyrunc.oci.init  # noqa: F401 - what the command uses, loaded before the chroot
+        import pyrunc.runtime.launch  # noqa: F401 - the same
 
         sec = ProcessSecurity(security)  # compiled now: after the chroot below libseccomp is out of reach
         gc.disable()

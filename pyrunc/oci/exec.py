@@ -23,8 +23,7 @@ import gc
 import json
 import os
 import signal
-import socket
-from typing import Any, NamedTuple, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from pyrunc.errors import FieldError, PyruncError
 from pyrunc.linux import hygiene
@@ -32,6 +31,9 @@ from pyrunc.linux import syscalls as sc
 from pyrunc.oci import config as oc
 from pyrunc.oci.container import OciError, load, set_child_subreaper
 from pyrunc.runtime.config import CapabilitySets
+
+if TYPE_CHECKING:
+    import socket  # loaded with a terminal only: ~3 ms of every exec otherwise
 
 # user first (joining the others needs the capabilities it gives), mnt last (the paths of /proc are the host's
 # until then); time before the fork so that the command is in it.
@@ -143,6 +145,8 @@ def exec_in_container(root: str, container_id: str, o: ExecOptions) -> int:
     console = -1
     relay: socket.socket | None = None
     if proc.terminal:
+        import socket
+
         if o.console_socket:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
@@ -228,6 +232,8 @@ def _wait(pid: int, relay: socket.socket | None) -> int:
 def relay_terminal(relay: socket.socket, pid: int) -> None:
     """Take the pty master the container's side sends, relay this process's stdin/stdout to it (stdin in raw
     mode when it is a terminal) until `pid` exits. Used by exec --tty and run with process.terminal."""
+    import socket
+
     from pyrunc.runtime import exec_io
 
     with relay:
@@ -277,7 +283,9 @@ def _joiner(init: int, groups: list[str], proc: oc.Process, security: Security, 
         sec = ProcessSecurity(security)  # compiled now: after the chroot below libseccomp is out of reach
         gc.disable()
         if console >= 0:
-            from pyrunc.linux import terminal  # noqa: F401 - now: after the chroot the host's modules are out of reach
+            import socket  # noqa: F401 - now: after the chroot the host's modules are out of reach
+
+            from pyrunc.linux import terminal  # noqa: F401 - the same
         hygiene.set_dumpable(False)
         hygiene.close_fds_except([0, 1, 2, err_w, pid_w, *range(3, 3 + preserve)] + ([console] if console >= 0 else []))
         for directory in sorted(set(groups)):
@@ -327,6 +335,8 @@ def _command(proc: oc.Process, sec: Any, console: int, preserve: int, err_w: int
     try:
         os.setsid()
         if console >= 0:
+            import socket
+
             from pyrunc.linux import terminal
 
             master, slave, _ = terminal.allocate_pty(proc.uid)

@@ -29,6 +29,8 @@ if [ "${1:-}" = "--test" ]; then
   packages+=(docker-registry skopeo umoci)
   # The pyrunc-oci tests run the same bundles with Debian's runc and compare (tests/integration/test_oci.py).
   packages+=(runc)
+  # ... and podman drives pyrunc-oci as its runtime (tests/integration/test_oci_podman.py; conmon comes with it).
+  packages+=(podman)
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -69,6 +71,9 @@ bin=/usr/local/bin/pyrunc
 want="$(pwd)/.venv/bin/pyrunc-launcher"
 sh scripts/write-launcher.sh "$(pwd)/.venv/bin/python3" "$(pwd)" "$want"
 sh scripts/link-tool.sh "$want" "$bin"
+# pyrunc-oci too (what `podman --runtime $(which pyrunc-oci)` finds), through a launcher of its own.
+sh scripts/write-launcher.sh "$(pwd)/.venv/bin/python3" "$(pwd)" "$(pwd)/.venv/bin/pyrunc-oci-launcher" oci
+sh scripts/link-tool.sh "$(pwd)/.venv/bin/pyrunc-oci-launcher" /usr/local/bin/pyrunc-oci
 # Bash completion (kubectl's shape): verbs, flags and pod names.
 mkdir -p /etc/bash_completion.d
 .venv/bin/pyrunc completion bash >/etc/bash_completion.d/pyrunc.tmp

@@ -6,17 +6,37 @@ Nothing is detected at import time; call ``detect()`` once and pass the driver d
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-from pyrunc.cgroups.base import CgroupDriver, CgroupStats
-from pyrunc.cgroups.oom import apply_oom_score_adj
-from pyrunc.cgroups.plan import (
-    CgroupValues,
-    ContainerResources,
-    PodCgroupPlan,
-    describe_values,
-    plan_pod,
-    qos_class,
-)
+if TYPE_CHECKING:
+    from pyrunc.cgroups.base import CgroupDriver, CgroupStats
+    from pyrunc.cgroups.oom import apply_oom_score_adj
+    from pyrunc.cgroups.plan import (
+        CgroupValues,
+        ContainerResources,
+        PodCgroupPlan,
+        describe_values,
+        plan_pod,
+        qos_class,
+    )
+
+# Loaded on first use (PEP 562), not with the package: pyrunc-oci imports pyrunc.cgroups.devices on every
+# command, and the QoS planning (plan: fractions, quantities) and the drivers' base (hashlib, dataclasses)
+# were most of its start-up (docs/performance.md). The supervisor imports every module at start anyway.
+_LAZY = {"CgroupDriver": "base", "CgroupStats": "base", "apply_oom_score_adj": "oom", "CgroupValues": "plan",
+         "ContainerResources": "plan", "PodCgroupPlan": "plan", "describe_values": "plan", "plan_pod": "plan",
+         "qos_class": "plan"}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "CgroupDriver",

@@ -6,3 +6,14 @@ container.py the runtime's side (create, start, kill, delete); cli.py the comman
 """
 
 OCI_VERSION = "1.0.2-dev"  # the runtime-spec version this runtime writes (`spec`, `state`); it reads 1.0 to 1.2
+
+
+def with_site() -> None:
+    """The virtualenv's packages (pyseccomp) on sys.path: the launcher (scripts/write-launcher.sh oci) starts
+    Python without `site` (-S), which every command but those that compile a seccomp filter can do without."""
+    import sys
+
+    if sys.flags.no_site and "site" not in sys.modules:
+        import site
+
+        site.main()

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 
-from pyrunc.cgroups import V1_CONTROLLERS, base, cgroup_mounts
+from pyrunc.cgroups import V1_CONTROLLERS, cgroup_mounts
+from pyrunc.cgroups import files as base  # not base.py: the drivers' interface is not needed here
 from pyrunc.cgroups.convert import shares_to_weight
 from pyrunc.cgroups.devices import ALLOW_ALL, DeviceRule, device_program, v1_writes
 from pyrunc.errors import CgroupError, FieldError

@@ -137,9 +137,16 @@ class CriPod:
             raise CriError(f"container {meta.get('name')} attempt {meta.get('attempt', 0)} exists in sandbox {self.id}",
                            "ALREADY_EXISTS")
         spec_dict, volumes = tr.container_manifest(config, name, len(self.manifest["spec"].get("volumes", [])))
+        security = tr.container_security(config, self.facts["config"], self.rt.cfg.seccomp_profile_root)
+        spec_dict = {**spec_dict, "securityContext": security.container}
         old = self.manifest
+        # The pod-level fields CRI sends per container (supplemental groups) are set in the pod's securityContext
+        # as this container is created: the runtime reads them now, and each container's config is fixed at its
+        # creation, so the next container's values do not change this one.
+        pod_security = {**tr.sandbox_security(self.facts["config"]), **security.pod}
         new = {**old, "spec": {**old["spec"], "containers": [*old["spec"]["containers"], spec_dict],
-                               "volumes": [*old["spec"].get("volumes", []), *volumes]}}
+                               "volumes": [*old["spec"].get("volumes", []), *volumes],
+                               "securityContext": pod_security}}
         self._set_manifest(new)
         log_path = ""
         log_dir = str(self.facts["config"].get("log_directory") or "")
@@ -149,7 +156,9 @@ class CriPod:
         spec = next(c for c in self.pod.spec.containers if c.name == name)
         try:
             record = self.rt.create_container(self.pod, self.layout, spec, int(meta.get("attempt") or 0),
-                                              {v["name"]: v["hostPath"]["path"] for v in volumes}, log_path)
+                                              {v["name"]: v["hostPath"]["path"] for v in volumes}, log_path,
+                                              masked_paths=security.masked_paths,
+                                              readonly_paths=security.readonly_paths)
         except CreateError as e:
             self._set_manifest(old)
             raise CriError(f"{e.reason}: {e.message}", "UNKNOWN") from None

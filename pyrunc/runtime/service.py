@@ -254,9 +254,13 @@ class RuntimeService:
 
     # ================================================================== containers
     def create_container(self, pod: Pod, layout: PodLayout, spec: Container, attempt: int,
-                         volumes: dict[str, str], log_path: str = "") -> ContainerRecord:
+                         volumes: dict[str, str], log_path: str = "", *,
+                         masked_paths: tuple[str, ...] | None = None,
+                         readonly_paths: tuple[str, ...] | None = None) -> ContainerRecord:
         """A new instance, CREATED: image resolved, fresh writable layer, config written. Its log goes to
         `log_path` when given (CRI's, under the sandbox's log directory), else to the pod's log directory.
+        `masked_paths` and `readonly_paths`, when given, replace the defaults of a container that is not
+        privileged (CRI's request carries its own lists).
 
         Raises CreateError with the kubelet's reason (InvalidImageName, ErrImagePull,
         CreateContainerConfigError, CreateContainerError)."""
@@ -270,7 +274,7 @@ class RuntimeService:
         except ImageError as e:
             raise CreateError("ErrImagePull", e.message) from None
         try:
-            cfg = self._container_config(pod, layout, spec, image, volumes)
+            cfg = self._container_config(pod, layout, spec, image, volumes, masked_paths, readonly_paths)
         except ContainerConfigError as e:
             self.images.release(container_id)
             raise CreateError("CreateContainerConfigError", e.message) from None
@@ -286,7 +290,8 @@ class RuntimeService:
         return record
 
     def _container_config(self, pod: Pod, layout: PodLayout, spec: Container, image: Image,
-                          volumes: dict[str, str]) -> ContainerConfig:
+                          volumes: dict[str, str], masked_paths: tuple[str, ...] | None = None,
+                          readonly_paths: tuple[str, ...] | None = None) -> ContainerConfig:
         # Fail closed: without verified sandbox facts the container is not created (never the host's namespaces).
         sandbox = sbx.verified_sandbox(layout, pod.spec, sbx.load_sandbox(layout))
         cdir = layout.container_dir(spec.name)
@@ -314,6 +319,11 @@ class RuntimeService:
                                seccomp_default=self.cfg.seccomp_default, layer=layer,
                                cgroup_mounts=cg_mounts, cgroupns=cgroupns,
                                lookup=envsources.store_lookup(self.cfg.root, pod.metadata.namespace))
+        if not cfg.privileged:
+            if masked_paths is not None:
+                cfg = cfg._replace(masked_paths=masked_paths)
+            if readonly_paths is not None:
+                cfg = cfg._replace(readonly_paths=readonly_paths)
         write_text(layout.container_config(spec.name), cfg.to_json())  # 0600: it holds the env
         return cfg
 

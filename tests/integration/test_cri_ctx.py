@@ -1,0 +1,169 @@
+"""`pyrunc cri`: the Linux security context of the kubelet's requests, seen from the host in /proc."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from tests.integration.helpers import Node, _node
+from tests.integration.test_cri import Cri, code_of, cri  # noqa: F401 - the fixture, over this module's node
+
+grpc = pytest.importorskip("grpc")
+pytestmark = [pytest.mark.root, pytest.mark.network]
+
+CAP_NET_ADMIN = 12
+CAP_NET_RAW = 13
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[Node]:
+    """A node whose seccomp profile directory holds one Localhost profile (mkdir refused with EPERM)."""
+    profiles = tmp_path / "seccomp"
+    profiles.mkdir()
+    profile = {"defaultAction": "SCMP_ACT_ALLOW",
+               "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+    (profiles / "no-mkdir.json").write_text(json.dumps(profile))
+    yield from _node(tmp_path / "n", seccomp_profile_root=str(profiles))
+
+
+def status_of(pid: int) -> dict[str, str]:
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        out[key] = value.strip()
+    return out
+
+
+def mount_points(pid: int) -> dict[str, str]:
+    """mount point -> its per-mount options, as the container sees them."""
+    out = {}
+    for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines():
+        fields = line.split()
+        out[fields[4]] = fields[5]
+    return out
+
+
+def sandbox(pb: Any, logs: Path, *, privileged: bool = False, network: int = 0, pid: int = 1, ipc: int = 0,
+            name: str = "ctx") -> Any:
+    return pb.PodSandboxConfig(
+        metadata=pb.PodSandboxMetadata(name=name, uid=f"{name}-uid", namespace="default"),
+        hostname=name, log_directory=str(logs),
+        linux=pb.LinuxPodSandboxConfig(
+            sysctls={"net.ipv4.ip_unprivileged_port_start": "81"} if network != 2 else {},
+            security_context=pb.LinuxSandboxSecurityContext(
+                privileged=privileged, namespace_options=pb.NamespaceOption(network=network, pid=pid, ipc=ipc))))
+
+
+def sleeper(pb: Any, name: str, sc: Any) -> Any:
+    return pb.ContainerConfig(metadata=pb.ContainerMetadata(name=name), image=pb.ImageSpec(image="busybox"),
+                              command=["sleep", "3600"], log_path=f"{name}/0.log",
+                              linux=pb.LinuxContainerConfig(security_context=sc))
+
+
+def run(cri: Cri, sandbox_id: str, config: Any, container: Any) -> int:
+    pb, rt = cri.pb, cri.rt
+    cid = rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=sandbox_id, config=container,
+                                                       sandbox_config=config)).container_id
+    rt.StartContainer(pb.StartContainerRequest(container_id=cid))
+    pod = config.metadata.name
+    return cri.node.container_pid(pod, container.metadata.name)
+
+
+def test_container_security_context_in_proc(cri: Cri, tmp_path: Path) -> None:  # noqa: F811
+    pb, rt, n = cri.pb, cri.rt, cri.node
+    config = sandbox(pb, tmp_path / "logs", privileged=True)
+    sandbox_id = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    n.remember_pids()
+
+    restricted = pb.LinuxContainerSecurityContext(
+        run_as_user=pb.Int64Value(value=1000), run_as_group=pb.Int64Value(value=2000),
+        supplemental_groups=[3000, 3001], readonly_rootfs=True, no_new_privs=True,
+        capabilities=pb.Capability(add_capabilities=["NET_ADMIN"], drop_capabilities=["ALL"]),
+        seccomp=pb.SecurityProfile(profile_type=pb.SecurityProfile.RuntimeDefault),
+        namespace_options=pb.NamespaceOption(pid=pb.CONTAINER),
+        # The request's own lists: /proc/meminfo is masked although pyrunc's defaults do not mask it, and
+        # /proc/interrupts (a default of pyrunc's) is not, because the request does not name it.
+        masked_paths=["/proc/keys", "/proc/meminfo"], readonly_paths=["/proc/sys"])
+    pid = run(cri, sandbox_id, config, sleeper(pb, "app", restricted))
+    st = status_of(pid)
+    assert st["Uid"].split()[0] == "1000" and st["Gid"].split()[0] == "2000", st
+    assert {"3000", "3001"} <= set(st["Groups"].split()), st["Groups"]
+    assert int(st["CapBnd"], 16) == 1 << CAP_NET_ADMIN, st["CapBnd"]
+    assert int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0, "a non-root user gets no effective caps"
+    assert st["NoNewPrivs"] == "1" and st["Seccomp"] == "2", st
+    mounts = mount_points(pid)
+    assert mounts["/"].startswith("ro"), mounts["/"]
+    assert "/proc/meminfo" in mounts and "/proc/keys" in mounts, " ".join(sorted(mounts))
+    assert "/proc/interrupts" not in mounts, "only the request's masked paths"
+    assert mounts["/proc/sys"].startswith("ro")
+    assert os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(n.pod_dir("ctx") / "ns" / "net").st_ino
+    sysctl = rt.ExecSync(pb.ExecSyncRequest(container_id=_cid(cri, "app"),
+                                            cmd=["cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"], timeout=10))
+    assert sysctl.stdout.decode().strip() == "81", sysctl
+
+    root_caps = pb.LinuxContainerSecurityContext(
+        capabilities=pb.Capability(add_capabilities=["NET_ADMIN"], drop_capabilities=["NET_RAW"]),
+        seccomp=pb.SecurityProfile(profile_type=pb.SecurityProfile.Localhost,
+                                   localhost_ref=str(Path(n.root).parent.parent / "seccomp" / "no-mkdir.json")))
+    pid = run(cri, sandbox_id, config, sleeper(pb, "root", root_caps))
+    st = status_of(pid)
+    eff = int(st["CapEff"], 16)
+    assert eff & (1 << CAP_NET_ADMIN) and not eff & (1 << CAP_NET_RAW), st["CapEff"]
+    assert st["Uid"].split()[0] == "0" and st["NoNewPrivs"] == "0" and st["Seccomp"] == "2", st
+    made = rt.ExecSync(pb.ExecSyncRequest(container_id=_cid(cri, "root"), cmd=["mkdir", "/tmp/x"], timeout=10))
+    assert made.exit_code != 0 and b"not permitted" in made.stderr, made
+
+    unconfined = pb.LinuxContainerSecurityContext(seccomp=pb.SecurityProfile(profile_type=pb.SecurityProfile.Unconfined))
+    pid = run(cri, sandbox_id, config, sleeper(pb, "free", unconfined))
+    st = status_of(pid)
+    assert st["Seccomp"] == "0", st
+    assert "/proc/interrupts" in mount_points(pid), "no lists in the request: pyrunc's (containerd's) defaults"
+
+    privileged = pb.LinuxContainerSecurityContext(privileged=True)
+    pid = run(cri, sandbox_id, config, sleeper(pb, "priv", privileged))
+    st = status_of(pid)
+    assert int(st["CapEff"], 16) == int(status_of(os.getpid())["CapBnd"], 16), st["CapEff"]
+    assert st["Seccomp"] == "0" and "/proc/keys" not in mount_points(pid), st
+
+
+def _cid(cri: Cri, name: str) -> str:
+    pb = cri.pb
+    return next(c.id for c in cri.rt.ListContainers(pb.ListContainersRequest()).containers if c.metadata.name == name)
+
+
+def test_node_namespaces(cri: Cri, tmp_path: Path) -> None:  # noqa: F811
+    pb, rt, n = cri.pb, cri.rt, cri.node
+    config = sandbox(pb, tmp_path / "logs", network=pb.NODE, pid=pb.NODE, ipc=pb.NODE, name="hostns")
+    sandbox_id = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    n.remember_pids()
+    sc = pb.LinuxContainerSecurityContext(namespace_options=pb.NamespaceOption(network=pb.NODE, pid=pb.NODE, ipc=pb.NODE))
+    pid = run(cri, sandbox_id, config, sleeper(pb, "app", sc))
+    for kind in ("net", "pid", "ipc"):
+        assert os.stat(f"/proc/{pid}/ns/{kind}").st_ino == os.stat(f"/proc/self/ns/{kind}").st_ino, kind
+    assert os.stat(f"/proc/{pid}/ns/uts").st_ino == os.stat("/proc/self/ns/uts").st_ino
+
+
+def test_refused_security_requests(cri: Cri, tmp_path: Path) -> None:  # noqa: F811
+    pb, rt = cri.pb, cri.rt
+    config = sandbox(pb, tmp_path / "logs")
+    sandbox_id = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+
+    def create(sc: Any) -> Any:
+        return code_of(lambda: rt.CreateContainer(pb.CreateContainerRequest(
+            pod_sandbox_id=sandbox_id, config=sleeper(pb, "bad", sc), sandbox_config=config)))
+
+    # A privileged container in a sandbox not created privileged (containerd refuses it too).
+    assert create(pb.LinuxContainerSecurityContext(privileged=True)) == grpc.StatusCode.INVALID_ARGUMENT
+    assert create(pb.LinuxContainerSecurityContext(selinux_options=pb.SELinuxOption(type="spc_t"))) == \
+        grpc.StatusCode.UNIMPLEMENTED
+    assert create(pb.LinuxContainerSecurityContext(apparmor=pb.SecurityProfile(
+        profile_type=pb.SecurityProfile.Localhost, localhost_ref="k8s-nginx"))) == grpc.StatusCode.UNIMPLEMENTED
+    assert create(pb.LinuxContainerSecurityContext(seccomp=pb.SecurityProfile(
+        profile_type=pb.SecurityProfile.Localhost, localhost_ref="/etc/passwd"))) == grpc.StatusCode.INVALID_ARGUMENT
+    assert create(pb.LinuxContainerSecurityContext(run_as_group=pb.Int64Value(value=5))) == \
+        grpc.StatusCode.INVALID_ARGUMENT
+    assert rt.ListContainers(pb.ListContainersRequest()).containers == []

@@ -1,0 +1,89 @@
+"""The CRI's Linux security context as pyrunc's pod securityContext (pyrunc/cri/translate.py), and its wire format."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pyrunc.cri import translate as tr
+
+ROOT = "/var/lib/kubelet/seccomp"
+
+
+def security(sc: dict[str, Any], sandbox_sc: dict[str, Any] | None = None) -> tr.ContainerSecurity:
+    sandbox = {"linux": {"security_context": sandbox_sc or {}}}
+    return tr.container_security({"linux": {"security_context": sc}}, sandbox, ROOT)
+
+
+def test_wire_numbers_of_the_security_context() -> None:
+    pytest.importorskip("google.protobuf")
+    pytest.importorskip("grpc_tools")
+    from pyrunc.cri import codegen
+
+    codegen.ensure()
+    from pyrunc.cri import api_pb2 as pb
+
+    # ContainerConfig.linux is field 15 (key 15<<3|2 = 0x7a); LinuxContainerConfig.security_context field 2;
+    # LinuxContainerSecurityContext.run_as_user field 5 (0x2a), an Int64Value whose value is field 1 (0x08).
+    msg = pb.ContainerConfig(linux=pb.LinuxContainerConfig(security_context=pb.LinuxContainerSecurityContext(
+        run_as_user=pb.Int64Value(value=7))))
+    assert msg.SerializeToString() == b"\x7a\x06\x12\x04\x2a\x02\x08\x07"
+    # no_new_privs is field 11 (a varint: 11<<3 = 0x58); run_as_group field 12 (0x62); seccomp 15 (0x7a).
+    sc = pb.LinuxContainerSecurityContext(no_new_privs=True, run_as_group=pb.Int64Value(value=1),
+                                          seccomp=pb.SecurityProfile(profile_type=pb.SecurityProfile.Localhost,
+                                                                     localhost_ref="p"))
+    assert sc.SerializeToString() == b"\x58\x01" + b"\x62\x02\x08\x01" + b"\x7a\x05\x08\x02\x12\x01p"
+    # LinuxPodSandboxConfig.sysctls: field 3, a map entry (key 1, value 2).
+    assert pb.LinuxPodSandboxConfig(sysctls={"a": "b"}).SerializeToString() == b"\x1a\x06\x0a\x01a\x12\x01b"
+
+
+def test_container_security_maps_to_the_pod_api() -> None:
+    got = security({"run_as_user": {"value": "1000"}, "run_as_group": {"value": "2000"}, "readonly_rootfs": True,
+                    "no_new_privs": True, "supplemental_groups": ["3000"], "supplemental_groups_policy": "Strict",
+                    "capabilities": {"add_capabilities": ["NET_ADMIN"], "drop_capabilities": ["ALL"]},
+                    "seccomp": {}, "masked_paths": ["/proc/keys"], "readonly_paths": ["/proc/sys"]})
+    assert got.container == {"runAsUser": 1000, "runAsGroup": 2000, "readOnlyRootFilesystem": True,
+                             "allowPrivilegeEscalation": False, "seccompProfile": {"type": "RuntimeDefault"},
+                             "capabilities": {"add": ["NET_ADMIN"], "drop": ["ALL"]}}
+    assert got.pod == {"supplementalGroups": [3000], "supplementalGroupsPolicy": "Strict"}
+    assert (got.masked_paths, got.readonly_paths) == (("/proc/keys",), ("/proc/sys",))
+
+
+def test_seccomp_profiles() -> None:
+    assert security({}).container["seccompProfile"] == {"type": "Unconfined"}, "not given: unconfined, as CRI says"
+    assert security({"seccomp": {"profile_type": "Unconfined"}}).container["seccompProfile"] == {"type": "Unconfined"}
+    local = security({"seccomp": {"profile_type": "Localhost", "localhost_ref": f"{ROOT}/team/p.json"}})
+    assert local.container["seccompProfile"] == {"type": "Localhost", "localhostProfile": "team/p.json"}
+    legacy = security({"seccomp_profile_path": "runtime/default"})
+    assert legacy.container["seccompProfile"] == {"type": "RuntimeDefault"}
+    for ref in ("/etc/p.json", f"{ROOT}/../p.json", "p.json"):
+        with pytest.raises(tr.CriError, match=r"^config.linux.security_context.seccomp.localhost_ref: "):
+            security({"seccomp": {"profile_type": "Localhost", "localhost_ref": ref}})
+
+
+def test_refusals_name_the_field() -> None:
+    with pytest.raises(tr.CriError, match="privileged: no privileged container") as e:
+        security({"privileged": True})
+    assert e.value.code == "INVALID_ARGUMENT"
+    assert security({"privileged": True}, {"privileged": True}).container["privileged"] is True
+    assert security({"privileged": True, "masked_paths": ["/x"]}, {"privileged": True}).masked_paths is None
+    with pytest.raises(tr.CriError, match=r"run_as_group: requires run_as_user") as e:
+        security({"run_as_group": {"value": "1"}})
+    assert security({"run_as_username": "nobody", "run_as_group": {"value": "1"}}).container == \
+        {"runAsGroup": 1, "seccompProfile": {"type": "Unconfined"}}
+    for sc in ({"selinux_options": {"type": "spc_t"}}, {"apparmor": {"profile_type": "Localhost"}},
+               {"apparmor_profile": "localhost/x"}, {"capabilities": {"add_ambient_capabilities": ["NET_RAW"]}},
+               {"namespace_options": {"pid": "NODE"}}):
+        with pytest.raises(tr.CriError) as e:
+            security(sc)
+        assert e.value.code == "UNIMPLEMENTED", sc
+    assert security({"apparmor": {"profile_type": "Unconfined"}}).container  # nothing to apply: accepted
+
+
+def test_sandbox_sysctls_and_lsm() -> None:
+    config = {"linux": {"sysctls": {"kernel.shm_rmid_forced": "1", "net.ipv4.ping_group_range": "0 1"}}}
+    assert tr.sandbox_security(config) == {"sysctls": [{"name": "kernel.shm_rmid_forced", "value": "1"},
+                                                       {"name": "net.ipv4.ping_group_range", "value": "0 1"}]}
+    with pytest.raises(tr.CriError, match=r"^config.linux.security_context.selinux_options: "):
+        tr.sandbox_security({"linux": {"security_context": {"selinux_options": {"level": "s0:c1"}}}})

@@ -37,6 +37,7 @@ from pyrunc.spec.load import pod_from_dict, pod_to_dict
 from pyrunc.spec.model import Pod
 from pyrunc.store.atomic import private_dir, read_json, write_json
 from pyrunc.store.layout import PodLayout
+from pyrunc.worker.admission import HostPort
 
 log = logging.getLogger("pyrunc.cri")
 Reply = Callable[[dict[str, Any]], None]
@@ -242,6 +243,13 @@ class CriPod:
 
         self.stop_all(stopped)
 
+    def host_ports(self) -> list[HostPort]:
+        """The host ports the sandbox holds (for the admission of pyrunc's own pods): its port mappings,
+        until StopPodSandbox releases them."""
+        if self.removed or self.facts.get("stopped"):
+            return []
+        return [HostPort(proto, ip or "0.0.0.0", host) for host, _, proto, ip in tr.port_mappings(self.facts["config"])]
+
     # ------------------------------------------------------------------ status
     def ready(self) -> bool:
         if self.facts.get("stopped"):
@@ -356,6 +364,9 @@ class CriRuntime:
             return
 
         def stopped() -> None:
+            # containerd tears the sandbox's network down at stop (the kubelet may keep a stopped sandbox
+            # for long): its address and hostPorts are free for the next pod.
+            pod.rt.release_pod_network(pod.pod, pod.layout)
             pod.facts["stopped"] = True
             pod.save()
             answer({})

@@ -153,6 +153,17 @@ class RuntimeService:
             if record.state is ContainerState.RUNNING:
                 self.stop_container(record.id, 0.0)
 
+    def release_pod_network(self, pod: Pod, layout: PodLayout) -> None:
+        """The pod's address, veth and hostPort rules go, its network namespace stays (empty): CRI's
+        StopPodSandbox reclaims network resources, as containerd tears the network down at stop. Idempotent."""
+        if not self._bridged(pod):
+            return
+        teardown_pod_network(self._net_config(), net_key(layout.key))
+        state = sbx.load_sandbox(layout)
+        if state is not None and state.network:
+            state.network = {}
+            write_json(layout.sandbox_json, state.to_dict())
+
     def remove_pod_sandbox(self, pod: Pod, layout: PodLayout, state: sbx.SandboxState | None) -> None:
         """Idempotent: log readers, cgroups, network, mounts, files: everything of the pod goes."""
         for cid, live in list(self._live.items()):

@@ -167,3 +167,40 @@ def test_refused_security_requests(cri: Cri, tmp_path: Path) -> None:  # noqa: F
     assert create(pb.LinuxContainerSecurityContext(run_as_group=pb.Int64Value(value=5))) == \
         grpc.StatusCode.INVALID_ARGUMENT
     assert rt.ListContainers(pb.ListContainersRequest()).containers == []
+
+
+def test_stop_releases_the_network_and_admission_counts_cri_host_ports(cri: Cri, tmp_path: Path) -> None:  # noqa: F811
+    from tests.integration.helpers import pod_yaml, sleeper as pyrunc_sleeper
+    from tests.integration.test_cri import free_port
+
+    pb, rt, n = cri.pb, cri.rt, cri.node
+    port = free_port()
+    config = sandbox(pb, tmp_path / "logs", name="ports")
+    config.port_mappings.append(pb.PortMapping(protocol=pb.TCP, container_port=80, host_port=port))
+    sandbox_id = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    ip = rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=sandbox_id)).status.network.ip
+    assert ip
+
+    def leased() -> bool:
+        return any(p.name == ip and p.parent.name == "leases" for p in Path(n.root).rglob("*"))
+
+    assert leased()
+
+    # A pyrunc pod asking the hostPort the CRI sandbox holds is rejected as the kubelet rejects it.
+    wants = f"    ports:\n    - {{containerPort: 80, hostPort: {port}}}\n"
+    n.apply(pod_yaml("clash", pyrunc_sleeper("c", wants)))
+    status = n.pod_json("clash")["status"]
+    assert (status.get("phase"), status.get("reason")) == ("Failed", "NodePorts"), status
+    n.delete("clash")
+
+    # StopPodSandbox: the address, veth and hostPort go now (containerd's teardown at stop), not at remove.
+    rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=sandbox_id))
+    status = rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=sandbox_id)).status
+    assert status.state == pb.SANDBOX_NOTREADY and status.network.ip == "", status
+    assert not leased(), "the lease is released"
+    assert not [i for i in Path("/sys/class/net", n.bridge, "brif").iterdir()], "the veth is gone"
+    n.apply(pod_yaml("after", pyrunc_sleeper("c", wants)))
+    n.wait_running("after")
+    n.delete("after")
+    rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=sandbox_id))  # idempotent
+    rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id))

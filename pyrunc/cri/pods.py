@@ -31,7 +31,7 @@ from pyrunc.cri.translate import CriError
 from pyrunc.errors import PyruncError, SpecError
 from pyrunc.network import PortMapping
 from pyrunc.runtime.records import ContainerRecord, ContainerState
-from pyrunc.runtime.service import CreateError, RuntimeService
+from pyrunc.runtime.service import CreateError, RuntimeService, resources_of
 from pyrunc.sandbox import sandbox as sbx
 from pyrunc.spec.load import pod_from_dict, pod_to_dict
 from pyrunc.spec.model import Pod
@@ -139,7 +139,10 @@ class CriPod:
                            "ALREADY_EXISTS")
         spec_dict, volumes = tr.container_manifest(config, name, len(self.manifest["spec"].get("volumes", [])))
         security = tr.container_security(config, self.facts["config"], self.rt.cfg.seccomp_profile_root)
-        spec_dict = {**spec_dict, "securityContext": security.container}
+        resources, oom_score_adj = tr.container_resources(
+            (config.get("linux") or {}).get("resources") or {}, "config.linux.resources")
+        spec_dict = {**spec_dict, "securityContext": security.container,
+                     **({"resources": resources} if resources else {})}
         old = self.manifest
         # The pod-level fields CRI sends per container (supplemental groups) are set in the pod's securityContext
         # as this container is created: the runtime reads them now, and each container's config is fixed at its
@@ -159,7 +162,8 @@ class CriPod:
             record = self.rt.create_container(self.pod, self.layout, spec, int(meta.get("attempt") or 0),
                                               {v["name"]: v["hostPath"]["path"] for v in volumes}, log_path,
                                               masked_paths=security.masked_paths,
-                                              readonly_paths=security.readonly_paths)
+                                              readonly_paths=security.readonly_paths,
+                                              oom_score_adj=oom_score_adj)
         except CreateError as e:
             self._set_manifest(old)
             raise CriError(f"{e.reason}: {e.message}", "UNKNOWN") from None
@@ -170,6 +174,24 @@ class CriPod:
         }
         self.save()
         return record.id
+
+    def update_resources(self, container_id: str, linux: dict[str, Any]) -> None:
+        """UpdateContainerResources: the container's requests and limits in pod.json anew, and its cgroup
+        rewritten now (a container that does not run yet starts with them)."""
+        entry = self.facts["containers"].get(container_id)
+        if entry is None:
+            raise tr.not_found(f"container {container_id}")
+        resources, _ = tr.container_resources(linux, "linux")
+        spec = self.manifest["spec"]
+        containers = [{**{k: v for k, v in c.items() if k != "resources"},
+                       **({"resources": resources} if resources else {})} if c["name"] == entry["name"] else c
+                      for c in spec["containers"]]
+        self._set_manifest({**self.manifest, "spec": {**spec, "containers": containers}})
+        self.save()
+        record = self.record_of(container_id)
+        if record is not None and record.state is ContainerState.RUNNING:
+            container = next(c for c in self.pod.spec.containers if c.name == entry["name"])
+            self.rt.update_container_resources(self.pod, entry["name"], resources_of(container))
 
     def start_container(self, container_id: str) -> None:
         record = self.record_of(container_id)
@@ -446,6 +468,11 @@ class CriRuntime:
             answer({})
 
         pod.stop_container(container_id, 0.0, lambda: self.guarded(answer, stopped))
+
+    def _UpdateContainerResources(self, req: dict[str, Any], answer: Reply) -> None:  # noqa: N802
+        pod, cid = self._owner(req)
+        pod.update_resources(cid, req.get("linux") or {})
+        answer({})
 
     def _ListContainers(self, req: dict[str, Any], answer: Reply) -> None:  # noqa: N802
         filt = req.get("filter") or {}

@@ -281,6 +281,54 @@ def container_security(config: Mapping, sandbox_config: Mapping, profile_root: s
     return ContainerSecurity(out, pod, None if privileged else masked, None if privileged else readonly)
 
 
+# ---------------------------------------------------------------------------------------------- resources
+MIN_SHARES = 2  # the kubelet's cpu.shares of a container without a CPU request (MinShares)
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def container_resources(linux: Mapping, path: str) -> tuple[Mapping, int | None]:
+    """The pod API's `resources` (requests and limits) a LinuxContainerResources was computed from, and its
+    oom_score_adj (None when not given).
+
+    The kubelet turns requests and limits into cgroup values (shares = milli * 1024 / 1000, floored, at least
+    2; quota = milli * period / 1000); pyrunc's cgroup code does the same arithmetic from requests and limits,
+    so the request is taken back to them (rounded up: the floor lost less than one share, so the same value
+    comes out again). A memory request is not carried by CRI (the kubelet decided the pod's QoS class).
+    cpuset, unified and non-zero hugepage limits are refused: pyrunc does not write those files; the zero
+    hugepage limits a kubelet sends for each page size are accepted (pyrunc's pods get no huge pages)."""
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    shares = int(linux.get("cpu_shares") or 0)
+    if shares > MIN_SHARES:
+        requests["cpu"] = f"{_ceil_div(shares * 1000, 1024)}m"
+    quota, period = int(linux.get("cpu_quota") or 0), int(linux.get("cpu_period") or 0)
+    if quota > 0:
+        if period <= 0:
+            raise CriError(f"{path}.cpu_period: required with cpu_quota")
+        limits["cpu"] = f"{_ceil_div(quota * 1000, period)}m"
+    memory = int(linux.get("memory_limit_in_bytes") or 0)
+    if memory > 0:
+        limits["memory"] = str(memory)
+    for field in ("cpuset_cpus", "cpuset_mems"):
+        if linux.get(field):
+            raise CriError(f"{path}.{field}: pyrunc does not pin CPUs or memory nodes", "UNIMPLEMENTED")
+    if linux.get("unified"):
+        raise CriError(f"{path}.unified: pyrunc does not write raw cgroup v2 files", "UNIMPLEMENTED")
+    for i, h in enumerate(linux.get("hugepage_limits", [])):
+        if int(h.get("limit") or 0):
+            raise CriError(f"{path}.hugepage_limits[{i}]: pyrunc does not give pods huge pages", "UNIMPLEMENTED")
+    out: dict[str, Any] = {}
+    if requests:
+        out["requests"] = requests
+    if limits:
+        out["limits"] = limits
+    oom = linux.get("oom_score_adj")
+    return out, int(oom) if oom is not None else None
+
+
 def selected(labels: Mapping, selector: Mapping) -> bool:
     """CRI's label selector: every key of it with the same value (match labels only, ANDed)."""
     return all(labels.get(k) == v for k, v in selector.items())

@@ -105,6 +105,7 @@ class _Starting:
     in_w: int
     console: socket.socket | None
     attach: dict[str, object] = field(default_factory=dict)  # record fields set at the cgroup attach
+    oom_score_adj: int | None = None  # the config's own, else the plan's
 
 
 class RuntimeService:
@@ -267,11 +268,13 @@ class RuntimeService:
     def create_container(self, pod: Pod, layout: PodLayout, spec: Container, attempt: int,
                          volumes: dict[str, str], log_path: str = "", *,
                          masked_paths: tuple[str, ...] | None = None,
-                         readonly_paths: tuple[str, ...] | None = None) -> ContainerRecord:
+                         readonly_paths: tuple[str, ...] | None = None,
+                         oom_score_adj: int | None = None) -> ContainerRecord:
         """A new instance, CREATED: image resolved, fresh writable layer, config written. Its log goes to
         `log_path` when given (CRI's, under the sandbox's log directory), else to the pod's log directory.
         `masked_paths` and `readonly_paths`, when given, replace the defaults of a container that is not
-        privileged (CRI's request carries its own lists).
+        privileged (CRI's request carries its own lists); `oom_score_adj`, when given, replaces the one of
+        the pod's cgroup plan (CRI's request carries the kubelet's).
 
         Raises CreateError with the kubelet's reason (InvalidImageName, ErrImagePull,
         CreateContainerConfigError, CreateContainerError)."""
@@ -285,7 +288,8 @@ class RuntimeService:
         except ImageError as e:
             raise CreateError("ErrImagePull", e.message) from None
         try:
-            cfg = self._container_config(pod, layout, spec, image, volumes, masked_paths, readonly_paths)
+            cfg = self._container_config(pod, layout, spec, image, volumes, masked_paths, readonly_paths,
+                                         oom_score_adj)
         except ContainerConfigError as e:
             self.images.release(container_id)
             raise CreateError("CreateContainerConfigError", e.message) from None
@@ -302,7 +306,8 @@ class RuntimeService:
 
     def _container_config(self, pod: Pod, layout: PodLayout, spec: Container, image: Image,
                           volumes: dict[str, str], masked_paths: tuple[str, ...] | None = None,
-                          readonly_paths: tuple[str, ...] | None = None) -> ContainerConfig:
+                          readonly_paths: tuple[str, ...] | None = None,
+                          oom_score_adj: int | None = None) -> ContainerConfig:
         # Fail closed: without verified sandbox facts the container is not created (never the host's namespaces).
         sandbox = sbx.verified_sandbox(layout, pod.spec, sbx.load_sandbox(layout))
         cdir = layout.container_dir(spec.name)
@@ -335,6 +340,8 @@ class RuntimeService:
                 cfg = cfg._replace(masked_paths=masked_paths)
             if readonly_paths is not None:
                 cfg = cfg._replace(readonly_paths=readonly_paths)
+        if oom_score_adj is not None:
+            cfg = cfg._replace(oom_score_adj=oom_score_adj)
         write_text(layout.container_config(spec.name), cfg.to_json())  # 0600: it holds the env
         return cfg
 
@@ -416,14 +423,15 @@ class RuntimeService:
                 console[1].close()
             if in_r >= 0:
                 os.close(in_r)
-        return _Starting(record, spec, pending, out_r, err_r, in_w, console[0] if console is not None else None)
+        return _Starting(record, spec, pending, out_r, err_r, in_w, console[0] if console is not None else None,
+                         oom_score_adj=cfg.oom_score_adj)
 
     def _release(self, pod: Pod, layout: PodLayout, starting: _Starting,
                  plan: PodCgroupPlan) -> ContainerRecord | CreateError | None:
         """Into its cgroups, then let its init go; the failed record or error when that fails, else None."""
 
         def before_go(pid: int) -> None:
-            starting.attach.update(self._attach_cgroups(pod, layout, starting.spec, plan, pid))
+            starting.attach.update(self._attach_cgroups(pod, layout, starting.spec, plan, pid, starting.oom_score_adj))
 
         try:
             starting.pending.release(before_go)
@@ -746,7 +754,7 @@ class RuntimeService:
 
     # ================================================================== cgroups of a container
     def _attach_cgroups(self, pod: Pod, layout: PodLayout, spec: Container, plan: PodCgroupPlan,
-                        pid: int) -> dict[str, object]:
+                        pid: int, oom_score_adj: int | None = None) -> dict[str, object]:
         """Before the container's init may exec: its cgroup with its device rules, then oom_score_adj
         (clamped if refused). Returns the record fields it sets."""
         uid = pod.metadata.uid
@@ -759,7 +767,7 @@ class RuntimeService:
         if not self.cgroups.version and not privileged:
             self._degraded(layout, "no usable cgroups: containers' access to device nodes is not restricted")
         self.cgroups.attach(pid, uid, spec.name)
-        wanted = plan.oom_score_adj[spec.name]
+        wanted = oom_score_adj if oom_score_adj is not None else plan.oom_score_adj[spec.name]
         got = apply_oom_score_adj(pid, wanted)
         if got != wanted:
             self._degraded(layout, f"oom_score_adj {wanted} refused by the host (no CAP_SYS_RESOURCE); clamped to {got}")

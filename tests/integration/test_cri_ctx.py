@@ -204,3 +204,53 @@ def test_stop_releases_the_network_and_admission_counts_cri_host_ports(cri: Cri,
     n.delete("after")
     rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=sandbox_id))  # idempotent
     rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id))
+
+
+def cgroup_file(pid: int, controller: str, name: str) -> str:
+    """A file of the process's own cgroup, on v1 (its controller's hierarchy) or v2 (the unified one)."""
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(",") or (controllers == "" and Path("/sys/fs/cgroup/cgroup.controllers").exists()):
+            base = Path("/sys/fs/cgroup", controller) if controllers else Path("/sys/fs/cgroup")
+            return (base / path.lstrip("/") / name).read_text().strip()
+    raise AssertionError(f"no {controller} cgroup for {pid}")
+
+
+def v2() -> bool:
+    return Path("/sys/fs/cgroup/cgroup.controllers").exists()
+
+
+def test_container_resources_in_cgroupfs_and_updated_live(cri: Cri, tmp_path: Path) -> None:  # noqa: F811
+    pb, rt = cri.pb, cri.rt
+    config = sandbox(pb, tmp_path / "logs", name="res")
+    sandbox_id = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    cri.node.remember_pids()
+    container = sleeper(pb, "app", pb.LinuxContainerSecurityContext())
+    # What the kubelet sends for requests cpu 500m, limits cpu 500m and memory 64Mi: shares 512, quota 50000.
+    container.linux.resources.CopyFrom(pb.LinuxContainerResources(
+        cpu_period=100000, cpu_quota=50000, cpu_shares=512, memory_limit_in_bytes=64 << 20, oom_score_adj=500,
+        hugepage_limits=[pb.HugepageLimit(page_size="2MB", limit=0)]))
+    pid = run(cri, sandbox_id, config, container)
+    assert Path(f"/proc/{pid}/oom_score_adj").read_text().strip() == "500"
+    if v2():
+        assert cgroup_file(pid, "memory", "memory.max") == str(64 << 20)
+        assert cgroup_file(pid, "cpu", "cpu.max") == "50000 100000"
+    else:
+        assert cgroup_file(pid, "memory", "memory.limit_in_bytes") == str(64 << 20)
+        assert cgroup_file(pid, "cpu", "cpu.cfs_quota_us") == "50000"
+        assert cgroup_file(pid, "cpu", "cpu.shares") == "512"
+
+    cid = _cid(cri, "app")
+    rt.UpdateContainerResources(pb.UpdateContainerResourcesRequest(container_id=cid, linux=pb.LinuxContainerResources(
+        cpu_period=100000, cpu_quota=150000, cpu_shares=1024, memory_limit_in_bytes=128 << 20)))
+    if v2():
+        assert cgroup_file(pid, "memory", "memory.max") == str(128 << 20)
+        assert cgroup_file(pid, "cpu", "cpu.max") == "150000 100000"
+    else:
+        assert cgroup_file(pid, "memory", "memory.limit_in_bytes") == str(128 << 20)
+        assert cgroup_file(pid, "cpu", "cpu.cfs_quota_us") == "150000"
+        assert cgroup_file(pid, "cpu", "cpu.shares") == "1024"
+    assert code_of(lambda: rt.UpdateContainerResources(pb.UpdateContainerResourcesRequest(
+        container_id=cid, linux=pb.LinuxContainerResources(cpuset_cpus="0")))) == grpc.StatusCode.UNIMPLEMENTED
+    assert code_of(lambda: rt.UpdateContainerResources(pb.UpdateContainerResourcesRequest(
+        container_id="nope", linux=pb.LinuxContainerResources()))) == grpc.StatusCode.NOT_FOUND

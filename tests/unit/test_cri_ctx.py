@@ -87,3 +87,25 @@ def test_sandbox_sysctls_and_lsm() -> None:
                                                        {"name": "net.ipv4.ping_group_range", "value": "0 1"}]}
     with pytest.raises(tr.CriError, match=r"^config.linux.security_context.selinux_options: "):
         tr.sandbox_security({"linux": {"security_context": {"selinux_options": {"level": "s0:c1"}}}})
+
+
+def test_container_resources_back_to_requests_and_limits() -> None:
+    # The kubelet's arithmetic for requests cpu 333m, limits cpu 500m and memory 64Mi: shares 340 (floored),
+    # quota 50000 over 100000; taken back, the same millicores come out.
+    res, oom = tr.container_resources({"cpu_shares": "340", "cpu_quota": "50000", "cpu_period": "100000",
+                                       "memory_limit_in_bytes": str(64 << 20), "oom_score_adj": "-997"}, "r")
+    assert res == {"requests": {"cpu": "333m"}, "limits": {"cpu": "500m", "memory": str(64 << 20)}} and oom == -997
+    for milli in (1, 2, 100, 250, 333, 999, 1500, 64000):
+        shares = max(2, milli * 1024 // 1000)
+        got = tr.container_resources({"cpu_shares": shares}, "r")[0]
+        if shares > 2:
+            assert got["requests"]["cpu"] == f"{milli}m", milli
+    # BestEffort: the minimum shares only, no request.
+    assert tr.container_resources({"cpu_shares": "2", "hugepage_limits": [{"page_size": "2MB"}]}, "r") == ({}, None)
+    for bad in ({"cpuset_cpus": "0-1"}, {"unified": {"memory.high": "1"}},
+                {"hugepage_limits": [{"page_size": "2MB", "limit": "2097152"}]}):
+        with pytest.raises(tr.CriError) as e:
+            tr.container_resources(bad, "config.linux.resources")
+        assert e.value.code == "UNIMPLEMENTED" and e.value.message.startswith("config.linux.resources."), bad
+    with pytest.raises(tr.CriError, match=r"^r.cpu_period: required"):
+        tr.container_resources({"cpu_quota": "1000"}, "r")

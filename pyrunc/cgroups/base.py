@@ -30,6 +30,12 @@ class CgroupStats:
     cpu_usage_ns: int
     # kubectl top's memory: usage minus inactive file cache (cadvisor's working set).
     memory_working_set: int
+    # CRI's MemoryUsage besides the working set, as cadvisor reads them: all memory charged, anonymous
+    # memory (v1 total_rss, v2 anon), minor and major page faults.
+    memory_usage: int = 0
+    memory_rss: int = 0
+    page_faults: int = 0
+    major_page_faults: int = 0
 
 
 class CgroupDriver(Protocol):

@@ -138,13 +138,16 @@ class V1Driver:
         try:
             memory = MemoryController(Node(os.path.join(self.mounts["memory"], rel)))
             usage = memory.usage_in_bytes or 0
-            inactive = memory.stat.get("total_inactive_file", 0)
+            stat = memory.stat
+            inactive = stat.get("total_inactive_file", 0)
             cpu = 0
             if "cpuacct" in self.mounts:
                 cpu = CpuAcctController(Node(os.path.join(self.mounts["cpuacct"], rel))).usage or 0
         except OSError as e:
             raise CgroupError(f"cannot read cgroup statistics of {rel}: {e.strerror}", path=rel) from e
-        return base.CgroupStats(cpu_usage_ns=cpu, memory_working_set=max(0, usage - inactive))
+        return base.CgroupStats(cpu_usage_ns=cpu, memory_working_set=max(0, usage - inactive), memory_usage=usage,
+                                memory_rss=stat.get("total_rss", 0), page_faults=stat.get("total_pgfault", 0),
+                                major_page_faults=stat.get("total_pgmajfault", 0))
 
     # -- teardown -------------------------------------------------------------------------
 

@@ -111,9 +111,12 @@ class V2Driver:
     def stats(self, pod_uid: str, name: str | None) -> base.CgroupStats:
         directory = self._dir(pod_uid, name)
         usage = int(base.read(os.path.join(directory, "memory.current")))
-        inactive = base.read_keyed(os.path.join(directory, "memory.stat")).get("inactive_file", 0)
+        stat = base.read_keyed(os.path.join(directory, "memory.stat"))
+        inactive = stat.get("inactive_file", 0)
         cpu_usec = base.read_keyed(os.path.join(directory, "cpu.stat")).get("usage_usec", 0)
-        return base.CgroupStats(cpu_usage_ns=cpu_usec * 1000, memory_working_set=max(0, usage - inactive))
+        return base.CgroupStats(cpu_usage_ns=cpu_usec * 1000, memory_working_set=max(0, usage - inactive),
+                                memory_usage=usage, memory_rss=stat.get("anon", 0), page_faults=stat.get("pgfault", 0),
+                                major_page_faults=stat.get("pgmajfault", 0))
 
     # -- teardown -------------------------------------------------------------------------
 

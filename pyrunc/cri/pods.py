@@ -272,6 +272,28 @@ class CriPod:
             return []
         return [HostPort(proto, ip or "0.0.0.0", host) for host, _, proto, ip in tr.port_mappings(self.facts["config"])]
 
+    # ------------------------------------------------------------------ stats
+    def container_stats(self, container_id: str, now: int) -> dict[str, Any]:
+        entry = self.facts["containers"][container_id]
+        try:
+            stats = self.rt.container_stats(self.pod, entry["name"])
+        except (OSError, PyruncError):
+            stats = None  # no cgroup: never started, or gone with its exit
+        layer = self.rt.writable_layer_usage(self.pod, entry["name"])
+        return dict(tr.container_stats_message(container_id, entry, stats, layer, now))
+
+    def sandbox_stats(self, now: int) -> dict[str, Any]:
+        config = self.facts["config"]
+        attributes = {"id": self.id, "metadata": self.metadata(), "labels": config.get("labels", {}),
+                      "annotations": config.get("annotations", {})}
+        try:
+            stats = self.rt.container_stats(self.pod, None)
+        except (OSError, PyruncError):
+            stats = None
+        containers = [self.container_stats(cid, now) for cid in self.facts["containers"]]
+        network = None if self.pod.spec.host_network else self.rt.pod_network_usage(self.layout)
+        return dict(tr.sandbox_stats_message(attributes, stats, network, containers, now))
+
     # ------------------------------------------------------------------ status
     def ready(self) -> bool:
         if self.facts.get("stopped"):
@@ -498,6 +520,44 @@ class CriRuntime:
         if record is None:
             raise tr.not_found(f"container {cid}")
         answer({"status": tr.container_status(record.to_json(), pod.facts["containers"][cid])})
+
+    def _ContainerStats(self, req: dict[str, Any], answer: Reply) -> None:  # noqa: N802
+        pod, cid = self._owner(req)
+        answer({"stats": pod.container_stats(cid, tr.nanos(self.clock.wall()))})
+
+    def _ListContainerStats(self, req: dict[str, Any], answer: Reply) -> None:  # noqa: N802
+        filt = req.get("filter") or {}
+        now = tr.nanos(self.clock.wall())
+        out = []
+        for pod in self._cri_pods():
+            if filt.get("pod_sandbox_id") and not pod.id.startswith(str(filt["pod_sandbox_id"])):
+                continue
+            for cid, entry in pod.facts["containers"].items():
+                if filt.get("id") and not cid.startswith(str(filt["id"])):
+                    continue
+                if not tr.selected(entry.get("labels", {}), filt.get("label_selector") or {}):
+                    continue
+                out.append(pod.container_stats(cid, now))
+        answer({"stats": out})
+
+    def _PodSandboxStats(self, req: dict[str, Any], answer: Reply) -> None:  # noqa: N802
+        sandbox_id = str(req.get("pod_sandbox_id") or "")
+        pod = self._sandbox(sandbox_id)
+        if pod is None:
+            raise tr.not_found(f"pod sandbox {sandbox_id}")
+        answer({"stats": pod.sandbox_stats(tr.nanos(self.clock.wall()))})
+
+    def _ListPodSandboxStats(self, req: dict[str, Any], answer: Reply) -> None:  # noqa: N802
+        filt = req.get("filter") or {}
+        now = tr.nanos(self.clock.wall())
+        out = []
+        for pod in self._cri_pods():
+            if filt.get("id") and not pod.id.startswith(str(filt["id"])):
+                continue
+            if not tr.selected(pod.facts["config"].get("labels", {}), filt.get("label_selector") or {}):
+                continue
+            out.append(pod.sandbox_stats(now))
+        answer({"stats": out})
 
     def _ExecTarget(self, req: dict[str, Any], answer: Reply) -> None:  # noqa: N802
         """Not a CRI call: where the edge's ExecSync runs its command (the supervisor's exec socket)."""

@@ -35,7 +35,8 @@ WORKERS = 8  # concurrent calls; each one waits on the supervisor, which serves 
 # The calls the supervisor serves (pyrunc/cri/pods.py CriRuntime): forwarded as they come.
 SUPERVISED = ("RunPodSandbox", "StopPodSandbox", "RemovePodSandbox", "PodSandboxStatus", "ListPodSandbox",
               "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer", "ListContainers",
-              "ContainerStatus", "UpdateContainerResources")
+              "ContainerStatus", "UpdateContainerResources", "ContainerStats", "ListContainerStats",
+              "PodSandboxStats", "ListPodSandboxStats")
 
 
 def _code(error: PyruncError) -> grpc.StatusCode:

@@ -329,6 +329,49 @@ def container_resources(linux: Mapping, path: str) -> tuple[Mapping, int | None]
     return out, int(oom) if oom is not None else None
 
 
+# ---------------------------------------------------------------------------------------------- stats
+def _u64(value: int) -> Mapping:
+    return {"value": max(0, int(value))}
+
+
+def usage_messages(stats: Any, timestamp: int) -> Mapping:
+    """CpuUsage and MemoryUsage of a runtime ContainerStats (a container's cgroup or the pod's).
+    usage_nano_cores is left out: the kubelet computes it from two samples when the runtime gives none."""
+    return {
+        "cpu": {"timestamp": timestamp, "usage_core_nano_seconds": _u64(stats.cpu_usage_ns)},
+        "memory": {"timestamp": timestamp, "working_set_bytes": _u64(stats.memory_working_set),
+                   "usage_bytes": _u64(stats.memory_usage), "rss_bytes": _u64(stats.memory_rss),
+                   "page_faults": _u64(stats.page_faults), "major_page_faults": _u64(stats.major_page_faults)},
+    }
+
+
+def container_stats_message(container_id: str, facts: Mapping, stats: Any | None,
+                            layer: tuple[str, int, int], timestamp: int) -> Mapping:
+    """CRI's ContainerStats: attributes, CPU and memory (when its cgroup could be read) and the writable layer."""
+    out: dict[str, Any] = {
+        "attributes": {"id": container_id, "metadata": facts["metadata"], "labels": facts.get("labels", {}),
+                       "annotations": facts.get("annotations", {})},
+        "writable_layer": {"timestamp": timestamp, "fs_id": {"mountpoint": layer[0]},
+                           "used_bytes": _u64(layer[1]), "inodes_used": _u64(layer[2])},
+    }
+    if stats is not None:
+        out.update(usage_messages(stats, timestamp))
+    return out
+
+
+def sandbox_stats_message(attributes: Mapping, stats: Any | None, network: Mapping | None,
+                          containers: list[Mapping], timestamp: int) -> Mapping:
+    """CRI's PodSandboxStats: the pod cgroup's CPU, memory and process count, eth0's counters, its containers."""
+    linux: dict[str, Any] = {"containers": containers}
+    if stats is not None:
+        linux.update(usage_messages(stats, timestamp))
+        linux["process"] = {"timestamp": timestamp, "process_count": _u64(stats.process_count)}
+    if network is not None:
+        eth0 = {"name": "eth0", **{k: _u64(v) for k, v in network.items()}}
+        linux["network"] = {"timestamp": timestamp, "default_interface": eth0}
+    return {"attributes": attributes, "linux": linux}
+
+
 def selected(labels: Mapping, selector: Mapping) -> bool:
     """CRI's label selector: every key of it with the same value (match labels only, ANDed)."""
     return all(labels.get(k) == v for k, v in selector.items())

@@ -573,11 +573,46 @@ class RuntimeService:
         if self.cgroups.version:
             self.cgroups.setup_container(plan, name)
 
-    def container_stats(self, pod: Pod, name: str) -> ContainerStats:
-        """CRI ContainerStats: CPU time used and memory working set of the container's cgroup."""
+    def container_stats(self, pod: Pod, name: str | None) -> ContainerStats:
+        """CRI ContainerStats: CPU time and memory of the container's cgroup (`name` None: the pod's).
+        Raises CgroupError when the group cannot be read (a container that never started has none)."""
         stats = self.cgroups.stats(pod.metadata.uid, name)
-        return ContainerStats(name=name, timestamp=self.clock.wall(), cpu_usage_ns=stats.cpu_usage_ns,
-                              memory_working_set=stats.memory_working_set)
+        procs = len(self.cgroups.procs(pod.metadata.uid, name)) if name is None else 0
+        return ContainerStats(name=name or "", timestamp=self.clock.wall(), cpu_usage_ns=stats.cpu_usage_ns,
+                              memory_working_set=stats.memory_working_set, memory_usage=stats.memory_usage,
+                              memory_rss=stats.memory_rss, page_faults=stats.page_faults,
+                              major_page_faults=stats.major_page_faults, process_count=procs)
+
+    def writable_layer_usage(self, pod: Pod, name: str) -> tuple[str, int, int]:
+        """(directory, bytes, inodes) of what the container wrote: its writable layer's upper directory."""
+        upper = os.path.join(self.paths(pod).layer(name), "upper")
+        used = inodes = 0
+        for dirpath, dirs, files in os.walk(upper):
+            for entry in (*dirs, *files):
+                with contextlib.suppress(OSError):
+                    used += os.lstat(os.path.join(dirpath, entry)).st_blocks * 512
+                inodes += 1
+        return upper, used, inodes
+
+    @staticmethod
+    def pod_network_usage(layout: PodLayout) -> dict[str, int] | None:
+        """The pod's eth0 counters (rx/tx bytes and errors), None without a pod network. Read on the host end
+        of its veth pair, where the directions are the other way round: what the pod sends, the host end
+        receives (a veth pair drops nothing between its ends)."""
+        state = sbx.load_sandbox(layout)
+        veth = str(((state.network if state else None) or {}).get("hostVeth", ""))
+        if not veth:
+            return None
+        base = f"/sys/class/net/{veth}/statistics"
+        try:
+            def read(counter: str) -> int:
+                with open(os.path.join(base, counter), encoding="ascii") as f:
+                    return int(f.read().strip() or 0)
+
+            return {"rx_bytes": read("tx_bytes"), "rx_errors": read("tx_errors"),
+                    "tx_bytes": read("rx_bytes"), "tx_errors": read("rx_errors")}
+        except (OSError, ValueError):
+            return None
 
     def list_pod_sandboxes(self) -> list[SandboxRecord]:
         """CRI ListPodSandbox: every pod sandbox under this root, as recorded."""

@@ -106,7 +106,8 @@ def test_version_status_and_runtime_config(cri: Cri) -> None:
         runtime_config=pb.RuntimeConfig(network_config=pb.NetworkConfig(pod_cidr="10.244.0.0/24"))))
     # Declared, not served yet: UNIMPLEMENTED, as the kubelet expects of an optional call.
     assert code_of(lambda: cri.rt.Attach(pb.AttachRequest(container_id="x"))) == grpc.StatusCode.UNIMPLEMENTED
-    assert code_of(lambda: cri.rt.ContainerStats(pb.ContainerStatsRequest())) == grpc.StatusCode.UNIMPLEMENTED
+    assert code_of(lambda: cri.rt.CheckpointContainer(pb.CheckpointContainerRequest())) == \
+        grpc.StatusCode.UNIMPLEMENTED
 
 
 def test_images(cri: Cri) -> None:

@@ -254,3 +254,56 @@ def test_container_resources_in_cgroupfs_and_updated_live(cri: Cri, tmp_path: Pa
         container_id=cid, linux=pb.LinuxContainerResources(cpuset_cpus="0")))) == grpc.StatusCode.UNIMPLEMENTED
     assert code_of(lambda: rt.UpdateContainerResources(pb.UpdateContainerResourcesRequest(
         container_id="nope", linux=pb.LinuxContainerResources()))) == grpc.StatusCode.NOT_FOUND
+
+
+def test_stats_of_containers_and_sandboxes(cri: Cri, tmp_path: Path) -> None:  # noqa: F811
+    import socket
+
+    from tests.integration.helpers import poll
+
+    pb, rt = cri.pb, cri.rt
+    config = sandbox(pb, tmp_path / "logs", name="stats")
+    config.labels["app"] = "stats"
+    sandbox_id = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    cri.node.remember_pids()
+    container = pb.ContainerConfig(
+        metadata=pb.ContainerMetadata(name="app"), image=pb.ImageSpec(image="busybox"), labels={"tier": "x"},
+        command=["sh", "-c", "dd if=/dev/zero of=/tmp/f bs=1M count=2; i=0; "
+                             "while [ $i -lt 30000 ]; do i=$((i+1)); done; touch /tmp/done; sleep 3600"],
+        log_path="app/0.log")
+    run(cri, sandbox_id, config, container)
+    cid = _cid(cri, "app")
+    poll("the container's work done", lambda: rt.ExecSync(pb.ExecSyncRequest(
+        container_id=cid, cmd=["test", "-e", "/tmp/done"], timeout=10)).exit_code == 0)
+
+    st = rt.ContainerStats(pb.ContainerStatsRequest(container_id=cid)).stats
+    assert st.attributes.id == cid and st.attributes.metadata.name == "app" and dict(st.attributes.labels) == {"tier": "x"}
+    assert st.cpu.usage_core_nano_seconds.value > 0 and st.cpu.timestamp > 0
+    assert 0 < st.memory.working_set_bytes.value <= st.memory.usage_bytes.value
+    assert st.writable_layer.used_bytes.value >= 2 << 20, st.writable_layer
+    assert st.writable_layer.inodes_used.value >= 2
+
+    listed = rt.ListContainerStats(pb.ListContainerStatsRequest(filter=pb.ContainerStatsFilter(
+        pod_sandbox_id=sandbox_id, label_selector={"tier": "x"}))).stats
+    assert [s.attributes.id for s in listed] == [cid]
+    assert rt.ListContainerStats(pb.ListContainerStatsRequest(filter=pb.ContainerStatsFilter(
+        label_selector={"tier": "y"}))).stats == []
+
+    ip = rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=sandbox_id)).status.network.ip
+    with socket.socket() as s:  # a connection refused by the pod: packets both ways on its eth0
+        s.settimeout(5)
+        try:
+            s.connect((ip, 9))
+        except OSError:
+            pass
+    pst = rt.PodSandboxStats(pb.PodSandboxStatsRequest(pod_sandbox_id=sandbox_id)).stats
+    assert pst.attributes.id == sandbox_id and pst.attributes.metadata.name == "stats"
+    assert pst.linux.cpu.usage_core_nano_seconds.value >= st.cpu.usage_core_nano_seconds.value
+    assert pst.linux.process.process_count.value >= 1
+    eth0 = pst.linux.network.default_interface
+    assert eth0.name == "eth0" and eth0.rx_bytes.value > 0 and eth0.tx_bytes.value > 0, eth0
+    assert [c.attributes.id for c in pst.linux.containers] == [cid]
+    listed_pods = rt.ListPodSandboxStats(pb.ListPodSandboxStatsRequest(
+        filter=pb.PodSandboxStatsFilter(label_selector={"app": "stats"}))).stats
+    assert [p.attributes.id for p in listed_pods] == [sandbox_id]
+    assert code_of(lambda: rt.ContainerStats(pb.ContainerStatsRequest(container_id="nope"))) == grpc.StatusCode.NOT_FOUND

@@ -109,3 +109,40 @@ def test_container_resources_back_to_requests_and_limits() -> None:
         assert e.value.code == "UNIMPLEMENTED" and e.value.message.startswith("config.linux.resources."), bad
     with pytest.raises(tr.CriError, match=r"^r.cpu_period: required"):
         tr.container_resources({"cpu_quota": "1000"}, "r")
+
+
+def test_stats_messages() -> None:
+    from pyrunc.runtime.records import ContainerStats
+
+    stats = ContainerStats(name="app", timestamp=1.0, cpu_usage_ns=5, memory_working_set=10, memory_usage=12,
+                           memory_rss=7, page_faults=3, major_page_faults=1, process_count=2)
+    facts = {"metadata": {"name": "app", "attempt": 0}, "labels": {"a": "b"}}
+    msg = tr.container_stats_message("c1", facts, stats, ("/layer/upper", 4096, 3), 99)
+    assert msg["attributes"] == {"id": "c1", "metadata": facts["metadata"], "labels": {"a": "b"}, "annotations": {}}
+    assert msg["cpu"] == {"timestamp": 99, "usage_core_nano_seconds": {"value": 5}}
+    assert msg["memory"]["working_set_bytes"] == {"value": 10} and msg["memory"]["rss_bytes"] == {"value": 7}
+    assert msg["writable_layer"]["fs_id"] == {"mountpoint": "/layer/upper"}
+    assert "cpu" not in tr.container_stats_message("c1", facts, None, ("/l", 0, 0), 99), "no cgroup: no usage"
+    pod = tr.sandbox_stats_message({"id": "s"}, stats, {"rx_bytes": 1, "tx_bytes": 2, "rx_errors": 0, "tx_errors": 0},
+                                   [msg], 99)
+    assert pod["linux"]["process"]["process_count"] == {"value": 2}
+    assert pod["linux"]["network"]["default_interface"]["name"] == "eth0"
+    assert "network" not in tr.sandbox_stats_message({"id": "s"}, None, None, [], 99)["linux"]
+
+
+def test_stats_json_parses_into_the_messages() -> None:
+    pytest.importorskip("google.protobuf")
+    from google.protobuf import json_format
+
+    from pyrunc.cri import codegen
+    from pyrunc.runtime.records import ContainerStats
+
+    codegen.ensure()
+    from pyrunc.cri import api_pb2 as pb
+
+    stats = ContainerStats(name="", timestamp=1.0, cpu_usage_ns=5, memory_working_set=10, process_count=1)
+    msg = tr.sandbox_stats_message({"id": "s", "metadata": {"name": "web"}}, stats,
+                                   {"rx_bytes": 1, "tx_bytes": 2, "rx_errors": 0, "tx_errors": 0}, [], 99)
+    parsed = json_format.ParseDict({"stats": msg}, pb.PodSandboxStatsResponse())
+    assert parsed.stats.linux.network.default_interface.tx_bytes.value == 2
+    assert parsed.stats.attributes.metadata.name == "web"

@@ -496,6 +496,16 @@ class CriRuntime:
         pod.update_resources(cid, req.get("linux") or {})
         answer({})
 
+    def _ReopenContainerLog(self, req: dict[str, Any], answer: Reply) -> None:  # noqa: N802
+        pod, cid = self._owner(req)
+        try:
+            pod.rt.reopen_container_log(cid)
+        except PyruncError as e:
+            raise CriError(e.message, "FAILED_PRECONDITION") from None
+        except OSError as e:
+            raise CriError(f"cannot reopen the log of container {cid}: {e.strerror}", "INTERNAL") from None
+        answer({})
+
     def _ListContainers(self, req: dict[str, Any], answer: Reply) -> None:  # noqa: N802
         filt = req.get("filter") or {}
         out = []

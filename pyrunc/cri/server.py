@@ -36,7 +36,7 @@ WORKERS = 8  # concurrent calls; each one waits on the supervisor, which serves 
 SUPERVISED = ("RunPodSandbox", "StopPodSandbox", "RemovePodSandbox", "PodSandboxStatus", "ListPodSandbox",
               "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer", "ListContainers",
               "ContainerStatus", "UpdateContainerResources", "ContainerStats", "ListContainerStats",
-              "PodSandboxStats", "ListPodSandboxStats")
+              "PodSandboxStats", "ListPodSandboxStats", "ReopenContainerLog")
 
 
 def _code(error: PyruncError) -> grpc.StatusCode:

@@ -510,6 +510,14 @@ class RuntimeService:
             self.loop.call_later(0, lambda: self._exited(record.id, None))
         return record
 
+    def reopen_container_log(self, container_id: str) -> None:
+        """CRI ReopenContainerLog: the instance's log file opened again at its path. Raises RuntimeFailure
+        when it does not run (its output has no writer to reopen), OSError when the file cannot be opened."""
+        live = self._live.get(container_id)
+        if live is None or live.record.state is not ContainerState.RUNNING or not live.readers:
+            raise RuntimeFailure(f"container {container_id} is not running")
+        live.readers[0][1].log.reopen()  # the streams share one LogFile
+
     def stop_container(self, container_id: str, timeout: float) -> None:
         """CRI StopContainer: the stop signal now, SIGKILL after `timeout` seconds (0: SIGKILL now).
         A second call with an earlier end shortens the first; the exit arrives through on_exit."""

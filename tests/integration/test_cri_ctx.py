@@ -307,3 +307,31 @@ def test_stats_of_containers_and_sandboxes(cri: Cri, tmp_path: Path) -> None:  #
         filter=pb.PodSandboxStatsFilter(label_selector={"app": "stats"}))).stats
     assert [p.attributes.id for p in listed_pods] == [sandbox_id]
     assert code_of(lambda: rt.ContainerStats(pb.ContainerStatsRequest(container_id="nope"))) == grpc.StatusCode.NOT_FOUND
+
+
+def test_reopen_container_log_after_the_kubelet_rotated_it(cri: Cri, tmp_path: Path) -> None:  # noqa: F811
+    from tests.integration.helpers import poll
+
+    pb, rt = cri.pb, cri.rt
+    logs = tmp_path / "logs"
+    config = sandbox(pb, logs, name="logs")
+    sandbox_id = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    cri.node.remember_pids()
+    container = pb.ContainerConfig(
+        metadata=pb.ContainerMetadata(name="app"), image=pb.ImageSpec(image="busybox"), log_path="app/0.log",
+        command=["sh", "-c", "i=0; while true; do i=$((i+1)); echo line-$i; sleep 0.2; done"])
+    run(cri, sandbox_id, config, container)
+    cid = _cid(cri, "app")
+    log = logs / "app" / "0.log"
+    poll("a first line", lambda: log.exists() and "line-1" in log.read_text())
+    # The kubelet's rotation: rename, then ReopenContainerLog; the output goes on in a new file at the path.
+    rotated = logs / "app" / "0.log.20260101-000000"
+    log.rename(rotated)
+    rt.ReopenContainerLog(pb.ReopenContainerLogRequest(container_id=cid))
+    poll("a line in the new file", lambda: log.exists() and " stdout F line-" in log.read_text())
+    first_new = int(log.read_text().split("line-")[1].split()[0])
+    last_old = int(rotated.read_text().rstrip().rsplit("line-", 1)[1])
+    assert first_new == last_old + 1, (last_old, first_new)
+    rt.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=0))
+    assert code_of(lambda: rt.ReopenContainerLog(pb.ReopenContainerLogRequest(container_id=cid))) == \
+        grpc.StatusCode.FAILED_PRECONDITION

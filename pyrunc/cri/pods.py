@@ -43,6 +43,8 @@ log = logging.getLogger("pyrunc.cri")
 Reply = Callable[[dict[str, Any]], None]
 RUNTIME_NAME = "pyrunc"
 RUNTIME_API_VERSION = "v1"
+EVENTS_KEPT = 1000  # GetContainerEvents: the events a slow reader may still catch up with
+EVENTS_POLL = 5.0  # seconds a long poll of the edge waits for an event before answering none
 
 
 def cri_json(layout: PodLayout) -> str:
@@ -66,6 +68,8 @@ class CriPod:
         self.removed = False
         self.on_terminated: list[Callable[[], None]] = []
         self.waiters: dict[str, list[Callable[[], None]]] = {}  # container id -> called at its exit
+        # CriRuntime.emit: (pod, container id, CRI event type) as a container is created, started, stopped, deleted
+        self.notify: Callable[[CriPod, str, str], None] = lambda pod, cid, kind: None
 
     # ------------------------------------------------------------------ what the daemon asks of a pod
     @property
@@ -102,6 +106,8 @@ class CriPod:
         log.warning("CRI pod %s: %s", self.layout.key, message)
 
     def on_exit(self, record: ContainerRecord) -> None:
+        if record.id in self.facts["containers"]:
+            self.notify(self, record.id, "CONTAINER_STOPPED_EVENT")
         for waiter in self.waiters.pop(record.id, []):
             waiter()
 
@@ -251,6 +257,7 @@ class CriPod:
         self._set_manifest({**self.manifest, "spec": {**spec, "containers": kept, "volumes": volumes}})
         del self.facts["containers"][container_id]
         self.save()
+        self.notify(self, container_id, "CONTAINER_DELETED_EVENT")
 
     def remove(self, done: Callable[[], None]) -> None:
         def stopped() -> None:
@@ -316,6 +323,14 @@ class CriPod:
                 "labels": config.get("labels", {}), "annotations": config.get("annotations", {}),
                 "runtime_handler": self.facts.get("runtime_handler", "")}
 
+    def container_statuses(self) -> list[dict[str, Any]]:
+        out = []
+        for cid, entry in self.facts["containers"].items():
+            record = self.rt.container_status(self.layout, entry["name"])
+            if record is not None:
+                out.append(dict(tr.container_status(record.to_json(), entry)))
+        return out
+
     def status(self) -> dict[str, Any]:
         out = self.summary()
         out.pop("runtime_handler")
@@ -339,13 +354,62 @@ class CriRuntime:
         self.clock = clock
         self.pods = pods  # the daemon's: key -> PodWorker | HeldPod | CriPod
         self.guarded = guarded
+        # GetContainerEvents: the recent events, numbered; the edge long-polls for those after the last it saw
+        # (`epoch` tells it when a new supervisor numbers them afresh).
+        self.events: list[dict[str, Any]] = []
+        self.seq = 0
+        self.epoch = uuid.uuid4().hex
+        self.event_waiters: list[Callable[[], None]] = []
 
     def adopt(self, layout: PodLayout, manifest: dict[str, Any]) -> CriPod:
         pod = CriPod(self.rt, layout, manifest, read_json(cri_json(layout), {}) or {})
+        pod.notify = self.emit
         if not pod.facts:
             raise PyruncError(f"CRI pod {layout.key} has no cri.json")
         pod.adopt()
         return pod
+
+    # ------------------------------------------------------------------ events
+    def emit(self, pod: CriPod, container_id: str, kind: str) -> None:
+        """One container event, with its sandbox's status and its containers' as containerd sends them."""
+        try:
+            sandbox: dict[str, Any] | None = pod.status()
+        except (OSError, PyruncError):
+            sandbox = None  # the sandbox is going (RemovePodSandbox): the event goes without it
+        self.seq += 1
+        event: dict[str, Any] = {"seq": self.seq, "container_id": container_id, "container_event_type": kind,
+                                 "created_at": tr.nanos(self.clock.wall()),
+                                 "containers_statuses": pod.container_statuses()}
+        if sandbox is not None:
+            event["pod_sandbox_status"] = sandbox
+        self.events = [*self.events[-(EVENTS_KEPT - 1):], event]
+        waiters, self.event_waiters = self.event_waiters, []
+        for wake in waiters:
+            wake()
+
+    def _ContainerEvents(self, req: dict[str, Any], answer: Reply) -> None:  # noqa: N802
+        """Not a CRI call: the edge's long poll behind GetContainerEvents. `after` None: from now on; else the
+        events numbered after it, answered as soon as there is one (or none after EVENTS_POLL seconds)."""
+        after = req.get("after")
+        if after is None or req.get("epoch") != self.epoch:
+            fresh = after is not None  # a new supervisor: what it has seen so far
+            answer({"epoch": self.epoch, "seq": self.seq, "events": self.events if fresh else []})
+            return
+        newer = [e for e in self.events if e["seq"] > int(after)]
+        if newer:
+            answer({"epoch": self.epoch, "seq": self.seq, "events": newer})
+            return
+        done = False
+
+        def respond() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                self.rt.loop.cancel(timer)
+                answer({"epoch": self.epoch, "seq": self.seq, "events": [e for e in self.events if e["seq"] > int(after)]})
+
+        timer = self.rt.loop.call_later(EVENTS_POLL, respond)
+        self.event_waiters.append(respond)
 
     def _cri_pods(self) -> list[CriPod]:
         return [p for p in self.pods.values() if isinstance(p, CriPod) and not p.removed]
@@ -393,6 +457,7 @@ class CriRuntime:
         facts = {"id": sandbox_id, "config": config, "created": self.clock.wall(), "stopped": False,
                  "runtime_handler": handler, "containers": {}}
         pod = CriPod(self.rt, layout, manifest, facts)
+        pod.notify = self.emit
         self.pods[layout.key] = pod
         try:
             pod.create(ports)
@@ -456,7 +521,9 @@ class CriRuntime:
         pod = self._sandbox(sandbox_id)
         if pod is None:
             raise tr.not_found(f"pod sandbox {sandbox_id}")
-        answer({"container_id": pod.create_container(req.get("config") or {})})
+        container_id = pod.create_container(req.get("config") or {})
+        answer({"container_id": container_id})
+        self.emit(pod, container_id, "CONTAINER_CREATED_EVENT")
 
     def _owner(self, req: dict[str, Any]) -> tuple[CriPod, str]:
         container_id = str(req.get("container_id") or "")
@@ -469,6 +536,7 @@ class CriRuntime:
         pod, cid = self._owner(req)
         pod.start_container(cid)
         answer({})
+        self.emit(pod, cid, "CONTAINER_STARTED_EVENT")
 
     def _StopContainer(self, req: dict[str, Any], answer: Reply) -> None:  # noqa: N802
         container_id = str(req.get("container_id") or "")

@@ -83,6 +83,21 @@ class Runtime(pb_grpc.RuntimeServiceServicer):
             log.info("the kubelet's pod CIDR is %s (pyrunc allocates from its pod_subnet %s)", cidr, self.cfg.pod_subnet)
         return pb.UpdateRuntimeConfigResponse()
 
+    def GetContainerEvents(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        """Server-streaming: the supervisor's container events as they happen, by long polls (one request
+        waits there until an event comes or a few seconds pass), for as long as the client listens."""
+        epoch, after = "", None
+        while context.is_active():
+            try:
+                reply = self.supervisor("ContainerEvents", {"epoch": epoch, "after": after})
+            except PyruncError as e:
+                return _abort(context, e)
+            epoch, after = str(reply.get("epoch", "")), int(reply.get("seq", 0))
+            for event in reply.get("events", []):
+                body = {k: v for k, v in event.items() if k != "seq"}
+                yield json_format.ParseDict(body, pb.ContainerEventResponse(), ignore_unknown_fields=True)
+        return None
+
     def ExecSync(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         try:
             where = self.supervisor("ExecTarget", {"container_id": request.container_id})

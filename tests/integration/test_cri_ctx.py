@@ -64,6 +64,14 @@ def sleeper(pb: Any, name: str, sc: Any) -> Any:
                               linux=pb.LinuxContainerConfig(security_context=sc))
 
 
+def run_sandbox(cri: Cri, config: Any) -> str:
+    """RunPodSandbox; the supervisor serving it is remembered, so that the node's teardown waits for its exit
+    (after the last sandbox goes it leaves at once, and removes the bridge on its way out)."""
+    sandbox_id = str(cri.rt.RunPodSandbox(cri.pb.RunPodSandboxRequest(config=config)).pod_sandbox_id)
+    cri.node._remember_daemon()
+    return sandbox_id
+
+
 def run(cri: Cri, sandbox_id: str, config: Any, container: Any) -> int:
     pb, rt = cri.pb, cri.rt
     cid = rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=sandbox_id, config=container,
@@ -76,7 +84,7 @@ def run(cri: Cri, sandbox_id: str, config: Any, container: Any) -> int:
 def test_container_security_context_in_proc(cri: Cri, tmp_path: Path) -> None:  # noqa: F811
     pb, rt, n = cri.pb, cri.rt, cri.node
     config = sandbox(pb, tmp_path / "logs", privileged=True)
-    sandbox_id = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    sandbox_id = run_sandbox(cri, config)
     n.remember_pids()
 
     restricted = pb.LinuxContainerSecurityContext(
@@ -138,7 +146,7 @@ def _cid(cri: Cri, name: str) -> str:
 def test_node_namespaces(cri: Cri, tmp_path: Path) -> None:  # noqa: F811
     pb, rt, n = cri.pb, cri.rt, cri.node
     config = sandbox(pb, tmp_path / "logs", network=pb.NODE, pid=pb.NODE, ipc=pb.NODE, name="hostns")
-    sandbox_id = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    sandbox_id = run_sandbox(cri, config)
     n.remember_pids()
     sc = pb.LinuxContainerSecurityContext(namespace_options=pb.NamespaceOption(network=pb.NODE, pid=pb.NODE, ipc=pb.NODE))
     pid = run(cri, sandbox_id, config, sleeper(pb, "app", sc))
@@ -150,7 +158,7 @@ def test_node_namespaces(cri: Cri, tmp_path: Path) -> None:  # noqa: F811
 def test_refused_security_requests(cri: Cri, tmp_path: Path) -> None:  # noqa: F811
     pb, rt = cri.pb, cri.rt
     config = sandbox(pb, tmp_path / "logs")
-    sandbox_id = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    sandbox_id = run_sandbox(cri, config)
 
     def create(sc: Any) -> Any:
         return code_of(lambda: rt.CreateContainer(pb.CreateContainerRequest(
@@ -177,7 +185,7 @@ def test_stop_releases_the_network_and_admission_counts_cri_host_ports(cri: Cri,
     port = free_port()
     config = sandbox(pb, tmp_path / "logs", name="ports")
     config.port_mappings.append(pb.PortMapping(protocol=pb.TCP, container_port=80, host_port=port))
-    sandbox_id = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    sandbox_id = run_sandbox(cri, config)
     ip = rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=sandbox_id)).status.network.ip
     assert ip
 
@@ -223,7 +231,7 @@ def v2() -> bool:
 def test_container_resources_in_cgroupfs_and_updated_live(cri: Cri, tmp_path: Path) -> None:  # noqa: F811
     pb, rt = cri.pb, cri.rt
     config = sandbox(pb, tmp_path / "logs", name="res")
-    sandbox_id = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    sandbox_id = run_sandbox(cri, config)
     cri.node.remember_pids()
     container = sleeper(pb, "app", pb.LinuxContainerSecurityContext())
     # What the kubelet sends for requests cpu 500m, limits cpu 500m and memory 64Mi: shares 512, quota 50000.
@@ -264,7 +272,7 @@ def test_stats_of_containers_and_sandboxes(cri: Cri, tmp_path: Path) -> None:  #
     pb, rt = cri.pb, cri.rt
     config = sandbox(pb, tmp_path / "logs", name="stats")
     config.labels["app"] = "stats"
-    sandbox_id = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    sandbox_id = run_sandbox(cri, config)
     cri.node.remember_pids()
     container = pb.ContainerConfig(
         metadata=pb.ContainerMetadata(name="app"), image=pb.ImageSpec(image="busybox"), labels={"tier": "x"},
@@ -315,7 +323,7 @@ def test_reopen_container_log_after_the_kubelet_rotated_it(cri: Cri, tmp_path: P
     pb, rt = cri.pb, cri.rt
     logs = tmp_path / "logs"
     config = sandbox(pb, logs, name="logs")
-    sandbox_id = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    sandbox_id = run_sandbox(cri, config)
     cri.node.remember_pids()
     container = pb.ContainerConfig(
         metadata=pb.ContainerMetadata(name="app"), image=pb.ImageSpec(image="busybox"), log_path="app/0.log",
@@ -335,3 +343,70 @@ def test_reopen_container_log_after_the_kubelet_rotated_it(cri: Cri, tmp_path: P
     rt.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=0))
     assert code_of(lambda: rt.ReopenContainerLog(pb.ReopenContainerLogRequest(container_id=cid))) == \
         grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_container_events_stream_as_they_happen(cri: Cri, tmp_path: Path) -> None:  # noqa: F811
+    import threading
+
+    from tests.integration.helpers import poll
+
+    pb, rt = cri.pb, cri.rt
+    config = sandbox(pb, tmp_path / "logs", name="events")
+    sandbox_id = run_sandbox(cri, config)
+    cri.node.remember_pids()
+    stream = rt.GetContainerEvents(pb.GetEventsRequest())
+    seen: list[Any] = []
+
+    def read() -> None:
+        try:
+            for event in stream:
+                seen.append(event)
+        except grpc.RpcError:
+            pass  # cancelled at the end of the test
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        container = pb.ContainerConfig(metadata=pb.ContainerMetadata(name="app"), image=pb.ImageSpec(image="busybox"),
+                                       command=["sleep", "3600"], log_path="app/0.log")
+        # Events flow from the moment the edge subscribed, which the client cannot see: probe containers are
+        # created and removed until one's event arrives.
+        probes = iter(range(1, 1000))
+
+        def subscribed() -> bool:
+            probe = pb.ContainerConfig(metadata=pb.ContainerMetadata(name="probe", attempt=next(probes)),
+                                       image=pb.ImageSpec(image="busybox"), command=["true"])
+            pid = rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=sandbox_id, config=probe)).container_id
+            rt.RemoveContainer(pb.RemoveContainerRequest(container_id=pid))
+            return bool(seen)
+
+        poll("the stream subscribed", subscribed)
+        cid = rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=sandbox_id, config=container)).container_id
+
+        def mine() -> list[Any]:
+            return [e for e in seen if e.container_id == cid]
+
+        poll("the created event", lambda: len(mine()) >= 1)
+        rt.StartContainer(pb.StartContainerRequest(container_id=cid))
+        poll("the started event", lambda: len(mine()) >= 2)
+        rt.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=0))
+        rt.RemoveContainer(pb.RemoveContainerRequest(container_id=cid))
+        poll("four events", lambda: len(mine()) >= 4)
+    finally:
+        stream.cancel()
+        reader.join(timeout=20)
+    ours = mine()
+    kinds = [e.container_event_type for e in ours]
+    assert kinds == [pb.CONTAINER_CREATED_EVENT, pb.CONTAINER_STARTED_EVENT, pb.CONTAINER_STOPPED_EVENT,
+                     pb.CONTAINER_DELETED_EVENT], ours
+    assert all(e.pod_sandbox_status.id == sandbox_id and e.created_at > 0 for e in ours)
+    started = ours[1]
+    assert [s.state for s in started.containers_statuses] == [pb.CONTAINER_RUNNING]
+    assert [s.state for s in ours[2].containers_statuses] == [pb.CONTAINER_EXITED]
+    assert list(ours[3].containers_statuses) == []
+    assert created_before_started(ours)
+
+
+def created_before_started(events: list[Any]) -> bool:
+    stamps = [e.created_at for e in events]
+    return stamps == sorted(stamps)

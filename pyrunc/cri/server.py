@@ -26,7 +26,7 @@ from pyrunc.config import NodeConfig
 from pyrunc.cri import api_pb2 as pb
 from pyrunc.cri import api_pb2_grpc as pb_grpc
 from pyrunc.cri.execsync import exec_sync
-from pyrunc.cri.translate import CriError, nanos
+from pyrunc.cri.translate import CriError, nanos, pull_credentials
 from pyrunc.errors import ImageError, PyruncError
 from pyrunc.supervisor import client
 
@@ -166,15 +166,28 @@ class Images(pb_grpc.ImageServiceServicer):
         text = request.image.image
         if not text:
             return _abort(context, CriError("image.image: Required value"))
+        try:
+            credentials = self._credentials(request, text)  # a bad auth is refused whatever the store has
+        except PyruncError as e:
+            return _abort(context, e)
         present = self._find(text)
         if self.cfg.offline and present is not None:
             # An offline node (config.json `offline`) cannot ask the registry for a newer image: what it has is it.
             return pb.PullImageResponse(image_ref=present.id)
         try:
-            img = pull_image(self.cfg, text)
-        except ImageError as e:
+            img = pull_image(self.cfg, text, credentials=credentials)
+        except PyruncError as e:
             return _abort(context, e)
         return pb.PullImageResponse(image_ref=img.id)
+
+    @staticmethod
+    def _credentials(request: Any, text: str) -> Any:
+        """The request's own AuthConfig for the image's registry (None: the node's auth files are looked up)."""
+        from pyrunc.images.reference import parse_ref
+
+        if not request.HasField("auth"):
+            return None
+        return pull_credentials(_to_dict(request.auth), parse_ref(text).registry)
 
     def RemoveImage(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         from pyrunc.images.store import NotPresent

@@ -372,6 +372,36 @@ def sandbox_stats_message(attributes: Mapping, stats: Any | None, network: Mappi
     return {"attributes": attributes, "linux": linux}
 
 
+# ---------------------------------------------------------------------------------------------- images
+def pull_credentials(auth: Mapping, registry: str) -> Any:
+    """The Credentials of a PullImage's AuthConfig for `registry` (host[:port] of the image), None when it
+    gives none or names another registry (`server_address`: containerd ignores such an auth too).
+    username/password, docker's `auth` (base64 "user:password") and `registry_token` (a bearer token for the
+    registry) are honoured; `identity_token` (an OAuth refresh token) is refused: pyrunc's registry client
+    does not speak that exchange."""
+    from pyrunc.errors import ImageError
+    from pyrunc.images.auth import Credentials, decode_auth, same_registry
+
+    if not auth:
+        return None
+    server = str(auth.get("server_address") or "")
+    if server and not same_registry(server, registry):
+        return None
+    if auth.get("username"):
+        return Credentials(str(auth["username"]), str(auth.get("password") or ""))
+    if auth.get("auth"):
+        try:
+            return decode_auth(str(auth["auth"]), "auth.auth")
+        except ImageError as e:
+            raise CriError(e.message) from None
+    if auth.get("registry_token"):
+        return Credentials("", "", registry_token=str(auth["registry_token"]))
+    if auth.get("identity_token"):
+        raise CriError("auth.identity_token: OAuth refresh tokens are not supported (give username and password, "
+                       "or a registry_token)", "UNIMPLEMENTED")
+    raise CriError("auth: no username, auth or registry_token")
+
+
 def selected(labels: Mapping, selector: Mapping) -> bool:
     """CRI's label selector: every key of it with the same value (match labels only, ANDed)."""
     return all(labels.get(k) == v for k, v in selector.items())

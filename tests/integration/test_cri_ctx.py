@@ -20,14 +20,16 @@ CAP_NET_RAW = 13
 
 
 @pytest.fixture
-def node(tmp_path: Path) -> Iterator[Node]:
-    """A node whose seccomp profile directory holds one Localhost profile (mkdir refused with EPERM)."""
+def node(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Node]:
+    """A node whose seccomp profile directory holds one Localhost profile (mkdir refused with EPERM); with
+    the parameter "own-images", an image store of its own (empty)."""
     profiles = tmp_path / "seccomp"
     profiles.mkdir()
     profile = {"defaultAction": "SCMP_ACT_ALLOW",
                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
     (profiles / "no-mkdir.json").write_text(json.dumps(profile))
-    yield from _node(tmp_path / "n", seccomp_profile_root=str(profiles))
+    extra = {"images_dir": str(tmp_path / "images")} if getattr(request, "param", "") == "own-images" else {}
+    yield from _node(tmp_path / "n", seccomp_profile_root=str(profiles), **extra)
 
 
 def status_of(pid: int) -> dict[str, str]:
@@ -410,3 +412,60 @@ def test_container_events_stream_as_they_happen(cri: Cri, tmp_path: Path) -> Non
 def created_before_started(events: list[Any]) -> bool:
     stamps = [e.created_at for e in events]
     return stamps == sorted(stamps)
+
+
+@pytest.mark.parametrize("node", ["own-images"], indirect=True)
+def test_pull_image_with_the_requests_auth(cri: Cri, tmp_path: Path) -> None:  # noqa: F811
+    import base64
+    import urllib.request
+
+    from tests import imagekit as k
+    from tests.registry_fixture import missing_tools, push_layout, start_registry
+
+    if why := missing_tools():
+        pytest.skip(why)
+    pb = cri.pb
+    layout = k.write_layout(tmp_path / "layout", [k.ImageSpec("p:v1", [k.busybox_layer(tmp_path)],
+                                                               cmd=["sleep", "3600"], architecture=k.host_arch())])
+
+    def pull(image: str, auth: Any) -> Any:
+        return cri.img.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=image), auth=auth))
+
+    basic = start_registry(tmp_path / "basic", auth="basic", users={"alice": "s3cret"})
+    try:
+        push_layout(basic, layout, "p:v1", "private/p:v1", creds=("alice", "s3cret"))
+        image = f"{basic.host}/private/p:v1"
+        # The node has no credentials of its own: without the request's, the registry refuses.
+        assert code_of(lambda: pull(image, None)) != grpc.StatusCode.OK
+        wrong = pb.AuthConfig(username="alice", password="nope")
+        with pytest.raises(grpc.RpcError) as refused:
+            pull(image, wrong)
+        assert "nope" not in str(refused.value.details()) and "s3cret" not in str(refused.value.details())
+        # An auth for another registry is not sent to this one (containerd does the same).
+        assert code_of(lambda: pull(image, pb.AuthConfig(username="alice", password="s3cret",
+                                                         server_address="other.example:5000"))) != grpc.StatusCode.OK
+        ref = pull(image, pb.AuthConfig(username="alice", password="s3cret", server_address=f"https://{basic.host}"))
+        assert ref.image_ref.startswith("sha256:")
+        status = cri.img.ImageStatus(pb.ImageStatusRequest(image=pb.ImageSpec(image=image)))
+        assert status.image.id == ref.image_ref
+        cri.img.RemoveImage(pb.RemoveImageRequest(image=pb.ImageSpec(image=image)))
+        encoded = base64.b64encode(b"alice:s3cret").decode()
+        assert pull(image, pb.AuthConfig(auth=encoded)).image_ref == ref.image_ref
+    finally:
+        basic.stop()
+
+    token = start_registry(tmp_path / "token", auth="token", users={"bob": "pw"}, anonymous_pull=False)
+    try:
+        push_layout(token, layout, "p:v1", "private/q:v1", creds=("bob", "pw"))
+        image = f"{token.host}/private/q:v1"
+        assert token.token_server is not None
+        # A registry token the kubelet got elsewhere (here: from the token server, as bob) goes to the registry.
+        url = f"{token.token_server.realm}?service=pyrunc-test-registry&scope=repository:private/q:pull"
+        ask = urllib.request.Request(url, headers={"Authorization": "Basic " + base64.b64encode(b"bob:pw").decode()})
+        with urllib.request.urlopen(ask, timeout=10) as answer:  # noqa: S310 - loopback
+            registry_token = json.loads(answer.read())["token"]
+        assert code_of(lambda: pull(image, None)) != grpc.StatusCode.OK
+        assert pull(image, pb.AuthConfig(registry_token=registry_token)).image_ref.startswith("sha256:")
+        assert code_of(lambda: pull(image, pb.AuthConfig(identity_token="refresh"))) == grpc.StatusCode.UNIMPLEMENTED
+    finally:
+        token.stop()

@@ -146,3 +146,29 @@ def test_stats_json_parses_into_the_messages() -> None:
     parsed = json_format.ParseDict({"stats": msg}, pb.PodSandboxStatsResponse())
     assert parsed.stats.linux.network.default_interface.tx_bytes.value == 2
     assert parsed.stats.attributes.metadata.name == "web"
+
+
+def test_pull_credentials_of_an_auth_config() -> None:
+    import base64
+
+    from pyrunc.images.auth import Credentials
+
+    assert tr.pull_credentials({}, "r.example:5000") is None
+    assert tr.pull_credentials({"username": "a", "password": "p"}, "r.example:5000") == Credentials("a", "p")
+    encoded = base64.b64encode(b"a:p:q").decode()
+    assert tr.pull_credentials({"auth": encoded}, "r.example:5000") == Credentials("a", "p:q")
+    token = tr.pull_credentials({"registry_token": "t0k"}, "r.example:5000")
+    assert token.registry_token == "t0k" and "t0k" not in repr(token)
+    # server_address names the registry the auth is for: another one's is not sent.
+    assert tr.pull_credentials({"username": "a", "password": "p", "server_address": "https://r.example:5000/v2/"},
+                               "r.example:5000") == Credentials("a", "p")
+    assert tr.pull_credentials({"username": "a", "server_address": "other.example"}, "r.example:5000") is None
+    assert tr.pull_credentials({"username": "a", "server_address": "https://index.docker.io/v1/"},
+                               "docker.io") == Credentials("a", "")
+    with pytest.raises(tr.CriError, match=r"^auth.auth: not base64"):
+        tr.pull_credentials({"auth": "%%%"}, "r")
+    with pytest.raises(tr.CriError) as e:
+        tr.pull_credentials({"identity_token": "x"}, "r")
+    assert e.value.code == "UNIMPLEMENTED"
+    with pytest.raises(tr.CriError, match=r"^auth: no username"):
+        tr.pull_credentials({"password": "p"}, "r")

@@ -88,7 +88,8 @@ class CriPod:
         private_dir(self.layout.dir)
         self.save()
         try:
-            self.sandbox = self.rt.run_pod_sandbox(self.pod, self.layout, ports)
+            self.sandbox = self.rt.run_pod_sandbox(self.pod, self.layout, ports,
+                                                   cgroup_parent=tr.cgroup_parent(self.facts["config"]))
         except BaseException:
             self.rt.remove_pod_sandbox(self.pod, self.layout, self.sandbox)
             raise
@@ -451,6 +452,7 @@ class CriRuntime:
         layout = PodLayout(self.cfg.root, meta["namespace"], meta["name"])
         if layout.key in self.pods or os.path.exists(layout.dir):
             raise CriError(f"a pod {meta['namespace']}/{meta['name']} exists on this node", "ALREADY_EXISTS")
+        tr.cgroup_parent(config)  # refused before anything is made
         ports = [PortMapping(h, c, p, ip) for h, c, p, ip in tr.port_mappings(config)]
         for p in ports:
             p.check()

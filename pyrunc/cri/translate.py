@@ -99,6 +99,21 @@ def sandbox_manifest(config: Mapping, sandbox_id: str, uid: str) -> Mapping:
     }
 
 
+def cgroup_parent(config: Mapping) -> str:
+    """The kubelet's cgroup_parent of the sandbox ("" when none): a cgroupfs path, as the cgroupfs driver pyrunc
+    declares (RuntimeConfig) makes the kubelet send; a systemd slice is refused."""
+    parent = str((config.get("linux") or {}).get("cgroup_parent") or "")
+    if not parent:
+        return ""
+    if parent.endswith(".slice"):
+        raise CriError(f"config.linux.cgroup_parent: {parent!r} is a systemd slice; pyrunc's cgroup driver is "
+                       "cgroupfs (kubelet --cgroup-driver=cgroupfs)", "UNIMPLEMENTED")
+    parts = parent.strip("/").split("/")
+    if not parent.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise CriError(f"config.linux.cgroup_parent: {parent!r} must be an absolute cgroupfs path")
+    return parent
+
+
 def port_mappings(config: Mapping) -> list[tuple[int, int, str, str]]:
     """(host port, container port, protocol, host ip) of the sandbox's port mappings with a host port."""
     out = []

@@ -125,21 +125,33 @@ class RuntimeService:
         # service becomes its parent when the launcher exits, and so learns how it ends.
         sc.set_child_subreaper()
         self._created: dict[str, ContainerConfig] = {}  # container id -> config, from create to start
+        self._load_placements()
+
+    def _load_placements(self) -> None:
+        """The pods whose cgroup is a group the caller named (CRI's cgroup_parent): their mark files hold it."""
+        marks = self._cgroup_marks()
+        for uid in os.listdir(marks) if os.path.isdir(marks) else []:
+            with contextlib.suppress(OSError, PyruncError), open(os.path.join(marks, uid), encoding="utf-8") as f:
+                group = f.read().strip()
+                if group:
+                    self.cgroups.place(uid, group)
 
     def paths(self, pod: Pod) -> PodPaths:
         """Where the pod's writable layers, disk emptyDirs and logs are (off the state root's RAM)."""
         return PodPaths.of(self.cfg, pod.metadata.namespace, pod.metadata.name, pod.metadata.uid)
 
     # ================================================================== sandboxes
-    def run_pod_sandbox(self, pod: Pod, layout: PodLayout, ports: Sequence[PortMapping] | None = None) -> sbx.SandboxState:
+    def run_pod_sandbox(self, pod: Pod, layout: PodLayout, ports: Sequence[PortMapping] | None = None,
+                        cgroup_parent: str = "") -> sbx.SandboxState:
         """Namespaces, network, cgroups and the pod's /etc files, undone in reverse on any failure.
         `ports`: the sandbox's host port mappings when given (CRI's come with the sandbox), else the hostPorts
-        of the pod's containers."""
+        of the pod's containers. `cgroup_parent`: the pod's cgroup is this group (a kubelet's, which sizes it)
+        instead of pod<uid> under the node's parent (cgroups/base.py place())."""
         with contextlib.ExitStack() as undo:
             undo.callback(self.remove_pod_sandbox, pod, layout, None)
             hostname = pod_hostname(pod)
             state = sbx.create_sandbox(layout, pod.spec, hostname, setup_network=self._network_setup(pod, layout, ports))
-            self._cgroups_setup(pod, state)
+            self._cgroups_setup(pod, state, cgroup_parent)
             write_json(layout.sandbox_json, state.to_dict())
             self._write_etc_files(pod, layout, state)
             undo.pop_all()
@@ -243,13 +255,15 @@ class RuntimeService:
         the cgroup parent, so only these are ours to reclaim."""
         return os.path.join(self.cfg.root, "cgroups")
 
-    def _cgroups_setup(self, pod: Pod, state: sbx.SandboxState) -> None:
+    def _cgroups_setup(self, pod: Pod, state: sbx.SandboxState, cgroup_parent: str = "") -> None:
         """The pod's cgroup with the kubelet's values; the holder (if any) in a group of its own."""
         plan = self.cgroup_plan(pod)
         uid = pod.metadata.uid
         os.makedirs(self._cgroup_marks(), exist_ok=True)
-        with open(os.path.join(self._cgroup_marks(), uid), "w"):
-            pass
+        if cgroup_parent and self.cgroups.version:
+            self.cgroups.place(uid, cgroup_parent)
+        with open(os.path.join(self._cgroup_marks(), uid), "w", encoding="utf-8") as mark:
+            mark.write(cgroup_parent if self.cgroups.version else "")
         state.qos_class = plan.qos
         self.cgroups.setup_pod(plan)
         if self.cgroups.version:

@@ -469,3 +469,49 @@ def test_pull_image_with_the_requests_auth(cri: Cri, tmp_path: Path) -> None:  #
         assert code_of(lambda: pull(image, pb.AuthConfig(identity_token="refresh"))) == grpc.StatusCode.UNIMPLEMENTED
     finally:
         token.stop()
+
+
+def test_the_kubelets_cgroup_parent_holds_the_containers(cri: Cri, tmp_path: Path) -> None:  # noqa: F811
+    import secrets
+
+    pb, rt = cri.pb, cri.rt
+    top = f"pyrunc-test-kubelet-{secrets.token_hex(3)}"
+    parent = f"/{top}/kubepods/burstable/pod6f1c9a52"
+    config = sandbox(pb, tmp_path / "logs", name="cg")
+    config.linux.cgroup_parent = parent
+    try:
+        sandbox_id = run_sandbox(cri, config)
+        cri.node.remember_pids()
+        container = sleeper(pb, "app", pb.LinuxContainerSecurityContext())
+        container.linux.resources.CopyFrom(pb.LinuxContainerResources(cpu_period=100000, cpu_quota=20000,
+                                                                      memory_limit_in_bytes=32 << 20))
+        pid = run(cri, sandbox_id, config, container)
+        cgroup = Path(f"/proc/{pid}/cgroup").read_text()
+        assert f"{parent}/app\n" in cgroup, cgroup
+        limit = cgroup_file(pid, "memory", "memory.max" if v2() else "memory.limit_in_bytes")
+        assert limit == str(32 << 20)
+        stats = rt.PodSandboxStats(pb.PodSandboxStatsRequest(pod_sandbox_id=sandbox_id)).stats
+        assert stats.linux.memory.working_set_bytes.value > 0, "the pod's stats are read in the kubelet's group"
+        rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=sandbox_id))
+        rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id))
+        groups = kubelet_groups(parent)
+        assert groups, "the kubelet's pod group stays: it is the kubelet's to remove"
+        assert not any(g.joinpath("app").exists() for g in groups), "the container's group is removed"
+    finally:
+        for group in kubelet_groups(parent):  # the kubelet's part, removed as the kubelet would
+            while group.name != top:
+                group.rmdir()
+                group = group.parent
+            group.rmdir()
+    bad = sandbox(pb, tmp_path / "logs", name="slice")
+    bad.linux.cgroup_parent = "kubepods-burstable-pod1.slice"
+    assert code_of(lambda: rt.RunPodSandbox(pb.RunPodSandboxRequest(config=bad))) == grpc.StatusCode.UNIMPLEMENTED
+
+
+def kubelet_groups(parent: str) -> list[Path]:
+    """The group `parent` in each cgroup hierarchy that has it (v1: one per mounted controller; v2: one)."""
+    if v2():
+        candidates = [Path("/sys/fs/cgroup") / parent.lstrip("/")]
+    else:
+        candidates = [h / parent.lstrip("/") for h in Path("/sys/fs/cgroup").iterdir() if h.is_dir() and not h.is_symlink()]
+    return [c for c in candidates if c.is_dir()]

@@ -172,3 +172,35 @@ def test_pull_credentials_of_an_auth_config() -> None:
     assert e.value.code == "UNIMPLEMENTED"
     with pytest.raises(tr.CriError, match=r"^auth: no username"):
         tr.pull_credentials({"password": "p"}, "r")
+
+
+def test_cgroup_parent_of_a_sandbox() -> None:
+    assert tr.cgroup_parent({}) == ""
+    assert tr.cgroup_parent({"linux": {"cgroup_parent": "/kubepods/burstable/pod1"}}) == "/kubepods/burstable/pod1"
+    with pytest.raises(tr.CriError) as e:
+        tr.cgroup_parent({"linux": {"cgroup_parent": "kubepods-burstable-pod1.slice"}})
+    assert e.value.code == "UNIMPLEMENTED"
+    for bad in ("kubepods/pod1", "/kubepods/../x", "/kubepods//x"):
+        with pytest.raises(tr.CriError, match=r"^config.linux.cgroup_parent: "):
+            tr.cgroup_parent({"linux": {"cgroup_parent": bad}})
+
+
+def test_a_placed_pod_group_in_the_v1_and_v2_drivers(tmp_path: Any) -> None:
+    """The drivers' paths of a pod placed in a kubelet's group (files only: a fake hierarchy root)."""
+    from pyrunc.cgroups.base import check_group
+    from pyrunc.cgroups.v1 import V1Driver
+    from pyrunc.cgroups.v2 import V2Driver
+    from pyrunc.errors import CgroupError
+
+    assert check_group("/kubepods/burstable/pod1") == "kubepods/burstable/pod1"
+    with pytest.raises(CgroupError):
+        check_group("kubepods/pod1")
+    v1 = V1Driver(mounts={c: f"{tmp_path}/{c}" for c in ("cpu", "memory", "pids")})
+    v1.place("u1", "/kubepods/pod1")
+    assert v1.paths("u1", "app")["memory"] == f"{tmp_path}/memory/kubepods/pod1/app"
+    v2 = V2Driver(mount_root=str(tmp_path / "unified"))
+    v2.place("u1", "/kubepods/pod1")
+    assert v2.paths("u1", "app") == {"": f"{tmp_path}/unified/kubepods/pod1/app"}
+    # The other pods are found under the driver's own parent as before.
+    with pytest.raises(CgroupError):
+        v2.paths("u2", None)

@@ -490,8 +490,18 @@ def test_the_kubelets_cgroup_parent_holds_the_containers(cri: Cri, tmp_path: Pat
         assert f"{parent}/app\n" in cgroup, cgroup
         limit = cgroup_file(pid, "memory", "memory.max" if v2() else "memory.limit_in_bytes")
         assert limit == str(32 << 20)
+        # A restarted supervisor finds the pod's group again (the pod's cgroup mark holds it).
+        import signal
+
+        from tests.integration.helpers import alive, poll
+
+        daemon = cri.node.daemon_pid()
+        os.kill(daemon, signal.SIGKILL)
+        poll("the supervisor gone", lambda: not alive(daemon))
         stats = rt.PodSandboxStats(pb.PodSandboxStatsRequest(pod_sandbox_id=sandbox_id)).stats
+        cri.node._remember_daemon()
         assert stats.linux.memory.working_set_bytes.value > 0, "the pod's stats are read in the kubelet's group"
+        assert [c.memory.working_set_bytes.value > 0 for c in stats.linux.containers] == [True]
         rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=sandbox_id))
         rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id))
         groups = kubelet_groups(parent)

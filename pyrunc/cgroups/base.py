@@ -33,6 +33,12 @@ class CgroupStats:
     cpu_usage_ns: int
     # kubectl top's memory: usage minus inactive file cache (cadvisor's working set).
     memory_working_set: int
+    # CRI's MemoryUsage besides the working set, as cadvisor reads them: all memory charged, anonymous
+    # memory (v1 total_rss, v2 anon), minor and major page faults.
+    memory_usage: int = 0
+    memory_rss: int = 0
+    page_faults: int = 0
+    major_page_faults: int = 0
 
 
 class CgroupDriver(Protocol):
@@ -40,6 +46,13 @@ class CgroupDriver(Protocol):
 
     @property
     def version(self) -> int: ...
+
+    def place(self, pod_uid: str, group: str) -> None:
+        """The pod's cgroup is `group` (a path from the hierarchies' root: a kubelet's cgroup_parent), not
+        pod<uid> under the driver's parent: made there by setup_pod without values (the kubelet sizes it), its
+        container groups under it, and only those removed by remove_pod (the group is the kubelet's, as
+        containerd leaves it)."""
+        ...
 
     def setup_pod(self, plan: PodCgroupPlan) -> None: ...
 
@@ -74,6 +87,15 @@ def check_name(kind: str, name: str) -> str:
     if not name or "/" in name or name in (".", "..") or "\0" in name:
         raise CgroupError(f"invalid {kind} {name!r} for a cgroup directory name", path=name)
     return name
+
+
+def check_group(group: str) -> str:
+    """A cgroupfs path given from outside (a kubelet's cgroup_parent, "/kubepods/burstable/pod<uid>"): absolute,
+    plain names only; returned relative to the hierarchies' root."""
+    parts = group.strip("/").split("/")
+    if not group.startswith("/") or any(not p or p in (".", "..") or "\0" in p for p in parts):
+        raise CgroupError(f"cgroup {group!r}: expected an absolute cgroupfs path of plain names", path=group)
+    return "/".join(parts)
 
 
 def find_pod_dir(hierarchy_root: str, pod_uid: str) -> str | None:

@@ -18,6 +18,9 @@ class NullDriver:
     reason: str = "no usable cgroup hierarchy"
     version: int = field(default=0, init=False)
 
+    def place(self, pod_uid: str, group: str) -> None:
+        return None
+
     def setup_pod(self, plan: PodCgroupPlan) -> None:
         return None
 

@@ -32,6 +32,7 @@ class V1Driver:
     mounts: Mapping[str, str]
     parent: str = "pyrunc"
     version: int = field(default=1, init=False)
+    placed: dict[str, str] = field(default_factory=dict, compare=False)  # pod uid -> its group (place())
 
     def __post_init__(self) -> None:
         missing = [c for c in REQUIRED if c not in self.mounts]
@@ -48,8 +49,13 @@ class V1Driver:
         """Each used mount point once (cpu and cpuacct are often co-mounted)."""
         return sorted({self.mounts[c] for c in self._controllers()})
 
+    def place(self, pod_uid: str, group: str) -> None:
+        self.placed[pod_uid] = base.check_group(group)
+
     def _pod_rel(self, pod_uid: str) -> str:
         """pod dir relative to a hierarchy root, found on disk (memory is the reference hierarchy)."""
+        if pod_uid in self.placed:
+            return self.placed[pod_uid]
         root = os.path.join(self.mounts["memory"], self.parent)
         found = base.find_pod_dir(root, pod_uid)
         if found is None:
@@ -84,6 +90,9 @@ class V1Driver:
                 raise CgroupError(f"cannot create cgroup {path}: {e.strerror}", path=path) from e
 
     def setup_pod(self, plan: PodCgroupPlan) -> None:
+        if plan.pod_uid in self.placed:
+            self._make(self.placed[plan.pod_uid])  # the kubelet's group: its values are the kubelet's
+            return
         rel = os.path.join(self.parent, qos_dir(plan.qos), f"pod{base.check_name('pod uid', plan.pod_uid)}")
         with base.parent_lock(self.parent):  # another root's clean-up must not remove a QoS group under us
             self._make(rel)
@@ -138,13 +147,16 @@ class V1Driver:
         try:
             memory = MemoryController(Node(os.path.join(self.mounts["memory"], rel)))
             usage = memory.usage_in_bytes or 0
-            inactive = memory.stat.get("total_inactive_file", 0)
+            stat = memory.stat
+            inactive = stat.get("total_inactive_file", 0)
             cpu = 0
             if "cpuacct" in self.mounts:
                 cpu = CpuAcctController(Node(os.path.join(self.mounts["cpuacct"], rel))).usage or 0
         except OSError as e:
             raise CgroupError(f"cannot read cgroup statistics of {rel}: {e.strerror}", path=rel) from e
-        return base.CgroupStats(cpu_usage_ns=cpu, memory_working_set=max(0, usage - inactive))
+        return base.CgroupStats(cpu_usage_ns=cpu, memory_working_set=max(0, usage - inactive), memory_usage=usage,
+                                memory_rss=stat.get("total_rss", 0), page_faults=stat.get("total_pgfault", 0),
+                                major_page_faults=stat.get("total_pgmajfault", 0))
 
     # -- teardown -------------------------------------------------------------------------
 
@@ -175,6 +187,14 @@ class V1Driver:
         self._remove(rel, pod_uid, name)
 
     def remove_pod(self, pod_uid: str) -> None:
+        if pod_uid in self.placed:
+            rel = self.placed[pod_uid]
+            directory = os.path.join(self.mounts["memory"], rel)
+            for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else []:
+                if os.path.isdir(os.path.join(directory, name)):
+                    self._remove(os.path.join(rel, name), pod_uid, name)
+            del self.placed[pod_uid]
+            return
         # Look in every hierarchy: an interrupted setup may have created only some of them.
         rels = set()
         for hierarchy in self._hierarchies():

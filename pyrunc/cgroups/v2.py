@@ -25,11 +25,17 @@ class V2Driver:
     parent: str = "pyrunc"
     weight_method: str = "quadratic"
     version: int = field(default=2, init=False)
+    placed: dict[str, str] = field(default_factory=dict, compare=False)  # pod uid -> its group (place())
 
     def __post_init__(self) -> None:
         base.check_name("cgroup parent", self.parent)
 
+    def place(self, pod_uid: str, group: str) -> None:
+        self.placed[pod_uid] = base.check_group(group)
+
     def _pod_dir(self, pod_uid: str) -> str:
+        if pod_uid in self.placed:
+            return os.path.join(self.mount_root, self.placed[pod_uid])
         root = os.path.join(self.mount_root, self.parent)
         found = base.find_pod_dir(root, pod_uid)
         if found is None:
@@ -69,6 +75,16 @@ class V2Driver:
             base.write(swap, "max" if memory_max == "max" else "0")
 
     def setup_pod(self, plan: PodCgroupPlan) -> None:
+        if plan.pod_uid in self.placed:
+            # The kubelet's group (its values are the kubelet's): made if missing, with the controllers the
+            # containers' groups need enabled down to it.
+            directory = self.mount_root
+            for part in self.placed[plan.pod_uid].split("/"):
+                self._enable_controllers(directory)
+                directory = os.path.join(directory, part)
+                self._make(directory)
+            self._enable_controllers(directory)
+            return
         chain = [self.mount_root, os.path.join(self.mount_root, self.parent)]
         if qos_dir(plan.qos):
             chain.append(os.path.join(chain[-1], qos_dir(plan.qos)))
@@ -111,9 +127,12 @@ class V2Driver:
     def stats(self, pod_uid: str, name: str | None) -> base.CgroupStats:
         directory = self._dir(pod_uid, name)
         usage = int(base.read(os.path.join(directory, "memory.current")))
-        inactive = base.read_keyed(os.path.join(directory, "memory.stat")).get("inactive_file", 0)
+        stat = base.read_keyed(os.path.join(directory, "memory.stat"))
+        inactive = stat.get("inactive_file", 0)
         cpu_usec = base.read_keyed(os.path.join(directory, "cpu.stat")).get("usage_usec", 0)
-        return base.CgroupStats(cpu_usage_ns=cpu_usec * 1000, memory_working_set=max(0, usage - inactive))
+        return base.CgroupStats(cpu_usage_ns=cpu_usec * 1000, memory_working_set=max(0, usage - inactive),
+                                memory_usage=usage, memory_rss=stat.get("anon", 0), page_faults=stat.get("pgfault", 0),
+                                major_page_faults=stat.get("pgmajfault", 0))
 
     # -- teardown -------------------------------------------------------------------------
 
@@ -136,6 +155,13 @@ class V2Driver:
         self._remove(directory)
 
     def remove_pod(self, pod_uid: str) -> None:
+        if pod_uid in self.placed:
+            directory = self._pod_dir(pod_uid)
+            for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else []:
+                if os.path.isdir(os.path.join(directory, name)):
+                    self._remove(os.path.join(directory, name))
+            del self.placed[pod_uid]
+            return
         found = base.find_pod_dir(os.path.join(self.mount_root, self.parent), pod_uid)
         if found is not None:
             self._remove(found)

@@ -31,17 +31,20 @@ from pyrunc.cri.translate import CriError
 from pyrunc.errors import PyruncError, SpecError
 from pyrunc.network import PortMapping
 from pyrunc.runtime.records import ContainerRecord, ContainerState
-from pyrunc.runtime.service import CreateError, RuntimeService
+from pyrunc.runtime.service import CreateError, RuntimeService, resources_of
 from pyrunc.sandbox import sandbox as sbx
 from pyrunc.spec.load import pod_from_dict, pod_to_dict
 from pyrunc.spec.model import Pod
 from pyrunc.store.atomic import private_dir, read_json, write_json
 from pyrunc.store.layout import PodLayout
+from pyrunc.worker.admission import HostPort
 
 log = logging.getLogger("pyrunc.cri")
 Reply = Callable[[dict[str, Any]], None]
 RUNTIME_NAME = "pyrunc"
 RUNTIME_API_VERSION = "v1"
+EVENTS_KEPT = 1000  # GetContainerEvents: the events a slow reader may still catch up with
+EVENTS_POLL = 5.0  # seconds a long poll of the edge waits for an event before answering none
 
 
 def cri_json(layout: PodLayout) -> str:
@@ -65,6 +68,8 @@ class CriPod:
         self.removed = False
         self.on_terminated: list[Callable[[], None]] = []
         self.waiters: dict[str, list[Callable[[], None]]] = {}  # container id -> called at its exit
+        # CriRuntime.emit: (pod, container id, CRI event type) as a container is created, started, stopped, deleted
+        self.notify: Callable[[CriPod, str, str], None] = lambda pod, cid, kind: None
 
     # ------------------------------------------------------------------ what the daemon asks of a pod
     @property
@@ -83,7 +88,8 @@ class CriPod:
         private_dir(self.layout.dir)
         self.save()
         try:
-            self.sandbox = self.rt.run_pod_sandbox(self.pod, self.layout, ports)
+            self.sandbox = self.rt.run_pod_sandbox(self.pod, self.layout, ports,
+                                                   cgroup_parent=tr.cgroup_parent(self.facts["config"]))
         except BaseException:
             self.rt.remove_pod_sandbox(self.pod, self.layout, self.sandbox)
             raise
@@ -101,6 +107,8 @@ class CriPod:
         log.warning("CRI pod %s: %s", self.layout.key, message)
 
     def on_exit(self, record: ContainerRecord) -> None:
+        if record.id in self.facts["containers"]:
+            self.notify(self, record.id, "CONTAINER_STOPPED_EVENT")
         for waiter in self.waiters.pop(record.id, []):
             waiter()
 
@@ -137,9 +145,19 @@ class CriPod:
             raise CriError(f"container {meta.get('name')} attempt {meta.get('attempt', 0)} exists in sandbox {self.id}",
                            "ALREADY_EXISTS")
         spec_dict, volumes = tr.container_manifest(config, name, len(self.manifest["spec"].get("volumes", [])))
+        security = tr.container_security(config, self.facts["config"], self.rt.cfg.seccomp_profile_root)
+        resources, oom_score_adj = tr.container_resources(
+            (config.get("linux") or {}).get("resources") or {}, "config.linux.resources")
+        spec_dict = {**spec_dict, "securityContext": security.container,
+                     **({"resources": resources} if resources else {})}
         old = self.manifest
+        # The pod-level fields CRI sends per container (supplemental groups) are set in the pod's securityContext
+        # as this container is created: the runtime reads them now, and each container's config is fixed at its
+        # creation, so the next container's values do not change this one.
+        pod_security = {**tr.sandbox_security(self.facts["config"]), **security.pod}
         new = {**old, "spec": {**old["spec"], "containers": [*old["spec"]["containers"], spec_dict],
-                               "volumes": [*old["spec"].get("volumes", []), *volumes]}}
+                               "volumes": [*old["spec"].get("volumes", []), *volumes],
+                               "securityContext": pod_security}}
         self._set_manifest(new)
         log_path = ""
         log_dir = str(self.facts["config"].get("log_directory") or "")
@@ -149,7 +167,10 @@ class CriPod:
         spec = next(c for c in self.pod.spec.containers if c.name == name)
         try:
             record = self.rt.create_container(self.pod, self.layout, spec, int(meta.get("attempt") or 0),
-                                              {v["name"]: v["hostPath"]["path"] for v in volumes}, log_path)
+                                              {v["name"]: v["hostPath"]["path"] for v in volumes}, log_path,
+                                              masked_paths=security.masked_paths,
+                                              readonly_paths=security.readonly_paths,
+                                              oom_score_adj=oom_score_adj)
         except CreateError as e:
             self._set_manifest(old)
             raise CriError(f"{e.reason}: {e.message}", "UNKNOWN") from None
@@ -160,6 +181,24 @@ class CriPod:
         }
         self.save()
         return record.id
+
+    def update_resources(self, container_id: str, linux: dict[str, Any]) -> None:
+        """UpdateContainerResources: the container's requests and limits in pod.json anew, and its cgroup
+        rewritten now (a container that does not run yet starts with them)."""
+        entry = self.facts["containers"].get(container_id)
+        if entry is None:
+            raise tr.not_found(f"container {container_id}")
+        resources, _ = tr.container_resources(linux, "linux")
+        spec = self.manifest["spec"]
+        containers = [{**{k: v for k, v in c.items() if k != "resources"},
+                       **({"resources": resources} if resources else {})} if c["name"] == entry["name"] else c
+                      for c in spec["containers"]]
+        self._set_manifest({**self.manifest, "spec": {**spec, "containers": containers}})
+        self.save()
+        record = self.record_of(container_id)
+        if record is not None and record.state is ContainerState.RUNNING:
+            container = next(c for c in self.pod.spec.containers if c.name == entry["name"])
+            self.rt.update_container_resources(self.pod, entry["name"], resources_of(container))
 
     def start_container(self, container_id: str) -> None:
         record = self.record_of(container_id)
@@ -219,6 +258,7 @@ class CriPod:
         self._set_manifest({**self.manifest, "spec": {**spec, "containers": kept, "volumes": volumes}})
         del self.facts["containers"][container_id]
         self.save()
+        self.notify(self, container_id, "CONTAINER_DELETED_EVENT")
 
     def remove(self, done: Callable[[], None]) -> None:
         def stopped() -> None:
@@ -232,6 +272,35 @@ class CriPod:
             done()
 
         self.stop_all(stopped)
+
+    def host_ports(self) -> list[HostPort]:
+        """The host ports the sandbox holds (for the admission of pyrunc's own pods): its port mappings,
+        until StopPodSandbox releases them."""
+        if self.removed or self.facts.get("stopped"):
+            return []
+        return [HostPort(proto, ip or "0.0.0.0", host) for host, _, proto, ip in tr.port_mappings(self.facts["config"])]
+
+    # ------------------------------------------------------------------ stats
+    def container_stats(self, container_id: str, now: int) -> dict[str, Any]:
+        entry = self.facts["containers"][container_id]
+        try:
+            stats = self.rt.container_stats(self.pod, entry["name"])
+        except (OSError, PyruncError):
+            stats = None  # no cgroup: never started, or gone with its exit
+        layer = self.rt.writable_layer_usage(self.pod, entry["name"])
+        return dict(tr.container_stats_message(container_id, entry, stats, layer, now))
+
+    def sandbox_stats(self, now: int) -> dict[str, Any]:
+        config = self.facts["config"]
+        attributes = {"id": self.id, "metadata": self.metadata(), "labels": config.get("labels", {}),
+                      "annotations": config.get("annotations", {})}
+        try:
+            stats = self.rt.container_stats(self.pod, None)
+        except (OSError, PyruncError):
+            stats = None
+        containers = [self.container_stats(cid, now) for cid in self.facts["containers"]]
+        network = None if self.pod.spec.host_network else self.rt.pod_network_usage(self.layout)
+        return dict(tr.sandbox_stats_message(attributes, stats, network, containers, now))
 
     # ------------------------------------------------------------------ status
     def ready(self) -> bool:
@@ -254,6 +323,14 @@ class CriPod:
                 "created_at": tr.nanos(float(self.facts["created"])),
                 "labels": config.get("labels", {}), "annotations": config.get("annotations", {}),
                 "runtime_handler": self.facts.get("runtime_handler", "")}
+
+    def container_statuses(self) -> list[dict[str, Any]]:
+        out = []
+        for cid, entry in self.facts["containers"].items():
+            record = self.rt.container_status(self.layout, entry["name"])
+            if record is not None:
+                out.append(dict(tr.container_status(record.to_json(), entry)))
+        return out
 
     def status(self) -> dict[str, Any]:
         out = self.summary()
@@ -278,13 +355,62 @@ class CriRuntime:
         self.clock = clock
         self.pods = pods  # the daemon's: key -> PodWorker | HeldPod | CriPod
         self.guarded = guarded
+        # GetContainerEvents: the recent events, numbered; the edge long-polls for those after the last it saw
+        # (`epoch` tells it when a new supervisor numbers them afresh).
+        self.events: list[dict[str, Any]] = []
+        self.seq = 0
+        self.epoch = uuid.uuid4().hex
+        self.event_waiters: list[Callable[[], None]] = []
 
     def adopt(self, layout: PodLayout, manifest: dict[str, Any]) -> CriPod:
         pod = CriPod(self.rt, layout, manifest, read_json(cri_json(layout), {}) or {})
+        pod.notify = self.emit
         if not pod.facts:
             raise PyruncError(f"CRI pod {layout.key} has no cri.json")
         pod.adopt()
         return pod
+
+    # ------------------------------------------------------------------ events
+    def emit(self, pod: CriPod, container_id: str, kind: str) -> None:
+        """One container event, with its sandbox's status and its containers' as containerd sends them."""
+        try:
+            sandbox: dict[str, Any] | None = pod.status()
+        except (OSError, PyruncError):
+            sandbox = None  # the sandbox is going (RemovePodSandbox): the event goes without it
+        self.seq += 1
+        event: dict[str, Any] = {"seq": self.seq, "container_id": container_id, "container_event_type": kind,
+                                 "created_at": tr.nanos(self.clock.wall()),
+                                 "containers_statuses": pod.container_statuses()}
+        if sandbox is not None:
+            event["pod_sandbox_status"] = sandbox
+        self.events = [*self.events[-(EVENTS_KEPT - 1):], event]
+        waiters, self.event_waiters = self.event_waiters, []
+        for wake in waiters:
+            wake()
+
+    def _ContainerEvents(self, req: dict[str, Any], answer: Reply) -> None:  # noqa: N802
+        """Not a CRI call: the edge's long poll behind GetContainerEvents. `after` None: from now on; else the
+        events numbered after it, answered as soon as there is one (or none after EVENTS_POLL seconds)."""
+        after = req.get("after")
+        if after is None or req.get("epoch") != self.epoch:
+            fresh = after is not None  # a new supervisor: what it has seen so far
+            answer({"epoch": self.epoch, "seq": self.seq, "events": self.events if fresh else []})
+            return
+        newer = [e for e in self.events if e["seq"] > int(after)]
+        if newer:
+            answer({"epoch": self.epoch, "seq": self.seq, "events": newer})
+            return
+        done = False
+
+        def respond() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                self.rt.loop.cancel(timer)
+                answer({"epoch": self.epoch, "seq": self.seq, "events": [e for e in self.events if e["seq"] > int(after)]})
+
+        timer = self.rt.loop.call_later(EVENTS_POLL, respond)
+        self.event_waiters.append(respond)
 
     def _cri_pods(self) -> list[CriPod]:
         return [p for p in self.pods.values() if isinstance(p, CriPod) and not p.removed]
@@ -326,12 +452,14 @@ class CriRuntime:
         layout = PodLayout(self.cfg.root, meta["namespace"], meta["name"])
         if layout.key in self.pods or os.path.exists(layout.dir):
             raise CriError(f"a pod {meta['namespace']}/{meta['name']} exists on this node", "ALREADY_EXISTS")
+        tr.cgroup_parent(config)  # refused before anything is made
         ports = [PortMapping(h, c, p, ip) for h, c, p, ip in tr.port_mappings(config)]
         for p in ports:
             p.check()
         facts = {"id": sandbox_id, "config": config, "created": self.clock.wall(), "stopped": False,
                  "runtime_handler": handler, "containers": {}}
         pod = CriPod(self.rt, layout, manifest, facts)
+        pod.notify = self.emit
         self.pods[layout.key] = pod
         try:
             pod.create(ports)
@@ -347,6 +475,9 @@ class CriRuntime:
             return
 
         def stopped() -> None:
+            # containerd tears the sandbox's network down at stop (the kubelet may keep a stopped sandbox
+            # for long): its address and hostPorts are free for the next pod.
+            pod.rt.release_pod_network(pod.pod, pod.layout)
             pod.facts["stopped"] = True
             pod.save()
             answer({})
@@ -392,7 +523,9 @@ class CriRuntime:
         pod = self._sandbox(sandbox_id)
         if pod is None:
             raise tr.not_found(f"pod sandbox {sandbox_id}")
-        answer({"container_id": pod.create_container(req.get("config") or {})})
+        container_id = pod.create_container(req.get("config") or {})
+        answer({"container_id": container_id})
+        self.emit(pod, container_id, "CONTAINER_CREATED_EVENT")
 
     def _owner(self, req: dict[str, Any]) -> tuple[CriPod, str]:
         container_id = str(req.get("container_id") or "")
@@ -405,6 +538,7 @@ class CriRuntime:
         pod, cid = self._owner(req)
         pod.start_container(cid)
         answer({})
+        self.emit(pod, cid, "CONTAINER_STARTED_EVENT")
 
     def _StopContainer(self, req: dict[str, Any], answer: Reply) -> None:  # noqa: N802
         container_id = str(req.get("container_id") or "")
@@ -426,6 +560,21 @@ class CriRuntime:
             answer({})
 
         pod.stop_container(container_id, 0.0, lambda: self.guarded(answer, stopped))
+
+    def _UpdateContainerResources(self, req: dict[str, Any], answer: Reply) -> None:  # noqa: N802
+        pod, cid = self._owner(req)
+        pod.update_resources(cid, req.get("linux") or {})
+        answer({})
+
+    def _ReopenContainerLog(self, req: dict[str, Any], answer: Reply) -> None:  # noqa: N802
+        pod, cid = self._owner(req)
+        try:
+            pod.rt.reopen_container_log(cid)
+        except PyruncError as e:
+            raise CriError(e.message, "FAILED_PRECONDITION") from None
+        except OSError as e:
+            raise CriError(f"cannot reopen the log of container {cid}: {e.strerror}", "INTERNAL") from None
+        answer({})
 
     def _ListContainers(self, req: dict[str, Any], answer: Reply) -> None:  # noqa: N802
         filt = req.get("filter") or {}
@@ -451,6 +600,44 @@ class CriRuntime:
         if record is None:
             raise tr.not_found(f"container {cid}")
         answer({"status": tr.container_status(record.to_json(), pod.facts["containers"][cid])})
+
+    def _ContainerStats(self, req: dict[str, Any], answer: Reply) -> None:  # noqa: N802
+        pod, cid = self._owner(req)
+        answer({"stats": pod.container_stats(cid, tr.nanos(self.clock.wall()))})
+
+    def _ListContainerStats(self, req: dict[str, Any], answer: Reply) -> None:  # noqa: N802
+        filt = req.get("filter") or {}
+        now = tr.nanos(self.clock.wall())
+        out = []
+        for pod in self._cri_pods():
+            if filt.get("pod_sandbox_id") and not pod.id.startswith(str(filt["pod_sandbox_id"])):
+                continue
+            for cid, entry in pod.facts["containers"].items():
+                if filt.get("id") and not cid.startswith(str(filt["id"])):
+                    continue
+                if not tr.selected(entry.get("labels", {}), filt.get("label_selector") or {}):
+                    continue
+                out.append(pod.container_stats(cid, now))
+        answer({"stats": out})
+
+    def _PodSandboxStats(self, req: dict[str, Any], answer: Reply) -> None:  # noqa: N802
+        sandbox_id = str(req.get("pod_sandbox_id") or "")
+        pod = self._sandbox(sandbox_id)
+        if pod is None:
+            raise tr.not_found(f"pod sandbox {sandbox_id}")
+        answer({"stats": pod.sandbox_stats(tr.nanos(self.clock.wall()))})
+
+    def _ListPodSandboxStats(self, req: dict[str, Any], answer: Reply) -> None:  # noqa: N802
+        filt = req.get("filter") or {}
+        now = tr.nanos(self.clock.wall())
+        out = []
+        for pod in self._cri_pods():
+            if filt.get("id") and not pod.id.startswith(str(filt["id"])):
+                continue
+            if not tr.selected(pod.facts["config"].get("labels", {}), filt.get("label_selector") or {}):
+                continue
+            out.append(pod.sandbox_stats(now))
+        answer({"stats": out})
 
     def _ExecTarget(self, req: dict[str, Any], answer: Reply) -> None:  # noqa: N802
         """Not a CRI call: where the edge's ExecSync runs its command (the supervisor's exec socket)."""

@@ -27,7 +27,7 @@ from pyrunc.cri import api_pb2 as pb
 from pyrunc.cri import api_pb2_grpc as pb_grpc
 from pyrunc.cri.execsync import exec_sync
 from pyrunc.cri.streaming import StreamServer
-from pyrunc.cri.translate import CriError, nanos
+from pyrunc.cri.translate import CriError, nanos, pull_credentials
 from pyrunc.errors import ImageError, PyruncError
 from pyrunc.supervisor import client
 
@@ -36,7 +36,8 @@ WORKERS = 8  # concurrent calls; each one waits on the supervisor, which serves 
 # The calls the supervisor serves (pyrunc/cri/pods.py CriRuntime): forwarded as they come.
 SUPERVISED = ("RunPodSandbox", "StopPodSandbox", "RemovePodSandbox", "PodSandboxStatus", "ListPodSandbox",
               "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer", "ListContainers",
-              "ContainerStatus")
+              "ContainerStatus", "UpdateContainerResources", "ContainerStats", "ListContainerStats",
+              "PodSandboxStats", "ListPodSandboxStats", "ReopenContainerLog")
 
 
 def _code(error: PyruncError) -> grpc.StatusCode:
@@ -83,6 +84,21 @@ class Runtime(pb_grpc.RuntimeServiceServicer):
         if cidr:
             log.info("the kubelet's pod CIDR is %s (pyrunc allocates from its pod_subnet %s)", cidr, self.cfg.pod_subnet)
         return pb.UpdateRuntimeConfigResponse()
+
+    def GetContainerEvents(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        """Server-streaming: the supervisor's container events as they happen, by long polls (one request
+        waits there until an event comes or a few seconds pass), for as long as the client listens."""
+        epoch, after = "", None
+        while context.is_active():
+            try:
+                reply = self.supervisor("ContainerEvents", {"epoch": epoch, "after": after})
+            except PyruncError as e:
+                return _abort(context, e)
+            epoch, after = str(reply.get("epoch", "")), int(reply.get("seq", 0))
+            for event in reply.get("events", []):
+                body = {k: v for k, v in event.items() if k != "seq"}
+                yield json_format.ParseDict(body, pb.ContainerEventResponse(), ignore_unknown_fields=True)
+        return None
 
     def ExecSync(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         try:
@@ -183,15 +199,28 @@ class Images(pb_grpc.ImageServiceServicer):
         text = request.image.image
         if not text:
             return _abort(context, CriError("image.image: Required value"))
+        try:
+            credentials = self._credentials(request, text)  # a bad auth is refused whatever the store has
+        except PyruncError as e:
+            return _abort(context, e)
         present = self._find(text)
         if self.cfg.offline and present is not None:
             # An offline node (config.json `offline`) cannot ask the registry for a newer image: what it has is it.
             return pb.PullImageResponse(image_ref=present.id)
         try:
-            img = pull_image(self.cfg, text)
-        except ImageError as e:
+            img = pull_image(self.cfg, text, credentials=credentials)
+        except PyruncError as e:
             return _abort(context, e)
         return pb.PullImageResponse(image_ref=img.id)
+
+    @staticmethod
+    def _credentials(request: Any, text: str) -> Any:
+        """The request's own AuthConfig for the image's registry (None: the node's auth files are looked up)."""
+        from pyrunc.images.reference import parse_ref
+
+        if not request.HasField("auth"):
+            return None
+        return pull_credentials(_to_dict(request.auth), parse_ref(text).registry)
 
     def RemoveImage(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         from pyrunc.images.store import NotPresent

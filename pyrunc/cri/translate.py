@@ -13,6 +13,7 @@ after CRI's (name, attempt): the kubelet keeps an exited container while the nex
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pyrunc.errors import PyruncError
@@ -69,6 +70,7 @@ def sandbox_manifest(config: Mapping, sandbox_id: str, uid: str) -> Mapping:
                        "UNIMPLEMENTED")
     spec: Mapping = {
         "containers": [],
+        "securityContext": sandbox_security(config),
         "restartPolicy": "Never",  # the kubelet restarts containers through CRI; pyrunc's worker does not
         "hostNetwork": modes["network"] == "NODE",
         "hostPID": modes["pid"] == "NODE",
@@ -95,6 +97,21 @@ def sandbox_manifest(config: Mapping, sandbox_id: str, uid: str) -> Mapping:
                      "uid": uid, "annotations": {SANDBOX_ANNOTATION: sandbox_id}},
         "spec": spec,
     }
+
+
+def cgroup_parent(config: Mapping) -> str:
+    """The kubelet's cgroup_parent of the sandbox ("" when none): a cgroupfs path, as the cgroupfs driver pyrunc
+    declares (RuntimeConfig) makes the kubelet send; a systemd slice is refused."""
+    parent = str((config.get("linux") or {}).get("cgroup_parent") or "")
+    if not parent:
+        return ""
+    if parent.endswith(".slice"):
+        raise CriError(f"config.linux.cgroup_parent: {parent!r} is a systemd slice; pyrunc's cgroup driver is "
+                       "cgroupfs (kubelet --cgroup-driver=cgroupfs)", "UNIMPLEMENTED")
+    parts = parent.strip("/").split("/")
+    if not parent.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise CriError(f"config.linux.cgroup_parent: {parent!r} must be an absolute cgroupfs path")
+    return parent
 
 
 def port_mappings(config: Mapping) -> list[tuple[int, int, str, str]]:
@@ -142,6 +159,262 @@ def container_manifest(config: Mapping, name: str, first_volume: int) -> tuple[M
     if mounts:
         container["volumeMounts"] = mounts
     return container, volumes
+
+
+# ---------------------------------------------------------------------------------------------- security
+def _int64(wrapper: Any) -> int | None:
+    """An Int64Value (`{"value": "1000"}`: protobuf's JSON writes int64 as a string), None when not set."""
+    if not isinstance(wrapper, dict):
+        return None
+    return int(wrapper.get("value") or 0)
+
+
+def refuse_lsm(sc: Mapping, path: str) -> None:
+    """SELinux labels and AppArmor profiles: pyrunc applies neither, so asking for one is refused. AppArmor's
+    RuntimeDefault and Unconfined are accepted: on a node without AppArmor the runtime's default is nothing,
+    which is containerd's behaviour there too."""
+    selinux = sc.get("selinux_options") or {}
+    if any(selinux.get(k) for k in ("user", "role", "type", "level")):
+        raise CriError(f"{path}.selinux_options: pyrunc does not apply SELinux labels", "UNIMPLEMENTED")
+    apparmor = sc.get("apparmor")
+    if isinstance(apparmor, dict) and apparmor.get("profile_type") == "Localhost":
+        raise CriError(f"{path}.apparmor: pyrunc does not load AppArmor profiles (Localhost)", "UNIMPLEMENTED")
+    legacy = str(sc.get("apparmor_profile") or "")
+    if legacy.startswith("localhost/"):
+        raise CriError(f"{path}.apparmor_profile: pyrunc does not load AppArmor profiles ({legacy})", "UNIMPLEMENTED")
+
+
+def seccomp_profile(sc: Mapping, path: str, profile_root: str) -> Mapping:
+    """The pod API's seccompProfile for a CRI SecurityProfile (or the deprecated seccomp_profile_path).
+
+    Not given at all is Unconfined, as CRI says and containerd does (the kubelet always sends one: Unconfined,
+    or RuntimeDefault with its seccompDefault). A Localhost profile is an absolute path on the node; pyrunc's
+    seccomp code loads profiles beneath its profile directory (`seccomp_profile_root`, the kubelet's
+    <root-dir>/seccomp), so the path must lie under it and is handed on relative to it."""
+    profile = sc.get("seccomp")
+    if isinstance(profile, dict):
+        kind = str(profile.get("profile_type") or "RuntimeDefault")
+        ref = str(profile.get("localhost_ref") or "")
+    else:
+        legacy = str(sc.get("seccomp_profile_path") or "")
+        if legacy in ("", "unconfined"):
+            kind, ref = "Unconfined", ""
+        elif legacy in ("runtime/default", "docker/default"):
+            kind, ref = "RuntimeDefault", ""
+        elif legacy.startswith("localhost/"):
+            kind, ref = "Localhost", legacy[len("localhost"):]
+        else:
+            raise CriError(f"{path}.seccomp_profile_path: unknown profile {legacy!r}")
+    if kind != "Localhost":
+        return {"type": kind}
+    root = profile_root.rstrip("/") + "/"
+    if not ref.startswith("/"):
+        raise CriError(f"{path}.seccomp.localhost_ref: {ref!r} must be an absolute path")
+    if not ref.startswith(root) or ".." in ref.split("/"):
+        raise CriError(f"{path}.seccomp.localhost_ref: {ref} is not under the node's seccomp profile directory "
+                       f"{profile_root} (seccomp_profile_root of config.json)")
+    return {"type": "Localhost", "localhostProfile": ref[len(root):]}
+
+
+def sandbox_security(config: Mapping) -> Mapping:
+    """The pod-level securityContext of a sandbox: its sysctls. The sandbox's own user, seccomp and read-only
+    root are those of its pause process, which pyrunc does not run (its namespaces are pinned by files); the
+    kubelet repeats what applies to containers in each container's context."""
+    linux = config.get("linux") or {}
+    refuse_lsm(linux.get("security_context") or {}, "config.linux.security_context")
+    sysctls = [{"name": str(k), "value": str(v)} for k, v in sorted((linux.get("sysctls") or {}).items())]
+    return {"sysctls": sysctls} if sysctls else {}
+
+
+@dataclass(frozen=True)
+class ContainerSecurity:
+    """What a ContainerConfig's LinuxContainerSecurityContext becomes: the container's securityContext and
+    the pod-level fields it carries (supplemental groups), in the pod API's JSON; and the masked and read-only
+    paths as the request gives them (None: pyrunc's defaults, which are containerd's)."""
+
+    container: Mapping
+    pod: Mapping
+    masked_paths: tuple[str, ...] | None
+    readonly_paths: tuple[str, ...] | None
+
+
+def container_security(config: Mapping, sandbox_config: Mapping, profile_root: str) -> ContainerSecurity:
+    path = "config.linux.security_context"
+    sc = (config.get("linux") or {}).get("security_context") or {}
+    sandbox_sc = ((sandbox_config.get("linux") or {}).get("security_context") or {})
+    refuse_lsm(sc, path)
+    out: dict[str, Any] = {}
+    privileged = bool(sc.get("privileged"))
+    if privileged:
+        # containerd: a privileged container needs a sandbox created privileged (the kubelet sets both).
+        if not sandbox_sc.get("privileged"):
+            raise CriError(f"{path}.privileged: no privileged container is allowed in a sandbox not created "
+                           "privileged")
+        out["privileged"] = True
+    user, group = _int64(sc.get("run_as_user")), _int64(sc.get("run_as_group"))
+    username = str(sc.get("run_as_username") or "")
+    if user is not None and username:
+        raise CriError(f"{path}: run_as_user and run_as_username are exclusive")
+    if group is not None and user is None and not username:
+        raise CriError(f"{path}.run_as_group: requires run_as_user or run_as_username")
+    if user is not None:
+        out["runAsUser"] = user
+    if group is not None:
+        out["runAsGroup"] = group
+    if sc.get("readonly_rootfs"):
+        out["readOnlyRootFilesystem"] = True
+    if sc.get("no_new_privs"):
+        out["allowPrivilegeEscalation"] = False  # pyrunc's rule: no_new_privs exactly when this is false
+    caps = sc.get("capabilities") or {}
+    if caps.get("add_ambient_capabilities"):
+        raise CriError(f"{path}.capabilities.add_ambient_capabilities: ambient capabilities are not supported yet",
+                       "UNIMPLEMENTED")
+    if caps.get("add_capabilities") or caps.get("drop_capabilities"):
+        out["capabilities"] = {"add": [str(c) for c in caps.get("add_capabilities", [])],
+                               "drop": [str(c) for c in caps.get("drop_capabilities", [])]}
+    out["seccompProfile"] = seccomp_profile(sc, path, profile_root)
+    options = sc.get("namespace_options") or {}
+    for kind in ("network", "pid", "ipc"):
+        # The container's namespaces are the sandbox's (the kubelet sends the same modes); pyrunc does not
+        # give one container other namespaces than its pod's.
+        want, have = str(options.get(kind, "POD")), namespace_modes(sandbox_config)[kind]
+        if options and want != have:
+            raise CriError(f"{path}.namespace_options.{kind}: {want} differs from the sandbox's {have}",
+                           "UNIMPLEMENTED")
+    pod: dict[str, Any] = {}
+    if sc.get("supplemental_groups"):
+        pod["supplementalGroups"] = [int(g) for g in sc["supplemental_groups"]]
+    if sc.get("supplemental_groups_policy") == "Strict":
+        pod["supplementalGroupsPolicy"] = "Strict"
+    # Given lists replace the defaults; none given (empty on the wire) keeps them, as containerd does.
+    masked = tuple(str(p) for p in sc.get("masked_paths", [])) or None
+    readonly = tuple(str(p) for p in sc.get("readonly_paths", [])) or None
+    for field, paths in (("masked_paths", masked), ("readonly_paths", readonly)):
+        for i, p in enumerate(paths or ()):
+            if not p.startswith("/") or ".." in p.split("/"):
+                raise CriError(f"{path}.{field}[{i}]: {p!r} must be an absolute path without '..'")
+    return ContainerSecurity(out, pod, None if privileged else masked, None if privileged else readonly)
+
+
+# ---------------------------------------------------------------------------------------------- resources
+MIN_SHARES = 2  # the kubelet's cpu.shares of a container without a CPU request (MinShares)
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def container_resources(linux: Mapping, path: str) -> tuple[Mapping, int | None]:
+    """The pod API's `resources` (requests and limits) a LinuxContainerResources was computed from, and its
+    oom_score_adj (None when not given).
+
+    The kubelet turns requests and limits into cgroup values (shares = milli * 1024 / 1000, floored, at least
+    2; quota = milli * period / 1000); pyrunc's cgroup code does the same arithmetic from requests and limits,
+    so the request is taken back to them (rounded up: the floor lost less than one share, so the same value
+    comes out again). A memory request is not carried by CRI (the kubelet decided the pod's QoS class).
+    cpuset, unified and non-zero hugepage limits are refused: pyrunc does not write those files; the zero
+    hugepage limits a kubelet sends for each page size are accepted (pyrunc's pods get no huge pages)."""
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    shares = int(linux.get("cpu_shares") or 0)
+    if shares > MIN_SHARES:
+        requests["cpu"] = f"{_ceil_div(shares * 1000, 1024)}m"
+    quota, period = int(linux.get("cpu_quota") or 0), int(linux.get("cpu_period") or 0)
+    if quota > 0:
+        if period <= 0:
+            raise CriError(f"{path}.cpu_period: required with cpu_quota")
+        limits["cpu"] = f"{_ceil_div(quota * 1000, period)}m"
+    memory = int(linux.get("memory_limit_in_bytes") or 0)
+    if memory > 0:
+        limits["memory"] = str(memory)
+    for field in ("cpuset_cpus", "cpuset_mems"):
+        if linux.get(field):
+            raise CriError(f"{path}.{field}: pyrunc does not pin CPUs or memory nodes", "UNIMPLEMENTED")
+    if linux.get("unified"):
+        raise CriError(f"{path}.unified: pyrunc does not write raw cgroup v2 files", "UNIMPLEMENTED")
+    for i, h in enumerate(linux.get("hugepage_limits", [])):
+        if int(h.get("limit") or 0):
+            raise CriError(f"{path}.hugepage_limits[{i}]: pyrunc does not give pods huge pages", "UNIMPLEMENTED")
+    out: dict[str, Any] = {}
+    if requests:
+        out["requests"] = requests
+    if limits:
+        out["limits"] = limits
+    oom = linux.get("oom_score_adj")
+    return out, int(oom) if oom is not None else None
+
+
+# ---------------------------------------------------------------------------------------------- stats
+def _u64(value: int) -> Mapping:
+    return {"value": max(0, int(value))}
+
+
+def usage_messages(stats: Any, timestamp: int) -> Mapping:
+    """CpuUsage and MemoryUsage of a runtime ContainerStats (a container's cgroup or the pod's).
+    usage_nano_cores is left out: the kubelet computes it from two samples when the runtime gives none."""
+    return {
+        "cpu": {"timestamp": timestamp, "usage_core_nano_seconds": _u64(stats.cpu_usage_ns)},
+        "memory": {"timestamp": timestamp, "working_set_bytes": _u64(stats.memory_working_set),
+                   "usage_bytes": _u64(stats.memory_usage), "rss_bytes": _u64(stats.memory_rss),
+                   "page_faults": _u64(stats.page_faults), "major_page_faults": _u64(stats.major_page_faults)},
+    }
+
+
+def container_stats_message(container_id: str, facts: Mapping, stats: Any | None,
+                            layer: tuple[str, int, int], timestamp: int) -> Mapping:
+    """CRI's ContainerStats: attributes, CPU and memory (when its cgroup could be read) and the writable layer."""
+    out: dict[str, Any] = {
+        "attributes": {"id": container_id, "metadata": facts["metadata"], "labels": facts.get("labels", {}),
+                       "annotations": facts.get("annotations", {})},
+        "writable_layer": {"timestamp": timestamp, "fs_id": {"mountpoint": layer[0]},
+                           "used_bytes": _u64(layer[1]), "inodes_used": _u64(layer[2])},
+    }
+    if stats is not None:
+        out.update(usage_messages(stats, timestamp))
+    return out
+
+
+def sandbox_stats_message(attributes: Mapping, stats: Any | None, network: Mapping | None,
+                          containers: list[Mapping], timestamp: int) -> Mapping:
+    """CRI's PodSandboxStats: the pod cgroup's CPU, memory and process count, eth0's counters, its containers."""
+    linux: dict[str, Any] = {"containers": containers}
+    if stats is not None:
+        linux.update(usage_messages(stats, timestamp))
+        linux["process"] = {"timestamp": timestamp, "process_count": _u64(stats.process_count)}
+    if network is not None:
+        eth0 = {"name": "eth0", **{k: _u64(v) for k, v in network.items()}}
+        linux["network"] = {"timestamp": timestamp, "default_interface": eth0}
+    return {"attributes": attributes, "linux": linux}
+
+
+# ---------------------------------------------------------------------------------------------- images
+def pull_credentials(auth: Mapping, registry: str) -> Any:
+    """The Credentials of a PullImage's AuthConfig for `registry` (host[:port] of the image), None when it
+    gives none or names another registry (`server_address`: containerd ignores such an auth too).
+    username/password, docker's `auth` (base64 "user:password") and `registry_token` (a bearer token for the
+    registry) are honoured; `identity_token` (an OAuth refresh token) is refused: pyrunc's registry client
+    does not speak that exchange."""
+    from pyrunc.errors import ImageError
+    from pyrunc.images.auth import Credentials, decode_auth, same_registry
+
+    if not auth:
+        return None
+    server = str(auth.get("server_address") or "")
+    if server and not same_registry(server, registry):
+        return None
+    if auth.get("username"):
+        return Credentials(str(auth["username"]), str(auth.get("password") or ""))
+    if auth.get("auth"):
+        try:
+            return decode_auth(str(auth["auth"]), "auth.auth")
+        except ImageError as e:
+            raise CriError(e.message) from None
+    if auth.get("registry_token"):
+        return Credentials("", "", registry_token=str(auth["registry_token"]))
+    if auth.get("identity_token"):
+        raise CriError("auth.identity_token: OAuth refresh tokens are not supported (give username and password, "
+                       "or a registry_token)", "UNIMPLEMENTED")
+    raise CriError("auth: no username, auth or registry_token")
 
 
 def selected(labels: Mapping, selector: Mapping) -> bool:

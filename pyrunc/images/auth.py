@@ -26,6 +26,9 @@ _DOCKER_HUB_NAMES = (DOCKER_HUB_KEY, "index.docker.io", "docker.io", "registry-1
 class Credentials:
     username: str
     password: str = field(repr=False)
+    # A bearer token for the registry itself (CRI's AuthConfig.registry_token): sent as it is to a bearer
+    # challenge, no token server asked.
+    registry_token: str = field(default="", repr=False)
 
 
 def _host_of_key(key: str) -> str:
@@ -43,18 +46,29 @@ def _keys_for(registry: str) -> tuple[str, ...]:
     return (registry,)
 
 
+def same_registry(key: str, registry: str) -> bool:
+    """Whether a credentials key (`https://host:port/v1/`, `host:port`) names `registry` (host[:port])."""
+    wanted = _keys_for(registry)
+    return key in wanted or _host_of_key(key) in wanted
+
+
+def decode_auth(encoded: str, where: str) -> Credentials:
+    """docker's `auth`: base64 of "user:password"."""
+    try:
+        user, sep, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise ImageError(f"{where}: not base64 of \"user:password\"") from None
+    if not sep:
+        raise ImageError(f"{where}: not base64 of \"user:password\" (no colon)")
+    return Credentials(user, password)
+
+
 def _entry_credentials(entry: object, where: str) -> Credentials | None:
     if not isinstance(entry, dict):
         raise ImageError(f"{where}: expected an object")
     encoded = entry.get("auth")
     if isinstance(encoded, str) and encoded:
-        try:
-            user, sep, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            raise ImageError(f"{where}.auth: not base64 of \"user:password\"") from None
-        if not sep:
-            raise ImageError(f"{where}.auth: not base64 of \"user:password\" (no colon)")
-        return Credentials(user, password)
+        return decode_auth(encoded, f"{where}.auth")
     name, secret = entry.get("username"), entry.get("password")
     if isinstance(name, str) and name and isinstance(secret, str):
         return Credentials(name, secret)

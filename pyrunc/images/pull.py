@@ -24,6 +24,7 @@ from pyrunc.images.source import Progress, PullError
 from pyrunc.images.store import ImageStore, StoredImage
 
 if TYPE_CHECKING:
+    from pyrunc.images.auth import Credentials
     from pyrunc.images.unpack import UnpackLimits
 
 
@@ -34,8 +35,9 @@ def _limits(cfg: NodeConfig) -> UnpackLimits:
 
 
 def pull_image(cfg: NodeConfig, text: str, progress: Progress | None = None,
-               platform: Platform | None = None) -> StoredImage:
-    """Pull `text` from its registry into the node's store (blobs already there are not fetched again)."""
+               platform: Platform | None = None, credentials: Credentials | None = None) -> StoredImage:
+    """Pull `text` from its registry into the node's store (blobs already there are not fetched again).
+    `credentials`: the caller's (CRI's PullImage auth), else those of the node's auth files."""
     from pyrunc.images.registry import RegistrySettings, RegistrySource, lookup_credentials
 
     ref = parse_ref(text)
@@ -44,7 +46,8 @@ def pull_image(cfg: NodeConfig, text: str, progress: Progress | None = None,
                         hint="offline is set in the node configuration (config.json); loopback registries still work")
     settings = RegistrySettings(insecure=cfg.insecure_registries, certs_dir=cfg.registry_certs_dir,
                                 auth_files=cfg.auth_files, timeout=cfg.registry_timeout)
-    source = RegistrySource(ref, settings, lookup_credentials(ref.registry, cfg.auth_files))
+    creds = credentials if credentials is not None else lookup_credentials(ref.registry, cfg.auth_files)
+    source = RegistrySource(ref, settings, creds)
     try:
         return ImageStore(cfg.images_dir).ingest(source, [str(ref)], platform, progress, limits=_limits(cfg))
     finally:

@@ -283,7 +283,11 @@ class RegistrySource:
         if challenge is None:
             return {}
         creds = self.credentials()
+        if challenge.scheme == "bearer" and creds is not None and creds.registry_token:
+            return {"Authorization": f"Bearer {creds.registry_token}"}
         if challenge.scheme == "basic":
+            if creds is not None and not creds.username and creds.registry_token:
+                return {}
             if creds is None:
                 return {}
             raw = f"{creds.username}:{creds.password}".encode()

@@ -95,6 +95,7 @@ class ContainerConfig(NamedTuple):
     masked_paths: tuple[str, ...] = ()
     readonly_paths: tuple[str, ...] = ()
     privileged: bool = False
+    oom_score_adj: int | None = None  # the caller's own value (CRI's request); None: the pod's cgroup plan's
 
     def to_json(self) -> str:
         d = self._asdict()

@@ -103,9 +103,14 @@ class SandboxRecord:
 
 @dataclass(frozen=True, slots=True)
 class ContainerStats:
-    """CRI ContainerStats: cumulative CPU time and memory working set of the container's cgroup."""
+    """CRI ContainerStats: cumulative CPU time and memory use of the container's cgroup (or the pod's)."""
 
     name: str
     timestamp: float
     cpu_usage_ns: int
     memory_working_set: int
+    memory_usage: int = 0
+    memory_rss: int = 0
+    page_faults: int = 0
+    major_page_faults: int = 0
+    process_count: int = 0

@@ -105,6 +105,7 @@ class _Starting:
     in_w: int
     console: socket.socket | None
     attach: dict[str, object] = field(default_factory=dict)  # record fields set at the cgroup attach
+    oom_score_adj: int | None = None  # the config's own, else the plan's
 
 
 class RuntimeService:
@@ -124,21 +125,33 @@ class RuntimeService:
         # service becomes its parent when the launcher exits, and so learns how it ends.
         sc.set_child_subreaper()
         self._created: dict[str, ContainerConfig] = {}  # container id -> config, from create to start
+        self._load_placements()
+
+    def _load_placements(self) -> None:
+        """The pods whose cgroup is a group the caller named (CRI's cgroup_parent): their mark files hold it."""
+        marks = self._cgroup_marks()
+        for uid in os.listdir(marks) if os.path.isdir(marks) else []:
+            with contextlib.suppress(OSError, PyruncError), open(os.path.join(marks, uid), encoding="utf-8") as f:
+                group = f.read().strip()
+                if group:
+                    self.cgroups.place(uid, group)
 
     def paths(self, pod: Pod) -> PodPaths:
         """Where the pod's writable layers, disk emptyDirs and logs are (off the state root's RAM)."""
         return PodPaths.of(self.cfg, pod.metadata.namespace, pod.metadata.name, pod.metadata.uid)
 
     # ================================================================== sandboxes
-    def run_pod_sandbox(self, pod: Pod, layout: PodLayout, ports: Sequence[PortMapping] | None = None) -> sbx.SandboxState:
+    def run_pod_sandbox(self, pod: Pod, layout: PodLayout, ports: Sequence[PortMapping] | None = None,
+                        cgroup_parent: str = "") -> sbx.SandboxState:
         """Namespaces, network, cgroups and the pod's /etc files, undone in reverse on any failure.
         `ports`: the sandbox's host port mappings when given (CRI's come with the sandbox), else the hostPorts
-        of the pod's containers."""
+        of the pod's containers. `cgroup_parent`: the pod's cgroup is this group (a kubelet's, which sizes it)
+        instead of pod<uid> under the node's parent (cgroups/base.py place())."""
         with contextlib.ExitStack() as undo:
             undo.callback(self.remove_pod_sandbox, pod, layout, None)
             hostname = pod_hostname(pod)
             state = sbx.create_sandbox(layout, pod.spec, hostname, setup_network=self._network_setup(pod, layout, ports))
-            self._cgroups_setup(pod, state)
+            self._cgroups_setup(pod, state, cgroup_parent)
             write_json(layout.sandbox_json, state.to_dict())
             self._write_etc_files(pod, layout, state)
             undo.pop_all()
@@ -152,6 +165,17 @@ class RuntimeService:
         for record in self.list_containers(pod, layout):
             if record.state is ContainerState.RUNNING:
                 self.stop_container(record.id, 0.0)
+
+    def release_pod_network(self, pod: Pod, layout: PodLayout) -> None:
+        """The pod's address, veth and hostPort rules go, its network namespace stays (empty): CRI's
+        StopPodSandbox reclaims network resources, as containerd tears the network down at stop. Idempotent."""
+        if not self._bridged(pod):
+            return
+        teardown_pod_network(self._net_config(), net_key(layout.key))
+        state = sbx.load_sandbox(layout)
+        if state is not None and state.network:
+            state.network = {}
+            write_json(layout.sandbox_json, state.to_dict())
 
     def remove_pod_sandbox(self, pod: Pod, layout: PodLayout, state: sbx.SandboxState | None) -> None:
         """Idempotent: log readers, cgroups, network, mounts, files: everything of the pod goes."""
@@ -231,13 +255,15 @@ class RuntimeService:
         the cgroup parent, so only these are ours to reclaim."""
         return os.path.join(self.cfg.root, "cgroups")
 
-    def _cgroups_setup(self, pod: Pod, state: sbx.SandboxState) -> None:
+    def _cgroups_setup(self, pod: Pod, state: sbx.SandboxState, cgroup_parent: str = "") -> None:
         """The pod's cgroup with the kubelet's values; the holder (if any) in a group of its own."""
         plan = self.cgroup_plan(pod)
         uid = pod.metadata.uid
         os.makedirs(self._cgroup_marks(), exist_ok=True)
-        with open(os.path.join(self._cgroup_marks(), uid), "w"):
-            pass
+        if cgroup_parent and self.cgroups.version:
+            self.cgroups.place(uid, cgroup_parent)
+        with open(os.path.join(self._cgroup_marks(), uid), "w", encoding="utf-8") as mark:
+            mark.write(cgroup_parent if self.cgroups.version else "")
         state.qos_class = plan.qos
         self.cgroups.setup_pod(plan)
         if self.cgroups.version:
@@ -254,9 +280,15 @@ class RuntimeService:
 
     # ================================================================== containers
     def create_container(self, pod: Pod, layout: PodLayout, spec: Container, attempt: int,
-                         volumes: dict[str, str], log_path: str = "") -> ContainerRecord:
+                         volumes: dict[str, str], log_path: str = "", *,
+                         masked_paths: tuple[str, ...] | None = None,
+                         readonly_paths: tuple[str, ...] | None = None,
+                         oom_score_adj: int | None = None) -> ContainerRecord:
         """A new instance, CREATED: image resolved, fresh writable layer, config written. Its log goes to
         `log_path` when given (CRI's, under the sandbox's log directory), else to the pod's log directory.
+        `masked_paths` and `readonly_paths`, when given, replace the defaults of a container that is not
+        privileged (CRI's request carries its own lists); `oom_score_adj`, when given, replaces the one of
+        the pod's cgroup plan (CRI's request carries the kubelet's).
 
         Raises CreateError with the kubelet's reason (InvalidImageName, ErrImagePull,
         CreateContainerConfigError, CreateContainerError)."""
@@ -270,7 +302,8 @@ class RuntimeService:
         except ImageError as e:
             raise CreateError("ErrImagePull", e.message) from None
         try:
-            cfg = self._container_config(pod, layout, spec, image, volumes)
+            cfg = self._container_config(pod, layout, spec, image, volumes, masked_paths, readonly_paths,
+                                         oom_score_adj)
         except ContainerConfigError as e:
             self.images.release(container_id)
             raise CreateError("CreateContainerConfigError", e.message) from None
@@ -286,7 +319,9 @@ class RuntimeService:
         return record
 
     def _container_config(self, pod: Pod, layout: PodLayout, spec: Container, image: Image,
-                          volumes: dict[str, str]) -> ContainerConfig:
+                          volumes: dict[str, str], masked_paths: tuple[str, ...] | None = None,
+                          readonly_paths: tuple[str, ...] | None = None,
+                          oom_score_adj: int | None = None) -> ContainerConfig:
         # Fail closed: without verified sandbox facts the container is not created (never the host's namespaces).
         sandbox = sbx.verified_sandbox(layout, pod.spec, sbx.load_sandbox(layout))
         cdir = layout.container_dir(spec.name)
@@ -314,6 +349,13 @@ class RuntimeService:
                                seccomp_default=self.cfg.seccomp_default, layer=layer,
                                cgroup_mounts=cg_mounts, cgroupns=cgroupns,
                                lookup=envsources.store_lookup(self.cfg.root, pod.metadata.namespace))
+        if not cfg.privileged:
+            if masked_paths is not None:
+                cfg = cfg._replace(masked_paths=masked_paths)
+            if readonly_paths is not None:
+                cfg = cfg._replace(readonly_paths=readonly_paths)
+        if oom_score_adj is not None:
+            cfg = cfg._replace(oom_score_adj=oom_score_adj)
         write_text(layout.container_config(spec.name), cfg.to_json())  # 0600: it holds the env
         return cfg
 
@@ -395,14 +437,15 @@ class RuntimeService:
                 console[1].close()
             if in_r >= 0:
                 os.close(in_r)
-        return _Starting(record, spec, pending, out_r, err_r, in_w, console[0] if console is not None else None)
+        return _Starting(record, spec, pending, out_r, err_r, in_w, console[0] if console is not None else None,
+                         oom_score_adj=cfg.oom_score_adj)
 
     def _release(self, pod: Pod, layout: PodLayout, starting: _Starting,
                  plan: PodCgroupPlan) -> ContainerRecord | CreateError | None:
         """Into its cgroups, then let its init go; the failed record or error when that fails, else None."""
 
         def before_go(pid: int) -> None:
-            starting.attach.update(self._attach_cgroups(pod, layout, starting.spec, plan, pid))
+            starting.attach.update(self._attach_cgroups(pod, layout, starting.spec, plan, pid, starting.oom_score_adj))
 
         try:
             starting.pending.release(before_go)
@@ -481,6 +524,14 @@ class RuntimeService:
             self.loop.call_later(0, lambda: self._exited(record.id, None))
         return record
 
+    def reopen_container_log(self, container_id: str) -> None:
+        """CRI ReopenContainerLog: the instance's log file opened again at its path. Raises RuntimeFailure
+        when it does not run (its output has no writer to reopen), OSError when the file cannot be opened."""
+        live = self._live.get(container_id)
+        if live is None or live.record.state is not ContainerState.RUNNING or not live.readers:
+            raise RuntimeFailure(f"container {container_id} is not running")
+        live.readers[0][1].log.reopen()  # the streams share one LogFile
+
     def stop_container(self, container_id: str, timeout: float) -> None:
         """CRI StopContainer: the stop signal now, SIGKILL after `timeout` seconds (0: SIGKILL now).
         A second call with an earlier end shortens the first; the exit arrives through on_exit."""
@@ -544,11 +595,46 @@ class RuntimeService:
         if self.cgroups.version:
             self.cgroups.setup_container(plan, name)
 
-    def container_stats(self, pod: Pod, name: str) -> ContainerStats:
-        """CRI ContainerStats: CPU time used and memory working set of the container's cgroup."""
+    def container_stats(self, pod: Pod, name: str | None) -> ContainerStats:
+        """CRI ContainerStats: CPU time and memory of the container's cgroup (`name` None: the pod's).
+        Raises CgroupError when the group cannot be read (a container that never started has none)."""
         stats = self.cgroups.stats(pod.metadata.uid, name)
-        return ContainerStats(name=name, timestamp=self.clock.wall(), cpu_usage_ns=stats.cpu_usage_ns,
-                              memory_working_set=stats.memory_working_set)
+        procs = len(self.cgroups.procs(pod.metadata.uid, name)) if name is None else 0
+        return ContainerStats(name=name or "", timestamp=self.clock.wall(), cpu_usage_ns=stats.cpu_usage_ns,
+                              memory_working_set=stats.memory_working_set, memory_usage=stats.memory_usage,
+                              memory_rss=stats.memory_rss, page_faults=stats.page_faults,
+                              major_page_faults=stats.major_page_faults, process_count=procs)
+
+    def writable_layer_usage(self, pod: Pod, name: str) -> tuple[str, int, int]:
+        """(directory, bytes, inodes) of what the container wrote: its writable layer's upper directory."""
+        upper = os.path.join(self.paths(pod).layer(name), "upper")
+        used = inodes = 0
+        for dirpath, dirs, files in os.walk(upper):
+            for entry in (*dirs, *files):
+                with contextlib.suppress(OSError):
+                    used += os.lstat(os.path.join(dirpath, entry)).st_blocks * 512
+                inodes += 1
+        return upper, used, inodes
+
+    @staticmethod
+    def pod_network_usage(layout: PodLayout) -> dict[str, int] | None:
+        """The pod's eth0 counters (rx/tx bytes and errors), None without a pod network. Read on the host end
+        of its veth pair, where the directions are the other way round: what the pod sends, the host end
+        receives (a veth pair drops nothing between its ends)."""
+        state = sbx.load_sandbox(layout)
+        veth = str(((state.network if state else None) or {}).get("hostVeth", ""))
+        if not veth:
+            return None
+        base = f"/sys/class/net/{veth}/statistics"
+        try:
+            def read(counter: str) -> int:
+                with open(os.path.join(base, counter), encoding="ascii") as f:
+                    return int(f.read().strip() or 0)
+
+            return {"rx_bytes": read("tx_bytes"), "rx_errors": read("tx_errors"),
+                    "tx_bytes": read("rx_bytes"), "tx_errors": read("rx_errors")}
+        except (OSError, ValueError):
+            return None
 
     def list_pod_sandboxes(self) -> list[SandboxRecord]:
         """CRI ListPodSandbox: every pod sandbox under this root, as recorded."""
@@ -725,7 +811,7 @@ class RuntimeService:
 
     # ================================================================== cgroups of a container
     def _attach_cgroups(self, pod: Pod, layout: PodLayout, spec: Container, plan: PodCgroupPlan,
-                        pid: int) -> dict[str, object]:
+                        pid: int, oom_score_adj: int | None = None) -> dict[str, object]:
         """Before the container's init may exec: its cgroup with its device rules, then oom_score_adj
         (clamped if refused). Returns the record fields it sets."""
         uid = pod.metadata.uid
@@ -738,7 +824,7 @@ class RuntimeService:
         if not self.cgroups.version and not privileged:
             self._degraded(layout, "no usable cgroups: containers' access to device nodes is not restricted")
         self.cgroups.attach(pid, uid, spec.name)
-        wanted = plan.oom_score_adj[spec.name]
+        wanted = oom_score_adj if oom_score_adj is not None else plan.oom_score_adj[spec.name]
         got = apply_oom_score_adj(pid, wanted)
         if got != wanted:
             self._degraded(layout, f"oom_score_adj {wanted} refused by the host (no CAP_SYS_RESOURCE); clamped to {got}")

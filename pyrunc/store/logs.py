@@ -179,6 +179,15 @@ class LogFile:
         remove_excess(self.path, self.policy.max_files - 1)
         return True
 
+    def reopen(self) -> None:
+        """Open the path anew (CRI ReopenContainerLog: the kubelet renamed the file to rotate it itself).
+        Raises OSError; the old file stays in use then."""
+        if self.open_streams <= 0:
+            return  # every stream ended: the file is closed and stays so
+        fd = _open_append(self.path)
+        os.close(self.fd)
+        self.fd, self.size, self.failed = fd, os.fstat(fd).st_size, False
+
     def release(self) -> None:
         self.open_streams -= 1
         if self.open_streams == 0:

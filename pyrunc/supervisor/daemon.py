@@ -361,7 +361,8 @@ class Daemon:
         static = pod.metadata.annotations.get(SOURCE) == "file"
         # Whether a pod is terminal is read from its files: asked only of pods the filter would look at.
         scheduled = None if static else [w.pod for w in others if may_matter(pod, w.pod) and not w.terminal()]
-        return admit(pod, node_facts(self.cfg), [w.pod for w in others], scheduled)
+        cri_ports = [port for p in self.pods.values() if isinstance(p, CriPod) for port in p.host_ports()]
+        return admit(pod, node_facts(self.cfg), [w.pod for w in others], scheduled, cri_ports)
 
     def _reschedule(self) -> None:
         """The scheduler tries an unschedulable pod again when the node's pods change: each held one is

@@ -76,11 +76,13 @@ class Unschedulable:
 Decision = Rejected | Gated | Unschedulable | None  # None: admitted
 
 
-def admit(pod: Pod, node: NodeFacts, others: Sequence[Pod], scheduled: Sequence[Pod] | None = None) -> Decision:
+def admit(pod: Pod, node: NodeFacts, others: Sequence[Pod], scheduled: Sequence[Pod] | None = None,
+          held_ports: Sequence[HostPort] = ()) -> Decision:
     """Whether `node` takes `pod`, with `others` the pods it already holds (admitted, not removed: they keep
     their ports and devices until deleted) and `scheduled` those the scheduler counts for inter-pod
     affinity (not terminal). `scheduled` None: the pod does not go through the scheduler (a static pod,
-    which the kubelet runs as it is), so inter-pod affinity is not checked."""
+    which the kubelet runs as it is), so inter-pod affinity is not checked. `held_ports`: host ports held
+    by sandboxes that are not pyrunc pods (the CRI's, whose ports are the sandbox's port mappings)."""
     if pod.spec.scheduling_gates:
         return Gated(tuple(g.name for g in pod.spec.scheduling_gates))
     for name in sorted(extended_requests(pod)):
@@ -92,7 +94,7 @@ def admit(pod: Pod, node: NodeFacts, others: Sequence[Pod], scheduled: Sequence[
                                             f"used: {used}, capacity: {capacity}")
     if not matches_node(pod, node):
         return Rejected(NODE_AFFINITY, f"Predicate {NODE_AFFINITY} failed: {AFFINITY_REASON}")
-    taken = [port for other in others for port in host_ports(other)]
+    taken = [*(port for other in others for port in host_ports(other)), *held_ports]
     if any(conflicts(port, used) for port in host_ports(pod) for used in taken):
         return Rejected(NODE_PORTS, f"Predicate {NODE_PORTS} failed: {PORTS_REASON}")
     reason = unfit_reason(pod, node.labels, scheduled) if scheduled is not None else None

@@ -266,3 +266,17 @@ def test_a_failed_rotation_keeps_writing_to_the_same_file(tmp_path: Path) -> Non
     w.close()
     with os.fdopen(keep, "rb") as f:
         assert [r.content for r in parse_records(f.read())] == [b"line-%03d" % i for i in range(5)]
+
+
+def test_log_file_reopen_after_an_outside_rename(tmp_path: Path) -> None:
+    path = tmp_path / "0.log"
+    f = LogFile(str(path), streams=1)
+    f.write(b"a\n")
+    path.rename(tmp_path / "0.log.old")
+    f.write(b"b\n")  # still the renamed file, until reopened
+    f.reopen()
+    f.write(b"c\n")
+    assert (tmp_path / "0.log.old").read_bytes() == b"a\nb\n" and path.read_bytes() == b"c\n" and f.size == 2
+    f.release()
+    f.reopen()  # every stream ended: nothing is opened again
+    assert f.open_streams == 0

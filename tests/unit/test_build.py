@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,6 +53,18 @@ def test_an_unchanged_tree_is_answered_from_the_cache(tmp_path: Path, quiet: Non
     build.cached_compute(str(pkg))
     forged = _forge(pkg)
     assert build.cached_compute(str(pkg)) == forged
+
+
+def test_a_cache_hit_imports_no_hashlib(tmp_path: Path, quiet: None) -> None:
+    """What the cache saves on every `apply` is the hashing and hashlib's import (~4 ms)."""
+    pkg = _tree(tmp_path)
+    build.cached_compute(str(pkg))
+    code = ("import sys; from pyrunc import build; build.RACY_SECONDS = -1e9; "
+            f"build.cached_compute({str(pkg)!r}); print('hashlib' in sys.modules)")
+    repo = str(Path(build.__file__).resolve().parent.parent)
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", f"import sys; sys.path.insert(0, {repo!r}); {code}"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
 
 
 @pytest.mark.parametrize("change", ["edit", "same size, old mtime", "new file", "removed", "renamed"])

@@ -17,6 +17,8 @@ from typing import Any
 
 from pyrunc.cgroups.devices import ALLOW_ALL, DEFAULT_ALLOWED, DENY_ALL, DeviceRule, split_default
 from pyrunc.errors import FieldError
+from pyrunc.oci.hooks import KINDS as HOOK_KINDS
+from pyrunc.oci.hooks import Hook
 from pyrunc.runtime.config import CapabilitySets
 from pyrunc.security import caps as capsets
 
@@ -27,7 +29,7 @@ RLIMITS = ("RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZ
            "RLIMIT_RTTIME", "RLIMIT_SIGPENDING", "RLIMIT_STACK")
 MOUNT_TYPES = ("bind", "proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "cgroup2")
 # The spec's fields pyrunc-oci does not handle yet, by path: refused when present and not empty.
-NOT_YET = ("hooks", "linux.uidMappings", "linux.gidMappings", "linux.rootfsPropagation", "linux.mountLabel",
+NOT_YET = ("linux.uidMappings", "linux.gidMappings", "linux.rootfsPropagation", "linux.mountLabel",
            "linux.intelRdt", "linux.personality", "linux.timeOffsets", "linux.memoryPolicy",
            "linux.seccomp.listenerPath", "linux.seccomp.listenerMetadata", "process.apparmorProfile",
            "process.selinuxLabel", "process.ioPriority", "process.scheduler", "process.execCPUAffinity",
@@ -117,6 +119,10 @@ class OciConfig:
     sysctl: tuple[tuple[str, str], ...] = ()
     seccomp: str = ""  # the linux.seccomp object as JSON text ("" = none), checked by security/seccomp.py
     annotations: tuple[tuple[str, str], ...] = ()
+    hooks: dict[str, tuple[Hook, ...]] = field(default_factory=dict)  # kind -> its hooks (absent: none)
+
+    def hooks_of(self, kind: str) -> tuple[Hook, ...]:
+        return self.hooks.get(kind, ())
 
     # What security/process.py's ProcessSecurity reads.
     @property
@@ -442,6 +448,28 @@ def _resources(value: Any, path: str, devices: tuple[Device, ...]) -> Resources:
     return out
 
 
+def _hooks(value: Any, path: str) -> dict[str, tuple[Hook, ...]]:
+    d = R.obj(value, path)
+    out: dict[str, tuple[Hook, ...]] = {}
+    for kind in HOOK_KINDS:
+        hooks = []
+        for i, h in enumerate(R.lst(d.get(kind), f"{path}.{kind}")):
+            hp = f"{path}.{kind}[{i}]"
+            hd = R.obj(h, hp)
+            where = R.str_(hd.get("path"), f"{hp}.path")
+            if not where.startswith("/"):
+                raise FieldError(f"{hp}.path", f"must be an absolute path, not {where!r}")
+            env = R.strings(hd.get("env"), f"{hp}.env")
+            for j, item in enumerate(env):
+                if "=" not in item:
+                    raise FieldError(f"{hp}.env[{j}]", f"must be KEY=value, not {item!r}")
+            timeout = R.opt_int(hd.get("timeout"), f"{hp}.timeout", 1, 1 << 31)
+            hooks.append(Hook(where, R.strings(hd.get("args"), f"{hp}.args"), env, timeout))
+        if hooks:
+            out[kind] = tuple(hooks)
+    return out
+
+
 def _paths(value: Any, path: str) -> tuple[str, ...]:
     out = R.strings(value, path)
     for i, p in enumerate(out):
@@ -504,7 +532,7 @@ def decode(doc: Any, bundle: str) -> OciConfig:
         readonly_paths=_paths(linux.get("readonlyPaths"), "linux.readonlyPaths"),
         resources=_resources(linux.get("resources"), "linux.resources", devices),
         cgroups_path=cgroups_path, devices=devices, sysctl=tuple(sorted(sysctl.items())), seccomp=seccomp,
-        annotations=tuple(sorted(annotations.items())))
+        annotations=tuple(sorted(annotations.items())), hooks=_hooks(top.get("hooks"), "hooks"))
 
 
 def load(bundle: str) -> OciConfig:

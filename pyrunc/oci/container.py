@@ -25,13 +25,17 @@ import signal
 import socket
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pyrunc.errors import PyruncError
 from pyrunc.linux import syscalls as sc
-from pyrunc.oci import OCI_VERSION, cgroup
+from pyrunc.oci import OCI_VERSION, cgroup, hooks
 from pyrunc.oci import config as oc
 from pyrunc.oci.init import FIFO, InitArgs, launcher_main
 from pyrunc.store import atomic
+
+if TYPE_CHECKING:
+    from pyrunc.runtime.launch import Pending
 
 STATE = "state.json"
 CGROUPS = "cgroups.json"
@@ -195,6 +199,7 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
 
         try:
             pending.release(before_go)
+            _create_hooks(pending, cfg, container_id)
             launched = pending.finish_at("created")
         except LaunchError as e:
             if cgroup.oom_killed(groups):
@@ -202,7 +207,9 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
                                "linux.resources.memory.limit is too low") from None
             raise OciError(e.message) from None
         facts = {"pid": launched.pid, "start_time": launched.start_time, "bundle": cfg.bundle, "rootfs": cfg.root,
-                 "created": _now(), "annotations": dict(cfg.annotations), "cgroups": groups}
+                 "created": _now(), "annotations": dict(cfg.annotations), "cgroups": groups,
+                 "poststart": hooks.to_json(cfg.hooks_of("poststart")),
+                 "poststop": hooks.to_json(cfg.hooks_of("poststop"))}
         atomic.write_text(os.path.join(where, STATE), json.dumps(facts, sort_keys=True), mode=0o644)
         if opts.pid_file:
             _write_pid_file(opts.pid_file, launched.pid)
@@ -214,6 +221,28 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
             if fd >= 0:
                 os.close(fd)
     return load(root, container_id)
+
+
+def _create_hooks(pending: Pending, cfg: oc.OciConfig, container_id: str) -> None:
+    """prestart then createRuntime (runc's order), in our namespaces, while the init waits before pivot_root
+    (init.py). The init runs createContainer hooks itself: its deadline grows by their timeouts."""
+    waits = [h.timeout or 3600 for k in ("prestart", "createRuntime", "createContainer") for h in cfg.hooks_of(k)]
+    pending.extend_deadline(sum(waits))
+    if not (cfg.hooks_of("prestart") or cfg.hooks_of("createRuntime")):
+        return
+    pending.wait_for("hooks")
+    state = hooks.state_json(container_id, "creating", pending.init_pid, cfg.bundle, dict(cfg.annotations))
+    try:
+        hooks.run("prestart", cfg.hooks_of("prestart"), state)
+        hooks.run("createRuntime", cfg.hooks_of("createRuntime"), state)
+    except hooks.HookError as e:
+        pending.abort()
+        raise OciError(e.message) from None
+    pending.answer(b"h")
+
+
+def _state_for_hooks(st: State, status: str) -> bytes:
+    return hooks.state_json(st.id, status, st.pid if status != "stopped" else 0, st.bundle, st.annotations)
 
 
 def start(root: str, container_id: str) -> None:
@@ -237,6 +266,13 @@ def start(root: str, container_id: str) -> None:
     finally:
         os.close(fd)
     os.unlink(path)
+    posts = hooks.from_json(_facts(root, container_id).get("poststart") or [])
+    if posts:
+        hooks.run_warning("poststart", posts, _state_for_hooks(st, "running"))
+
+
+def _facts(root: str, container_id: str) -> dict:
+    return atomic.read_json(os.path.join(container_dir(root, container_id), STATE)) or {}
 
 
 def kill(root: str, container_id: str, sig: int, all_processes: bool = False) -> None:
@@ -257,7 +293,10 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
         raise OciError(f"cannot delete container {container_id} that is not stopped: running")
     if st.status in ("created", "running"):
         _kill_all(st)
+    posts = hooks.from_json(_facts(root, container_id).get("poststop") or [])
     _remove(container_dir(root, container_id), st.cgroups)
+    if posts:
+        hooks.run_warning("poststop", posts, _state_for_hooks(st, "stopped"))
 
 
 def _kill_all(st: State) -> None:

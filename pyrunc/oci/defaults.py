@@ -7,6 +7,7 @@ from typing import Any
 from pyrunc import __version__
 from pyrunc.oci import OCI_VERSION
 from pyrunc.oci.config import FLAG_WORDS, PROPAGATION_WORDS
+from pyrunc.oci.hooks import KINDS as HOOK_KINDS
 from pyrunc.security import caps as capsets
 from pyrunc.security import seccomp
 
@@ -71,7 +72,7 @@ def features() -> dict[str, Any]:
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
-        "hooks": [],
+        "hooks": list(HOOK_KINDS),
         "mountOptions": sorted({*FLAG_WORDS, *PROPAGATION_WORDS}),
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "uts"],

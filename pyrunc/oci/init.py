@@ -20,12 +20,13 @@ import gc
 import os
 import socket
 import stat
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from pyrunc.linux import hygiene, mountfd, safepath
 from pyrunc.linux import syscalls as sc
 from pyrunc.linux.safepath import O_PATH, fd_path
 from pyrunc.oci import config as oc
+from pyrunc.oci import hooks
 from pyrunc.runtime import rootfs
 from pyrunc.runtime.launch import (JOIN_ORDER, LaunchError, enter_pid_namespace, join_namespaces,
                                    report_and_exit, reset_signals, send, set_identity)
@@ -107,7 +108,9 @@ def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
         send(sync_w, {"ready": 1})
         if os.read(go_r, 1) != b"g":
             os._exit(1)
-        os.close(go_r)
+        runtime_hooks = bool(cfg.hooks_of("prestart") or cfg.hooks_of("createRuntime"))
+        if not runtime_hooks:
+            os.close(go_r)
         sc.unshare(sc.CLONE_NEWNS | (sc.CLONE_NEWCGROUP if cfg.namespaces.get("cgroup") == "new" else 0))
         if not a.no_new_keyring:
             _join_session_keyring(f"_ses.{a.container_id}")
@@ -115,7 +118,7 @@ def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
             sc.set_hostname(cfg.hostname)
         if cfg.domainname:
             _set_domainname(cfg.domainname)
-        _build_root(a)
+        _build_root(a, lambda: _before_pivot(a, sync_w, go_r if runtime_hooks else -1))
         if a.console >= 0:
             _terminal(a)
         os.umask(proc.umask if proc.umask is not None else 0o022)
@@ -145,6 +148,11 @@ def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
         program = [argv[0]]  # the path found in PATH; argv[0] stays as the config wrote it (runc: the same)
         security.enter(lambda: set_identity(proc.uid, proc.gid, proc.additional_gids), last=wait_for_start)
         stage = "exec"
+        if cfg.hooks_of("startContainer"):
+            try:
+                hooks.run("startContainer", cfg.hooks_of("startContainer"), _state(a, "created"))
+            except hooks.HookError as e:
+                raise LaunchError("exec", e.message) from None
         reset_signals()
         try:
             os.execve(program[0], argv, env)
@@ -154,6 +162,26 @@ def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
         _fail(sync_w, e.stage, e.message, told[0])
     except BaseException as e:  # noqa: BLE001 - anything that escapes must reach the runtime
         _fail(sync_w, stage, f"{type(e).__name__}: {e}" if not isinstance(e, OSError) else _os_error(e), told[0])
+
+
+def _state(a: InitArgs, status: str) -> bytes:
+    """The state the hooks run in the container get: the init's own pid there (runc: the same)."""
+    return hooks.state_json(a.container_id, status, os.getpid(), a.cfg.bundle, dict(a.cfg.annotations))
+
+
+def _before_pivot(a: InitArgs, sync_w: int, go_r: int) -> None:
+    """The mounts are made, the host's root is still there: the runtime runs prestart and createRuntime
+    (we wait for its "h"), then createContainer runs here, in the container's namespaces."""
+    if go_r >= 0:
+        send(sync_w, {"hooks": 1})
+        if os.read(go_r, 1) != b"h":
+            os._exit(1)  # the runtime gave up (a hook failed): it kills us
+        os.close(go_r)
+    if a.cfg.hooks_of("createContainer"):
+        try:
+            hooks.run("createContainer", a.cfg.hooks_of("createContainer"), _state(a, "creating"))
+        except hooks.HookError as e:
+            raise LaunchError("create", e.message) from None
 
 
 def _home(uid: int) -> str:
@@ -209,7 +237,7 @@ def _set_domainname(name: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------- rootfs
-def _build_root(a: InitArgs) -> None:
+def _build_root(a: InitArgs, before_pivot: Callable[[], None]) -> None:
     cfg = a.cfg
     # Nothing we mount propagates back to the host; the host's later mounts still reach the container
     # (runc's default rootfsPropagation, rslave).
@@ -230,6 +258,7 @@ def _build_root(a: InitArgs) -> None:
         os.fchdir(root)
     finally:
         os.close(root)
+    before_pivot()
     if a.no_pivot:
         sc.mount(".", "/", None, MS_MOVE)
         os.chroot(".")

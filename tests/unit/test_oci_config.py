@@ -82,7 +82,9 @@ def test_mount_options_become_flags_and_data() -> None:
     ({"mounts": [{"destination": "rel", "type": "tmpfs"}]}, "mounts[0].destination"),
     ({"mounts": [{"destination": "/x", "type": "nfs"}]}, "mounts[0].type"),
     ({"mounts": [{"destination": "/x", "type": "bind", "source": "/y", "options": ["idmap"]}]}, "mounts[0].options[0]"),
-    ({"hooks": {"prestart": [{"path": "/bin/true"}]}}, "hooks"),
+    ({"hooks": {"prestart": [{"path": "bin/true"}]}}, "hooks.prestart[0].path"),
+    ({"hooks": {"poststop": [{"path": "/bin/true", "timeout": 0}]}}, "hooks.poststop[0].timeout"),
+    ({"hooks": {"createRuntime": [{"path": "/bin/true", "env": ["X"]}]}}, "hooks.createRuntime[0].env[0]"),
     ({"linux__uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}, "linux.uidMappings"),
     ({"linux__namespaces": [{"type": "user"}, {"type": "mount"}]}, "linux.namespaces[0].type"),
     ({"linux__namespaces": [{"type": "pid"}]}, "linux.namespaces"),
@@ -156,9 +158,19 @@ def test_cgroup_files_as_runc_converts_them() -> None:
     assert cgroup.relative_path("", "abc") == "abc" and cgroup.relative_path("/a/b", "abc") == "a/b"
 
 
+def test_hooks_are_kept_by_kind() -> None:
+    from pyrunc.oci.hooks import Hook, state_json
+
+    cfg = decode(spec(hooks={"createRuntime": [{"path": "/h", "args": ["h", "x"], "env": ["A=1"], "timeout": 5}],
+                             "poststop": [{"path": "/p"}]}), "/b")
+    assert cfg.hooks_of("createRuntime") == (Hook("/h", ("h", "x"), ("A=1",), 5),)
+    assert cfg.hooks_of("poststop") == (Hook("/p"),) and cfg.hooks_of("prestart") == ()
+    assert state_json("c", "stopped", 0, "/b", {}) == b'{"ociVersion": "1.0.2-dev", "id": "c", "status": "stopped", "bundle": "/b"}'
+
+
 def test_features_lists_only_what_is_handled() -> None:
     doc = features()
-    assert doc["hooks"] == [] and "user" not in doc["linux"]["namespaces"]
+    assert "poststop" in doc["hooks"] and "user" not in doc["linux"]["namespaces"]
     assert "rbind" in doc["mountOptions"] and "idmap" not in doc["mountOptions"]
 
 

@@ -19,6 +19,7 @@ from pyrunc.cgroups.devices import ALLOW_ALL, DEFAULT_ALLOWED, DENY_ALL, DeviceR
 from pyrunc.errors import FieldError
 from pyrunc.oci.hooks import KINDS as HOOK_KINDS
 from pyrunc.oci.hooks import Hook
+from pyrunc.oci.userns import CLOCKS, IdMap
 from pyrunc.runtime.config import CapabilitySets
 from pyrunc.security import caps as capsets
 
@@ -29,8 +30,8 @@ RLIMITS = ("RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZ
            "RLIMIT_RTTIME", "RLIMIT_SIGPENDING", "RLIMIT_STACK")
 MOUNT_TYPES = ("bind", "proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "cgroup2")
 # The spec's fields pyrunc-oci does not handle yet, by path: refused when present and not empty.
-NOT_YET = ("linux.uidMappings", "linux.gidMappings", "linux.rootfsPropagation", "linux.mountLabel",
-           "linux.intelRdt", "linux.personality", "linux.timeOffsets", "linux.memoryPolicy",
+NOT_YET = ("linux.rootfsPropagation", "linux.mountLabel",
+           "linux.intelRdt", "linux.personality", "linux.memoryPolicy",
            "linux.seccomp.listenerPath", "linux.seccomp.listenerMetadata", "process.apparmorProfile",
            "process.selinuxLabel", "process.ioPriority", "process.scheduler", "process.execCPUAffinity",
            "linux.resources.blockIO", "linux.resources.hugepageLimits", "linux.resources.network",
@@ -120,6 +121,9 @@ class OciConfig:
     seccomp: str = ""  # the linux.seccomp object as JSON text ("" = none), checked by security/seccomp.py
     annotations: tuple[tuple[str, str], ...] = ()
     hooks: dict[str, tuple[Hook, ...]] = field(default_factory=dict)  # kind -> its hooks (absent: none)
+    uid_map: tuple[IdMap, ...] = ()  # with a new user namespace
+    gid_map: tuple[IdMap, ...] = ()
+    time_offsets: tuple[tuple[str, int, int], ...] = ()  # (clock, secs, nanosecs) with a new time namespace
 
     def hooks_of(self, kind: str) -> tuple[Hook, ...]:
         return self.hooks.get(kind, ())
@@ -347,17 +351,59 @@ def _namespaces(value: Any, path: str) -> dict[str, str]:
             raise FieldError(f"{np}.type", f"unknown namespace type {kind!r}")
         if kind in out:
             raise FieldError(f"{np}.type", f"the {kind} namespace is given twice")
-        if kind in ("user", "time"):
-            raise FieldError(f"{np}.type", f"{kind} namespaces are not supported by pyrunc-oci yet (docs/oci.md)")
         where = R.str_(d.get("path"), f"{np}.path")
         if where and not where.startswith("/"):
             raise FieldError(f"{np}.path", f"must be an absolute path, not {where!r}")
-        if where and kind in ("mount", "cgroup"):
+        if where and kind == "mount":
             raise FieldError(f"{np}.path", f"joining a {kind} namespace is not supported by pyrunc-oci yet")
         out[kind] = where or "new"
     if "mount" not in out:
         raise FieldError(path, "pyrunc-oci needs a new mount namespace (a mount entry without path)")
     return out
+
+
+def _id_maps(value: Any, path: str) -> tuple[IdMap, ...]:
+    out = []
+    for i, m in enumerate(R.lst(value, path)):
+        mp = f"{path}[{i}]"
+        d = R.obj(m, mp)
+        c = R.int_(d.get("containerID"), f"{mp}.containerID", 0, (1 << 32) - 2)
+        h = R.int_(d.get("hostID"), f"{mp}.hostID", 0, (1 << 32) - 2)
+        size = R.int_(d.get("size"), f"{mp}.size", 1, (1 << 32) - 1)
+        out.append(IdMap(c, h, size))
+    if len(out) > 340:
+        raise FieldError(path, "the kernel takes at most 340 lines")
+    return tuple(out)
+
+
+def _user_namespace(linux: dict[str, Any], namespaces: dict[str, str]) -> tuple[tuple[IdMap, ...], tuple[IdMap, ...]]:
+    uid_map = _id_maps(linux.get("uidMappings"), "linux.uidMappings")
+    gid_map = _id_maps(linux.get("gidMappings"), "linux.gidMappings")
+    user = namespaces.get("user")
+    if user == "new":
+        if not uid_map:
+            raise FieldError("linux.uidMappings", "a new user namespace needs uid mappings")
+        if not gid_map:
+            raise FieldError("linux.gidMappings", "a new user namespace needs gid mappings")
+    elif uid_map or gid_map:
+        where = "linux.uidMappings" if uid_map else "linux.gidMappings"
+        raise FieldError(where, "needs a new user namespace (a user entry without path in linux.namespaces)"
+                         if user is None else "cannot be given when the user namespace is joined by path")
+    return uid_map, gid_map
+
+
+def _time_offsets(value: Any, path: str, namespaces: dict[str, str]) -> tuple[tuple[str, int, int], ...]:
+    d = R.obj(value, path)
+    if d and namespaces.get("time") != "new":
+        raise FieldError(path, "needs a new time namespace (a time entry without path in linux.namespaces)")
+    out = []
+    for clock, offset in sorted(d.items()):
+        if clock not in CLOCKS:
+            raise FieldError(f"{path}.{clock}", f"unknown clock (a time namespace offsets {', '.join(CLOCKS)})")
+        o = R.obj(offset, f"{path}.{clock}")
+        out.append((clock, R.int_(o.get("secs", 0), f"{path}.{clock}.secs", -(1 << 63), (1 << 63) - 1),
+                    R.int_(o.get("nanosecs", 0), f"{path}.{clock}.nanosecs", 0, 999_999_999)))
+    return tuple(out)
 
 
 def _devices(value: Any, path: str) -> tuple[Device, ...]:
@@ -520,6 +566,8 @@ def decode(doc: Any, bundle: str) -> OciConfig:
     annotations = R.obj(top.get("annotations"), "annotations")
     for key, val in annotations.items():
         R.str_(val, f"annotations.{key}")
+    uid_map, gid_map = _user_namespace(linux, namespaces)
+    time_offsets = _time_offsets(linux.get("timeOffsets"), "linux.timeOffsets", namespaces)
     cgroups_path = R.str_(linux.get("cgroupsPath"), "linux.cgroupsPath")
     if ".." in cgroups_path.split("/"):
         raise FieldError("linux.cgroupsPath", "must not contain ..")
@@ -532,7 +580,8 @@ def decode(doc: Any, bundle: str) -> OciConfig:
         readonly_paths=_paths(linux.get("readonlyPaths"), "linux.readonlyPaths"),
         resources=_resources(linux.get("resources"), "linux.resources", devices),
         cgroups_path=cgroups_path, devices=devices, sysctl=tuple(sorted(sysctl.items())), seccomp=seccomp,
-        annotations=tuple(sorted(annotations.items())), hooks=_hooks(top.get("hooks"), "hooks"))
+        annotations=tuple(sorted(annotations.items())), hooks=_hooks(top.get("hooks"), "hooks"),
+        uid_map=uid_map, gid_map=gid_map, time_offsets=time_offsets)
 
 
 def load(bundle: str) -> OciConfig:

@@ -189,6 +189,10 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
         pending = begin_with(lambda sync_w, go_r: launcher_main(args, sync_w, go_r))
 
         def before_go(pid: int) -> None:
+            if cfg.namespaces.get("user") == "new":
+                from pyrunc.oci.userns import write_maps
+
+                write_maps(pid, cfg.uid_map, cfg.gid_map)
             cgroup.attach(groups, pid)
             for r in cfg.process.rlimits:
                 resource.prlimit(pid, getattr(resource, r.resource), (r.soft, r.hard))

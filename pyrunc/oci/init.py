@@ -26,7 +26,7 @@ from pyrunc.linux import hygiene, mountfd, safepath
 from pyrunc.linux import syscalls as sc
 from pyrunc.linux.safepath import O_PATH, fd_path
 from pyrunc.oci import config as oc
-from pyrunc.oci import hooks
+from pyrunc.oci import hooks, userns
 from pyrunc.runtime import rootfs
 from pyrunc.runtime.launch import (JOIN_ORDER, LaunchError, enter_pid_namespace, join_namespaces,
                                    report_and_exit, reset_signals, send, set_identity)
@@ -56,8 +56,25 @@ def launcher_main(a: InitArgs, sync_w: int, go_r: int) -> None:
     try:
         ns = a.cfg.namespaces
         spec_kind = {"ipc": "ipc", "uts": "uts", "net": "network"}
-        join_namespaces({k: ns.get(spec_kind[k], "host") for k in JOIN_ORDER})
-        enter_pid_namespace(ns.get("pid", "host"))
+        user, time_ns, pid_ns = ns.get("user"), ns.get("time"), ns.get("pid", "host")
+        # A user namespace joined by path first: the others given by path then belong to it (nsexec's order).
+        if user not in (None, "new"):
+            sc.setns_path(user, sc.CLONE_NEWUSER)
+        joined = {k: ns.get(spec_kind[k], "host") for k in JOIN_ORDER}
+        join_namespaces({k: v if v != "new" else "host" for k, v in joined.items()})
+        if pid_ns != "new":
+            enter_pid_namespace(pid_ns)
+        if time_ns not in (None, "new"):
+            sc.setns_path(time_ns, userns.CLONE_NEWTIME)
+        # A new user namespace before the new others, so that it owns them (userns.py).
+        if user == "new":
+            sc.unshare(sc.CLONE_NEWUSER)
+        join_namespaces({k: v if v == "new" else "host" for k, v in joined.items()})
+        if pid_ns == "new":
+            enter_pid_namespace("new")
+        if time_ns == "new":
+            sc.unshare(userns.CLONE_NEWTIME)
+            userns.write_time_offsets(a.cfg.time_offsets)
         pid = os.fork()
         if pid == 0:
             _init_main(a, sync_w, go_r)
@@ -111,7 +128,12 @@ def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
         runtime_hooks = bool(cfg.hooks_of("prestart") or cfg.hooks_of("createRuntime"))
         if not runtime_hooks:
             os.close(go_r)
-        sc.unshare(sc.CLONE_NEWNS | (sc.CLONE_NEWCGROUP if cfg.namespaces.get("cgroup") == "new" else 0))
+        if "user" in cfg.namespaces:
+            _become_namespace_root()
+        cgroup_ns = cfg.namespaces.get("cgroup")
+        if cgroup_ns not in (None, "new"):
+            sc.setns_path(cgroup_ns, sc.CLONE_NEWCGROUP)  # now: the init is in its cgroup
+        sc.unshare(sc.CLONE_NEWNS | (sc.CLONE_NEWCGROUP if cgroup_ns == "new" else 0))
         if not a.no_new_keyring:
             _join_session_keyring(f"_ses.{a.container_id}")
         if cfg.hostname:
@@ -162,6 +184,17 @@ def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
         _fail(sync_w, e.stage, e.message, told[0])
     except BaseException as e:  # noqa: BLE001 - anything that escapes must reach the runtime
         _fail(sync_w, stage, f"{type(e).__name__}: {e}" if not isinstance(e, OSError) else _os_error(e), told[0])
+
+
+def _become_namespace_root() -> None:
+    """In a user namespace (new: the runtime wrote our maps; or joined): become its root (runc's nsexec
+    does the same) when it is mapped, so that what the init makes in the rootfs belongs to the mapped root
+    and the ids it gives (devpts gid=5, the user's) are the namespace's."""
+    for name, setter in (("gid_map", os.setresgid), ("uid_map", os.setresuid)):
+        with open(f"/proc/self/{name}", encoding="ascii") as f:
+            maps = tuple(userns.IdMap(*map(int, line.split())) for line in f if line.strip())
+        if userns.maps_id(maps, 0):
+            setter(0, 0, 0)
 
 
 def _state(a: InitArgs, status: str) -> bytes:
@@ -378,10 +411,19 @@ def _mount_cgroup(root: int, m: oc.OciMount, a: InitArgs, flags: int) -> None:
 def _make_dev(root: int, cfg: oc.OciConfig) -> None:
     """runc's default nodes, the config's linux.devices, and the links of /dev (ptmx, fd, stdio, core)."""
     dev = safepath.mkdirs_in(root, "/dev")
+    # In a user namespace mknod is refused (CAP_MKNOD counts in the host's namespace only): the host's
+    # nodes are bound instead, as runc does.
+    in_userns = "user" in cfg.namespaces
     try:
         for name, (major, minor, mode) in rootfs.DEVICES.items():
-            rootfs._mknod_at(dev, name, mode | stat.S_IFCHR, os.makedev(major, minor))
+            if in_userns:
+                _bind_device(root, f"/dev/{name}")
+            else:
+                rootfs._mknod_at(dev, name, mode | stat.S_IFCHR, os.makedev(major, minor))
         for d in cfg.devices:
+            if in_userns:
+                _bind_device(root, d.path)
+                continue
             parent = safepath.mkdirs_in(root, os.path.dirname(d.path))
             try:
                 kind = {"c": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[d.kind]
@@ -397,6 +439,19 @@ def _make_dev(root: int, cfg: oc.OciConfig) -> None:
                 pass
     finally:
         os.close(dev)
+
+
+def _bind_device(root: int, path: str) -> None:
+    """The host's node at `path` bound onto a file made at the same path in the root."""
+    src = os.open(path, O_PATH | os.O_CLOEXEC)
+    try:
+        target = safepath.create_file_in(root, path, 0o600)
+        try:
+            mountfd.bind(src, target, recursive=False)
+        finally:
+            os.close(target)
+    finally:
+        os.close(src)
 
 
 def _terminal(a: InitArgs) -> None:

@@ -201,7 +201,7 @@ def test_what_a_killed_create_left_is_deleted(oci: Oci) -> None:
 
 @pytest.mark.parametrize("edit, words", [
     (lambda d: d["mounts"].append({"destination": "/x", "type": "nfs", "source": "x"}), "mounts[7].type"),
-    (lambda d: d.update(hooks={"prestart": [{"path": "/bin/true"}]}), "hooks: not supported"),
+    (lambda d: d["linux"].update(intelRdt={"closID": "x"}), "linux.intelRdt:"),
     (lambda d: d["process"].update(args=["no-such-program"]), 'exec: "no-such-program": executable file not found'),
     (lambda d: d["mounts"].append({"destination": "/x", "type": "bind", "source": "/no/such/dir"}), "/x"),
     (lambda d: d["linux"].update(cgroupsPath="/pyrunc-oci-test-bad/x",

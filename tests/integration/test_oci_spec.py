@@ -148,3 +148,111 @@ def test_a_failing_start_container_hook_stops_the_container(oci: Oci) -> None:
     oci("start", "s1")
     poll("the container to stop", lambda: oci.state("s1")["status"] == "stopped")
     oci("delete", "s1")
+
+
+# ---------------------------------------------------------------------------------------- user namespaces
+BASE = 100000  # the host ids the container's 0..65535 map to
+
+
+@pytest.fixture
+def mapped_rootfs(rootfs: Path) -> Any:
+    """A copy of the busybox rootfs owned by the mapped ids, in a directory the mapped root can traverse
+    (pytest's own are 0700: the container's root, host uid 100000, could not reach its rootfs)."""
+    import shutil
+    import tempfile
+
+    top = Path(tempfile.mkdtemp(prefix="pyrunc-oci-userns-", dir="/tmp"))
+    top.chmod(0o755)
+    copy = top / "rootfs"
+    shutil.copytree(rootfs, copy, symlinks=True)
+    for path in [copy, *copy.rglob("*")]:
+        st = path.lstat()
+        os.lchown(path, st.st_uid + BASE, st.st_gid + BASE)
+    yield copy
+    shutil.rmtree(top)
+
+
+def _userns(rootfs: Path) -> Any:
+    def edit(doc: dict[str, Any]) -> None:
+        doc["root"]["path"] = str(rootfs)
+        doc["linux"]["namespaces"].append({"type": "user"})
+        doc["linux"]["uidMappings"] = [{"containerID": 0, "hostID": BASE, "size": 65536}]
+        doc["linux"]["gidMappings"] = [{"containerID": 0, "hostID": BASE, "size": 65536}]
+    return edit
+
+
+def _id_view(pid: int) -> dict[str, Any]:
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return {"uid_map": Path(f"/proc/{pid}/uid_map").read_text().split(),
+            "gid_map": Path(f"/proc/{pid}/gid_map").read_text().split(),
+            "setgroups": Path(f"/proc/{pid}/setgroups").read_text().strip(),
+            "Uid": status["Uid"].split(), "Gid": status["Gid"].split(),
+            "owned": {k: os.readlink(f"/proc/{pid}/ns/{k}") != os.readlink(f"/proc/self/ns/{k}")
+                      for k in ("user", "mnt", "pid", "net", "ipc", "uts")}}
+
+
+def test_user_namespace_maps_seen_from_the_host(oci: Oci, mapped_rootfs: Path) -> None:
+    bundle = oci.bundle(["sh", "-c", "stat -c '%u %g' /bin/busybox /proc/1; id -u; exec sleep 3600"],
+                        _userns(mapped_rootfs))
+    pid = oci.run_detached("u1", bundle)
+    view = _id_view(pid)
+    assert view["uid_map"] == view["gid_map"] == ["0", str(BASE), "65536"]
+    assert view["Uid"] == [str(BASE)] * 4 and view["Gid"] == [str(BASE)] * 4
+    assert all(view["owned"].values())
+    # The user namespace owns the others: the container's root has its capabilities over them.
+    assert os.stat(f"/proc/{pid}/ns/user").st_ino != os.stat("/proc/self/ns/user").st_ino
+    oci("kill", "u1", "KILL")
+    poll("the container to stop", lambda: oci.state("u1")["status"] == "stopped")
+    oci("delete", "u1")
+
+
+def test_user_namespace_files_owned_as_mapped(oci: Oci, mapped_rootfs: Path) -> None:
+    def writable(doc: dict[str, Any]) -> None:
+        _userns(mapped_rootfs)(doc)
+        doc["root"]["readonly"] = False
+    bundle = oci.bundle(["sh", "-c", "stat -c '%u %g' /bin/busybox /etc; touch /made; stat -c '%u' /made; id -u"],
+                        writable)
+    out = oci("run", "--bundle", str(bundle), "u2")
+    assert out.stdout.split("\n")[:4] == ["0 0", "0 0", "0", "0"], out.stdout
+    assert (mapped_rootfs / "made").stat().st_uid == BASE  # made by the container's root: the mapped host id
+    (mapped_rootfs / "made").unlink()
+
+
+@needs_runc
+def test_user_namespace_matches_runc(oci: Oci, mapped_rootfs: Path) -> None:
+    bundle = oci.bundle(SLEEP, _userns(mapped_rootfs))
+    ours = _id_view(oci.run_detached("u3", bundle))
+    theirs = _id_view(oci.run_detached("u3", bundle, runc=True))
+    assert ours == theirs
+
+
+# ---------------------------------------------------------------------------------------- time namespaces
+def test_time_namespace_offsets_seen_from_the_host(oci: Oci) -> None:
+    def edit(doc: dict[str, Any]) -> None:
+        doc["linux"]["namespaces"].append({"type": "time"})
+        doc["linux"]["timeOffsets"] = {"monotonic": {"secs": 86400 * 365}, "boottime": {"secs": 7200, "nanosecs": 5}}
+    pid = oci.run_detached("t2", oci.bundle(SLEEP, edit))
+    assert os.readlink(f"/proc/{pid}/ns/time") != os.readlink("/proc/self/ns/time")
+    offsets = {line.split()[0]: line.split()[1:] for line in Path(f"/proc/{pid}/timens_offsets").read_text().splitlines()}
+    assert offsets == {"monotonic": [str(86400 * 365), "0"], "boottime": ["7200", "5"]}
+    # The container's clock: its uptime (boottime) is the host's plus the offset.
+    inside = float(oci("run", "--bundle", str(oci.bundle(["cat", "/proc/uptime"], edit)), "t3").stdout.split()[0])
+    assert inside >= 7200 + float(Path("/proc/uptime").read_text().split()[0]) - 60
+
+
+def test_namespaces_joined_by_path_time_user_cgroup(oci: Oci, mapped_rootfs: Path) -> None:
+    def first(doc: dict[str, Any]) -> None:
+        _userns(mapped_rootfs)(doc)
+        doc["linux"]["namespaces"] += [{"type": "time"}, {"type": "cgroup"}]
+        doc["linux"]["timeOffsets"] = {"monotonic": {"secs": 1000}}
+    one = oci.run_detached("j1", oci.bundle(SLEEP, first))
+
+    def join(doc: dict[str, Any]) -> None:
+        doc["root"]["path"] = str(mapped_rootfs)
+        doc["linux"]["namespaces"] += [{"type": k, "path": f"/proc/{one}/ns/{k}"} for k in ("user", "time", "cgroup")]
+    two = oci.run_detached("j2", oci.bundle(SLEEP, join))
+    for kind in ("user", "time", "cgroup"):
+        assert os.readlink(f"/proc/{two}/ns/{kind}") == os.readlink(f"/proc/{one}/ns/{kind}"), kind
+    assert Path(f"/proc/{two}/uid_map").read_text() == Path(f"/proc/{one}/uid_map").read_text()
+    for cid in ("j2", "j1"):
+        oci("delete", "--force", cid)

@@ -86,7 +86,16 @@ def test_mount_options_become_flags_and_data() -> None:
     ({"hooks": {"poststop": [{"path": "/bin/true", "timeout": 0}]}}, "hooks.poststop[0].timeout"),
     ({"hooks": {"createRuntime": [{"path": "/bin/true", "env": ["X"]}]}}, "hooks.createRuntime[0].env[0]"),
     ({"linux__uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}, "linux.uidMappings"),
-    ({"linux__namespaces": [{"type": "user"}, {"type": "mount"}]}, "linux.namespaces[0].type"),
+    ({"linux__namespaces": [{"type": "user"}, {"type": "mount"}], "hostname": ""}, "linux.uidMappings"),
+    ({"linux__namespaces": [{"type": "user"}, {"type": "mount"}], "hostname": "",
+      "linux__uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}, "linux.gidMappings"),
+    ({"linux__namespaces": [{"type": "user", "path": "/proc/1/ns/user"}, {"type": "mount"}], "hostname": "",
+      "linux__uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}, "linux.uidMappings"),
+    ({"linux__uidMappings": [{"containerID": 0, "hostID": 1000, "size": 0}]}, "linux.uidMappings[0].size"),
+    ({"linux__timeOffsets": {"monotonic": {"secs": 1}}}, "linux.timeOffsets"),
+    ({"linux__namespaces": [{"type": "time"}, {"type": "mount"}], "hostname": "", "linux__timeOffsets": {"realtime": {"secs": 1}}},
+     "linux.timeOffsets.realtime"),
+    ({"linux__namespaces": [{"type": "mount", "path": "/proc/1/ns/mnt"}]}, "linux.namespaces[0].path"),
     ({"linux__namespaces": [{"type": "pid"}]}, "linux.namespaces"),
     ({"linux__namespaces": [{"type": "mount"}, {"type": "bogus"}]}, "linux.namespaces[1].type"),
     ({"linux__namespaces": [{"type": "mount"}, {"type": "net", "path": "x"}]}, "linux.namespaces[1].type"),
@@ -156,6 +165,20 @@ def test_cgroup_files_as_runc_converts_them() -> None:
     assert v1[("memory", "memory.memsw.limit_in_bytes")] == str(128 << 20)
     assert v1[("cpu", "cpu.cfs_quota_us")] == "50000" and v1[("pids", "pids.max")] == "20"
     assert cgroup.relative_path("", "abc") == "abc" and cgroup.relative_path("/a/b", "abc") == "a/b"
+
+
+def test_user_and_time_namespaces_are_kept() -> None:
+    from pyrunc.oci.userns import IdMap, host_id, map_text
+
+    cfg = decode(spec(linux__namespaces=[{"type": "mount"}, {"type": "user"}, {"type": "time"}],
+                      linux__uidMappings=[{"containerID": 0, "hostID": 100000, "size": 65536}],
+                      linux__gidMappings=[{"containerID": 0, "hostID": 200000, "size": 10}],
+                      linux__timeOffsets={"monotonic": {"secs": 86400}, "boottime": {"secs": -5, "nanosecs": 7}},
+                      hostname=""), "/b")
+    assert cfg.namespaces["user"] == "new" and cfg.namespaces["time"] == "new"
+    assert cfg.uid_map == (IdMap(0, 100000, 65536),) and map_text(cfg.gid_map) == "0 200000 10\n"
+    assert host_id(cfg.uid_map, 5) == 100005 and host_id(cfg.gid_map, 10) is None
+    assert cfg.time_offsets == (("boottime", -5, 7), ("monotonic", 86400, 0))
 
 
 def test_hooks_are_kept_by_kind() -> None:

@@ -30,10 +30,9 @@ RLIMITS = ("RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZ
            "RLIMIT_RTTIME", "RLIMIT_SIGPENDING", "RLIMIT_STACK")
 MOUNT_TYPES = ("bind", "proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "cgroup2")
 # The spec's fields pyrunc-oci does not handle yet, by path: refused when present and not empty.
-NOT_YET = ("linux.rootfsPropagation", "linux.mountLabel",
-           "linux.intelRdt", "linux.personality", "linux.memoryPolicy",
-           "linux.seccomp.listenerPath", "linux.seccomp.listenerMetadata", "process.apparmorProfile",
-           "process.selinuxLabel", "process.ioPriority", "process.scheduler", "process.execCPUAffinity",
+NOT_YET = ("linux.rootfsPropagation",
+           "linux.intelRdt", "linux.memoryPolicy",
+           "linux.seccomp.listenerPath", "linux.seccomp.listenerMetadata", "process.execCPUAffinity",
            "linux.resources.blockIO", "linux.resources.hugepageLimits", "linux.resources.network",
            "linux.resources.rdma", "linux.resources.unified", "solaris", "windows", "vm", "zos")
 NOT_YET_MEMORY = ("kernel", "kernelTCP", "swappiness", "disableOOMKiller", "useHierarchy", "checkBeforeUpdate")
@@ -73,6 +72,17 @@ class Process:
     oom_score_adj: int | None
     terminal: bool
     console_size: tuple[int, int] | None  # (height, width)
+    io_priority: tuple[int, int] | None = None  # (IOPRIO_CLASS_*, level) for ioprio_set
+    scheduler: Scheduler | None = None
+
+
+@dataclass(frozen=True)
+class Scheduler:
+    """process.scheduler (runtime-spec 1.2), set with sched_setscheduler and setpriority."""
+
+    policy: int  # SCHED_* (| SCHED_RESET_ON_FORK)
+    nice: int
+    priority: int
 
 
 @dataclass(frozen=True)
@@ -124,6 +134,7 @@ class OciConfig:
     uid_map: tuple[IdMap, ...] = ()  # with a new user namespace
     gid_map: tuple[IdMap, ...] = ()
     time_offsets: tuple[tuple[str, int, int], ...] = ()  # (clock, secs, nanosecs) with a new time namespace
+    personality: int | None = None  # the PER_* domain for personality(2)
 
     def hooks_of(self, kind: str) -> tuple[Hook, ...]:
         return self.hooks.get(kind, ())
@@ -291,9 +302,11 @@ def _process(value: Any, path: str) -> Process:
     d = R.obj(value, path)
     if not d:
         raise FieldError(path, "is required")
-    for key in ("apparmorProfile", "selinuxLabel", "ioPriority", "scheduler", "execCPUAffinity"):
+    for key in ("apparmorProfile", "selinuxLabel"):
         if _present(d, key):
-            raise _not_yet(f"{path}.{key}")
+            raise _security_module(f"{path}.{key}")
+    if _present(d, "execCPUAffinity"):
+        raise _not_yet(f"{path}.execCPUAffinity")
     args = R.strings(d.get("args"), f"{path}.args")
     if not args:
         raise FieldError(f"{path}.args", "must name the program to run")
@@ -337,7 +350,77 @@ def _process(value: Any, path: str) -> Process:
         capabilities=_capabilities(d.get("capabilities"), f"{path}.capabilities"), rlimits=tuple(rlimits),
         no_new_privileges=R.bool_(d.get("noNewPrivileges"), f"{path}.noNewPrivileges"),
         oom_score_adj=R.opt_int(d.get("oomScoreAdj"), f"{path}.oomScoreAdj", -1000, 1000),
-        terminal=R.bool_(d.get("terminal"), f"{path}.terminal"), console_size=size)
+        terminal=R.bool_(d.get("terminal"), f"{path}.terminal"), console_size=size,
+        io_priority=_io_priority(d.get("ioPriority"), f"{path}.ioPriority"),
+        scheduler=_scheduler(d.get("scheduler"), f"{path}.scheduler"))
+
+
+IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}
+SCHED_POLICIES = {"SCHED_OTHER": 0, "SCHED_FIFO": 1, "SCHED_RR": 2, "SCHED_BATCH": 3, "SCHED_IDLE": 5}
+SCHED_RESET_ON_FORK = 0x40000000
+
+
+def _io_priority(value: Any, path: str) -> tuple[int, int] | None:
+    d = R.obj(value, path)
+    if not d:
+        return None
+    kind = R.str_(d.get("class"), f"{path}.class")
+    if kind not in IOPRIO_CLASSES:
+        raise FieldError(f"{path}.class", f"must be one of {', '.join(IOPRIO_CLASSES)}, not {kind!r}")
+    return IOPRIO_CLASSES[kind], R.int_(d.get("priority", 0), f"{path}.priority", 0, 7)
+
+
+def _scheduler(value: Any, path: str) -> Scheduler | None:
+    d = R.obj(value, path)
+    if not d:
+        return None
+    name = R.str_(d.get("policy"), f"{path}.policy")
+    if name in ("SCHED_DEADLINE", "SCHED_ISO"):
+        raise FieldError(f"{path}.policy", f"{name} is not supported by pyrunc-oci yet (docs/oci.md)")
+    if name not in SCHED_POLICIES:
+        raise FieldError(f"{path}.policy", f"must be one of {', '.join(SCHED_POLICIES)}, not {name!r}")
+    policy = SCHED_POLICIES[name]
+    for i, flag in enumerate(R.strings(d.get("flags"), f"{path}.flags")):
+        if flag != "SCHED_FLAG_RESET_ON_FORK":
+            raise FieldError(f"{path}.flags[{i}]", f"{flag!r} is not supported by pyrunc-oci yet (docs/oci.md)")
+        policy |= SCHED_RESET_ON_FORK
+    for key in ("runtime", "deadline", "period"):
+        if d.get(key) not in (None, 0):
+            raise FieldError(f"{path}.{key}", "is for SCHED_DEADLINE only")
+    realtime = name in ("SCHED_FIFO", "SCHED_RR")
+    priority = R.int_(d.get("priority", 0), f"{path}.priority", 1 if realtime else 0, 99 if realtime else 0)
+    nice = R.int_(d.get("nice", 0), f"{path}.nice", -20, 19)
+    return Scheduler(policy, nice, priority)
+
+
+def _security_module(path: str) -> FieldError:
+    """AppArmor and SELinux: pyrunc-oci applies neither; the message says whether the host has it at all."""
+    apparmor = path.endswith("apparmorProfile")
+    where = "/sys/module/apparmor/parameters/enabled" if apparmor else "/sys/fs/selinux/enforce"
+    try:
+        with open(where, encoding="ascii") as f:
+            enabled = f.read().strip() in ("Y", "0", "1")
+    except OSError:
+        enabled = False
+    name = "AppArmor" if apparmor else "SELinux"
+    if not enabled:
+        return FieldError(path, f"{name} is not enabled on this host")
+    return FieldError(path, f"{name} is not supported by pyrunc-oci yet (docs/oci.md)")
+
+
+PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
+
+
+def _personality(value: Any, path: str) -> int | None:
+    d = R.obj(value, path)
+    if not d:
+        return None
+    domain = R.str_(d.get("domain"), f"{path}.domain")
+    if domain not in PERSONALITY_DOMAINS:
+        raise FieldError(f"{path}.domain", f"must be LINUX or LINUX32, not {domain!r}")
+    if R.strings(d.get("flags"), f"{path}.flags"):
+        raise FieldError(f"{path}.flags", "personality flags are not supported by pyrunc-oci (docs/oci.md)")
+    return PERSONALITY_DOMAINS[domain]
 
 
 # ---------------------------------------------------------------------------------------- linux
@@ -533,6 +616,8 @@ def decode(doc: Any, bundle: str) -> OciConfig:
     for dotted in NOT_YET:
         if _present(top, dotted):
             raise _not_yet(dotted)
+    if _present(top, "linux.mountLabel"):
+        raise _security_module("linux.mountLabel")
     root = R.obj(top.get("root"), "root")
     root_path = R.str_(root.get("path"), "root.path")
     if not root_path:
@@ -581,7 +666,8 @@ def decode(doc: Any, bundle: str) -> OciConfig:
         resources=_resources(linux.get("resources"), "linux.resources", devices),
         cgroups_path=cgroups_path, devices=devices, sysctl=tuple(sorted(sysctl.items())), seccomp=seccomp,
         annotations=tuple(sorted(annotations.items())), hooks=_hooks(top.get("hooks"), "hooks"),
-        uid_map=uid_map, gid_map=gid_map, time_offsets=time_offsets)
+        uid_map=uid_map, gid_map=gid_map, time_offsets=time_offsets,
+        personality=_personality(linux.get("personality"), "linux.personality"))
 
 
 def load(bundle: str) -> OciConfig:

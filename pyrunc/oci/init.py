@@ -168,6 +168,7 @@ def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
         if "HOME" not in env:
             env["HOME"] = _home(proc.uid)  # runc: the user's home from the container's /etc/passwd, else /
         program = [argv[0]]  # the path found in PATH; argv[0] stays as the config wrote it (runc: the same)
+        _process_attributes(cfg)
         security.enter(lambda: set_identity(proc.uid, proc.gid, proc.additional_gids), last=wait_for_start)
         stage = "exec"
         if cfg.hooks_of("startContainer"):
@@ -176,6 +177,8 @@ def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
             except hooks.HookError as e:
                 raise LaunchError("exec", e.message) from None
         reset_signals()
+        if cfg.personality is not None:
+            _set_personality(cfg.personality)
         try:
             os.execve(program[0], argv, env)
         except OSError as e:
@@ -184,6 +187,38 @@ def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
         _fail(sync_w, e.stage, e.message, told[0])
     except BaseException as e:  # noqa: BLE001 - anything that escapes must reach the runtime
         _fail(sync_w, stage, f"{type(e).__name__}: {e}" if not isinstance(e, OSError) else _os_error(e), told[0])
+
+
+IOPRIO_WHO_PROCESS, IOPRIO_CLASS_SHIFT = 1, 13
+SYS_IOPRIO_SET = {"x86_64": 251, "i686": 289, "aarch64": 30, "riscv64": 30, "armv7l": 314, "ppc64le": 273,
+                  "s390x": 282}
+
+
+def _process_attributes(cfg: oc.OciConfig) -> None:
+    """process.scheduler, process.ioPriority: set by the init while it still holds every capability (a
+    realtime policy needs CAP_SYS_NICE), inherited across exec."""
+    sched = cfg.process.scheduler
+    if sched is not None:
+        os.sched_setscheduler(0, sched.policy, os.sched_param(sched.priority))
+        if sched.nice:
+            os.setpriority(os.PRIO_PROCESS, 0, sched.nice)
+    io = cfg.process.io_priority
+    if io is not None:
+        number = SYS_IOPRIO_SET.get(sc.machine())
+        if number is None:
+            raise OSError(38, f"process.ioPriority: unknown ioprio_set syscall on {sc.machine()}")
+        value = io[0] << IOPRIO_CLASS_SHIFT | io[1]
+        if sc._libc().syscall(number, IOPRIO_WHO_PROCESS, 0, value) < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"process.ioPriority: ioprio_set: {os.strerror(err)}")
+
+
+def _set_personality(domain: int) -> None:
+    """linux.personality, the last call before execve: a LINUX32 domain changes what uname(2) says, which
+    the seccomp filter and the syscall tables above read to know the architecture."""
+    if sc._libc().personality(ctypes.c_ulong(domain)) < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"linux.personality: {os.strerror(err)}")
 
 
 def _become_namespace_root() -> None:

@@ -256,3 +256,42 @@ def test_namespaces_joined_by_path_time_user_cgroup(oci: Oci, mapped_rootfs: Pat
     assert Path(f"/proc/{two}/uid_map").read_text() == Path(f"/proc/{one}/uid_map").read_text()
     for cid in ("j2", "j1"):
         oci("delete", "--force", cid)
+
+
+# ---------------------------------------------------------------------------------------- process attributes
+def test_personality_scheduler_and_io_priority_seen_from_the_host(oci: Oci) -> None:
+    def edit(doc: dict[str, Any]) -> None:
+        doc["linux"]["personality"] = {"domain": "LINUX32"}
+        doc["process"]["scheduler"] = {"policy": "SCHED_BATCH", "nice": 7, "flags": ["SCHED_FLAG_RESET_ON_FORK"]}
+        doc["process"]["ioPriority"] = {"class": "IOPRIO_CLASS_IDLE", "priority": 0}
+    pid = oci.run_detached("p1", oci.bundle(SLEEP, edit))
+    assert Path(f"/proc/{pid}/personality").read_text().strip() == "00000008"
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    assert fields[16] == "7"  # nice (field 19 of stat(5))
+    assert os.sched_getscheduler(pid) == 3 | 0x40000000  # SCHED_BATCH with SCHED_RESET_ON_FORK
+    import subprocess
+
+    assert subprocess.run(["ionice", "-p", str(pid)], capture_output=True, text=True).stdout.strip() == "idle"
+    # uname -m in a LINUX32 personality says what a 32-bit program would see.
+    out = oci("run", "--bundle", str(oci.bundle(["uname", "-m"], edit)), "p2").stdout.strip()
+    assert out in ("i686", "armv8l", "armv7l", "ppc", "s390", "mips")
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda d: d["process"].update(apparmorProfile="x"), "process.apparmorProfile: AppArmor is not enabled"),
+    (lambda d: d["process"].update(selinuxLabel="x"), "process.selinuxLabel: SELinux is not enabled"),
+    (lambda d: d["linux"].update(mountLabel="x"), "linux.mountLabel: SELinux is not enabled"),
+    (lambda d: d["linux"].update(intelRdt={"closID": "x"}), "linux.intelRdt:"),
+    (lambda d: d["linux"]["seccomp"].update(listenerPath="/x") if "seccomp" in d["linux"] else
+     d["linux"].update(seccomp={"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/x"}), "linux.seccomp.listenerPath:"),
+    (lambda d: d["process"].update(scheduler={"policy": "SCHED_DEADLINE"}), "process.scheduler.policy:"),
+])
+def test_refused_clearly(oci: Oci, edit: Any, words: str) -> None:
+    if "AppArmor" in words and Path("/sys/module/apparmor/parameters/enabled").exists():
+        pytest.skip("this host has AppArmor")
+    if "SELinux" in words and Path("/sys/fs/selinux/enforce").exists():
+        pytest.skip("this host has SELinux")
+    oci.ids.add("r1")
+    out = oci("create", "--bundle", str(oci.bundle(SLEEP, edit)), "r1", check=False)
+    assert out.returncode == 1 and out.stderr.startswith("error: ") and words in out.stderr, out.stderr
+    assert out.stderr.count("\n") == 1 and not (oci.root / "r1").exists()

@@ -79,6 +79,16 @@ def test_mount_options_become_flags_and_data() -> None:
     ({"process__capabilities": {"bounding": ["CAP_NOPE"]}}, "process.capabilities.bounding[0]"),
     ({"process__oomScoreAdj": 5000}, "process.oomScoreAdj"),
     ({"process__apparmorProfile": "x"}, "process.apparmorProfile"),
+    ({"process__selinuxLabel": "x"}, "process.selinuxLabel"),
+    ({"linux__mountLabel": "x"}, "linux.mountLabel"),
+    ({"process__ioPriority": {"class": "IOPRIO_CLASS_NONE"}}, "process.ioPriority.class"),
+    ({"process__ioPriority": {"class": "IOPRIO_CLASS_BE", "priority": 8}}, "process.ioPriority.priority"),
+    ({"process__scheduler": {"policy": "SCHED_DEADLINE"}}, "process.scheduler.policy"),
+    ({"process__scheduler": {"policy": "SCHED_FIFO", "priority": 0}}, "process.scheduler.priority"),
+    ({"process__scheduler": {"policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_DL_OVERRUN"]}}, "process.scheduler.flags[0]"),
+    ({"process__scheduler": {"policy": "SCHED_OTHER", "nice": 20}}, "process.scheduler.nice"),
+    ({"linux__personality": {"domain": "LINUX64"}}, "linux.personality.domain"),
+    ({"linux__personality": {"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}}, "linux.personality.flags"),
     ({"mounts": [{"destination": "rel", "type": "tmpfs"}]}, "mounts[0].destination"),
     ({"mounts": [{"destination": "/x", "type": "nfs"}]}, "mounts[0].type"),
     ({"mounts": [{"destination": "/x", "type": "bind", "source": "/y", "options": ["idmap"]}]}, "mounts[0].options[0]"),
@@ -179,6 +189,14 @@ def test_user_and_time_namespaces_are_kept() -> None:
     assert cfg.uid_map == (IdMap(0, 100000, 65536),) and map_text(cfg.gid_map) == "0 200000 10\n"
     assert host_id(cfg.uid_map, 5) == 100005 and host_id(cfg.gid_map, 10) is None
     assert cfg.time_offsets == (("boottime", -5, 7), ("monotonic", 86400, 0))
+
+
+def test_process_attributes_are_kept() -> None:
+    cfg = decode(spec(process__scheduler={"policy": "SCHED_RR", "priority": 10, "flags": ["SCHED_FLAG_RESET_ON_FORK"]},
+                      process__ioPriority={"class": "IOPRIO_CLASS_BE", "priority": 4},
+                      linux__personality={"domain": "LINUX32"}), "/b")
+    assert cfg.process.scheduler == config.Scheduler(2 | 0x40000000, 0, 10)
+    assert cfg.process.io_priority == (2, 4) and cfg.personality == 8
 
 
 def test_hooks_are_kept_by_kind() -> None:

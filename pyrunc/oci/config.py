@@ -33,10 +33,9 @@ MOUNT_TYPES = ("bind", "proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "
 NOT_YET = ("linux.rootfsPropagation",
            "linux.intelRdt", "linux.memoryPolicy",
            "linux.seccomp.listenerPath", "linux.seccomp.listenerMetadata", "process.execCPUAffinity",
-           "linux.resources.blockIO", "linux.resources.hugepageLimits", "linux.resources.network",
-           "linux.resources.rdma", "linux.resources.unified", "solaris", "windows", "vm", "zos")
-NOT_YET_MEMORY = ("kernel", "kernelTCP", "swappiness", "disableOOMKiller", "useHierarchy", "checkBeforeUpdate")
-NOT_YET_CPU = ("realtimeRuntime", "realtimePeriod", "burst", "idle")
+           "linux.resources.rdma", "solaris", "windows", "vm", "zos")
+# Deprecated by the spec (kernel memory limits are gone from cgroup v2 and from recent v1 kernels).
+NOT_YET_MEMORY = ("kernel", "kernelTCP", "useHierarchy")
 _ID = re.compile(r"^[\w+\-.]+$")  # runc's container id rule
 
 
@@ -110,6 +109,22 @@ class Resources:
     mems: str = ""
     pids_limit: int | None = None
     devices: tuple[DeviceRule, ...] = (ALLOW_ALL,)
+    swappiness: int | None = None
+    disable_oom_killer: bool = False
+    cpu_rt_runtime: int | None = None
+    cpu_rt_period: int | None = None
+    cpu_burst: int | None = None
+    cpu_idle: int | None = None
+    blkio_weight: int | None = None
+    blkio_leaf_weight: int | None = None
+    # (major, minor, weight or None, leafWeight or None)
+    blkio_weight_devices: tuple[tuple[int, int, int | None, int | None], ...] = ()
+    # (which: one of THROTTLES' keys, major, minor, rate)
+    blkio_throttles: tuple[tuple[str, int, int, int], ...] = ()
+    hugepages: tuple[tuple[str, int], ...] = ()  # (page size as "2MB", limit in bytes)
+    net_class_id: int | None = None
+    net_priorities: tuple[tuple[str, int], ...] = ()  # (interface, priority)
+    unified: tuple[tuple[str, str], ...] = ()  # cgroup v2 file -> value
 
 
 @dataclass(frozen=True)
@@ -548,20 +563,92 @@ def _device_rules(value: Any, path: str, devices: tuple[Device, ...]) -> tuple[D
     return tuple(unique)
 
 
+THROTTLES = {"throttleReadBpsDevice": "read_bps", "throttleWriteBpsDevice": "write_bps",
+             "throttleReadIOPSDevice": "read_iops", "throttleWriteIOPSDevice": "write_iops"}
+
+
+def _block_io(value: Any, path: str) -> dict[str, Any]:
+    d = R.obj(value, path)
+    out: dict[str, Any] = {
+        "blkio_weight": R.opt_int(d.get("weight"), f"{path}.weight", 10, 1000),
+        "blkio_leaf_weight": R.opt_int(d.get("leafWeight"), f"{path}.leafWeight", 10, 1000)}
+    weights = []
+    for i, w in enumerate(R.lst(d.get("weightDevice"), f"{path}.weightDevice")):
+        wp = f"{path}.weightDevice[{i}]"
+        wd = R.obj(w, wp)
+        weights.append((R.int_(wd.get("major"), f"{wp}.major", 0), R.int_(wd.get("minor"), f"{wp}.minor", 0),
+                        R.opt_int(wd.get("weight"), f"{wp}.weight", 10, 1000),
+                        R.opt_int(wd.get("leafWeight"), f"{wp}.leafWeight", 10, 1000)))
+    throttles = []
+    for key, which in THROTTLES.items():
+        for i, t in enumerate(R.lst(d.get(key), f"{path}.{key}")):
+            tp = f"{path}.{key}[{i}]"
+            td = R.obj(t, tp)
+            throttles.append((which, R.int_(td.get("major"), f"{tp}.major", 0), R.int_(td.get("minor"), f"{tp}.minor", 0),
+                              R.int_(td.get("rate"), f"{tp}.rate", 0)))
+    out["blkio_weight_devices"], out["blkio_throttles"] = tuple(weights), tuple(throttles)
+    return out
+
+
+def _hugepages(value: Any, path: str) -> tuple[tuple[str, int], ...]:
+    out = []
+    for i, h in enumerate(R.lst(value, path)):
+        hp = f"{path}[{i}]"
+        hd = R.obj(h, hp)
+        size = R.str_(hd.get("pageSize"), f"{hp}.pageSize")
+        if not re.match(r"^[0-9]+[KMG]B$", size):
+            raise FieldError(f"{hp}.pageSize", f"must be a size such as 2MB or 1GB, not {size!r}")
+        out.append((size, R.int_(hd.get("limit"), f"{hp}.limit", 0)))
+    return tuple(out)
+
+
+def _network(value: Any, path: str) -> dict[str, Any]:
+    d = R.obj(value, path)
+    priorities = []
+    for i, p in enumerate(R.lst(d.get("priorities"), f"{path}.priorities")):
+        pp = f"{path}.priorities[{i}]"
+        pd = R.obj(p, pp)
+        name = R.str_(pd.get("name"), f"{pp}.name")
+        if not name or any(c.isspace() for c in name) or "/" in name:
+            raise FieldError(f"{pp}.name", f"must be an interface name, not {name!r}")
+        priorities.append((name, R.int_(pd.get("priority"), f"{pp}.priority", 0, (1 << 32) - 1)))
+    return {"net_class_id": R.opt_int(d.get("classID"), f"{path}.classID", 0, (1 << 32) - 1),
+            "net_priorities": tuple(priorities)}
+
+
+def _unified(value: Any, path: str) -> tuple[tuple[str, str], ...]:
+    d = R.obj(value, path)
+    for key, val in d.items():
+        R.str_(val, f"{path}.{key}")
+        if not re.match(r"^[a-z0-9_]+\.[a-z0-9_.]+$", key):
+            raise FieldError(f"{path}.{key}", "must name a cgroup v2 interface file (controller.name)")
+        if key.startswith("cgroup."):
+            raise FieldError(f"{path}.{key}", "cgroup core files cannot be written through unified (as runc)")
+    return tuple(sorted(d.items()))
+
+
 def _resources(value: Any, path: str, devices: tuple[Device, ...]) -> Resources:
     d = R.obj(value, path)
-    for key in ("blockIO", "hugepageLimits", "network", "rdma", "unified"):
-        if _present(d, key):
-            raise _not_yet(f"{path}.{key}")
+    if _present(d, "rdma"):
+        raise _not_yet(f"{path}.rdma")
     mem = R.obj(d.get("memory"), f"{path}.memory")
     for key in NOT_YET_MEMORY:
         if mem.get(key) not in (None, False):
-            raise _not_yet(f"{path}.memory.{key}")
+            raise FieldError(f"{path}.memory.{key}", "deprecated by the runtime spec: not supported by pyrunc-oci")
+    # checkBeforeUpdate only matters to `update`; read here for its type.
+    R.bool_(mem.get("checkBeforeUpdate"), f"{path}.memory.checkBeforeUpdate")
     cpu = R.obj(d.get("cpu"), f"{path}.cpu")
-    for key in NOT_YET_CPU:
-        if cpu.get(key) not in (None, 0):
-            raise _not_yet(f"{path}.cpu.{key}")
     pids = R.obj(d.get("pids"), f"{path}.pids")
+    extra: dict[str, Any] = {
+        "swappiness": R.opt_int(mem.get("swappiness"), f"{path}.memory.swappiness", 0, 100),
+        "disable_oom_killer": R.bool_(mem.get("disableOOMKiller"), f"{path}.memory.disableOOMKiller"),
+        "cpu_rt_runtime": R.opt_int(cpu.get("realtimeRuntime"), f"{path}.cpu.realtimeRuntime", -1),
+        "cpu_rt_period": R.opt_int(cpu.get("realtimePeriod"), f"{path}.cpu.realtimePeriod", 1),
+        "cpu_burst": R.opt_int(cpu.get("burst"), f"{path}.cpu.burst", 0),
+        "cpu_idle": R.opt_int(cpu.get("idle"), f"{path}.cpu.idle", 0, 1),
+        "hugepages": _hugepages(d.get("hugepageLimits"), f"{path}.hugepageLimits"),
+        "unified": _unified(d.get("unified"), f"{path}.unified"),
+        **_block_io(d.get("blockIO"), f"{path}.blockIO"), **_network(d.get("network"), f"{path}.network")}
     out = Resources(
         memory_limit=R.opt_int(mem.get("limit"), f"{path}.memory.limit", -1),
         memory_reservation=R.opt_int(mem.get("reservation"), f"{path}.memory.reservation", -1),
@@ -571,7 +658,7 @@ def _resources(value: Any, path: str, devices: tuple[Device, ...]) -> Resources:
         cpu_period=R.opt_int(cpu.get("period"), f"{path}.cpu.period", 0, 1_000_000),
         cpus=R.str_(cpu.get("cpus"), f"{path}.cpu.cpus"), mems=R.str_(cpu.get("mems"), f"{path}.cpu.mems"),
         pids_limit=R.opt_int(pids.get("limit"), f"{path}.pids.limit", -1),
-        devices=_device_rules(d.get("devices"), f"{path}.devices", devices))
+        devices=_device_rules(d.get("devices"), f"{path}.devices", devices), **extra)
     if out.memory_swap not in (None, -1) and out.memory_limit not in (None, -1) and out.memory_swap < out.memory_limit:
         raise FieldError(f"{path}.memory.swap", "must not be below memory.limit (it counts memory and swap together)")
     return out

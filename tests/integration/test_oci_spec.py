@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.integration.helpers import poll
-from tests.integration.test_oci import SLEEP, Oci, needs_runc, oci, rootfs  # noqa: F401 - fixtures
+from tests.integration.test_oci import RUNC, SLEEP, Oci, container_cgroup, needs_runc, oci, rootfs  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.root]
 
@@ -295,3 +295,94 @@ def test_refused_clearly(oci: Oci, edit: Any, words: str) -> None:
     out = oci("create", "--bundle", str(oci.bundle(SLEEP, edit)), "r1", check=False)
     assert out.returncode == 1 and out.stderr.startswith("error: ") and words in out.stderr, out.stderr
     assert out.stderr.count("\n") == 1 and not (oci.root / "r1").exists()
+
+
+# ---------------------------------------------------------------------------------------- cgroup resources
+def _block_device() -> tuple[int, int]:
+    """A whole disk of the host (throttle rules need a real block device)."""
+    for line in Path("/proc/partitions").read_text().splitlines()[2:]:
+        major, minor, _blocks, name = line.split()
+        if Path(f"/sys/block/{name}").exists():
+            return int(major), int(minor)
+    pytest.skip("no block device on this host")
+
+
+def _v1() -> bool:
+    return not Path("/sys/fs/cgroup/cgroup.controllers").exists()
+
+
+def _resource_files(pid: int) -> dict[str, str]:
+    major, minor = _block_device()
+    out = {}
+    if _v1():
+        wanted = {"memory": ["memory.swappiness", "memory.oom_control"], "cpu": ["cpu.cfs_burst_us", "cpu.idle"],
+                  "blkio": ["blkio.throttle.read_bps_device", "blkio.throttle.write_iops_device"],
+                  "hugetlb": ["hugetlb.2MB.limit_in_bytes"]}
+    else:
+        wanted = {"memory": ["memory.high"], "cpu": ["cpu.max.burst", "cpu.idle"], "io": ["io.max"],
+                  "hugetlb": ["hugetlb.2MB.max"]}
+    for controller, names in wanted.items():
+        group = container_cgroup(pid, controller)
+        for name in names:
+            if (group / name).exists():
+                text = (group / name).read_text()
+                # oom_control also reports live counters: keep its setting only.
+                out[name] = "\n".join(line for line in text.splitlines()
+                                      if not line.startswith(("under_oom", "oom_kill "))) if "oom" in name else text
+    assert out, "no resource file found"
+    assert f"{major}:{minor}" in "".join(out.values())
+    return out
+
+
+def _more_resources(doc: dict[str, Any]) -> None:
+    major, minor = _block_device()
+    doc["linux"]["cgroupsPath"] = "/pyrunc-oci-t-more"
+    res = doc["linux"]["resources"]
+    res["memory"] = {"swappiness": 20, "disableOOMKiller": True} if _v1() else {}
+    res["cpu"] = {"burst": 2000, "quota": 50000, "period": 100000, "idle": 0}
+    res["blockIO"] = {"throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}],
+                      "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 120}]}
+    if Path("/sys/kernel/mm/hugepages/hugepages-2048kB").exists():
+        res["hugepageLimits"] = [{"pageSize": "2MB", "limit": 4 << 20}]
+    if not _v1():
+        res["unified"] = {"memory.high": "104857600"}
+
+
+def test_more_resources_seen_in_cgroupfs_and_match_runc(oci: Oci) -> None:
+    bundle = oci.bundle(SLEEP, _more_resources)
+    oci.ids.add("pyrunc-oci-t-more")
+    ours = _resource_files(oci.run_detached("m1", bundle))
+    major, minor = _block_device()
+    if _v1():
+        assert ours["memory.swappiness"].strip() == "20"
+        assert "oom_kill_disable 1" in ours["memory.oom_control"]
+        assert ours["cpu.cfs_burst_us"].strip() == "2000"
+        assert ours["blkio.throttle.read_bps_device"].strip() == f"{major}:{minor} 1048576"
+        assert ours["blkio.throttle.write_iops_device"].strip() == f"{major}:{minor} 120"
+    else:
+        assert f"{major}:{minor} rbps=1048576" in ours["io.max"] and ours["memory.high"].strip() == "104857600"
+    oci("delete", "--force", "m1")
+    if RUNC is None:
+        return
+    theirs = _resource_files(oci.run_detached("m1", bundle, runc=True))
+    oci("delete", "--force", "m1", runc=True)
+    # runc 1.1 knows neither cpu.burst nor cpu.idle (runc 1.2 does): compared on the rest.
+    newer = ("cpu.idle", "cpu.cfs_burst_us", "cpu.max.burst")
+    assert {k: v for k, v in ours.items() if k not in newer} == {k: v for k, v in theirs.items() if k not in newer}
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda d: d["linux"]["resources"].update(unified={"memory.high": "1"}), "linux.resources.unified: needs cgroup v2"),
+    (lambda d: d["linux"]["resources"].update(network={"classID": 1}), "net_cls"),
+    (lambda d: d["linux"]["resources"].update(hugepageLimits=[{"pageSize": "3MB", "limit": 1}]),
+     "linux.resources.hugepageLimits: no 3MB huge pages"),
+])
+def test_resources_the_host_cannot_give_are_refused(oci: Oci, edit: Any, words: str) -> None:
+    if "unified" in words and not _v1():
+        pytest.skip("cgroup v2 host: unified is written")
+    if "net_cls" in words and Path("/sys/fs/cgroup/net_cls").exists():
+        pytest.skip("this host has net_cls")
+    oci.ids.add("r2")
+    out = oci("create", "--bundle", str(oci.bundle(SLEEP, edit)), "r2", check=False)
+    assert out.returncode == 1 and out.stderr.startswith("error: ") and words in out.stderr, out.stderr
+    assert out.stderr.count("\n") == 1 and not (oci.root / "r2").exists()

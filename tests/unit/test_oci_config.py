@@ -112,7 +112,14 @@ def test_mount_options_become_flags_and_data() -> None:
     ({"linux__namespaces": [{"type": "mount"}, {"type": "network", "path": "x"}]}, "linux.namespaces[1].path"),
     ({"linux__resources": {"memory": {"kernel": 1}}}, "linux.resources.memory.kernel"),
     ({"linux__resources": {"memory": {"limit": "1G"}}}, "linux.resources.memory.limit"),
-    ({"linux__resources": {"blockIO": {"weight": 10}}}, "linux.resources.blockIO"),
+    ({"linux__resources": {"blockIO": {"weight": 5}}}, "linux.resources.blockIO.weight"),
+    ({"linux__resources": {"blockIO": {"throttleReadBpsDevice": [{"major": 8, "rate": 1}]}}},
+     "linux.resources.blockIO.throttleReadBpsDevice[0].minor"),
+    ({"linux__resources": {"hugepageLimits": [{"pageSize": "2M", "limit": 1}]}}, "linux.resources.hugepageLimits[0].pageSize"),
+    ({"linux__resources": {"network": {"priorities": [{"name": "a b", "priority": 1}]}}},
+     "linux.resources.network.priorities[0].name"),
+    ({"linux__resources": {"unified": {"cgroup.procs": "1"}}}, "linux.resources.unified.cgroup.procs"),
+    ({"linux__resources": {"memory": {"swappiness": 101}}}, "linux.resources.memory.swappiness"),
     ({"linux__resources": {"devices": [{"allow": True, "type": "x", "access": "rwm"}]}}, "linux.resources.devices[0]"),
     ({"linux__seccomp": {"defaultAction": "SCMP_ACT_NOPE"}}, "linux.seccomp"),
     ({"linux__seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/x"}}, "linux.seccomp.listenerPath"),
@@ -197,6 +204,34 @@ def test_process_attributes_are_kept() -> None:
                       linux__personality={"domain": "LINUX32"}), "/b")
     assert cfg.process.scheduler == config.Scheduler(2 | 0x40000000, 0, 10)
     assert cfg.process.io_priority == (2, 4) and cfg.personality == 8
+
+
+def test_more_resources_become_cgroup_files() -> None:
+    cfg = decode(spec(linux__resources={
+        "memory": {"swappiness": 10, "disableOOMKiller": True, "checkBeforeUpdate": True},
+        "cpu": {"burst": 1000, "idle": 1},
+        "blockIO": {"weight": 500, "weightDevice": [{"major": 8, "minor": 0, "weight": 300}],
+                    "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1000}],
+                    "throttleWriteIOPSDevice": [{"major": 8, "minor": 16, "rate": 30}]},
+        "hugepageLimits": [{"pageSize": "2MB", "limit": 4 << 20}],
+        "network": {"classID": 0x100001, "priorities": [{"name": "eth0", "priority": 5}]}}), "/b")
+    v1 = cgroup.v1_files(cfg.resources)
+    for row in (("memory", "memory.swappiness", "10"), ("memory", "memory.oom_control", "1"),
+                ("cpu", "cpu.cfs_burst_us", "1000"), ("blkio", "blkio.weight", "500"),
+                ("blkio", "blkio.weight_device", "8:0 300"), ("blkio", "blkio.throttle.read_bps_device", "8:0 1000"),
+                ("blkio", "blkio.throttle.write_iops_device", "8:16 30"),
+                ("hugetlb", "hugetlb.2MB.limit_in_bytes", str(4 << 20)), ("net_cls", "net_cls.classid", "1048577"),
+                ("net_prio", "net_prio.ifpriomap", "eth0 5")):
+        assert row in v1
+    with pytest.raises(CgroupError, match="linux.resources.memory.swappiness"):
+        cgroup._v2_more(cfg.resources, "/nonexistent")
+    res = config.Resources(blkio_weight=500, blkio_throttles=(("read_bps", 8, 0, 1000),),
+                           hugepages=(("2MB", 1 << 21),), unified=(("memory.high", "1000000"),))
+    assert cgroup._v2_more(res, "/nonexistent") == [("io.weight", "4950"), ("io.max", "8:0 rbps=1000"),
+                                                    ("hugetlb.2MB.max", str(1 << 21)), ("memory.high", "1000000")]
+    assert cgroup.v2_controllers(res)[-2:] == ["io", "hugetlb"]
+    with pytest.raises(CgroupError, match="linux.resources.unified: needs cgroup v2"):
+        cgroup.v1_files(res)
 
 
 def test_hooks_are_kept_by_kind() -> None:

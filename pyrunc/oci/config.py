@@ -19,6 +19,8 @@ from pyrunc.cgroups.devices import ALLOW_ALL, DEFAULT_ALLOWED, DENY_ALL, DeviceR
 from pyrunc.errors import FieldError
 from pyrunc.oci.hooks import KINDS as HOOK_KINDS
 from pyrunc.oci.hooks import Hook
+from pyrunc.oci.mountattr import RECURSIVE_WORDS
+from pyrunc.oci.mountattr import combine as combine_attributes
 from pyrunc.oci.userns import CLOCKS, IdMap
 from pyrunc.runtime.config import CapabilitySets
 from pyrunc.security import caps as capsets
@@ -47,6 +49,8 @@ class OciMount:
     flags: int  # MS_* of the mount itself (MS_BIND, MS_REC, MS_RDONLY, MS_NOSUID ...)
     data: str  # the filesystem options left after runc's flag words are taken out
     propagation: int = 0  # MS_SHARED, MS_SLAVE, MS_PRIVATE, MS_UNBINDABLE (| MS_REC), applied after the mount
+    attr_clear: int = 0  # MOUNT_ATTR_* of the recursive words (rro, rnosuid ...), applied after the mount
+    attr_set: int = 0
 
 
 @dataclass(frozen=True)
@@ -257,10 +261,9 @@ FLAG_WORDS: dict[str, tuple[bool, int]] = {
 PROPAGATION_WORDS = {"private": MS_PRIVATE, "rprivate": MS_PRIVATE | MS_REC, "shared": MS_SHARED,
                      "rshared": MS_SHARED | MS_REC, "slave": MS_SLAVE, "rslave": MS_SLAVE | MS_REC,
                      "unbindable": MS_UNBINDABLE, "runbindable": MS_UNBINDABLE | MS_REC}
-# Words runc handles that pyrunc-oci does not yet (recursive mount attributes, id-mapped mounts).
-NOT_YET_WORDS = ("idmap", "ridmap", "rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec",
-                 "rnodiratime", "rdiratime", "rrelatime", "rnorelatime", "rnoatime", "ratime", "rstrictatime",
-                 "rnostrictatime", "tmpcopyup", "nosymfollow", "rnosymfollow", "symfollow", "rsymfollow")
+FLAG_WORDS.update({"nosymfollow": (False, 256), "symfollow": (True, 256)})  # MS_NOSYMFOLLOW (Linux 5.10)
+# Words runc handles that pyrunc-oci does not yet (id-mapped mounts, tmpcopyup).
+NOT_YET_WORDS = ("idmap", "ridmap", "tmpcopyup")
 
 
 def _mount(m: Any, path: str) -> OciMount:
@@ -275,12 +278,15 @@ def _mount(m: Any, path: str) -> OciMount:
     options = R.strings(d.get("options"), f"{path}.options")
     kind = R.str_(d.get("type"), f"{path}.type")
     flags, propagation, data = 0, 0, []
+    recursive: list[str] = []
     for i, word in enumerate(options):
         if word in FLAG_WORDS:
             clear, bit = FLAG_WORDS[word]
             flags = flags & ~bit if clear else flags | bit
         elif word in PROPAGATION_WORDS:
             propagation = PROPAGATION_WORDS[word]
+        elif word in RECURSIVE_WORDS:
+            recursive.append(word)
         elif word in NOT_YET_WORDS:
             raise FieldError(f"{path}.options[{i}]", f"{word!r} is not supported by pyrunc-oci yet (docs/oci.md)")
         else:
@@ -296,8 +302,9 @@ def _mount(m: Any, path: str) -> OciMount:
         raise FieldError(f"{path}.source", "a bind mount needs a source")
     if kind != "bind" and flags & MS_BIND:
         kind = "bind"
+    attr_clear, attr_set = combine_attributes(recursive)
     return OciMount(destination=os.path.normpath(dest), type=kind, source=source, flags=flags, data=",".join(data),
-                    propagation=propagation)
+                    propagation=propagation, attr_clear=attr_clear, attr_set=attr_set)
 
 
 # ---------------------------------------------------------------------------------------- process

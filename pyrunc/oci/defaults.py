@@ -8,6 +8,7 @@ from pyrunc import __version__
 from pyrunc.oci import OCI_VERSION
 from pyrunc.oci.config import FLAG_WORDS, PROPAGATION_WORDS
 from pyrunc.oci.hooks import KINDS as HOOK_KINDS
+from pyrunc.oci.mountattr import RECURSIVE_WORDS
 from pyrunc.security import caps as capsets
 from pyrunc.security import seccomp
 
@@ -73,7 +74,7 @@ def features() -> dict[str, Any]:
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
         "hooks": list(HOOK_KINDS),
-        "mountOptions": sorted({*FLAG_WORDS, *PROPAGATION_WORDS}),
+        "mountOptions": sorted({*FLAG_WORDS, *PROPAGATION_WORDS, *RECURSIVE_WORDS}),
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "uts"],
             "capabilities": list(capsets.CAP_NAMES),

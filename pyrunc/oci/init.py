@@ -388,6 +388,14 @@ def _mount(root: int, m: oc.OciMount, a: InitArgs) -> None:
             sc.mount(None, fd_path(fd), None, m.propagation)
         finally:
             os.close(fd)
+    if m.attr_clear or m.attr_set:
+        from pyrunc.oci.mountattr import set_attributes
+
+        fd = safepath.open_in(root, m.destination)
+        try:
+            set_attributes(fd, m.attr_clear, m.attr_set, recursive=True)
+        finally:
+            os.close(fd)
 
 
 def _bind(root: int, m: oc.OciMount, bundle: str, flags: int) -> None:

@@ -386,3 +386,35 @@ def test_resources_the_host_cannot_give_are_refused(oci: Oci, edit: Any, words: 
     out = oci("create", "--bundle", str(oci.bundle(SLEEP, edit)), "r2", check=False)
     assert out.returncode == 1 and out.stderr.startswith("error: ") and words in out.stderr, out.stderr
     assert out.stderr.count("\n") == 1 and not (oci.root / "r2").exists()
+
+
+# ---------------------------------------------------------------------------------------- mount attributes
+def _mount_options(pid: int, under: str) -> dict[str, set[str]]:
+    """mount point -> its per-mount options, for the mounts at or below `under` in the container."""
+    out = {}
+    for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines():
+        fields = line.split()
+        if fields[4] == under or fields[4].startswith(under + "/"):
+            out[fields[4]] = set(fields[5].split(","))
+    return out
+
+
+@pytest.mark.parametrize("runc", [False, pytest.param(True, marks=needs_runc)])
+def test_recursive_mount_attributes(oci: Oci, runc: bool) -> None:
+    import subprocess
+
+    source = oci.tmp / "tree"
+    (source / "sub").mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(source / "sub")], check=True)
+    try:
+        def edit(doc: dict[str, Any]) -> None:
+            doc["mounts"].append({"destination": "/tree", "type": "bind", "source": str(source),
+                                  "options": ["rbind", "rro", "rnosuid", "rnodev", "rnoexec", "rnoatime"]})
+        pid = oci.run_detached("a1", oci.bundle(SLEEP, edit), runc=runc)
+        seen = _mount_options(pid, "/tree")
+        assert set(seen) == {"/tree", "/tree/sub"}
+        for point, options in seen.items():
+            assert {"ro", "nosuid", "nodev", "noexec", "noatime"} <= options, (point, options)
+        oci("delete", "--force", "a1", runc=runc)
+    finally:
+        subprocess.run(["umount", str(source / "sub")], check=True)

@@ -234,6 +234,17 @@ def test_more_resources_become_cgroup_files() -> None:
         cgroup.v1_files(res)
 
 
+def test_recursive_mount_words_become_mount_attributes() -> None:
+    from pyrunc.oci import mountattr as ma
+
+    assert ma.combine(["rro", "rnosuid"]) == (0, ma.MOUNT_ATTR_RDONLY | ma.MOUNT_ATTR_NOSUID)
+    assert ma.combine(["rro", "rrw"]) == (ma.MOUNT_ATTR_RDONLY, 0)
+    assert ma.combine(["rnoatime"]) == (ma.MOUNT_ATTR__ATIME, ma.MOUNT_ATTR_NOATIME)
+    assert ma.combine(["rnoatime", "rstrictatime"]) == (ma.MOUNT_ATTR__ATIME, ma.MOUNT_ATTR_STRICTATIME)
+    cfg = decode(spec(mounts=[{"destination": "/x", "type": "bind", "source": "/y", "options": ["rbind", "rro", "nosymfollow"]}]), "/b")
+    assert cfg.mounts[0].attr_set == ma.MOUNT_ATTR_RDONLY and cfg.mounts[0].flags & 256
+
+
 def test_hooks_are_kept_by_kind() -> None:
     from pyrunc.oci.hooks import Hook, state_json
 

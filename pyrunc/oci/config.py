@@ -32,8 +32,7 @@ RLIMITS = ("RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZ
            "RLIMIT_RTTIME", "RLIMIT_SIGPENDING", "RLIMIT_STACK")
 MOUNT_TYPES = ("bind", "proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "cgroup2")
 # The spec's fields pyrunc-oci does not handle yet, by path: refused when present and not empty.
-NOT_YET = ("linux.rootfsPropagation",
-           "linux.intelRdt", "linux.memoryPolicy",
+NOT_YET = ("linux.intelRdt", "linux.memoryPolicy",
            "linux.seccomp.listenerPath", "linux.seccomp.listenerMetadata", "process.execCPUAffinity",
            "linux.resources.rdma", "solaris", "windows", "vm", "zos")
 # Deprecated by the spec (kernel memory limits are gone from cgroup v2 and from recent v1 kernels).
@@ -154,6 +153,7 @@ class OciConfig:
     gid_map: tuple[IdMap, ...] = ()
     time_offsets: tuple[tuple[str, int, int], ...] = ()  # (clock, secs, nanosecs) with a new time namespace
     personality: int | None = None  # the PER_* domain for personality(2)
+    rootfs_propagation: int = 0  # MS_* of linux.rootfsPropagation (0: runc's default, rslave)
 
     def hooks_of(self, kind: str) -> tuple[Hook, ...]:
         return self.hooks.get(kind, ())
@@ -428,6 +428,15 @@ def _security_module(path: str) -> FieldError:
     if not enabled:
         return FieldError(path, f"{name} is not enabled on this host")
     return FieldError(path, f"{name} is not supported by pyrunc-oci yet (docs/oci.md)")
+
+
+def _rootfs_propagation(value: Any, path: str) -> int:
+    word = R.str_(value, path)
+    if not word:
+        return 0
+    if word not in PROPAGATION_WORDS:
+        raise FieldError(path, f"must be one of {', '.join(PROPAGATION_WORDS)}, not {word!r}")
+    return PROPAGATION_WORDS[word]
 
 
 PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
@@ -761,7 +770,8 @@ def decode(doc: Any, bundle: str) -> OciConfig:
         cgroups_path=cgroups_path, devices=devices, sysctl=tuple(sorted(sysctl.items())), seccomp=seccomp,
         annotations=tuple(sorted(annotations.items())), hooks=_hooks(top.get("hooks"), "hooks"),
         uid_map=uid_map, gid_map=gid_map, time_offsets=time_offsets,
-        personality=_personality(linux.get("personality"), "linux.personality"))
+        personality=_personality(linux.get("personality"), "linux.personality"),
+        rootfs_propagation=_rootfs_propagation(linux.get("rootfsPropagation"), "linux.rootfsPropagation"))
 
 
 def load(bundle: str) -> OciConfig:

@@ -307,9 +307,12 @@ def _set_domainname(name: str) -> None:
 # ---------------------------------------------------------------------------------------- rootfs
 def _build_root(a: InitArgs, before_pivot: Callable[[], None]) -> None:
     cfg = a.cfg
-    # Nothing we mount propagates back to the host; the host's later mounts still reach the container
-    # (runc's default rootfsPropagation, rslave).
-    sc.mount(None, "/", None, sc.MS_REC | sc.MS_SLAVE)
+    # By default nothing we mount propagates back to the host and the host's later mounts still reach the
+    # container (runc's default rootfsPropagation, rslave); else the config's, on the whole tree, as runc.
+    sc.mount(None, "/", None, cfg.rootfs_propagation or sc.MS_REC | sc.MS_SLAVE)
+    # runc: the mount holding the root's parent made private if shared, so that the bind below does not
+    # propagate elsewhere and pivot_root accepts it (it refuses a new root whose parent is shared).
+    _parent_mount_private(os.path.dirname(cfg.root))
     # The root becomes a mount point of its own (pivot_root needs one), recursively as runc binds it.
     sc.mount(cfg.root, cfg.root, None, sc.MS_BIND | sc.MS_REC)
     root = safepath.open_dir(cfg.root)
@@ -331,9 +334,20 @@ def _build_root(a: InitArgs, before_pivot: Callable[[], None]) -> None:
         sc.mount(".", "/", None, MS_MOVE)
         os.chroot(".")
     else:
-        sc.pivot_root(".", ".")
-        sc.umount(".", sc.MNT_DETACH)
+        old_root = os.open("/", O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            sc.pivot_root(".", ".")
+            # The old root is stacked on the new one: make it (and all below it) a slave before it goes,
+            # so that its unmount never propagates to the host, whatever rootfsPropagation said (runc).
+            os.fchdir(old_root)
+            sc.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC)
+            sc.umount(".", sc.MNT_DETACH)
+        finally:
+            os.close(old_root)
     os.chdir("/")
+    if cfg.rootfs_propagation:
+        # Now, on the container's own root: done before pivot_root it would have applied to the host's.
+        sc.mount(None, "/", None, cfg.rootfs_propagation)
     for key, value in cfg.sysctl:
         with open("/proc/sys/" + key.replace(".", "/"), "w", encoding="utf-8") as f:
             f.write(value)
@@ -346,6 +360,19 @@ def _build_root(a: InitArgs, before_pivot: Callable[[], None]) -> None:
         os.close(top)
     if cfg.root_readonly:
         sc.mount(None, "/", None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY)
+
+
+def _parent_mount_private(parent: str) -> None:
+    """Make the mount that holds `parent` private when it is shared (only then: runc's rule)."""
+    best, shared = "", False
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        for line in f:
+            fields = line.split(" - ")[0].split()
+            point = fields[4].replace("\\040", " ")
+            if (parent == point or parent.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
+                best, shared = point, any(tag.startswith("shared:") for tag in fields[6:])
+    if best and shared:
+        sc.mount(None, best, None, sc.MS_PRIVATE)
 
 
 def _read_only(root: int, path: str) -> None:

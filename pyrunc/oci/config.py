@@ -50,6 +50,9 @@ class OciMount:
     propagation: int = 0  # MS_SHARED, MS_SLAVE, MS_PRIVATE, MS_UNBINDABLE (| MS_REC), applied after the mount
     attr_clear: int = 0  # MOUNT_ATTR_* of the recursive words (rro, rnosuid ...), applied after the mount
     attr_set: int = 0
+    idmap: str = ""  # "idmap" (the top mount) or "ridmap" (every mount of the tree): an id-mapped bind
+    uid_map: tuple[IdMap, ...] = ()  # the mount's own mappings (else the container's user namespace's)
+    gid_map: tuple[IdMap, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -262,8 +265,8 @@ PROPAGATION_WORDS = {"private": MS_PRIVATE, "rprivate": MS_PRIVATE | MS_REC, "sh
                      "rshared": MS_SHARED | MS_REC, "slave": MS_SLAVE, "rslave": MS_SLAVE | MS_REC,
                      "unbindable": MS_UNBINDABLE, "runbindable": MS_UNBINDABLE | MS_REC}
 FLAG_WORDS.update({"nosymfollow": (False, 256), "symfollow": (True, 256)})  # MS_NOSYMFOLLOW (Linux 5.10)
-# Words runc handles that pyrunc-oci does not yet (id-mapped mounts, tmpcopyup).
-NOT_YET_WORDS = ("idmap", "ridmap", "tmpcopyup")
+# Words runc handles that pyrunc-oci does not yet.
+NOT_YET_WORDS = ("tmpcopyup",)
 
 
 def _mount(m: Any, path: str) -> OciMount:
@@ -273,12 +276,13 @@ def _mount(m: Any, path: str) -> OciMount:
         raise FieldError(f"{path}.destination", f"must be an absolute path, not {dest!r}")
     if os.path.normpath(dest) == "/":
         raise FieldError(f"{path}.destination", "cannot be the root")
-    if d.get("uidMappings") or d.get("gidMappings"):
-        raise _not_yet(f"{path}.uidMappings")
+    uid_map = _id_maps(d.get("uidMappings"), f"{path}.uidMappings")
+    gid_map = _id_maps(d.get("gidMappings"), f"{path}.gidMappings")
     options = R.strings(d.get("options"), f"{path}.options")
     kind = R.str_(d.get("type"), f"{path}.type")
     flags, propagation, data = 0, 0, []
     recursive: list[str] = []
+    idmap = ""
     for i, word in enumerate(options):
         if word in FLAG_WORDS:
             clear, bit = FLAG_WORDS[word]
@@ -287,6 +291,8 @@ def _mount(m: Any, path: str) -> OciMount:
             propagation = PROPAGATION_WORDS[word]
         elif word in RECURSIVE_WORDS:
             recursive.append(word)
+        elif word in ("idmap", "ridmap"):
+            idmap = word
         elif word in NOT_YET_WORDS:
             raise FieldError(f"{path}.options[{i}]", f"{word!r} is not supported by pyrunc-oci yet (docs/oci.md)")
         else:
@@ -302,9 +308,17 @@ def _mount(m: Any, path: str) -> OciMount:
         raise FieldError(f"{path}.source", "a bind mount needs a source")
     if kind != "bind" and flags & MS_BIND:
         kind = "bind"
+    if idmap and kind != "bind":
+        raise FieldError(f"{path}.options", f"{idmap} is for bind mounts only (as runc)")
+    if (uid_map or gid_map) and not idmap:
+        raise FieldError(f"{path}.uidMappings", "mappings on a mount need its idmap or ridmap option")
+    if bool(uid_map) != bool(gid_map):
+        raise FieldError(f"{path}.gidMappings" if uid_map else f"{path}.uidMappings",
+                         "an id-mapped mount needs both uidMappings and gidMappings")
     attr_clear, attr_set = combine_attributes(recursive)
     return OciMount(destination=os.path.normpath(dest), type=kind, source=source, flags=flags, data=",".join(data),
-                    propagation=propagation, attr_clear=attr_clear, attr_set=attr_set)
+                    propagation=propagation, attr_clear=attr_clear, attr_set=attr_set, idmap=idmap,
+                    uid_map=uid_map, gid_map=gid_map)
 
 
 # ---------------------------------------------------------------------------------------- process
@@ -755,6 +769,11 @@ def decode(doc: Any, bundle: str) -> OciConfig:
     for key, val in annotations.items():
         R.str_(val, f"annotations.{key}")
     uid_map, gid_map = _user_namespace(linux, namespaces)
+    mounts = tuple(_mount(m, f"mounts[{i}]") for i, m in enumerate(R.lst(top.get("mounts"), "mounts")))
+    for i, m in enumerate(mounts):
+        if m.idmap and not m.uid_map and namespaces.get("user") != "new":
+            raise FieldError(f"mounts[{i}].options", f"{m.idmap} needs the mount's own uidMappings and gidMappings "
+                                                     "or a new user namespace whose mappings it takes")
     time_offsets = _time_offsets(linux.get("timeOffsets"), "linux.timeOffsets", namespaces)
     cgroups_path = R.str_(linux.get("cgroupsPath"), "linux.cgroupsPath")
     if ".." in cgroups_path.split("/"):
@@ -762,7 +781,7 @@ def decode(doc: Any, bundle: str) -> OciConfig:
     return OciConfig(
         bundle=bundle, root=root_path, root_readonly=R.bool_(root.get("readonly"), "root.readonly"),
         process=_process(top.get("process"), "process"), hostname=hostname, domainname=domainname,
-        mounts=tuple(_mount(m, f"mounts[{i}]") for i, m in enumerate(R.lst(top.get("mounts"), "mounts"))),
+        mounts=mounts,
         namespaces=namespaces,
         masked_paths=_paths(linux.get("maskedPaths"), "linux.maskedPaths"),
         readonly_paths=_paths(linux.get("readonlyPaths"), "linux.readonlyPaths"),

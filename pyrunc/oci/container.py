@@ -166,6 +166,7 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
     groups: dict[str, str] = {}
     console = -1
     state_fd = -1
+    trees: tuple[tuple[int, int], ...] = ()
     try:
         os.mkfifo(os.path.join(where, FIFO), 0o622)
         os.chmod(os.path.join(where, FIFO), 0o622)
@@ -182,8 +183,9 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
                 raise OciError(f"--console-socket {opts.console_socket}: {e.strerror}") from None
             console = sock.detach()
         state_fd = os.open(where, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        trees = _idmapped_trees(cfg)
         args = InitArgs(cfg, container_id, state_fd, console, opts.preserve_fds, opts.no_pivot, opts.no_new_keyring,
-                        cgroup.bind_names(hierarchies, groups) if version == 1 else (), version)
+                        cgroup.bind_names(hierarchies, groups) if version == 1 else (), version, trees)
         from pyrunc.runtime.launch import LaunchError, begin_with
 
         pending = begin_with(lambda sync_w, go_r: launcher_main(args, sync_w, go_r))
@@ -221,10 +223,39 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
         _remove(where, groups)
         raise
     finally:
-        for fd in (console, state_fd, lock):
+        for fd in (console, state_fd, lock, *(fd for _, fd in trees)):
             if fd >= 0:
                 os.close(fd)
     return load(root, container_id)
+
+
+def _idmapped_trees(cfg: oc.OciConfig) -> tuple[tuple[int, int], ...]:
+    """(mount index, detached id-mapped tree) for each idmap/ridmap mount, made here in the host's user
+    namespace (mountattr.idmapped_tree says why); the init moves them onto their targets."""
+    out: list[tuple[int, int]] = []
+    if not any(m.idmap for m in cfg.mounts):
+        return ()
+    from pyrunc.oci import mountattr, userns
+
+    try:
+        for i, m in enumerate(cfg.mounts):
+            if not m.idmap:
+                continue
+            ns = userns.namespace_fd(m.uid_map or cfg.uid_map, m.gid_map or cfg.gid_map)
+            try:
+                source = m.source if m.source.startswith("/") else os.path.join(cfg.bundle, m.source)
+                try:
+                    tree = mountattr.idmapped_tree(source, ns, bool(m.flags & oc.MS_REC), m.idmap == "ridmap")
+                except OSError as e:
+                    raise OciError(f"mounts[{i}]: {e.strerror or e}") from None
+                out.append((i, tree))
+            finally:
+                os.close(ns)
+    except BaseException:
+        for _, fd in out:
+            os.close(fd)
+        raise
+    return tuple(out)
 
 
 def _create_hooks(pending: Pending, cfg: oc.OciConfig, container_id: str) -> None:

@@ -49,6 +49,7 @@ class InitArgs(NamedTuple):
     no_new_keyring: bool
     cgroup_binds: tuple[tuple[str, str], ...]  # v1: (hierarchy name, the container's group) for a cgroup mount
     cgroup_version: int
+    mount_fds: tuple[tuple[int, int], ...] = ()  # (index in cfg.mounts, a detached id-mapped tree to move there)
 
 
 def launcher_main(a: InitArgs, sync_w: int, go_r: int) -> None:
@@ -116,7 +117,7 @@ def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
 
         gc.disable()
         hygiene.set_dumpable(False)
-        keep = [0, 1, 2, sync_w, go_r, a.state_dir, *range(3, 3 + a.preserve_fds)]
+        keep = [0, 1, 2, sync_w, go_r, a.state_dir, *range(3, 3 + a.preserve_fds), *(fd for _, fd in a.mount_fds)]
         hygiene.close_fds_except([fd for fd in keep if fd >= 0] + ([a.console] if a.console >= 0 else []))
         if a.console >= 0:
             from pyrunc.linux import terminal  # noqa: F401 - now: after pivot_root the host's modules are out of reach
@@ -317,9 +318,12 @@ def _build_root(a: InitArgs, before_pivot: Callable[[], None]) -> None:
     sc.mount(cfg.root, cfg.root, None, sc.MS_BIND | sc.MS_REC)
     root = safepath.open_dir(cfg.root)
     try:
-        for m in cfg.mounts:
+        trees = dict(a.mount_fds)
+        for i, m in enumerate(cfg.mounts):
             try:
-                _mount(root, m, a)
+                if i in trees:
+                    _move_tree(root, m, trees[i])
+                _mount(root, m, a, moved=i in trees)
             except OSError as e:
                 raise LaunchError("create", f"error mounting {m.type} to rootfs at {m.destination!r}: "
                                             f"{e.strerror or e}") from None
@@ -387,9 +391,27 @@ def _read_only(root: int, path: str) -> None:
         os.close(fd)
 
 
-def _mount(root: int, m: oc.OciMount, a: InitArgs) -> None:
+def _move_tree(root: int, m: oc.OciMount, tree: int) -> None:
+    """An id-mapped bind the runtime made (mountattr.idmapped_tree): moved onto its target."""
+    from pyrunc.linux import mountfd
+
+    if stat.S_ISDIR(os.fstat(tree).st_mode):
+        target = safepath.mkdirs_in(root, m.destination)
+    else:
+        target = safepath.create_file_in(root, m.destination)
+    try:
+        mountfd._move_mount(tree, target)
+    finally:
+        os.close(target)
+        os.close(tree)
+
+
+def _mount(root: int, m: oc.OciMount, a: InitArgs, moved: bool = False) -> None:
     flags = m.flags & ~(oc.MS_BIND | oc.MS_REC | oc.MS_REMOUNT)
-    if m.type == "bind":
+    if moved:
+        if flags:
+            _remount_bind(root, m.destination, flags)
+    elif m.type == "bind":
         _bind(root, m, a.cfg.bundle, flags)
     elif m.type == "cgroup":
         _mount_cgroup(root, m, a, flags)
@@ -440,12 +462,16 @@ def _bind(root: int, m: oc.OciMount, bundle: str, flags: int) -> None:
     finally:
         os.close(src)
     if flags:
-        # A bind takes its flags (ro, nosuid, nodev, noexec ...) from a remount of the new mount.
-        top = safepath.open_in(root, m.destination)
-        try:
-            sc.mount(None, fd_path(top), None, sc.MS_REMOUNT | sc.MS_BIND | flags)
-        finally:
-            os.close(top)
+        _remount_bind(root, m.destination, flags)
+
+
+def _remount_bind(root: int, destination: str, flags: int) -> None:
+    """A bind takes its flags (ro, nosuid, nodev, noexec ...) from a remount of the new mount."""
+    top = safepath.open_in(root, destination)
+    try:
+        sc.mount(None, fd_path(top), None, sc.MS_REMOUNT | sc.MS_BIND | flags)
+    finally:
+        os.close(top)
 
 
 def _mount_cgroup(root: int, m: oc.OciMount, a: InitArgs, flags: int) -> None:

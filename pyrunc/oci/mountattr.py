@@ -58,3 +58,26 @@ def set_attributes(fd: int, clear: int, set_: int, recursive: bool = True, usern
         if e.errno == errno.ENOSYS:
             raise OSError(e.errno, "mount attributes need mount_setattr (Linux 5.12 or later)") from None
         raise
+
+
+def idmapped_tree(source: str, userns_fd: int, recursive_tree: bool, recursive_idmap: bool) -> int:
+    """A detached copy of `source` (open_tree OPEN_TREE_CLONE: its submounts too when `recursive_tree`)
+    with its ids mapped through the user namespace `userns_fd` (the top mount only, or all of them when
+    `recursive_idmap`: runc's idmap and ridmap). Made by the runtime, in the host's user namespace: the
+    kernel wants CAP_SYS_ADMIN over the filesystem's own namespace. The init moves it onto its target."""
+    import os
+
+    from pyrunc.linux import mountfd
+
+    src = os.open(source, os.O_PATH | os.O_CLOEXEC)
+    try:
+        mnt = mountfd._open_tree_clone(src, recursive_tree)
+    finally:
+        os.close(src)
+    try:
+        set_attributes(mnt, 0, MOUNT_ATTR_IDMAP, recursive=recursive_idmap, userns_fd=userns_fd)
+    except OSError as e:
+        os.close(mnt)
+        why = "this kernel or filesystem cannot id-map mounts" if e.errno in (errno.EINVAL, errno.ENOSYS) else e.strerror
+        raise OSError(e.errno, f"id-mapped mount of {source}: {why}") from None
+    return mnt

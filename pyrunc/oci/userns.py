@@ -74,3 +74,38 @@ def write_time_offsets(offsets: tuple[tuple[str, int, int], ...]) -> None:
         os.write(fd, text.encode())
     finally:
         os.close(fd)
+
+
+def namespace_fd(uid_map: tuple[IdMap, ...], gid_map: tuple[IdMap, ...]) -> int:
+    """An open /proc/PID/ns/user of a new user namespace with these maps (for an id-mapped mount): a child
+    unshares it and waits; we write its maps, open the namespace, and let it exit. The namespace lives on
+    as long as the descriptor does."""
+    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+    done_r, done_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.close(ready_r)
+            os.close(done_w)
+            _unshare_user()
+            os.write(ready_w, b"u")
+            os.read(done_r, 1)
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    os.close(done_r)
+    try:
+        if os.read(ready_r, 1) != b"u":
+            raise OSError(1, "could not make a user namespace for an id-mapped mount")
+        write_maps(pid, uid_map, gid_map)
+        return os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    finally:
+        os.close(ready_r)
+        os.close(done_w)  # the child's read returns: it exits
+        os.waitpid(pid, 0)
+
+
+def _unshare_user() -> None:
+    from pyrunc.linux import syscalls as sc
+
+    sc.unshare(sc.CLONE_NEWUSER)

@@ -453,3 +453,32 @@ def test_an_unbindable_root_cannot_be_bound_as_with_runc(oci: Oci, runc: bool) -
     oci.ids.add("ub")
     out = oci("create", "--bundle", str(bundle), "ub", check=False, runc=runc)
     assert out.returncode == 1 and "invalid argument" in out.stderr.lower()
+
+
+# ---------------------------------------------------------------------------------------- id-mapped mounts
+def test_idmapped_bind_in_a_user_namespace(oci: Oci, mapped_rootfs: Path) -> None:
+    """A host directory of host ids (0 and 1000) seen through the container's mappings: without idmap the
+    container sees nobody (65534), with it the same ids as the host."""
+    shared = mapped_rootfs.parent / "shared"
+    shared.mkdir()
+    shared.chmod(0o755)
+    (shared / "rootfile").write_text("x")
+    (shared / "userfile").write_text("y")
+    os.chown(shared / "userfile", 1000, 1000)
+
+    def edit(doc: dict[str, Any]) -> None:
+        _userns(mapped_rootfs)(doc)
+        doc["mounts"] += [
+            {"destination": "/plain", "type": "bind", "source": str(shared), "options": ["rbind"]},
+            {"destination": "/mapped", "type": "bind", "source": str(shared), "options": ["rbind", "idmap"]},
+            {"destination": "/own", "type": "bind", "source": str(shared), "options": ["bind", "ridmap"],
+             "uidMappings": [{"containerID": 0, "hostID": BASE + 5, "size": 2000}],
+             "gidMappings": [{"containerID": 0, "hostID": BASE + 5, "size": 2000}]}]
+    script = "stat -c '%u %g' /plain/rootfile /mapped/rootfile /mapped/userfile /own/rootfile"
+    out = oci("run", "--bundle", str(oci.bundle(["sh", "-c", script], edit)), "i1").stdout.splitlines()
+    # /own: the mount's own mappings (host 0 -> BASE+5, i.e. the container's 5).
+    assert out == ["65534 65534", "0 0", "1000 1000", "5 5"], out
+    pid = oci.run_detached("i2", oci.bundle(SLEEP, edit))
+    assert "idmapped" in _mount_options(pid, "/mapped")["/mapped"]
+    assert "idmapped" not in _mount_options(pid, "/plain")["/plain"]
+    oci("delete", "--force", "i2")

@@ -91,7 +91,13 @@ def test_mount_options_become_flags_and_data() -> None:
     ({"linux__personality": {"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}}, "linux.personality.flags"),
     ({"mounts": [{"destination": "rel", "type": "tmpfs"}]}, "mounts[0].destination"),
     ({"mounts": [{"destination": "/x", "type": "nfs"}]}, "mounts[0].type"),
-    ({"mounts": [{"destination": "/x", "type": "bind", "source": "/y", "options": ["idmap"]}]}, "mounts[0].options[0]"),
+    ({"mounts": [{"destination": "/x", "type": "bind", "source": "/y", "options": ["idmap"]}]}, "mounts[0].options"),
+    ({"mounts": [{"destination": "/x", "type": "tmpfs", "source": "t", "options": ["idmap"]}]}, "mounts[0].options"),
+    ({"mounts": [{"destination": "/x", "type": "bind", "source": "/y",
+                  "uidMappings": [{"containerID": 0, "hostID": 1, "size": 1}]}]}, "mounts[0].uidMappings"),
+    ({"mounts": [{"destination": "/x", "type": "bind", "source": "/y", "options": ["ridmap"],
+                  "uidMappings": [{"containerID": 0, "hostID": 1, "size": 1}]}]}, "mounts[0].gidMappings"),
+    ({"mounts": [{"destination": "/x", "type": "bind", "source": "/y", "options": ["tmpcopyup"]}]}, "mounts[0].options[0]"),
     ({"hooks": {"prestart": [{"path": "bin/true"}]}}, "hooks.prestart[0].path"),
     ({"hooks": {"poststop": [{"path": "/bin/true", "timeout": 0}]}}, "hooks.poststop[0].timeout"),
     ({"hooks": {"createRuntime": [{"path": "/bin/true", "env": ["X"]}]}}, "hooks.createRuntime[0].env[0]"),
@@ -257,8 +263,9 @@ def test_hooks_are_kept_by_kind() -> None:
 
 def test_features_lists_only_what_is_handled() -> None:
     doc = features()
-    assert "poststop" in doc["hooks"] and "user" not in doc["linux"]["namespaces"]
-    assert "rbind" in doc["mountOptions"] and "idmap" not in doc["mountOptions"]
+    assert "poststop" in doc["hooks"] and {"user", "time"} <= set(doc["linux"]["namespaces"])
+    assert "rbind" in doc["mountOptions"] and "rro" in doc["mountOptions"] and "idmap" in doc["mountOptions"]
+    assert "tmpcopyup" not in doc["mountOptions"] and doc["linux"]["mountExtensions"]["idmap"]["enabled"]
 
 
 def test_cgroup_v2_group_made_and_written(tmp_path: Any) -> None:

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING
 
 from pyrunc.errors import PyruncError
 from pyrunc.linux import syscalls as sc
-from pyrunc.oci import OCI_VERSION, cgroup, hooks
+from pyrunc.oci import OCI_VERSION, cgroup
+from pyrunc.oci import hooks
 from pyrunc.oci import config as oc
 from pyrunc.oci.init import FIFO, InitArgs, launcher_main
 from pyrunc.store import atomic

@@ -18,7 +18,6 @@ poststart or poststop hook is a warning and the rest goes on (runtime.md).
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +58,8 @@ def run_one(kind: str, index: int, hook: Hook, state: bytes) -> None:
     """Run one hook with `state` on stdin and wait for it (at most its timeout). Its stdout and stderr are
     kept and shown when it fails, as runc does. As runc (Go's exec.Cmd): no args runs [path], no env
     passes the runtime's own environment."""
+    import subprocess  # here: `state`, `kill` ... load this module and need no subprocess
+
     argv = list(hook.args) or [hook.path]
     try:
         done = subprocess.run(argv, executable=hook.path, input=state, env=dict(_env(hook.env)) if hook.env else None,

@@ -7,10 +7,7 @@ replace the whole atime mode, so they clear MOUNT_ATTR__ATIME first.
 
 from __future__ import annotations
 
-import ctypes
 import errno
-
-from pyrunc.linux import syscalls as sc
 
 SYS_MOUNT_SETATTR = 442  # the same on every architecture (added after the unified numbering)
 AT_EMPTY_PATH, AT_RECURSIVE = 0x1000, 0x8000
@@ -48,6 +45,10 @@ def combine(words: list[str]) -> tuple[int, int]:
 
 def set_attributes(fd: int, clear: int, set_: int, recursive: bool = True, userns_fd: int = -1) -> None:
     """mount_setattr on the mount `fd` is the root of (an O_PATH descriptor, or a detached tree)."""
+    import ctypes  # here: config.py reads this module's words on every verb
+
+    from pyrunc.linux import syscalls as sc
+
     # struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd }
     attr = (ctypes.c_uint64 * 4)(set_, clear, 0, max(userns_fd, 0))
     flags = AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)

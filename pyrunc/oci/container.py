@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING
 from pyrunc.errors import PyruncError
 from pyrunc.linux import syscalls as sc
 from pyrunc.oci import OCI_VERSION, cgroup
-from pyrunc.oci import hooks
 from pyrunc.oci import config as oc
 from pyrunc.oci.init import FIFO, InitArgs, launcher_main
 from pyrunc.store import atomic
@@ -213,6 +212,8 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
                 raise OciError("the container's init was killed by the OOM killer: "
                                "linux.resources.memory.limit is too low") from None
             raise OciError(e.message) from None
+        from pyrunc.oci import hooks
+
         facts = {"pid": launched.pid, "start_time": launched.start_time, "bundle": cfg.bundle, "rootfs": cfg.root,
                  "created": _now(), "annotations": dict(cfg.annotations), "cgroups": groups,
                  "poststart": hooks.to_json(cfg.hooks_of("poststart")),
@@ -262,6 +263,8 @@ def _idmapped_trees(cfg: oc.OciConfig) -> tuple[tuple[int, int], ...]:
 def _create_hooks(pending: Pending, cfg: oc.OciConfig, container_id: str) -> None:
     """prestart then createRuntime (runc's order), in our namespaces, while the init waits before pivot_root
     (init.py). The init runs createContainer hooks itself: its deadline grows by their timeouts."""
+    from pyrunc.oci import hooks
+
     waits = [h.timeout or 3600 for k in ("prestart", "createRuntime", "createContainer") for h in cfg.hooks_of(k)]
     pending.extend_deadline(sum(waits))
     if not (cfg.hooks_of("prestart") or cfg.hooks_of("createRuntime")):
@@ -278,6 +281,8 @@ def _create_hooks(pending: Pending, cfg: oc.OciConfig, container_id: str) -> Non
 
 
 def _state_for_hooks(st: State, status: str) -> bytes:
+    from pyrunc.oci import hooks
+
     return hooks.state_json(st.id, status, st.pid if status != "stopped" else 0, st.bundle, st.annotations)
 
 
@@ -302,6 +307,8 @@ def start(root: str, container_id: str) -> None:
     finally:
         os.close(fd)
     os.unlink(path)
+    from pyrunc.oci import hooks
+
     posts = hooks.from_json(_facts(root, container_id).get("poststart") or [])
     if posts:
         hooks.run_warning("poststart", posts, _state_for_hooks(st, "running"))
@@ -329,6 +336,8 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
         raise OciError(f"cannot delete container {container_id} that is not stopped: running")
     if st.status in ("created", "running"):
         _kill_all(st)
+    from pyrunc.oci import hooks
+
     posts = hooks.from_json(_facts(root, container_id).get("poststop") or [])
     _remove(container_dir(root, container_id), st.cgroups)
     if posts:

@@ -33,7 +33,7 @@ RLIMITS = ("RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZ
 MOUNT_TYPES = ("bind", "proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "cgroup2")
 # The spec's fields pyrunc-oci does not handle yet, by path: refused when present and not empty.
 NOT_YET = ("linux.intelRdt", "linux.memoryPolicy",
-           "linux.seccomp.listenerPath", "linux.seccomp.listenerMetadata", "process.execCPUAffinity",
+           "linux.seccomp.listenerPath", "linux.seccomp.listenerMetadata",
            "linux.resources.rdma", "solaris", "windows", "vm", "zos")
 # Deprecated by the spec (kernel memory limits are gone from cgroup v2 and from recent v1 kernels).
 NOT_YET_MEMORY = ("kernel", "kernelTCP", "useHierarchy")
@@ -79,6 +79,8 @@ class Process:
     console_size: tuple[int, int] | None  # (height, width)
     io_priority: tuple[int, int] | None = None  # (IOPRIO_CLASS_*, level) for ioprio_set
     scheduler: Scheduler | None = None
+    cpu_affinity_initial: tuple[int, ...] = ()  # execCPUAffinity (1.2): the init's until it joins its cgroup
+    cpu_affinity_final: tuple[int, ...] = ()  # ... and the program's
 
 
 @dataclass(frozen=True)
@@ -341,8 +343,6 @@ def _process(value: Any, path: str) -> Process:
     for key in ("apparmorProfile", "selinuxLabel"):
         if _present(d, key):
             raise _security_module(f"{path}.{key}")
-    if _present(d, "execCPUAffinity"):
-        raise _not_yet(f"{path}.execCPUAffinity")
     args = R.strings(d.get("args"), f"{path}.args")
     if not args:
         raise FieldError(f"{path}.args", "must name the program to run")
@@ -376,6 +376,7 @@ def _process(value: Any, path: str) -> Process:
         if soft > hard:
             raise FieldError(f"{rp}.soft", "must not be above hard")
         rlimits.append(Rlimit(kind, soft, hard))
+    affinity = R.obj(d.get("execCPUAffinity"), f"{path}.execCPUAffinity")
     console = R.obj(d.get("consoleSize"), f"{path}.consoleSize")
     size = None
     if console:
@@ -388,7 +389,23 @@ def _process(value: Any, path: str) -> Process:
         oom_score_adj=R.opt_int(d.get("oomScoreAdj"), f"{path}.oomScoreAdj", -1000, 1000),
         terminal=R.bool_(d.get("terminal"), f"{path}.terminal"), console_size=size,
         io_priority=_io_priority(d.get("ioPriority"), f"{path}.ioPriority"),
-        scheduler=_scheduler(d.get("scheduler"), f"{path}.scheduler"))
+        scheduler=_scheduler(d.get("scheduler"), f"{path}.scheduler"),
+        cpu_affinity_initial=_cpu_list(affinity.get("initial"), f"{path}.execCPUAffinity.initial"),
+        cpu_affinity_final=_cpu_list(affinity.get("final"), f"{path}.execCPUAffinity.final"))
+
+
+def _cpu_list(value: Any, path: str) -> tuple[int, ...]:
+    """"0-3,7" -> (0, 1, 2, 3, 7), the kernel's list format."""
+    text = R.str_(value, path).strip()
+    if not text:
+        return ()
+    out: set[int] = set()
+    for part in text.split(","):
+        m = re.match(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$", part)
+        if not m or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
+            raise FieldError(path, f"must be a CPU list such as 0-3,7, not {text!r}")
+        out.update(range(int(m.group(1)), int(m.group(2) or m.group(1)) + 1))
+    return tuple(sorted(out))
 
 
 IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}

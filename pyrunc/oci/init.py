@@ -122,6 +122,8 @@ def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
         if a.console >= 0:
             from pyrunc.linux import terminal  # noqa: F401 - now: after pivot_root the host's modules are out of reach
         security = ProcessSecurity(cfg)
+        if proc.cpu_affinity_initial:
+            os.sched_setaffinity(0, proc.cpu_affinity_initial)  # until the cgroup's cpuset replaces it
         os.setsid()
         send(sync_w, {"ready": 1})
         if os.read(go_r, 1) != b"g":
@@ -196,13 +198,15 @@ SYS_IOPRIO_SET = {"x86_64": 251, "i686": 289, "aarch64": 30, "riscv64": 30, "arm
 
 
 def _process_attributes(cfg: oc.OciConfig) -> None:
-    """process.scheduler, process.ioPriority: set by the init while it still holds every capability (a
-    realtime policy needs CAP_SYS_NICE), inherited across exec."""
+    """process.scheduler, process.ioPriority, execCPUAffinity.final: set by the init while it still holds
+    every capability (a realtime policy needs CAP_SYS_NICE), inherited across exec."""
     sched = cfg.process.scheduler
     if sched is not None:
         os.sched_setscheduler(0, sched.policy, os.sched_param(sched.priority))
         if sched.nice:
             os.setpriority(os.PRIO_PROCESS, 0, sched.nice)
+    if cfg.process.cpu_affinity_final:
+        os.sched_setaffinity(0, cfg.process.cpu_affinity_final)
     io = cfg.process.io_priority
     if io is not None:
         number = SYS_IOPRIO_SET.get(sc.machine())

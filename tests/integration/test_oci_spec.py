@@ -259,13 +259,21 @@ def test_namespaces_joined_by_path_time_user_cgroup(oci: Oci, mapped_rootfs: Pat
 
 
 # ---------------------------------------------------------------------------------------- process attributes
+def status_of(pid: int) -> dict[str, str]:
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return {k: v.strip() for k, _, v in (line.partition(":") for line in lines)}
+
+
 def test_personality_scheduler_and_io_priority_seen_from_the_host(oci: Oci) -> None:
     def edit(doc: dict[str, Any]) -> None:
         doc["linux"]["personality"] = {"domain": "LINUX32"}
         doc["process"]["scheduler"] = {"policy": "SCHED_BATCH", "nice": 7, "flags": ["SCHED_FLAG_RESET_ON_FORK"]}
         doc["process"]["ioPriority"] = {"class": "IOPRIO_CLASS_IDLE", "priority": 0}
+        doc["process"]["execCPUAffinity"] = {"initial": "0", "final": last_cpu}
+    last_cpu = str(max(os.sched_getaffinity(0)))
     pid = oci.run_detached("p1", oci.bundle(SLEEP, edit))
     assert Path(f"/proc/{pid}/personality").read_text().strip() == "00000008"
+    assert status_of(pid)["Cpus_allowed_list"] == last_cpu
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     assert fields[16] == "7"  # nice (field 19 of stat(5))
     assert os.sched_getscheduler(pid) == 3 | 0x40000000  # SCHED_BATCH with SCHED_RESET_ON_FORK

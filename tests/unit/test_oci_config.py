@@ -210,6 +210,9 @@ def test_process_attributes_are_kept() -> None:
                       linux__personality={"domain": "LINUX32"}), "/b")
     assert cfg.process.scheduler == config.Scheduler(2 | 0x40000000, 0, 10)
     assert cfg.process.io_priority == (2, 4) and cfg.personality == 8
+    cfg = decode(spec(process__execCPUAffinity={"initial": "0-2,5", "final": "1"}), "/b")
+    assert cfg.process.cpu_affinity_initial == (0, 1, 2, 5) and cfg.process.cpu_affinity_final == (1,)
+    assert refused(spec(process__execCPUAffinity={"final": "3-1"})).startswith("process.execCPUAffinity.final:")
 
 
 def test_more_resources_become_cgroup_files() -> None:

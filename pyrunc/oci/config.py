@@ -32,7 +32,7 @@ RLIMITS = ("RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZ
            "RLIMIT_RTTIME", "RLIMIT_SIGPENDING", "RLIMIT_STACK")
 MOUNT_TYPES = ("bind", "proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "cgroup2")
 # The spec's fields pyrunc-oci does not handle yet, by path: refused when present and not empty.
-NOT_YET = ("linux.intelRdt", "linux.memoryPolicy",
+NOT_YET = ("linux.intelRdt",
            "linux.seccomp.listenerPath", "linux.seccomp.listenerMetadata",
            "linux.resources.rdma", "solaris", "windows", "vm", "zos")
 # Deprecated by the spec (kernel memory limits are gone from cgroup v2 and from recent v1 kernels).
@@ -159,6 +159,7 @@ class OciConfig:
     time_offsets: tuple[tuple[str, int, int], ...] = ()  # (clock, secs, nanosecs) with a new time namespace
     personality: int | None = None  # the PER_* domain for personality(2)
     rootfs_propagation: int = 0  # MS_* of linux.rootfsPropagation (0: runc's default, rslave)
+    memory_policy: tuple[int, tuple[int, ...]] | None = None  # (MPOL_* | MPOL_F_*, nodes) for set_mempolicy
 
     def hooks_of(self, kind: str) -> tuple[Hook, ...]:
         return self.hooks.get(kind, ())
@@ -459,6 +460,33 @@ def _security_module(path: str) -> FieldError:
     if not enabled:
         return FieldError(path, f"{name} is not enabled on this host")
     return FieldError(path, f"{name} is not supported by pyrunc-oci yet (docs/oci.md)")
+
+
+MPOL_MODES = {"MPOL_DEFAULT": 0, "MPOL_PREFERRED": 1, "MPOL_BIND": 2, "MPOL_INTERLEAVE": 3, "MPOL_LOCAL": 4,
+              "MPOL_PREFERRED_MANY": 5, "MPOL_WEIGHTED_INTERLEAVE": 6}
+MPOL_FLAGS = {"MPOL_F_STATIC_NODES": 1 << 15, "MPOL_F_RELATIVE_NODES": 1 << 14, "MPOL_F_NUMA_BALANCING": 1 << 13}
+
+
+def _memory_policy(value: Any, path: str) -> tuple[int, tuple[int, ...]] | None:
+    d = R.obj(value, path)
+    if not d:
+        return None
+    mode = R.str_(d.get("mode"), f"{path}.mode")
+    if mode not in MPOL_MODES:
+        raise FieldError(f"{path}.mode", f"must be one of {', '.join(MPOL_MODES)}, not {mode!r}")
+    nodes = _cpu_list(d.get("nodes"), f"{path}.nodes")
+    if mode in ("MPOL_DEFAULT", "MPOL_LOCAL") and nodes:
+        raise FieldError(f"{path}.nodes", f"must be empty with {mode}")
+    if mode not in ("MPOL_DEFAULT", "MPOL_LOCAL", "MPOL_PREFERRED") and not nodes:
+        raise FieldError(f"{path}.nodes", f"{mode} needs nodes")
+    flags = 0
+    for i, flag in enumerate(R.strings(d.get("flags"), f"{path}.flags")):
+        if flag not in MPOL_FLAGS:
+            raise FieldError(f"{path}.flags[{i}]", f"must be one of {', '.join(MPOL_FLAGS)}, not {flag!r}")
+        flags |= MPOL_FLAGS[flag]
+    if any(n >= 1024 for n in nodes):
+        raise FieldError(f"{path}.nodes", "NUMA nodes go up to 1023")
+    return MPOL_MODES[mode] | flags, nodes
 
 
 def _rootfs_propagation(value: Any, path: str) -> int:
@@ -807,6 +835,7 @@ def decode(doc: Any, bundle: str) -> OciConfig:
         annotations=tuple(sorted(annotations.items())), hooks=_hooks(top.get("hooks"), "hooks"),
         uid_map=uid_map, gid_map=gid_map, time_offsets=time_offsets,
         personality=_personality(linux.get("personality"), "linux.personality"),
+        memory_policy=_memory_policy(linux.get("memoryPolicy"), "linux.memoryPolicy"),
         rootfs_propagation=_rootfs_propagation(linux.get("rootfsPropagation"), "linux.rootfsPropagation"))
 
 

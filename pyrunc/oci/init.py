@@ -205,6 +205,8 @@ def _process_attributes(cfg: oc.OciConfig) -> None:
         os.sched_setscheduler(0, sched.policy, os.sched_param(sched.priority))
         if sched.nice:
             os.setpriority(os.PRIO_PROCESS, 0, sched.nice)
+    if cfg.memory_policy is not None:
+        _set_mempolicy(*cfg.memory_policy)
     if cfg.process.cpu_affinity_final:
         os.sched_setaffinity(0, cfg.process.cpu_affinity_final)
     io = cfg.process.io_priority
@@ -216,6 +218,24 @@ def _process_attributes(cfg: oc.OciConfig) -> None:
         if sc._libc().syscall(number, IOPRIO_WHO_PROCESS, 0, value) < 0:
             err = ctypes.get_errno()
             raise OSError(err, f"process.ioPriority: ioprio_set: {os.strerror(err)}")
+
+
+SYS_SET_MEMPOLICY = {"x86_64": 238, "i686": 276, "aarch64": 237, "riscv64": 237, "armv7l": 321,
+                     "ppc64le": 261, "s390x": 270}
+
+
+def _set_mempolicy(mode: int, nodes: tuple[int, ...]) -> None:
+    """linux.memoryPolicy: the task's NUMA policy, kept across execve."""
+    number = SYS_SET_MEMPOLICY.get(sc.machine())
+    if number is None:
+        raise OSError(38, f"linux.memoryPolicy: unknown set_mempolicy syscall on {sc.machine()}")
+    words = (ctypes.c_ulong * 16)()  # a nodemask of 1024 bits
+    for n in nodes:
+        words[n // 64] |= 1 << (n % 64)
+    mask = ctypes.byref(words) if nodes else None
+    if sc._libc().syscall(number, mode, mask, ctypes.c_ulong(1025 if nodes else 0)) < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"linux.memoryPolicy: set_mempolicy: {os.strerror(err)}")
 
 
 def _set_personality(domain: int) -> None:

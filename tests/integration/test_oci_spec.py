@@ -270,10 +270,13 @@ def test_personality_scheduler_and_io_priority_seen_from_the_host(oci: Oci) -> N
         doc["process"]["scheduler"] = {"policy": "SCHED_BATCH", "nice": 7, "flags": ["SCHED_FLAG_RESET_ON_FORK"]}
         doc["process"]["ioPriority"] = {"class": "IOPRIO_CLASS_IDLE", "priority": 0}
         doc["process"]["execCPUAffinity"] = {"initial": "0", "final": last_cpu}
+        doc["linux"]["memoryPolicy"] = {"mode": "MPOL_BIND", "nodes": "0"}
     last_cpu = str(max(os.sched_getaffinity(0)))
     pid = oci.run_detached("p1", oci.bundle(SLEEP, edit))
     assert Path(f"/proc/{pid}/personality").read_text().strip() == "00000008"
     assert status_of(pid)["Cpus_allowed_list"] == last_cpu
+    # numa_maps shows the task's policy on the mappings that have none of their own.
+    assert "bind:0" in Path(f"/proc/{pid}/numa_maps").read_text().split()
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     assert fields[16] == "7"  # nice (field 19 of stat(5))
     assert os.sched_getscheduler(pid) == 3 | 0x40000000  # SCHED_BATCH with SCHED_RESET_ON_FORK

@@ -213,6 +213,11 @@ def test_process_attributes_are_kept() -> None:
     cfg = decode(spec(process__execCPUAffinity={"initial": "0-2,5", "final": "1"}), "/b")
     assert cfg.process.cpu_affinity_initial == (0, 1, 2, 5) and cfg.process.cpu_affinity_final == (1,)
     assert refused(spec(process__execCPUAffinity={"final": "3-1"})).startswith("process.execCPUAffinity.final:")
+    cfg = decode(spec(linux__memoryPolicy={"mode": "MPOL_INTERLEAVE", "nodes": "0-1", "flags": ["MPOL_F_STATIC_NODES"]}),
+                 "/b")
+    assert cfg.memory_policy == (3 | 1 << 15, (0, 1))
+    assert refused(spec(linux__memoryPolicy={"mode": "MPOL_BIND"})).startswith("linux.memoryPolicy.nodes:")
+    assert refused(spec(linux__memoryPolicy={"mode": "MPOL_X"})).startswith("linux.memoryPolicy.mode:")
 
 
 def test_more_resources_become_cgroup_files() -> None:

@@ -53,6 +53,7 @@ class OciMount:
     idmap: str = ""  # "idmap" (the top mount) or "ridmap" (every mount of the tree): an id-mapped bind
     uid_map: tuple[IdMap, ...] = ()  # the mount's own mappings (else the container's user namespace's)
     gid_map: tuple[IdMap, ...] = ()
+    tmpcopyup: bool = False  # a tmpfs that starts with a copy of what it covers (runc's tmpcopyup)
 
 
 @dataclass(frozen=True)
@@ -269,7 +270,7 @@ PROPAGATION_WORDS = {"private": MS_PRIVATE, "rprivate": MS_PRIVATE | MS_REC, "sh
                      "unbindable": MS_UNBINDABLE, "runbindable": MS_UNBINDABLE | MS_REC}
 FLAG_WORDS.update({"nosymfollow": (False, 256), "symfollow": (True, 256)})  # MS_NOSYMFOLLOW (Linux 5.10)
 # Words runc handles that pyrunc-oci does not yet.
-NOT_YET_WORDS = ("tmpcopyup",)
+NOT_YET_WORDS: tuple[str, ...] = ()
 
 
 def _mount(m: Any, path: str) -> OciMount:
@@ -286,6 +287,7 @@ def _mount(m: Any, path: str) -> OciMount:
     flags, propagation, data = 0, 0, []
     recursive: list[str] = []
     idmap = ""
+    tmpcopyup = False
     for i, word in enumerate(options):
         if word in FLAG_WORDS:
             clear, bit = FLAG_WORDS[word]
@@ -296,6 +298,8 @@ def _mount(m: Any, path: str) -> OciMount:
             recursive.append(word)
         elif word in ("idmap", "ridmap"):
             idmap = word
+        elif word == "tmpcopyup":
+            tmpcopyup = True
         elif word in NOT_YET_WORDS:
             raise FieldError(f"{path}.options[{i}]", f"{word!r} is not supported by pyrunc-oci yet (docs/oci.md)")
         else:
@@ -311,6 +315,8 @@ def _mount(m: Any, path: str) -> OciMount:
         raise FieldError(f"{path}.source", "a bind mount needs a source")
     if kind != "bind" and flags & MS_BIND:
         kind = "bind"
+    if tmpcopyup and kind != "tmpfs":
+        raise FieldError(f"{path}.options", "tmpcopyup is for tmpfs mounts only (as runc)")
     if idmap and kind != "bind":
         raise FieldError(f"{path}.options", f"{idmap} is for bind mounts only (as runc)")
     if (uid_map or gid_map) and not idmap:
@@ -321,7 +327,7 @@ def _mount(m: Any, path: str) -> OciMount:
     attr_clear, attr_set = combine_attributes(recursive)
     return OciMount(destination=os.path.normpath(dest), type=kind, source=source, flags=flags, data=",".join(data),
                     propagation=propagation, attr_clear=attr_clear, attr_set=attr_set, idmap=idmap,
-                    uid_map=uid_map, gid_map=gid_map)
+                    uid_map=uid_map, gid_map=gid_map, tmpcopyup=tmpcopyup)
 
 
 # ---------------------------------------------------------------------------------------- process

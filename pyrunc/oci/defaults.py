@@ -74,7 +74,8 @@ def features() -> dict[str, Any]:
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
         "hooks": list(HOOK_KINDS),
-        "mountOptions": sorted({*FLAG_WORDS, *PROPAGATION_WORDS, *RECURSIVE_WORDS, "idmap", "ridmap"}),
+        "mountOptions": sorted({*FLAG_WORDS, *PROPAGATION_WORDS, *RECURSIVE_WORDS, "idmap", "ridmap",
+                                "tmpcopyup"}),
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": list(capsets.CAP_NAMES),

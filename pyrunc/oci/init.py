@@ -415,6 +415,60 @@ def _read_only(root: int, path: str) -> None:
         os.close(fd)
 
 
+def _tmpfs_copy_up(root: int, m: oc.OciMount, target: int, flags: int) -> None:
+    """tmpcopyup: the tmpfs starts with a copy of the directory it covers (read through a descriptor
+    opened before the mount), then takes its read-only flag if it has one."""
+    below = os.open(fd_path(target), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        sc.mount(m.source or "tmpfs", fd_path(target), "tmpfs", flags & ~sc.MS_RDONLY, m.data or None)
+        above = safepath.open_in(root, m.destination)
+        try:
+            top = os.open(fd_path(above), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                _copy_tree(below, top)
+            finally:
+                os.close(top)
+            if flags & sc.MS_RDONLY:
+                sc.mount(None, fd_path(above), None, sc.MS_REMOUNT | flags)
+        finally:
+            os.close(above)
+    finally:
+        os.close(below)
+
+
+def _copy_tree(src: int, dst: int) -> None:
+    """Copy the directory `src` into `dst` (both directory descriptors): files, directories, symlinks and
+    nodes, with their modes and owners; never following a symlink."""
+    for entry in os.scandir(src):
+        st = entry.stat(follow_symlinks=False)
+        name, mode = entry.name, stat.S_IMODE(st.st_mode)
+        if stat.S_ISDIR(st.st_mode):
+            os.mkdir(name, 0o700, dir_fd=dst)
+            a = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src)
+            b = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst)
+            try:
+                _copy_tree(a, b)
+            finally:
+                os.close(a)
+                os.close(b)
+        elif stat.S_ISREG(st.st_mode):
+            a = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src)
+            b = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600, dir_fd=dst)
+            try:
+                while os.sendfile(b, a, None, 1 << 20):
+                    pass
+            finally:
+                os.close(a)
+                os.close(b)
+        elif stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
+        else:
+            os.mknod(name, st.st_mode, st.st_rdev, dir_fd=dst)
+        os.chown(name, st.st_uid, st.st_gid, dir_fd=dst, follow_symlinks=False)
+        if not stat.S_ISLNK(st.st_mode):
+            os.chmod(name, mode, dir_fd=dst)  # after chown, which clears set-id bits
+
+
 def _move_tree(root: int, m: oc.OciMount, tree: int) -> None:
     """An id-mapped bind the runtime made (mountattr.idmapped_tree): moved onto its target."""
     from pyrunc.linux import mountfd
@@ -451,8 +505,11 @@ def _mount(root: int, m: oc.OciMount, a: InitArgs, moved: bool = False) -> None:
                 pass
         target = safepath.mkdirs_in(root, m.destination)
         try:
-            sc.mount(m.source or m.type, fd_path(target), "cgroup2" if m.type == "cgroup2" else m.type, flags,
-                     m.data or None)
+            if m.tmpcopyup:
+                _tmpfs_copy_up(root, m, target, flags)
+            else:
+                sc.mount(m.source or m.type, fd_path(target), "cgroup2" if m.type == "cgroup2" else m.type, flags,
+                         m.data or None)
         finally:
             os.close(target)
     if m.propagation:

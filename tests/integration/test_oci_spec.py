@@ -493,3 +493,20 @@ def test_idmapped_bind_in_a_user_namespace(oci: Oci, mapped_rootfs: Path) -> Non
     assert "idmapped" in _mount_options(pid, "/mapped")["/mapped"]
     assert "idmapped" not in _mount_options(pid, "/plain")["/plain"]
     oci("delete", "--force", "i2")
+
+
+@pytest.mark.parametrize("runc", [False, pytest.param(True, marks=needs_runc)])
+def test_tmpfs_copy_up(oci: Oci, runc: bool) -> None:
+    def edit(doc: dict[str, Any]) -> None:
+        doc["mounts"].append({"destination": "/etc", "type": "tmpfs", "source": "tmpfs",
+                              "options": ["tmpcopyup", "nosuid", "ro", "mode=755"]})
+    script = "ls -lnA --full-time /etc | sed 1d; touch /etc/x 2>&1 | grep -c Read-only"
+    out = oci("run", "--bundle", str(oci.bundle(["sh", "-c", script], edit)), "cu", runc=runc).stdout
+    expected = [line for line in oci("run", "--bundle", str(oci.bundle(["sh", "-c", script])), "cu0",
+                                     runc=runc).stdout.splitlines()[:-1]]
+    # Every entry copied with its mode, owner, size and time... except the time (a copy is new): compared
+    # without it; and the tmpfs is read-only afterwards.
+    def strip(lines: list[str]) -> list[str]:
+        return [" ".join(f for i, f in enumerate(line.split()) if i not in (5, 6, 7)) for line in lines]
+    assert any(line.endswith(" passwd") for line in expected), expected
+    assert strip(out.splitlines()[:-1]) == strip(expected) and out.splitlines()[-1] == "1"

@@ -97,7 +97,7 @@ def test_mount_options_become_flags_and_data() -> None:
                   "uidMappings": [{"containerID": 0, "hostID": 1, "size": 1}]}]}, "mounts[0].uidMappings"),
     ({"mounts": [{"destination": "/x", "type": "bind", "source": "/y", "options": ["ridmap"],
                   "uidMappings": [{"containerID": 0, "hostID": 1, "size": 1}]}]}, "mounts[0].gidMappings"),
-    ({"mounts": [{"destination": "/x", "type": "bind", "source": "/y", "options": ["tmpcopyup"]}]}, "mounts[0].options[0]"),
+    ({"mounts": [{"destination": "/x", "type": "bind", "source": "/y", "options": ["tmpcopyup"]}]}, "mounts[0].options"),
     ({"hooks": {"prestart": [{"path": "bin/true"}]}}, "hooks.prestart[0].path"),
     ({"hooks": {"poststop": [{"path": "/bin/true", "timeout": 0}]}}, "hooks.poststop[0].timeout"),
     ({"hooks": {"createRuntime": [{"path": "/bin/true", "env": ["X"]}]}}, "hooks.createRuntime[0].env[0]"),
@@ -273,7 +273,7 @@ def test_features_lists_only_what_is_handled() -> None:
     doc = features()
     assert "poststop" in doc["hooks"] and {"user", "time"} <= set(doc["linux"]["namespaces"])
     assert "rbind" in doc["mountOptions"] and "rro" in doc["mountOptions"] and "idmap" in doc["mountOptions"]
-    assert "tmpcopyup" not in doc["mountOptions"] and doc["linux"]["mountExtensions"]["idmap"]["enabled"]
+    assert "tmpcopyup" in doc["mountOptions"] and doc["linux"]["mountExtensions"]["idmap"]["enabled"]
 
 
 def test_cgroup_v2_group_made_and_written(tmp_path: Any) -> None:

@@ -83,10 +83,10 @@ def _mkdirs(top: str, rel: str, made: list[str], cpuset: bool = False) -> None:
                     base.write(os.path.join(path, name), base.read(os.path.join(parent, name)).strip())
 
 
-def _enable_v2(top: str, rel: str) -> None:
+def _enable_v2(top: str, rel: str, controllers: list[str]) -> None:
     """Let every group on the way down use the controllers the resources need (those the root offers)."""
     available = base.read(os.path.join(top, "cgroup.controllers")).split()
-    wanted = [c for c in V2_CONTROLLERS if c in available]
+    wanted = [c for c in controllers if c in available]
     path = top
     for part in rel.split("/"):
         enabled = base.read(os.path.join(path, "cgroup.subtree_control")).split()
@@ -117,7 +117,88 @@ def v1_files(res: Resources) -> list[tuple[str, str, str]]:
         out.append(("cpu", "cpu.cfs_quota_us", str(res.cpu_quota)))
     if res.pids_limit is not None and res.pids_limit != 0:
         out.append(("pids", "pids.max", "max" if res.pids_limit < 0 else str(res.pids_limit)))
+    out += _v1_more(res)
     return out
+
+
+def _v1_more(res: Resources) -> list[tuple[str, str, str]]:
+    """The fields beyond the pods' (runtime-spec only), in runc's order within each controller."""
+    if res.unified:
+        raise CgroupError("linux.resources.unified: needs cgroup v2 (this host has cgroup v1)")
+    out: list[tuple[str, str, str]] = []
+    if res.swappiness is not None:
+        out.append(("memory", "memory.swappiness", str(res.swappiness)))
+    if res.disable_oom_killer:
+        out.append(("memory", "memory.oom_control", "1"))
+    if res.cpu_burst is not None:
+        out.append(("cpu", "cpu.cfs_burst_us", str(res.cpu_burst)))
+    if res.cpu_rt_period is not None:
+        out.append(("cpu", "cpu.rt_period_us", str(res.cpu_rt_period)))
+    if res.cpu_rt_runtime is not None:
+        out.append(("cpu", "cpu.rt_runtime_us", str(res.cpu_rt_runtime)))
+    if res.cpu_idle is not None:
+        out.append(("cpu", "cpu.idle", str(res.cpu_idle)))
+    if res.blkio_weight is not None:
+        out.append(("blkio", "blkio.weight", str(res.blkio_weight)))
+    if res.blkio_leaf_weight is not None:
+        out.append(("blkio", "blkio.leaf_weight", str(res.blkio_leaf_weight)))
+    for major, minor, weight, leaf in res.blkio_weight_devices:
+        if weight is not None:
+            out.append(("blkio", "blkio.weight_device", f"{major}:{minor} {weight}"))
+        if leaf is not None:
+            out.append(("blkio", "blkio.leaf_weight_device", f"{major}:{minor} {leaf}"))
+    for which, major, minor, rate in res.blkio_throttles:
+        out.append(("blkio", f"blkio.throttle.{which}_device", f"{major}:{minor} {rate}"))
+    for size, limit in res.hugepages:
+        out.append(("hugetlb", f"hugetlb.{size}.limit_in_bytes", str(limit)))
+    if res.net_class_id is not None:
+        out.append(("net_cls", "net_cls.classid", str(res.net_class_id)))
+    for name, priority in res.net_priorities:
+        out.append(("net_prio", "net_prio.ifpriomap", f"{name} {priority}"))
+    return out
+
+
+def _v2_more(res: Resources, directory: str) -> list[tuple[str, str]]:
+    """v2's forms of the same fields; those v2 has no file for are refused, naming the field."""
+    for given, field in ((res.swappiness is not None, "memory.swappiness"),
+                         (res.disable_oom_killer, "memory.disableOOMKiller"),
+                         (res.cpu_rt_runtime is not None or res.cpu_rt_period is not None, "cpu.realtimeRuntime"),
+                         (res.blkio_leaf_weight is not None or any(d[3] is not None for d in res.blkio_weight_devices),
+                          "blockIO.leafWeight"),
+                         (res.net_class_id is not None or bool(res.net_priorities), "network")):
+        if given:
+            raise CgroupError(f"linux.resources.{field}: cgroup v2 has no such setting (this host has cgroup v2)")
+    out: list[tuple[str, str]] = []
+    if res.cpu_burst is not None:
+        out.append(("cpu.max.burst", str(res.cpu_burst)))
+    if res.cpu_idle is not None:
+        out.append(("cpu.idle", str(res.cpu_idle)))
+    bfq = os.path.exists(os.path.join(directory, "io.bfq.weight"))
+    if res.blkio_weight is not None:
+        # runc: BFQ takes the v1 weight as is; io.weight is 1..10000, the v1 range 10..1000 mapped onto it.
+        out.append(("io.bfq.weight", str(res.blkio_weight)) if bfq else
+                   ("io.weight", str(1 + (res.blkio_weight - 10) * 9999 // 990)))
+    for major, minor, weight, _leaf in res.blkio_weight_devices:
+        if weight is not None:
+            if not bfq:
+                raise CgroupError("linux.resources.blockIO.weightDevice: needs the BFQ io scheduler (io.bfq.weight)")
+            out.append(("io.bfq.weight", f"{major}:{minor} {weight}"))
+    keys = {"read_bps": "rbps", "write_bps": "wbps", "read_iops": "riops", "write_iops": "wiops"}
+    for which, major, minor, rate in res.blkio_throttles:
+        out.append(("io.max", f"{major}:{minor} {keys[which]}={rate}"))
+    for size, limit in res.hugepages:
+        out.append((f"hugetlb.{size}.max", str(limit)))
+    out += list(res.unified)
+    return out
+
+
+def _missing(directory: str, name: str) -> str:
+    """Why a file of the resources is not there, naming the config field."""
+    if name.startswith("hugetlb."):
+        return f"linux.resources.hugepageLimits: no {name.split('.')[1]} huge pages on this host ({name})"
+    if name.startswith(("blkio.", "io.")):
+        return f"linux.resources.blockIO: {name} is not there: the host's block io scheduler has no such setting"
+    return f"linux.resources: {name} is not in {directory}: this kernel has no such setting"
 
 
 def v2_files(res: Resources) -> list[tuple[str, str]]:
@@ -147,6 +228,20 @@ def v2_files(res: Resources) -> list[tuple[str, str]]:
     return out
 
 
+def v2_controllers(res: Resources) -> list[str]:
+    """The controllers the group's subtree needs: the pods' four, io and hugetlb when asked, and those
+    `unified` names."""
+    wanted = list(V2_CONTROLLERS)
+    if res.blkio_weight is not None or res.blkio_weight_devices or res.blkio_throttles:
+        wanted.append("io")
+    if res.hugepages:
+        wanted.append("hugetlb")
+    for key, _ in res.unified:
+        if key.split(".")[0] not in wanted:
+            wanted.append(key.split(".")[0])
+    return wanted
+
+
 def _write_memory_v1(directory: str, name: str, value: str) -> None:
     """The kernel keeps limit <= memsw.limit at every step: raise memsw first when the limit goes above it."""
     try:
@@ -167,16 +262,27 @@ def create(version: int, hierarchies: dict[str, str], rel: str, res: Resources) 
         if version == 2:
             top = hierarchies[""]
             _mkdirs(top, rel, made)
-            _enable_v2(top, rel)
+            _enable_v2(top, rel, v2_controllers(res))
             for name, value in v2_files(res):
                 base.write(os.path.join(groups[""], name), value)
+            for name, value in _v2_more(res, groups[""]):
+                where = os.path.join(groups[""], name)
+                if not os.path.exists(where):
+                    raise CgroupError(_missing(groups[""], name))
+                base.write(where, value)
             _devices_v2(groups[""], res.devices)
         else:
             for point in sorted(set(hierarchies.values())):
                 _mkdirs(point, rel, made, cpuset=point == hierarchies.get("cpuset"))
+            more = set(_v1_more(res))
             for controller, name, value in v1_files(res):
                 if controller not in groups:
                     raise CgroupError(f"cannot set {name}: the cgroup v1 {controller} controller is not mounted")
+                if (controller, name, value) in more and not os.path.exists(os.path.join(groups[controller], name)):
+                    if controller == "blkio":
+                        name = name.replace("blkio.", "blkio.bfq.", 1)  # runc: BFQ's weight files when CFQ's are gone
+                    if not os.path.exists(os.path.join(groups[controller], name)):
+                        raise CgroupError(_missing(groups[controller], name))
                 if controller == "memory":
                     _write_memory_v1(groups[controller], name, value)
                 else:

@@ -195,7 +195,8 @@ def _spec(bundle: str, rootless: bool) -> None:
     from pyrunc.oci.defaults import default_spec
 
     if rootless:
-        raise UsageError("--rootless: rootless containers (user namespaces) are not supported by pyrunc-oci yet")
+        raise UsageError("--rootless: pyrunc-oci runs as root only, no rootless containers "
+                         "(a container can still have a user namespace: linux.uidMappings)")
     path = os.path.join(bundle, "config.json")
     if os.path.exists(path):
         raise UsageError(f"File {path} exists. Remove it first")

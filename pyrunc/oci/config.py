@@ -17,6 +17,11 @@ from typing import Any
 
 from pyrunc.cgroups.devices import ALLOW_ALL, DEFAULT_ALLOWED, DENY_ALL, DeviceRule, split_default
 from pyrunc.errors import FieldError
+from pyrunc.oci.hooks import KINDS as HOOK_KINDS
+from pyrunc.oci.hooks import Hook
+from pyrunc.oci.mountattr import RECURSIVE_WORDS
+from pyrunc.oci.mountattr import combine as combine_attributes
+from pyrunc.oci.userns import CLOCKS, IdMap
 from pyrunc.runtime.config import CapabilitySets
 from pyrunc.security import caps as capsets
 
@@ -27,14 +32,11 @@ RLIMITS = ("RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZ
            "RLIMIT_RTTIME", "RLIMIT_SIGPENDING", "RLIMIT_STACK")
 MOUNT_TYPES = ("bind", "proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "cgroup2")
 # The spec's fields pyrunc-oci does not handle yet, by path: refused when present and not empty.
-NOT_YET = ("hooks", "linux.uidMappings", "linux.gidMappings", "linux.rootfsPropagation", "linux.mountLabel",
-           "linux.intelRdt", "linux.personality", "linux.timeOffsets", "linux.memoryPolicy",
-           "linux.seccomp.listenerPath", "linux.seccomp.listenerMetadata", "process.apparmorProfile",
-           "process.selinuxLabel", "process.ioPriority", "process.scheduler", "process.execCPUAffinity",
-           "linux.resources.blockIO", "linux.resources.hugepageLimits", "linux.resources.network",
-           "linux.resources.rdma", "linux.resources.unified", "solaris", "windows", "vm", "zos")
-NOT_YET_MEMORY = ("kernel", "kernelTCP", "swappiness", "disableOOMKiller", "useHierarchy", "checkBeforeUpdate")
-NOT_YET_CPU = ("realtimeRuntime", "realtimePeriod", "burst", "idle")
+NOT_YET = ("linux.intelRdt",
+           "linux.seccomp.listenerPath", "linux.seccomp.listenerMetadata",
+           "linux.resources.rdma", "solaris", "windows", "vm", "zos")
+# Deprecated by the spec (kernel memory limits are gone from cgroup v2 and from recent v1 kernels).
+NOT_YET_MEMORY = ("kernel", "kernelTCP", "useHierarchy")
 _ID = re.compile(r"^[\w+\-.]+$")  # runc's container id rule
 
 
@@ -46,6 +48,12 @@ class OciMount:
     flags: int  # MS_* of the mount itself (MS_BIND, MS_REC, MS_RDONLY, MS_NOSUID ...)
     data: str  # the filesystem options left after runc's flag words are taken out
     propagation: int = 0  # MS_SHARED, MS_SLAVE, MS_PRIVATE, MS_UNBINDABLE (| MS_REC), applied after the mount
+    attr_clear: int = 0  # MOUNT_ATTR_* of the recursive words (rro, rnosuid ...), applied after the mount
+    attr_set: int = 0
+    idmap: str = ""  # "idmap" (the top mount) or "ridmap" (every mount of the tree): an id-mapped bind
+    uid_map: tuple[IdMap, ...] = ()  # the mount's own mappings (else the container's user namespace's)
+    gid_map: tuple[IdMap, ...] = ()
+    tmpcopyup: bool = False  # a tmpfs that starts with a copy of what it covers (runc's tmpcopyup)
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,19 @@ class Process:
     oom_score_adj: int | None
     terminal: bool
     console_size: tuple[int, int] | None  # (height, width)
+    io_priority: tuple[int, int] | None = None  # (IOPRIO_CLASS_*, level) for ioprio_set
+    scheduler: Scheduler | None = None
+    cpu_affinity_initial: tuple[int, ...] = ()  # execCPUAffinity (1.2): the init's until it joins its cgroup
+    cpu_affinity_final: tuple[int, ...] = ()  # ... and the program's
+
+
+@dataclass(frozen=True)
+class Scheduler:
+    """process.scheduler (runtime-spec 1.2), set with sched_setscheduler and setpriority."""
+
+    policy: int  # SCHED_* (| SCHED_RESET_ON_FORK)
+    nice: int
+    priority: int
 
 
 @dataclass(frozen=True)
@@ -97,6 +118,22 @@ class Resources:
     mems: str = ""
     pids_limit: int | None = None
     devices: tuple[DeviceRule, ...] = (ALLOW_ALL,)
+    swappiness: int | None = None
+    disable_oom_killer: bool = False
+    cpu_rt_runtime: int | None = None
+    cpu_rt_period: int | None = None
+    cpu_burst: int | None = None
+    cpu_idle: int | None = None
+    blkio_weight: int | None = None
+    blkio_leaf_weight: int | None = None
+    # (major, minor, weight or None, leafWeight or None)
+    blkio_weight_devices: tuple[tuple[int, int, int | None, int | None], ...] = ()
+    # (which: one of THROTTLES' keys, major, minor, rate)
+    blkio_throttles: tuple[tuple[str, int, int, int], ...] = ()
+    hugepages: tuple[tuple[str, int], ...] = ()  # (page size as "2MB", limit in bytes)
+    net_class_id: int | None = None
+    net_priorities: tuple[tuple[str, int], ...] = ()  # (interface, priority)
+    unified: tuple[tuple[str, str], ...] = ()  # cgroup v2 file -> value
 
 
 @dataclass(frozen=True)
@@ -117,6 +154,16 @@ class OciConfig:
     sysctl: tuple[tuple[str, str], ...] = ()
     seccomp: str = ""  # the linux.seccomp object as JSON text ("" = none), checked by security/seccomp.py
     annotations: tuple[tuple[str, str], ...] = ()
+    hooks: dict[str, tuple[Hook, ...]] = field(default_factory=dict)  # kind -> its hooks (absent: none)
+    uid_map: tuple[IdMap, ...] = ()  # with a new user namespace
+    gid_map: tuple[IdMap, ...] = ()
+    time_offsets: tuple[tuple[str, int, int], ...] = ()  # (clock, secs, nanosecs) with a new time namespace
+    personality: int | None = None  # the PER_* domain for personality(2)
+    rootfs_propagation: int = 0  # MS_* of linux.rootfsPropagation (0: runc's default, rslave)
+    memory_policy: tuple[int, tuple[int, ...]] | None = None  # (MPOL_* | MPOL_F_*, nodes) for set_mempolicy
+
+    def hooks_of(self, kind: str) -> tuple[Hook, ...]:
+        return self.hooks.get(kind, ())
 
     # What security/process.py's ProcessSecurity reads.
     @property
@@ -221,10 +268,9 @@ FLAG_WORDS: dict[str, tuple[bool, int]] = {
 PROPAGATION_WORDS = {"private": MS_PRIVATE, "rprivate": MS_PRIVATE | MS_REC, "shared": MS_SHARED,
                      "rshared": MS_SHARED | MS_REC, "slave": MS_SLAVE, "rslave": MS_SLAVE | MS_REC,
                      "unbindable": MS_UNBINDABLE, "runbindable": MS_UNBINDABLE | MS_REC}
-# Words runc handles that pyrunc-oci does not yet (recursive mount attributes, id-mapped mounts).
-NOT_YET_WORDS = ("idmap", "ridmap", "rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec",
-                 "rnodiratime", "rdiratime", "rrelatime", "rnorelatime", "rnoatime", "ratime", "rstrictatime",
-                 "rnostrictatime", "tmpcopyup", "nosymfollow", "rnosymfollow", "symfollow", "rsymfollow")
+FLAG_WORDS.update({"nosymfollow": (False, 256), "symfollow": (True, 256)})  # MS_NOSYMFOLLOW (Linux 5.10)
+# Words runc handles that pyrunc-oci does not yet.
+NOT_YET_WORDS: tuple[str, ...] = ()
 
 
 def _mount(m: Any, path: str) -> OciMount:
@@ -234,17 +280,26 @@ def _mount(m: Any, path: str) -> OciMount:
         raise FieldError(f"{path}.destination", f"must be an absolute path, not {dest!r}")
     if os.path.normpath(dest) == "/":
         raise FieldError(f"{path}.destination", "cannot be the root")
-    if d.get("uidMappings") or d.get("gidMappings"):
-        raise _not_yet(f"{path}.uidMappings")
+    uid_map = _id_maps(d.get("uidMappings"), f"{path}.uidMappings")
+    gid_map = _id_maps(d.get("gidMappings"), f"{path}.gidMappings")
     options = R.strings(d.get("options"), f"{path}.options")
     kind = R.str_(d.get("type"), f"{path}.type")
     flags, propagation, data = 0, 0, []
+    recursive: list[str] = []
+    idmap = ""
+    tmpcopyup = False
     for i, word in enumerate(options):
         if word in FLAG_WORDS:
             clear, bit = FLAG_WORDS[word]
             flags = flags & ~bit if clear else flags | bit
         elif word in PROPAGATION_WORDS:
             propagation = PROPAGATION_WORDS[word]
+        elif word in RECURSIVE_WORDS:
+            recursive.append(word)
+        elif word in ("idmap", "ridmap"):
+            idmap = word
+        elif word == "tmpcopyup":
+            tmpcopyup = True
         elif word in NOT_YET_WORDS:
             raise FieldError(f"{path}.options[{i}]", f"{word!r} is not supported by pyrunc-oci yet (docs/oci.md)")
         else:
@@ -260,8 +315,19 @@ def _mount(m: Any, path: str) -> OciMount:
         raise FieldError(f"{path}.source", "a bind mount needs a source")
     if kind != "bind" and flags & MS_BIND:
         kind = "bind"
+    if tmpcopyup and kind != "tmpfs":
+        raise FieldError(f"{path}.options", "tmpcopyup is for tmpfs mounts only (as runc)")
+    if idmap and kind != "bind":
+        raise FieldError(f"{path}.options", f"{idmap} is for bind mounts only (as runc)")
+    if (uid_map or gid_map) and not idmap:
+        raise FieldError(f"{path}.uidMappings", "mappings on a mount need its idmap or ridmap option")
+    if bool(uid_map) != bool(gid_map):
+        raise FieldError(f"{path}.gidMappings" if uid_map else f"{path}.uidMappings",
+                         "an id-mapped mount needs both uidMappings and gidMappings")
+    attr_clear, attr_set = combine_attributes(recursive)
     return OciMount(destination=os.path.normpath(dest), type=kind, source=source, flags=flags, data=",".join(data),
-                    propagation=propagation)
+                    propagation=propagation, attr_clear=attr_clear, attr_set=attr_set, idmap=idmap,
+                    uid_map=uid_map, gid_map=gid_map, tmpcopyup=tmpcopyup)
 
 
 # ---------------------------------------------------------------------------------------- process
@@ -281,9 +347,9 @@ def _process(value: Any, path: str) -> Process:
     d = R.obj(value, path)
     if not d:
         raise FieldError(path, "is required")
-    for key in ("apparmorProfile", "selinuxLabel", "ioPriority", "scheduler", "execCPUAffinity"):
+    for key in ("apparmorProfile", "selinuxLabel"):
         if _present(d, key):
-            raise _not_yet(f"{path}.{key}")
+            raise _security_module(f"{path}.{key}")
     args = R.strings(d.get("args"), f"{path}.args")
     if not args:
         raise FieldError(f"{path}.args", "must name the program to run")
@@ -317,6 +383,7 @@ def _process(value: Any, path: str) -> Process:
         if soft > hard:
             raise FieldError(f"{rp}.soft", "must not be above hard")
         rlimits.append(Rlimit(kind, soft, hard))
+    affinity = R.obj(d.get("execCPUAffinity"), f"{path}.execCPUAffinity")
     console = R.obj(d.get("consoleSize"), f"{path}.consoleSize")
     size = None
     if console:
@@ -327,7 +394,129 @@ def _process(value: Any, path: str) -> Process:
         capabilities=_capabilities(d.get("capabilities"), f"{path}.capabilities"), rlimits=tuple(rlimits),
         no_new_privileges=R.bool_(d.get("noNewPrivileges"), f"{path}.noNewPrivileges"),
         oom_score_adj=R.opt_int(d.get("oomScoreAdj"), f"{path}.oomScoreAdj", -1000, 1000),
-        terminal=R.bool_(d.get("terminal"), f"{path}.terminal"), console_size=size)
+        terminal=R.bool_(d.get("terminal"), f"{path}.terminal"), console_size=size,
+        io_priority=_io_priority(d.get("ioPriority"), f"{path}.ioPriority"),
+        scheduler=_scheduler(d.get("scheduler"), f"{path}.scheduler"),
+        cpu_affinity_initial=_cpu_list(affinity.get("initial"), f"{path}.execCPUAffinity.initial"),
+        cpu_affinity_final=_cpu_list(affinity.get("final"), f"{path}.execCPUAffinity.final"))
+
+
+def _cpu_list(value: Any, path: str) -> tuple[int, ...]:
+    """"0-3,7" -> (0, 1, 2, 3, 7), the kernel's list format."""
+    text = R.str_(value, path).strip()
+    if not text:
+        return ()
+    out: set[int] = set()
+    for part in text.split(","):
+        m = re.match(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$", part)
+        if not m or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
+            raise FieldError(path, f"must be a CPU list such as 0-3,7, not {text!r}")
+        out.update(range(int(m.group(1)), int(m.group(2) or m.group(1)) + 1))
+    return tuple(sorted(out))
+
+
+IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}
+SCHED_POLICIES = {"SCHED_OTHER": 0, "SCHED_FIFO": 1, "SCHED_RR": 2, "SCHED_BATCH": 3, "SCHED_IDLE": 5}
+SCHED_RESET_ON_FORK = 0x40000000
+
+
+def _io_priority(value: Any, path: str) -> tuple[int, int] | None:
+    d = R.obj(value, path)
+    if not d:
+        return None
+    kind = R.str_(d.get("class"), f"{path}.class")
+    if kind not in IOPRIO_CLASSES:
+        raise FieldError(f"{path}.class", f"must be one of {', '.join(IOPRIO_CLASSES)}, not {kind!r}")
+    return IOPRIO_CLASSES[kind], R.int_(d.get("priority", 0), f"{path}.priority", 0, 7)
+
+
+def _scheduler(value: Any, path: str) -> Scheduler | None:
+    d = R.obj(value, path)
+    if not d:
+        return None
+    name = R.str_(d.get("policy"), f"{path}.policy")
+    if name in ("SCHED_DEADLINE", "SCHED_ISO"):
+        raise FieldError(f"{path}.policy", f"{name} is not supported by pyrunc-oci yet (docs/oci.md)")
+    if name not in SCHED_POLICIES:
+        raise FieldError(f"{path}.policy", f"must be one of {', '.join(SCHED_POLICIES)}, not {name!r}")
+    policy = SCHED_POLICIES[name]
+    for i, flag in enumerate(R.strings(d.get("flags"), f"{path}.flags")):
+        if flag != "SCHED_FLAG_RESET_ON_FORK":
+            raise FieldError(f"{path}.flags[{i}]", f"{flag!r} is not supported by pyrunc-oci yet (docs/oci.md)")
+        policy |= SCHED_RESET_ON_FORK
+    for key in ("runtime", "deadline", "period"):
+        if d.get(key) not in (None, 0):
+            raise FieldError(f"{path}.{key}", "is for SCHED_DEADLINE only")
+    realtime = name in ("SCHED_FIFO", "SCHED_RR")
+    priority = R.int_(d.get("priority", 0), f"{path}.priority", 1 if realtime else 0, 99 if realtime else 0)
+    nice = R.int_(d.get("nice", 0), f"{path}.nice", -20, 19)
+    return Scheduler(policy, nice, priority)
+
+
+def _security_module(path: str) -> FieldError:
+    """AppArmor and SELinux: pyrunc-oci applies neither; the message says whether the host has it at all."""
+    apparmor = path.endswith("apparmorProfile")
+    where = "/sys/module/apparmor/parameters/enabled" if apparmor else "/sys/fs/selinux/enforce"
+    try:
+        with open(where, encoding="ascii") as f:
+            enabled = f.read().strip() in ("Y", "0", "1")
+    except OSError:
+        enabled = False
+    name = "AppArmor" if apparmor else "SELinux"
+    if not enabled:
+        return FieldError(path, f"{name} is not enabled on this host")
+    return FieldError(path, f"{name} is not supported by pyrunc-oci yet (docs/oci.md)")
+
+
+MPOL_MODES = {"MPOL_DEFAULT": 0, "MPOL_PREFERRED": 1, "MPOL_BIND": 2, "MPOL_INTERLEAVE": 3, "MPOL_LOCAL": 4,
+              "MPOL_PREFERRED_MANY": 5, "MPOL_WEIGHTED_INTERLEAVE": 6}
+MPOL_FLAGS = {"MPOL_F_STATIC_NODES": 1 << 15, "MPOL_F_RELATIVE_NODES": 1 << 14, "MPOL_F_NUMA_BALANCING": 1 << 13}
+
+
+def _memory_policy(value: Any, path: str) -> tuple[int, tuple[int, ...]] | None:
+    d = R.obj(value, path)
+    if not d:
+        return None
+    mode = R.str_(d.get("mode"), f"{path}.mode")
+    if mode not in MPOL_MODES:
+        raise FieldError(f"{path}.mode", f"must be one of {', '.join(MPOL_MODES)}, not {mode!r}")
+    nodes = _cpu_list(d.get("nodes"), f"{path}.nodes")
+    if mode in ("MPOL_DEFAULT", "MPOL_LOCAL") and nodes:
+        raise FieldError(f"{path}.nodes", f"must be empty with {mode}")
+    if mode not in ("MPOL_DEFAULT", "MPOL_LOCAL", "MPOL_PREFERRED") and not nodes:
+        raise FieldError(f"{path}.nodes", f"{mode} needs nodes")
+    flags = 0
+    for i, flag in enumerate(R.strings(d.get("flags"), f"{path}.flags")):
+        if flag not in MPOL_FLAGS:
+            raise FieldError(f"{path}.flags[{i}]", f"must be one of {', '.join(MPOL_FLAGS)}, not {flag!r}")
+        flags |= MPOL_FLAGS[flag]
+    if any(n >= 1024 for n in nodes):
+        raise FieldError(f"{path}.nodes", "NUMA nodes go up to 1023")
+    return MPOL_MODES[mode] | flags, nodes
+
+
+def _rootfs_propagation(value: Any, path: str) -> int:
+    word = R.str_(value, path)
+    if not word:
+        return 0
+    if word not in PROPAGATION_WORDS:
+        raise FieldError(path, f"must be one of {', '.join(PROPAGATION_WORDS)}, not {word!r}")
+    return PROPAGATION_WORDS[word]
+
+
+PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
+
+
+def _personality(value: Any, path: str) -> int | None:
+    d = R.obj(value, path)
+    if not d:
+        return None
+    domain = R.str_(d.get("domain"), f"{path}.domain")
+    if domain not in PERSONALITY_DOMAINS:
+        raise FieldError(f"{path}.domain", f"must be LINUX or LINUX32, not {domain!r}")
+    if R.strings(d.get("flags"), f"{path}.flags"):
+        raise FieldError(f"{path}.flags", "personality flags are not supported by pyrunc-oci (docs/oci.md)")
+    return PERSONALITY_DOMAINS[domain]
 
 
 # ---------------------------------------------------------------------------------------- linux
@@ -341,17 +530,59 @@ def _namespaces(value: Any, path: str) -> dict[str, str]:
             raise FieldError(f"{np}.type", f"unknown namespace type {kind!r}")
         if kind in out:
             raise FieldError(f"{np}.type", f"the {kind} namespace is given twice")
-        if kind in ("user", "time"):
-            raise FieldError(f"{np}.type", f"{kind} namespaces are not supported by pyrunc-oci yet (docs/oci.md)")
         where = R.str_(d.get("path"), f"{np}.path")
         if where and not where.startswith("/"):
             raise FieldError(f"{np}.path", f"must be an absolute path, not {where!r}")
-        if where and kind in ("mount", "cgroup"):
+        if where and kind == "mount":
             raise FieldError(f"{np}.path", f"joining a {kind} namespace is not supported by pyrunc-oci yet")
         out[kind] = where or "new"
     if "mount" not in out:
         raise FieldError(path, "pyrunc-oci needs a new mount namespace (a mount entry without path)")
     return out
+
+
+def _id_maps(value: Any, path: str) -> tuple[IdMap, ...]:
+    out = []
+    for i, m in enumerate(R.lst(value, path)):
+        mp = f"{path}[{i}]"
+        d = R.obj(m, mp)
+        c = R.int_(d.get("containerID"), f"{mp}.containerID", 0, (1 << 32) - 2)
+        h = R.int_(d.get("hostID"), f"{mp}.hostID", 0, (1 << 32) - 2)
+        size = R.int_(d.get("size"), f"{mp}.size", 1, (1 << 32) - 1)
+        out.append(IdMap(c, h, size))
+    if len(out) > 340:
+        raise FieldError(path, "the kernel takes at most 340 lines")
+    return tuple(out)
+
+
+def _user_namespace(linux: dict[str, Any], namespaces: dict[str, str]) -> tuple[tuple[IdMap, ...], tuple[IdMap, ...]]:
+    uid_map = _id_maps(linux.get("uidMappings"), "linux.uidMappings")
+    gid_map = _id_maps(linux.get("gidMappings"), "linux.gidMappings")
+    user = namespaces.get("user")
+    if user == "new":
+        if not uid_map:
+            raise FieldError("linux.uidMappings", "a new user namespace needs uid mappings")
+        if not gid_map:
+            raise FieldError("linux.gidMappings", "a new user namespace needs gid mappings")
+    elif uid_map or gid_map:
+        where = "linux.uidMappings" if uid_map else "linux.gidMappings"
+        raise FieldError(where, "needs a new user namespace (a user entry without path in linux.namespaces)"
+                         if user is None else "cannot be given when the user namespace is joined by path")
+    return uid_map, gid_map
+
+
+def _time_offsets(value: Any, path: str, namespaces: dict[str, str]) -> tuple[tuple[str, int, int], ...]:
+    d = R.obj(value, path)
+    if d and namespaces.get("time") != "new":
+        raise FieldError(path, "needs a new time namespace (a time entry without path in linux.namespaces)")
+    out = []
+    for clock, offset in sorted(d.items()):
+        if clock not in CLOCKS:
+            raise FieldError(f"{path}.{clock}", f"unknown clock (a time namespace offsets {', '.join(CLOCKS)})")
+        o = R.obj(offset, f"{path}.{clock}")
+        out.append((clock, R.int_(o.get("secs", 0), f"{path}.{clock}.secs", -(1 << 63), (1 << 63) - 1),
+                    R.int_(o.get("nanosecs", 0), f"{path}.{clock}.nanosecs", 0, 999_999_999)))
+    return tuple(out)
 
 
 def _devices(value: Any, path: str) -> tuple[Device, ...]:
@@ -413,20 +644,92 @@ def _device_rules(value: Any, path: str, devices: tuple[Device, ...]) -> tuple[D
     return tuple(unique)
 
 
+THROTTLES = {"throttleReadBpsDevice": "read_bps", "throttleWriteBpsDevice": "write_bps",
+             "throttleReadIOPSDevice": "read_iops", "throttleWriteIOPSDevice": "write_iops"}
+
+
+def _block_io(value: Any, path: str) -> dict[str, Any]:
+    d = R.obj(value, path)
+    out: dict[str, Any] = {
+        "blkio_weight": R.opt_int(d.get("weight"), f"{path}.weight", 10, 1000),
+        "blkio_leaf_weight": R.opt_int(d.get("leafWeight"), f"{path}.leafWeight", 10, 1000)}
+    weights = []
+    for i, w in enumerate(R.lst(d.get("weightDevice"), f"{path}.weightDevice")):
+        wp = f"{path}.weightDevice[{i}]"
+        wd = R.obj(w, wp)
+        weights.append((R.int_(wd.get("major"), f"{wp}.major", 0), R.int_(wd.get("minor"), f"{wp}.minor", 0),
+                        R.opt_int(wd.get("weight"), f"{wp}.weight", 10, 1000),
+                        R.opt_int(wd.get("leafWeight"), f"{wp}.leafWeight", 10, 1000)))
+    throttles = []
+    for key, which in THROTTLES.items():
+        for i, t in enumerate(R.lst(d.get(key), f"{path}.{key}")):
+            tp = f"{path}.{key}[{i}]"
+            td = R.obj(t, tp)
+            throttles.append((which, R.int_(td.get("major"), f"{tp}.major", 0), R.int_(td.get("minor"), f"{tp}.minor", 0),
+                              R.int_(td.get("rate"), f"{tp}.rate", 0)))
+    out["blkio_weight_devices"], out["blkio_throttles"] = tuple(weights), tuple(throttles)
+    return out
+
+
+def _hugepages(value: Any, path: str) -> tuple[tuple[str, int], ...]:
+    out = []
+    for i, h in enumerate(R.lst(value, path)):
+        hp = f"{path}[{i}]"
+        hd = R.obj(h, hp)
+        size = R.str_(hd.get("pageSize"), f"{hp}.pageSize")
+        if not re.match(r"^[0-9]+[KMG]B$", size):
+            raise FieldError(f"{hp}.pageSize", f"must be a size such as 2MB or 1GB, not {size!r}")
+        out.append((size, R.int_(hd.get("limit"), f"{hp}.limit", 0)))
+    return tuple(out)
+
+
+def _network(value: Any, path: str) -> dict[str, Any]:
+    d = R.obj(value, path)
+    priorities = []
+    for i, p in enumerate(R.lst(d.get("priorities"), f"{path}.priorities")):
+        pp = f"{path}.priorities[{i}]"
+        pd = R.obj(p, pp)
+        name = R.str_(pd.get("name"), f"{pp}.name")
+        if not name or any(c.isspace() for c in name) or "/" in name:
+            raise FieldError(f"{pp}.name", f"must be an interface name, not {name!r}")
+        priorities.append((name, R.int_(pd.get("priority"), f"{pp}.priority", 0, (1 << 32) - 1)))
+    return {"net_class_id": R.opt_int(d.get("classID"), f"{path}.classID", 0, (1 << 32) - 1),
+            "net_priorities": tuple(priorities)}
+
+
+def _unified(value: Any, path: str) -> tuple[tuple[str, str], ...]:
+    d = R.obj(value, path)
+    for key, val in d.items():
+        R.str_(val, f"{path}.{key}")
+        if not re.match(r"^[a-z0-9_]+\.[a-z0-9_.]+$", key):
+            raise FieldError(f"{path}.{key}", "must name a cgroup v2 interface file (controller.name)")
+        if key.startswith("cgroup."):
+            raise FieldError(f"{path}.{key}", "cgroup core files cannot be written through unified (as runc)")
+    return tuple(sorted(d.items()))
+
+
 def _resources(value: Any, path: str, devices: tuple[Device, ...]) -> Resources:
     d = R.obj(value, path)
-    for key in ("blockIO", "hugepageLimits", "network", "rdma", "unified"):
-        if _present(d, key):
-            raise _not_yet(f"{path}.{key}")
+    if _present(d, "rdma"):
+        raise _not_yet(f"{path}.rdma")
     mem = R.obj(d.get("memory"), f"{path}.memory")
     for key in NOT_YET_MEMORY:
         if mem.get(key) not in (None, False):
-            raise _not_yet(f"{path}.memory.{key}")
+            raise FieldError(f"{path}.memory.{key}", "deprecated by the runtime spec: not supported by pyrunc-oci")
+    # checkBeforeUpdate only matters to `update`; read here for its type.
+    R.bool_(mem.get("checkBeforeUpdate"), f"{path}.memory.checkBeforeUpdate")
     cpu = R.obj(d.get("cpu"), f"{path}.cpu")
-    for key in NOT_YET_CPU:
-        if cpu.get(key) not in (None, 0):
-            raise _not_yet(f"{path}.cpu.{key}")
     pids = R.obj(d.get("pids"), f"{path}.pids")
+    extra: dict[str, Any] = {
+        "swappiness": R.opt_int(mem.get("swappiness"), f"{path}.memory.swappiness", 0, 100),
+        "disable_oom_killer": R.bool_(mem.get("disableOOMKiller"), f"{path}.memory.disableOOMKiller"),
+        "cpu_rt_runtime": R.opt_int(cpu.get("realtimeRuntime"), f"{path}.cpu.realtimeRuntime", -1),
+        "cpu_rt_period": R.opt_int(cpu.get("realtimePeriod"), f"{path}.cpu.realtimePeriod", 1),
+        "cpu_burst": R.opt_int(cpu.get("burst"), f"{path}.cpu.burst", 0),
+        "cpu_idle": R.opt_int(cpu.get("idle"), f"{path}.cpu.idle", 0, 1),
+        "hugepages": _hugepages(d.get("hugepageLimits"), f"{path}.hugepageLimits"),
+        "unified": _unified(d.get("unified"), f"{path}.unified"),
+        **_block_io(d.get("blockIO"), f"{path}.blockIO"), **_network(d.get("network"), f"{path}.network")}
     out = Resources(
         memory_limit=R.opt_int(mem.get("limit"), f"{path}.memory.limit", -1),
         memory_reservation=R.opt_int(mem.get("reservation"), f"{path}.memory.reservation", -1),
@@ -436,9 +739,31 @@ def _resources(value: Any, path: str, devices: tuple[Device, ...]) -> Resources:
         cpu_period=R.opt_int(cpu.get("period"), f"{path}.cpu.period", 0, 1_000_000),
         cpus=R.str_(cpu.get("cpus"), f"{path}.cpu.cpus"), mems=R.str_(cpu.get("mems"), f"{path}.cpu.mems"),
         pids_limit=R.opt_int(pids.get("limit"), f"{path}.pids.limit", -1),
-        devices=_device_rules(d.get("devices"), f"{path}.devices", devices))
+        devices=_device_rules(d.get("devices"), f"{path}.devices", devices), **extra)
     if out.memory_swap not in (None, -1) and out.memory_limit not in (None, -1) and out.memory_swap < out.memory_limit:
         raise FieldError(f"{path}.memory.swap", "must not be below memory.limit (it counts memory and swap together)")
+    return out
+
+
+def _hooks(value: Any, path: str) -> dict[str, tuple[Hook, ...]]:
+    d = R.obj(value, path)
+    out: dict[str, tuple[Hook, ...]] = {}
+    for kind in HOOK_KINDS:
+        hooks = []
+        for i, h in enumerate(R.lst(d.get(kind), f"{path}.{kind}")):
+            hp = f"{path}.{kind}[{i}]"
+            hd = R.obj(h, hp)
+            where = R.str_(hd.get("path"), f"{hp}.path")
+            if not where.startswith("/"):
+                raise FieldError(f"{hp}.path", f"must be an absolute path, not {where!r}")
+            env = R.strings(hd.get("env"), f"{hp}.env")
+            for j, item in enumerate(env):
+                if "=" not in item:
+                    raise FieldError(f"{hp}.env[{j}]", f"must be KEY=value, not {item!r}")
+            timeout = R.opt_int(hd.get("timeout"), f"{hp}.timeout", 1, 1 << 31)
+            hooks.append(Hook(where, R.strings(hd.get("args"), f"{hp}.args"), env, timeout))
+        if hooks:
+            out[kind] = tuple(hooks)
     return out
 
 
@@ -459,6 +784,8 @@ def decode(doc: Any, bundle: str) -> OciConfig:
     for dotted in NOT_YET:
         if _present(top, dotted):
             raise _not_yet(dotted)
+    if _present(top, "linux.mountLabel"):
+        raise _security_module("linux.mountLabel")
     root = R.obj(top.get("root"), "root")
     root_path = R.str_(root.get("path"), "root.path")
     if not root_path:
@@ -492,19 +819,30 @@ def decode(doc: Any, bundle: str) -> OciConfig:
     annotations = R.obj(top.get("annotations"), "annotations")
     for key, val in annotations.items():
         R.str_(val, f"annotations.{key}")
+    uid_map, gid_map = _user_namespace(linux, namespaces)
+    mounts = tuple(_mount(m, f"mounts[{i}]") for i, m in enumerate(R.lst(top.get("mounts"), "mounts")))
+    for i, m in enumerate(mounts):
+        if m.idmap and not m.uid_map and namespaces.get("user") != "new":
+            raise FieldError(f"mounts[{i}].options", f"{m.idmap} needs the mount's own uidMappings and gidMappings "
+                                                     "or a new user namespace whose mappings it takes")
+    time_offsets = _time_offsets(linux.get("timeOffsets"), "linux.timeOffsets", namespaces)
     cgroups_path = R.str_(linux.get("cgroupsPath"), "linux.cgroupsPath")
     if ".." in cgroups_path.split("/"):
         raise FieldError("linux.cgroupsPath", "must not contain ..")
     return OciConfig(
         bundle=bundle, root=root_path, root_readonly=R.bool_(root.get("readonly"), "root.readonly"),
         process=_process(top.get("process"), "process"), hostname=hostname, domainname=domainname,
-        mounts=tuple(_mount(m, f"mounts[{i}]") for i, m in enumerate(R.lst(top.get("mounts"), "mounts"))),
+        mounts=mounts,
         namespaces=namespaces,
         masked_paths=_paths(linux.get("maskedPaths"), "linux.maskedPaths"),
         readonly_paths=_paths(linux.get("readonlyPaths"), "linux.readonlyPaths"),
         resources=_resources(linux.get("resources"), "linux.resources", devices),
         cgroups_path=cgroups_path, devices=devices, sysctl=tuple(sorted(sysctl.items())), seccomp=seccomp,
-        annotations=tuple(sorted(annotations.items())))
+        annotations=tuple(sorted(annotations.items())), hooks=_hooks(top.get("hooks"), "hooks"),
+        uid_map=uid_map, gid_map=gid_map, time_offsets=time_offsets,
+        personality=_personality(linux.get("personality"), "linux.personality"),
+        memory_policy=_memory_policy(linux.get("memoryPolicy"), "linux.memoryPolicy"),
+        rootfs_propagation=_rootfs_propagation(linux.get("rootfsPropagation"), "linux.rootfsPropagation"))
 
 
 def load(bundle: str) -> OciConfig:

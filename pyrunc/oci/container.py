@@ -22,12 +22,16 @@ import resource
 import signal
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pyrunc.errors import PyruncError
 from pyrunc.linux import syscalls as sc
 from pyrunc.oci import OCI_VERSION
 from pyrunc.oci import config as oc
 from pyrunc.store import atomic
+
+if TYPE_CHECKING:
+    from pyrunc.runtime.launch import Pending
 
 STATE = "state.json"
 FIFO = "exec.fifo"  # init.py's FIFO (tests/unit/test_oci_args.py keeps them equal): init.py is only loaded to create
@@ -174,6 +178,7 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
     groups: dict[str, str] = {}
     console = -1
     state_fd = -1
+    trees: tuple[tuple[int, int], ...] = ()
     try:
         os.mkfifo(os.path.join(where, FIFO), 0o622)
         os.chmod(os.path.join(where, FIFO), 0o622)
@@ -194,8 +199,9 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
                 raise OciError(f"--console-socket {opts.console_socket}: {e.strerror}") from None
             console = sock.detach()
         state_fd = os.open(where, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        trees = _idmapped_trees(cfg)
         args = InitArgs(cfg, container_id, state_fd, console, opts.preserve_fds, opts.no_pivot, opts.no_new_keyring,
-                        cgroup.bind_names(hierarchies, groups) if version == 1 else (), version)
+                        cgroup.bind_names(hierarchies, groups) if version == 1 else (), version, trees)
         from pyrunc.runtime.launch import LaunchError, begin_with
 
         if cfg.seccomp:
@@ -206,6 +212,10 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
         pending = begin_with(lambda sync_w, go_r: launcher_main(args, sync_w, go_r))
 
         def before_go(pid: int) -> None:
+            if cfg.namespaces.get("user") == "new":
+                from pyrunc.oci.userns import write_maps
+
+                write_maps(pid, cfg.uid_map, cfg.gid_map)
             cgroup.attach(groups, pid)
             for r in cfg.process.rlimits:
                 resource.prlimit(pid, getattr(resource, r.resource), (r.soft, r.hard))
@@ -216,14 +226,19 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
 
         try:
             pending.release(before_go)
+            _create_hooks(pending, cfg, container_id)
             launched = pending.finish_at("created")
         except LaunchError as e:
             if cgroup.oom_killed(groups):
                 raise OciError("the container's init was killed by the OOM killer: "
                                "linux.resources.memory.limit is too low") from None
             raise OciError(e.message) from None
+        from pyrunc.oci import hooks
+
         facts = {"pid": launched.pid, "start_time": launched.start_time, "bundle": cfg.bundle, "rootfs": cfg.root,
-                 "created": _now(), "annotations": dict(cfg.annotations), "cgroups": groups}
+                 "created": _now(), "annotations": dict(cfg.annotations), "cgroups": groups,
+                 "poststart": hooks.to_json(cfg.hooks_of("poststart")),
+                 "poststop": hooks.to_json(cfg.hooks_of("poststop"))}
         atomic.write_text(os.path.join(where, STATE), json.dumps(facts, sort_keys=True), mode=0o644)
         if opts.pid_file:
             _write_pid_file(opts.pid_file, launched.pid)
@@ -231,10 +246,65 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
         _remove(where, groups)
         raise
     finally:
-        for fd in (console, state_fd, lock):
+        for fd in (console, state_fd, lock, *(fd for _, fd in trees)):
             if fd >= 0:
                 os.close(fd)
     return load(root, container_id)
+
+
+def _idmapped_trees(cfg: oc.OciConfig) -> tuple[tuple[int, int], ...]:
+    """(mount index, detached id-mapped tree) for each idmap/ridmap mount, made here in the host's user
+    namespace (mountattr.idmapped_tree says why); the init moves them onto their targets."""
+    out: list[tuple[int, int]] = []
+    if not any(m.idmap for m in cfg.mounts):
+        return ()
+    from pyrunc.oci import mountattr, userns
+
+    try:
+        for i, m in enumerate(cfg.mounts):
+            if not m.idmap:
+                continue
+            ns = userns.namespace_fd(m.uid_map or cfg.uid_map, m.gid_map or cfg.gid_map)
+            try:
+                source = m.source if m.source.startswith("/") else os.path.join(cfg.bundle, m.source)
+                try:
+                    tree = mountattr.idmapped_tree(source, ns, bool(m.flags & oc.MS_REC), m.idmap == "ridmap")
+                except OSError as e:
+                    raise OciError(f"mounts[{i}]: {e.strerror or e}") from None
+                out.append((i, tree))
+            finally:
+                os.close(ns)
+    except BaseException:
+        for _, fd in out:
+            os.close(fd)
+        raise
+    return tuple(out)
+
+
+def _create_hooks(pending: Pending, cfg: oc.OciConfig, container_id: str) -> None:
+    """prestart then createRuntime (runc's order), in our namespaces, while the init waits before pivot_root
+    (init.py). The init runs createContainer hooks itself: its deadline grows by their timeouts."""
+    from pyrunc.oci import hooks
+
+    waits = [h.timeout or 3600 for k in ("prestart", "createRuntime", "createContainer") for h in cfg.hooks_of(k)]
+    pending.extend_deadline(sum(waits))
+    if not (cfg.hooks_of("prestart") or cfg.hooks_of("createRuntime")):
+        return
+    pending.wait_for("hooks")
+    state = hooks.state_json(container_id, "creating", pending.init_pid, cfg.bundle, dict(cfg.annotations))
+    try:
+        hooks.run("prestart", cfg.hooks_of("prestart"), state)
+        hooks.run("createRuntime", cfg.hooks_of("createRuntime"), state)
+    except hooks.HookError as e:
+        pending.abort()
+        raise OciError(e.message) from None
+    pending.answer(b"h")
+
+
+def _state_for_hooks(st: State, status: str) -> bytes:
+    from pyrunc.oci import hooks
+
+    return hooks.state_json(st.id, status, st.pid if status != "stopped" else 0, st.bundle, st.annotations)
 
 
 def start(root: str, container_id: str) -> None:
@@ -258,6 +328,15 @@ def start(root: str, container_id: str) -> None:
     finally:
         os.close(fd)
     os.unlink(path)
+    from pyrunc.oci import hooks
+
+    posts = hooks.from_json(_facts(root, container_id).get("poststart") or [])
+    if posts:
+        hooks.run_warning("poststart", posts, _state_for_hooks(st, "running"))
+
+
+def _facts(root: str, container_id: str) -> dict:
+    return atomic.read_json(os.path.join(container_dir(root, container_id), STATE)) or {}
 
 
 def kill(root: str, container_id: str, sig: int, all_processes: bool = False) -> None:
@@ -280,7 +359,12 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
         raise OciError(f"cannot delete container {container_id} that is not stopped: {st.status}")
     if st.status in ("created", "running", "paused"):
         _kill_all(st)
+    from pyrunc.oci import hooks
+
+    posts = hooks.from_json(_facts(root, container_id).get("poststop") or [])
     _remove(container_dir(root, container_id), st.cgroups)
+    if posts:
+        hooks.run_warning("poststop", posts, _state_for_hooks(st, "stopped"))
 
 
 def _kill_all(st: State) -> None:

@@ -7,6 +7,8 @@ from typing import Any
 from pyrunc import __version__
 from pyrunc.oci import OCI_VERSION
 from pyrunc.oci.config import FLAG_WORDS, PROPAGATION_WORDS
+from pyrunc.oci.hooks import KINDS as HOOK_KINDS
+from pyrunc.oci.mountattr import RECURSIVE_WORDS
 from pyrunc.security import caps as capsets
 from pyrunc.security import seccomp
 
@@ -71,10 +73,11 @@ def features() -> dict[str, Any]:
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
-        "hooks": [],
-        "mountOptions": sorted({*FLAG_WORDS, *PROPAGATION_WORDS}),
+        "hooks": list(HOOK_KINDS),
+        "mountOptions": sorted({*FLAG_WORDS, *PROPAGATION_WORDS, *RECURSIVE_WORDS, "idmap", "ridmap",
+                                "tmpcopyup"}),
         "linux": {
-            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "uts"],
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": list(capsets.CAP_NAMES),
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": False},
             "seccomp": {"enabled": True, "actions": list(seccomp.ACTIONS), "operators": list(seccomp.OPERATORS),
@@ -83,7 +86,7 @@ def features() -> dict[str, Any]:
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},
-            "mountExtensions": {"idmap": {"enabled": False}},
+            "mountExtensions": {"idmap": {"enabled": True}},
         },
         "annotations": {"io.github.seccomp.libseccomp.version": libseccomp_version(),
                         "org.pyrunc.version": __version__},

@@ -20,12 +20,13 @@ import gc
 import os
 import socket
 import stat
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from pyrunc.linux import hygiene, mountfd, safepath
 from pyrunc.linux import syscalls as sc
 from pyrunc.linux.safepath import O_PATH, fd_path
 from pyrunc.oci import config as oc
+from pyrunc.oci import hooks, userns
 from pyrunc.runtime import rootfs
 from pyrunc.runtime.launch import (JOIN_ORDER, LaunchError, enter_pid_namespace, join_namespaces,
                                    report_and_exit, reset_signals, send, set_identity)
@@ -48,6 +49,7 @@ class InitArgs(NamedTuple):
     no_new_keyring: bool
     cgroup_binds: tuple[tuple[str, str], ...]  # v1: (hierarchy name, the container's group) for a cgroup mount
     cgroup_version: int
+    mount_fds: tuple[tuple[int, int], ...] = ()  # (index in cfg.mounts, a detached id-mapped tree to move there)
 
 
 def launcher_main(a: InitArgs, sync_w: int, go_r: int) -> None:
@@ -55,8 +57,25 @@ def launcher_main(a: InitArgs, sync_w: int, go_r: int) -> None:
     try:
         ns = a.cfg.namespaces
         spec_kind = {"ipc": "ipc", "uts": "uts", "net": "network"}
-        join_namespaces({k: ns.get(spec_kind[k], "host") for k in JOIN_ORDER})
-        enter_pid_namespace(ns.get("pid", "host"))
+        user, time_ns, pid_ns = ns.get("user"), ns.get("time"), ns.get("pid", "host")
+        # A user namespace joined by path first: the others given by path then belong to it (nsexec's order).
+        if user not in (None, "new"):
+            sc.setns_path(user, sc.CLONE_NEWUSER)
+        joined = {k: ns.get(spec_kind[k], "host") for k in JOIN_ORDER}
+        join_namespaces({k: v if v != "new" else "host" for k, v in joined.items()})
+        if pid_ns != "new":
+            enter_pid_namespace(pid_ns)
+        if time_ns not in (None, "new"):
+            sc.setns_path(time_ns, userns.CLONE_NEWTIME)
+        # A new user namespace before the new others, so that it owns them (userns.py).
+        if user == "new":
+            sc.unshare(sc.CLONE_NEWUSER)
+        join_namespaces({k: v if v == "new" else "host" for k, v in joined.items()})
+        if pid_ns == "new":
+            enter_pid_namespace("new")
+        if time_ns == "new":
+            sc.unshare(userns.CLONE_NEWTIME)
+            userns.write_time_offsets(a.cfg.time_offsets)
         pid = os.fork()
         if pid == 0:
             _init_main(a, sync_w, go_r)
@@ -98,24 +117,33 @@ def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
 
         gc.disable()
         hygiene.set_dumpable(False)
-        keep = [0, 1, 2, sync_w, go_r, a.state_dir, *range(3, 3 + a.preserve_fds)]
+        keep = [0, 1, 2, sync_w, go_r, a.state_dir, *range(3, 3 + a.preserve_fds), *(fd for _, fd in a.mount_fds)]
         hygiene.close_fds_except([fd for fd in keep if fd >= 0] + ([a.console] if a.console >= 0 else []))
         if a.console >= 0:
             from pyrunc.linux import terminal  # noqa: F401 - now: after pivot_root the host's modules are out of reach
         security = ProcessSecurity(cfg)
+        if proc.cpu_affinity_initial:
+            os.sched_setaffinity(0, proc.cpu_affinity_initial)  # until the cgroup's cpuset replaces it
         os.setsid()
         send(sync_w, {"ready": 1})
         if os.read(go_r, 1) != b"g":
             os._exit(1)
-        os.close(go_r)
-        sc.unshare(sc.CLONE_NEWNS | (sc.CLONE_NEWCGROUP if cfg.namespaces.get("cgroup") == "new" else 0))
+        runtime_hooks = bool(cfg.hooks_of("prestart") or cfg.hooks_of("createRuntime"))
+        if not runtime_hooks:
+            os.close(go_r)
+        if "user" in cfg.namespaces:
+            _become_namespace_root()
+        cgroup_ns = cfg.namespaces.get("cgroup")
+        if cgroup_ns not in (None, "new"):
+            sc.setns_path(cgroup_ns, sc.CLONE_NEWCGROUP)  # now: the init is in its cgroup
+        sc.unshare(sc.CLONE_NEWNS | (sc.CLONE_NEWCGROUP if cgroup_ns == "new" else 0))
         if not a.no_new_keyring:
             _join_session_keyring(f"_ses.{a.container_id}")
         if cfg.hostname:
             sc.set_hostname(cfg.hostname)
         if cfg.domainname:
             _set_domainname(cfg.domainname)
-        _build_root(a)
+        _build_root(a, lambda: _before_pivot(a, sync_w, go_r if runtime_hooks else -1))
         if a.console >= 0:
             _terminal(a)
         os.umask(proc.umask if proc.umask is not None else 0o022)
@@ -143,9 +171,17 @@ def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
         if "HOME" not in env:
             env["HOME"] = _home(proc.uid)  # runc: the user's home from the container's /etc/passwd, else /
         program = [argv[0]]  # the path found in PATH; argv[0] stays as the config wrote it (runc: the same)
+        _process_attributes(cfg)
         security.enter(lambda: set_identity(proc.uid, proc.gid, proc.additional_gids), last=wait_for_start)
         stage = "exec"
+        if cfg.hooks_of("startContainer"):
+            try:
+                hooks.run("startContainer", cfg.hooks_of("startContainer"), _state(a, "created"))
+            except hooks.HookError as e:
+                raise LaunchError("exec", e.message) from None
         reset_signals()
+        if cfg.personality is not None:
+            _set_personality(cfg.personality)
         try:
             os.execve(program[0], argv, env)
         except OSError as e:
@@ -154,6 +190,91 @@ def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
         _fail(sync_w, e.stage, e.message, told[0])
     except BaseException as e:  # noqa: BLE001 - anything that escapes must reach the runtime
         _fail(sync_w, stage, f"{type(e).__name__}: {e}" if not isinstance(e, OSError) else _os_error(e), told[0])
+
+
+IOPRIO_WHO_PROCESS, IOPRIO_CLASS_SHIFT = 1, 13
+SYS_IOPRIO_SET = {"x86_64": 251, "i686": 289, "aarch64": 30, "riscv64": 30, "armv7l": 314, "ppc64le": 273,
+                  "s390x": 282}
+
+
+def _process_attributes(cfg: oc.OciConfig) -> None:
+    """process.scheduler, process.ioPriority, execCPUAffinity.final: set by the init while it still holds
+    every capability (a realtime policy needs CAP_SYS_NICE), inherited across exec."""
+    sched = cfg.process.scheduler
+    if sched is not None:
+        os.sched_setscheduler(0, sched.policy, os.sched_param(sched.priority))
+        if sched.nice:
+            os.setpriority(os.PRIO_PROCESS, 0, sched.nice)
+    if cfg.memory_policy is not None:
+        _set_mempolicy(*cfg.memory_policy)
+    if cfg.process.cpu_affinity_final:
+        os.sched_setaffinity(0, cfg.process.cpu_affinity_final)
+    io = cfg.process.io_priority
+    if io is not None:
+        number = SYS_IOPRIO_SET.get(sc.machine())
+        if number is None:
+            raise OSError(38, f"process.ioPriority: unknown ioprio_set syscall on {sc.machine()}")
+        value = io[0] << IOPRIO_CLASS_SHIFT | io[1]
+        if sc._libc().syscall(number, IOPRIO_WHO_PROCESS, 0, value) < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"process.ioPriority: ioprio_set: {os.strerror(err)}")
+
+
+SYS_SET_MEMPOLICY = {"x86_64": 238, "i686": 276, "aarch64": 237, "riscv64": 237, "armv7l": 321,
+                     "ppc64le": 261, "s390x": 270}
+
+
+def _set_mempolicy(mode: int, nodes: tuple[int, ...]) -> None:
+    """linux.memoryPolicy: the task's NUMA policy, kept across execve."""
+    number = SYS_SET_MEMPOLICY.get(sc.machine())
+    if number is None:
+        raise OSError(38, f"linux.memoryPolicy: unknown set_mempolicy syscall on {sc.machine()}")
+    words = (ctypes.c_ulong * 16)()  # a nodemask of 1024 bits
+    for n in nodes:
+        words[n // 64] |= 1 << (n % 64)
+    mask = ctypes.byref(words) if nodes else None
+    if sc._libc().syscall(number, mode, mask, ctypes.c_ulong(1025 if nodes else 0)) < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"linux.memoryPolicy: set_mempolicy: {os.strerror(err)}")
+
+
+def _set_personality(domain: int) -> None:
+    """linux.personality, the last call before execve: a LINUX32 domain changes what uname(2) says, which
+    the seccomp filter and the syscall tables above read to know the architecture."""
+    if sc._libc().personality(ctypes.c_ulong(domain)) < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"linux.personality: {os.strerror(err)}")
+
+
+def _become_namespace_root() -> None:
+    """In a user namespace (new: the runtime wrote our maps; or joined): become its root (runc's nsexec
+    does the same) when it is mapped, so that what the init makes in the rootfs belongs to the mapped root
+    and the ids it gives (devpts gid=5, the user's) are the namespace's."""
+    for name, setter in (("gid_map", os.setresgid), ("uid_map", os.setresuid)):
+        with open(f"/proc/self/{name}", encoding="ascii") as f:
+            maps = tuple(userns.IdMap(*map(int, line.split())) for line in f if line.strip())
+        if userns.maps_id(maps, 0):
+            setter(0, 0, 0)
+
+
+def _state(a: InitArgs, status: str) -> bytes:
+    """The state the hooks run in the container get: the init's own pid there (runc: the same)."""
+    return hooks.state_json(a.container_id, status, os.getpid(), a.cfg.bundle, dict(a.cfg.annotations))
+
+
+def _before_pivot(a: InitArgs, sync_w: int, go_r: int) -> None:
+    """The mounts are made, the host's root is still there: the runtime runs prestart and createRuntime
+    (we wait for its "h"), then createContainer runs here, in the container's namespaces."""
+    if go_r >= 0:
+        send(sync_w, {"hooks": 1})
+        if os.read(go_r, 1) != b"h":
+            os._exit(1)  # the runtime gave up (a hook failed): it kills us
+        os.close(go_r)
+    if a.cfg.hooks_of("createContainer"):
+        try:
+            hooks.run("createContainer", a.cfg.hooks_of("createContainer"), _state(a, "creating"))
+        except hooks.HookError as e:
+            raise LaunchError("create", e.message) from None
 
 
 def _home(uid: int) -> str:
@@ -209,18 +330,24 @@ def _set_domainname(name: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------- rootfs
-def _build_root(a: InitArgs) -> None:
+def _build_root(a: InitArgs, before_pivot: Callable[[], None]) -> None:
     cfg = a.cfg
-    # Nothing we mount propagates back to the host; the host's later mounts still reach the container
-    # (runc's default rootfsPropagation, rslave).
-    sc.mount(None, "/", None, sc.MS_REC | sc.MS_SLAVE)
+    # By default nothing we mount propagates back to the host and the host's later mounts still reach the
+    # container (runc's default rootfsPropagation, rslave); else the config's, on the whole tree, as runc.
+    sc.mount(None, "/", None, cfg.rootfs_propagation or sc.MS_REC | sc.MS_SLAVE)
+    # runc: the mount holding the root's parent made private if shared, so that the bind below does not
+    # propagate elsewhere and pivot_root accepts it (it refuses a new root whose parent is shared).
+    _parent_mount_private(os.path.dirname(cfg.root))
     # The root becomes a mount point of its own (pivot_root needs one), recursively as runc binds it.
     sc.mount(cfg.root, cfg.root, None, sc.MS_BIND | sc.MS_REC)
     root = safepath.open_dir(cfg.root)
     try:
-        for m in cfg.mounts:
+        trees = dict(a.mount_fds)
+        for i, m in enumerate(cfg.mounts):
             try:
-                _mount(root, m, a)
+                if i in trees:
+                    _move_tree(root, m, trees[i])
+                _mount(root, m, a, moved=i in trees)
             except OSError as e:
                 raise LaunchError("create", f"error mounting {m.type} to rootfs at {m.destination!r}: "
                                             f"{e.strerror or e}") from None
@@ -230,13 +357,25 @@ def _build_root(a: InitArgs) -> None:
         os.fchdir(root)
     finally:
         os.close(root)
+    before_pivot()
     if a.no_pivot:
         sc.mount(".", "/", None, MS_MOVE)
         os.chroot(".")
     else:
-        sc.pivot_root(".", ".")
-        sc.umount(".", sc.MNT_DETACH)
+        old_root = os.open("/", O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            sc.pivot_root(".", ".")
+            # The old root is stacked on the new one: make it (and all below it) a slave before it goes,
+            # so that its unmount never propagates to the host, whatever rootfsPropagation said (runc).
+            os.fchdir(old_root)
+            sc.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC)
+            sc.umount(".", sc.MNT_DETACH)
+        finally:
+            os.close(old_root)
     os.chdir("/")
+    if cfg.rootfs_propagation:
+        # Now, on the container's own root: done before pivot_root it would have applied to the host's.
+        sc.mount(None, "/", None, cfg.rootfs_propagation)
     for key, value in cfg.sysctl:
         with open("/proc/sys/" + key.replace(".", "/"), "w", encoding="utf-8") as f:
             f.write(value)
@@ -251,6 +390,19 @@ def _build_root(a: InitArgs) -> None:
         sc.mount(None, "/", None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY)
 
 
+def _parent_mount_private(parent: str) -> None:
+    """Make the mount that holds `parent` private when it is shared (only then: runc's rule)."""
+    best, shared = "", False
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        for line in f:
+            fields = line.split(" - ")[0].split()
+            point = fields[4].replace("\\040", " ")
+            if (parent == point or parent.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
+                best, shared = point, any(tag.startswith("shared:") for tag in fields[6:])
+    if best and shared:
+        sc.mount(None, best, None, sc.MS_PRIVATE)
+
+
 def _read_only(root: int, path: str) -> None:
     """runc's readonlyPath: bind the path onto itself (recursively) and remount it read-only; missing: skip."""
     try:
@@ -263,9 +415,81 @@ def _read_only(root: int, path: str) -> None:
         os.close(fd)
 
 
-def _mount(root: int, m: oc.OciMount, a: InitArgs) -> None:
+def _tmpfs_copy_up(root: int, m: oc.OciMount, target: int, flags: int) -> None:
+    """tmpcopyup: the tmpfs starts with a copy of the directory it covers (read through a descriptor
+    opened before the mount), then takes its read-only flag if it has one."""
+    below = os.open(fd_path(target), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        sc.mount(m.source or "tmpfs", fd_path(target), "tmpfs", flags & ~sc.MS_RDONLY, m.data or None)
+        above = safepath.open_in(root, m.destination)
+        try:
+            top = os.open(fd_path(above), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                _copy_tree(below, top)
+            finally:
+                os.close(top)
+            if flags & sc.MS_RDONLY:
+                sc.mount(None, fd_path(above), None, sc.MS_REMOUNT | flags)
+        finally:
+            os.close(above)
+    finally:
+        os.close(below)
+
+
+def _copy_tree(src: int, dst: int) -> None:
+    """Copy the directory `src` into `dst` (both directory descriptors): files, directories, symlinks and
+    nodes, with their modes and owners; never following a symlink."""
+    for entry in os.scandir(src):
+        st = entry.stat(follow_symlinks=False)
+        name, mode = entry.name, stat.S_IMODE(st.st_mode)
+        if stat.S_ISDIR(st.st_mode):
+            os.mkdir(name, 0o700, dir_fd=dst)
+            a = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src)
+            b = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst)
+            try:
+                _copy_tree(a, b)
+            finally:
+                os.close(a)
+                os.close(b)
+        elif stat.S_ISREG(st.st_mode):
+            a = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src)
+            b = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600, dir_fd=dst)
+            try:
+                while os.sendfile(b, a, None, 1 << 20):
+                    pass
+            finally:
+                os.close(a)
+                os.close(b)
+        elif stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
+        else:
+            os.mknod(name, st.st_mode, st.st_rdev, dir_fd=dst)
+        os.chown(name, st.st_uid, st.st_gid, dir_fd=dst, follow_symlinks=False)
+        if not stat.S_ISLNK(st.st_mode):
+            os.chmod(name, mode, dir_fd=dst)  # after chown, which clears set-id bits
+
+
+def _move_tree(root: int, m: oc.OciMount, tree: int) -> None:
+    """An id-mapped bind the runtime made (mountattr.idmapped_tree): moved onto its target."""
+    from pyrunc.linux import mountfd
+
+    if stat.S_ISDIR(os.fstat(tree).st_mode):
+        target = safepath.mkdirs_in(root, m.destination)
+    else:
+        target = safepath.create_file_in(root, m.destination)
+    try:
+        mountfd._move_mount(tree, target)
+    finally:
+        os.close(target)
+        os.close(tree)
+
+
+def _mount(root: int, m: oc.OciMount, a: InitArgs, moved: bool = False) -> None:
     flags = m.flags & ~(oc.MS_BIND | oc.MS_REC | oc.MS_REMOUNT)
-    if m.type == "bind":
+    if moved:
+        if flags:
+            _remount_bind(root, m.destination, flags)
+    elif m.type == "bind":
         _bind(root, m, a.cfg.bundle, flags)
     elif m.type == "cgroup":
         _mount_cgroup(root, m, a, flags)
@@ -281,14 +505,25 @@ def _mount(root: int, m: oc.OciMount, a: InitArgs) -> None:
                 pass
         target = safepath.mkdirs_in(root, m.destination)
         try:
-            sc.mount(m.source or m.type, fd_path(target), "cgroup2" if m.type == "cgroup2" else m.type, flags,
-                     m.data or None)
+            if m.tmpcopyup:
+                _tmpfs_copy_up(root, m, target, flags)
+            else:
+                sc.mount(m.source or m.type, fd_path(target), "cgroup2" if m.type == "cgroup2" else m.type, flags,
+                         m.data or None)
         finally:
             os.close(target)
     if m.propagation:
         fd = safepath.open_in(root, m.destination)
         try:
             sc.mount(None, fd_path(fd), None, m.propagation)
+        finally:
+            os.close(fd)
+    if m.attr_clear or m.attr_set:
+        from pyrunc.oci.mountattr import set_attributes
+
+        fd = safepath.open_in(root, m.destination)
+        try:
+            set_attributes(fd, m.attr_clear, m.attr_set, recursive=True)
         finally:
             os.close(fd)
 
@@ -308,12 +543,16 @@ def _bind(root: int, m: oc.OciMount, bundle: str, flags: int) -> None:
     finally:
         os.close(src)
     if flags:
-        # A bind takes its flags (ro, nosuid, nodev, noexec ...) from a remount of the new mount.
-        top = safepath.open_in(root, m.destination)
-        try:
-            sc.mount(None, fd_path(top), None, sc.MS_REMOUNT | sc.MS_BIND | flags)
-        finally:
-            os.close(top)
+        _remount_bind(root, m.destination, flags)
+
+
+def _remount_bind(root: int, destination: str, flags: int) -> None:
+    """A bind takes its flags (ro, nosuid, nodev, noexec ...) from a remount of the new mount."""
+    top = safepath.open_in(root, destination)
+    try:
+        sc.mount(None, fd_path(top), None, sc.MS_REMOUNT | sc.MS_BIND | flags)
+    finally:
+        os.close(top)
 
 
 def _mount_cgroup(root: int, m: oc.OciMount, a: InitArgs, flags: int) -> None:
@@ -349,10 +588,19 @@ def _mount_cgroup(root: int, m: oc.OciMount, a: InitArgs, flags: int) -> None:
 def _make_dev(root: int, cfg: oc.OciConfig) -> None:
     """runc's default nodes, the config's linux.devices, and the links of /dev (ptmx, fd, stdio, core)."""
     dev = safepath.mkdirs_in(root, "/dev")
+    # In a user namespace mknod is refused (CAP_MKNOD counts in the host's namespace only): the host's
+    # nodes are bound instead, as runc does.
+    in_userns = "user" in cfg.namespaces
     try:
         for name, (major, minor, mode) in rootfs.DEVICES.items():
-            rootfs._mknod_at(dev, name, mode | stat.S_IFCHR, os.makedev(major, minor))
+            if in_userns:
+                _bind_device(root, f"/dev/{name}")
+            else:
+                rootfs._mknod_at(dev, name, mode | stat.S_IFCHR, os.makedev(major, minor))
         for d in cfg.devices:
+            if in_userns:
+                _bind_device(root, d.path)
+                continue
             parent = safepath.mkdirs_in(root, os.path.dirname(d.path))
             try:
                 kind = {"c": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[d.kind]
@@ -368,6 +616,19 @@ def _make_dev(root: int, cfg: oc.OciConfig) -> None:
                 pass
     finally:
         os.close(dev)
+
+
+def _bind_device(root: int, path: str) -> None:
+    """The host's node at `path` bound onto a file made at the same path in the root."""
+    src = os.open(path, O_PATH | os.O_CLOEXEC)
+    try:
+        target = safepath.create_file_in(root, path, 0o600)
+        try:
+            mountfd.bind(src, target, recursive=False)
+        finally:
+            os.close(target)
+    finally:
+        os.close(src)
 
 
 def _terminal(a: InitArgs) -> None:

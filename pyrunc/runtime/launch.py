@@ -321,6 +321,24 @@ class Pending:
         finally:
             self._close()
 
+    def wait_for(self, marker: str) -> None:
+        """Wait for the init's {marker: ...} and keep the launch pending: pyrunc-oci's init asks for its
+        createRuntime hooks this way, then waits for answer(). An error or EOF before it is a LaunchError."""
+        try:
+            msg = self.reader.next()
+            if msg is None or marker not in msg:
+                raise LaunchError((msg or {}).get("stage", "create"), (msg or {}).get("error", "the container init died"))
+        except BaseException:
+            self.abort()
+            raise
+
+    def answer(self, data: bytes) -> None:
+        os.write(self.go_w, data)
+
+    def extend_deadline(self, seconds: float) -> None:
+        """Give the init longer than the handshake's deadline (pyrunc-oci: hooks with their own timeouts)."""
+        self.reader.deadline = max(self.reader.deadline, time.monotonic() + HANDSHAKE_TIMEOUT + seconds)
+
     def abort(self) -> None:
         if self.init_pid:
             _kill_and_reap(self.init_pid)

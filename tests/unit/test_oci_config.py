@@ -79,19 +79,53 @@ def test_mount_options_become_flags_and_data() -> None:
     ({"process__capabilities": {"bounding": ["CAP_NOPE"]}}, "process.capabilities.bounding[0]"),
     ({"process__oomScoreAdj": 5000}, "process.oomScoreAdj"),
     ({"process__apparmorProfile": "x"}, "process.apparmorProfile"),
+    ({"process__selinuxLabel": "x"}, "process.selinuxLabel"),
+    ({"linux__mountLabel": "x"}, "linux.mountLabel"),
+    ({"process__ioPriority": {"class": "IOPRIO_CLASS_NONE"}}, "process.ioPriority.class"),
+    ({"process__ioPriority": {"class": "IOPRIO_CLASS_BE", "priority": 8}}, "process.ioPriority.priority"),
+    ({"process__scheduler": {"policy": "SCHED_DEADLINE"}}, "process.scheduler.policy"),
+    ({"process__scheduler": {"policy": "SCHED_FIFO", "priority": 0}}, "process.scheduler.priority"),
+    ({"process__scheduler": {"policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_DL_OVERRUN"]}}, "process.scheduler.flags[0]"),
+    ({"process__scheduler": {"policy": "SCHED_OTHER", "nice": 20}}, "process.scheduler.nice"),
+    ({"linux__personality": {"domain": "LINUX64"}}, "linux.personality.domain"),
+    ({"linux__personality": {"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}}, "linux.personality.flags"),
     ({"mounts": [{"destination": "rel", "type": "tmpfs"}]}, "mounts[0].destination"),
     ({"mounts": [{"destination": "/x", "type": "nfs"}]}, "mounts[0].type"),
-    ({"mounts": [{"destination": "/x", "type": "bind", "source": "/y", "options": ["idmap"]}]}, "mounts[0].options[0]"),
-    ({"hooks": {"prestart": [{"path": "/bin/true"}]}}, "hooks"),
+    ({"mounts": [{"destination": "/x", "type": "bind", "source": "/y", "options": ["idmap"]}]}, "mounts[0].options"),
+    ({"mounts": [{"destination": "/x", "type": "tmpfs", "source": "t", "options": ["idmap"]}]}, "mounts[0].options"),
+    ({"mounts": [{"destination": "/x", "type": "bind", "source": "/y",
+                  "uidMappings": [{"containerID": 0, "hostID": 1, "size": 1}]}]}, "mounts[0].uidMappings"),
+    ({"mounts": [{"destination": "/x", "type": "bind", "source": "/y", "options": ["ridmap"],
+                  "uidMappings": [{"containerID": 0, "hostID": 1, "size": 1}]}]}, "mounts[0].gidMappings"),
+    ({"mounts": [{"destination": "/x", "type": "bind", "source": "/y", "options": ["tmpcopyup"]}]}, "mounts[0].options"),
+    ({"hooks": {"prestart": [{"path": "bin/true"}]}}, "hooks.prestart[0].path"),
+    ({"hooks": {"poststop": [{"path": "/bin/true", "timeout": 0}]}}, "hooks.poststop[0].timeout"),
+    ({"hooks": {"createRuntime": [{"path": "/bin/true", "env": ["X"]}]}}, "hooks.createRuntime[0].env[0]"),
     ({"linux__uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}, "linux.uidMappings"),
-    ({"linux__namespaces": [{"type": "user"}, {"type": "mount"}]}, "linux.namespaces[0].type"),
+    ({"linux__namespaces": [{"type": "user"}, {"type": "mount"}], "hostname": ""}, "linux.uidMappings"),
+    ({"linux__namespaces": [{"type": "user"}, {"type": "mount"}], "hostname": "",
+      "linux__uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}, "linux.gidMappings"),
+    ({"linux__namespaces": [{"type": "user", "path": "/proc/1/ns/user"}, {"type": "mount"}], "hostname": "",
+      "linux__uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}, "linux.uidMappings"),
+    ({"linux__uidMappings": [{"containerID": 0, "hostID": 1000, "size": 0}]}, "linux.uidMappings[0].size"),
+    ({"linux__timeOffsets": {"monotonic": {"secs": 1}}}, "linux.timeOffsets"),
+    ({"linux__namespaces": [{"type": "time"}, {"type": "mount"}], "hostname": "", "linux__timeOffsets": {"realtime": {"secs": 1}}},
+     "linux.timeOffsets.realtime"),
+    ({"linux__namespaces": [{"type": "mount", "path": "/proc/1/ns/mnt"}]}, "linux.namespaces[0].path"),
     ({"linux__namespaces": [{"type": "pid"}]}, "linux.namespaces"),
     ({"linux__namespaces": [{"type": "mount"}, {"type": "bogus"}]}, "linux.namespaces[1].type"),
     ({"linux__namespaces": [{"type": "mount"}, {"type": "net", "path": "x"}]}, "linux.namespaces[1].type"),
     ({"linux__namespaces": [{"type": "mount"}, {"type": "network", "path": "x"}]}, "linux.namespaces[1].path"),
     ({"linux__resources": {"memory": {"kernel": 1}}}, "linux.resources.memory.kernel"),
     ({"linux__resources": {"memory": {"limit": "1G"}}}, "linux.resources.memory.limit"),
-    ({"linux__resources": {"blockIO": {"weight": 10}}}, "linux.resources.blockIO"),
+    ({"linux__resources": {"blockIO": {"weight": 5}}}, "linux.resources.blockIO.weight"),
+    ({"linux__resources": {"blockIO": {"throttleReadBpsDevice": [{"major": 8, "rate": 1}]}}},
+     "linux.resources.blockIO.throttleReadBpsDevice[0].minor"),
+    ({"linux__resources": {"hugepageLimits": [{"pageSize": "2M", "limit": 1}]}}, "linux.resources.hugepageLimits[0].pageSize"),
+    ({"linux__resources": {"network": {"priorities": [{"name": "a b", "priority": 1}]}}},
+     "linux.resources.network.priorities[0].name"),
+    ({"linux__resources": {"unified": {"cgroup.procs": "1"}}}, "linux.resources.unified.cgroup.procs"),
+    ({"linux__resources": {"memory": {"swappiness": 101}}}, "linux.resources.memory.swappiness"),
     ({"linux__resources": {"devices": [{"allow": True, "type": "x", "access": "rwm"}]}}, "linux.resources.devices[0]"),
     ({"linux__seccomp": {"defaultAction": "SCMP_ACT_NOPE"}}, "linux.seccomp"),
     ({"linux__seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/x"}}, "linux.seccomp.listenerPath"),
@@ -156,10 +190,90 @@ def test_cgroup_files_as_runc_converts_them() -> None:
     assert cgroup.relative_path("", "abc") == "abc" and cgroup.relative_path("/a/b", "abc") == "a/b"
 
 
+def test_user_and_time_namespaces_are_kept() -> None:
+    from pyrunc.oci.userns import IdMap, host_id, map_text
+
+    cfg = decode(spec(linux__namespaces=[{"type": "mount"}, {"type": "user"}, {"type": "time"}],
+                      linux__uidMappings=[{"containerID": 0, "hostID": 100000, "size": 65536}],
+                      linux__gidMappings=[{"containerID": 0, "hostID": 200000, "size": 10}],
+                      linux__timeOffsets={"monotonic": {"secs": 86400}, "boottime": {"secs": -5, "nanosecs": 7}},
+                      hostname=""), "/b")
+    assert cfg.namespaces["user"] == "new" and cfg.namespaces["time"] == "new"
+    assert cfg.uid_map == (IdMap(0, 100000, 65536),) and map_text(cfg.gid_map) == "0 200000 10\n"
+    assert host_id(cfg.uid_map, 5) == 100005 and host_id(cfg.gid_map, 10) is None
+    assert cfg.time_offsets == (("boottime", -5, 7), ("monotonic", 86400, 0))
+
+
+def test_process_attributes_are_kept() -> None:
+    cfg = decode(spec(process__scheduler={"policy": "SCHED_RR", "priority": 10, "flags": ["SCHED_FLAG_RESET_ON_FORK"]},
+                      process__ioPriority={"class": "IOPRIO_CLASS_BE", "priority": 4},
+                      linux__personality={"domain": "LINUX32"}), "/b")
+    assert cfg.process.scheduler == config.Scheduler(2 | 0x40000000, 0, 10)
+    assert cfg.process.io_priority == (2, 4) and cfg.personality == 8
+    cfg = decode(spec(process__execCPUAffinity={"initial": "0-2,5", "final": "1"}), "/b")
+    assert cfg.process.cpu_affinity_initial == (0, 1, 2, 5) and cfg.process.cpu_affinity_final == (1,)
+    assert refused(spec(process__execCPUAffinity={"final": "3-1"})).startswith("process.execCPUAffinity.final:")
+    cfg = decode(spec(linux__memoryPolicy={"mode": "MPOL_INTERLEAVE", "nodes": "0-1", "flags": ["MPOL_F_STATIC_NODES"]}),
+                 "/b")
+    assert cfg.memory_policy == (3 | 1 << 15, (0, 1))
+    assert refused(spec(linux__memoryPolicy={"mode": "MPOL_BIND"})).startswith("linux.memoryPolicy.nodes:")
+    assert refused(spec(linux__memoryPolicy={"mode": "MPOL_X"})).startswith("linux.memoryPolicy.mode:")
+
+
+def test_more_resources_become_cgroup_files() -> None:
+    cfg = decode(spec(linux__resources={
+        "memory": {"swappiness": 10, "disableOOMKiller": True, "checkBeforeUpdate": True},
+        "cpu": {"burst": 1000, "idle": 1},
+        "blockIO": {"weight": 500, "weightDevice": [{"major": 8, "minor": 0, "weight": 300}],
+                    "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1000}],
+                    "throttleWriteIOPSDevice": [{"major": 8, "minor": 16, "rate": 30}]},
+        "hugepageLimits": [{"pageSize": "2MB", "limit": 4 << 20}],
+        "network": {"classID": 0x100001, "priorities": [{"name": "eth0", "priority": 5}]}}), "/b")
+    v1 = cgroup.v1_files(cfg.resources)
+    for row in (("memory", "memory.swappiness", "10"), ("memory", "memory.oom_control", "1"),
+                ("cpu", "cpu.cfs_burst_us", "1000"), ("blkio", "blkio.weight", "500"),
+                ("blkio", "blkio.weight_device", "8:0 300"), ("blkio", "blkio.throttle.read_bps_device", "8:0 1000"),
+                ("blkio", "blkio.throttle.write_iops_device", "8:16 30"),
+                ("hugetlb", "hugetlb.2MB.limit_in_bytes", str(4 << 20)), ("net_cls", "net_cls.classid", "1048577"),
+                ("net_prio", "net_prio.ifpriomap", "eth0 5")):
+        assert row in v1
+    with pytest.raises(CgroupError, match="linux.resources.memory.swappiness"):
+        cgroup._v2_more(cfg.resources, "/nonexistent")
+    res = config.Resources(blkio_weight=500, blkio_throttles=(("read_bps", 8, 0, 1000),),
+                           hugepages=(("2MB", 1 << 21),), unified=(("memory.high", "1000000"),))
+    assert cgroup._v2_more(res, "/nonexistent") == [("io.weight", "4950"), ("io.max", "8:0 rbps=1000"),
+                                                    ("hugetlb.2MB.max", str(1 << 21)), ("memory.high", "1000000")]
+    assert cgroup.v2_controllers(res)[-2:] == ["io", "hugetlb"]
+    with pytest.raises(CgroupError, match="linux.resources.unified: needs cgroup v2"):
+        cgroup.v1_files(res)
+
+
+def test_recursive_mount_words_become_mount_attributes() -> None:
+    from pyrunc.oci import mountattr as ma
+
+    assert ma.combine(["rro", "rnosuid"]) == (0, ma.MOUNT_ATTR_RDONLY | ma.MOUNT_ATTR_NOSUID)
+    assert ma.combine(["rro", "rrw"]) == (ma.MOUNT_ATTR_RDONLY, 0)
+    assert ma.combine(["rnoatime"]) == (ma.MOUNT_ATTR__ATIME, ma.MOUNT_ATTR_NOATIME)
+    assert ma.combine(["rnoatime", "rstrictatime"]) == (ma.MOUNT_ATTR__ATIME, ma.MOUNT_ATTR_STRICTATIME)
+    cfg = decode(spec(mounts=[{"destination": "/x", "type": "bind", "source": "/y", "options": ["rbind", "rro", "nosymfollow"]}]), "/b")
+    assert cfg.mounts[0].attr_set == ma.MOUNT_ATTR_RDONLY and cfg.mounts[0].flags & 256
+
+
+def test_hooks_are_kept_by_kind() -> None:
+    from pyrunc.oci.hooks import Hook, state_json
+
+    cfg = decode(spec(hooks={"createRuntime": [{"path": "/h", "args": ["h", "x"], "env": ["A=1"], "timeout": 5}],
+                             "poststop": [{"path": "/p"}]}), "/b")
+    assert cfg.hooks_of("createRuntime") == (Hook("/h", ("h", "x"), ("A=1",), 5),)
+    assert cfg.hooks_of("poststop") == (Hook("/p"),) and cfg.hooks_of("prestart") == ()
+    assert state_json("c", "stopped", 0, "/b", {}) == b'{"ociVersion": "1.0.2-dev", "id": "c", "status": "stopped", "bundle": "/b"}'
+
+
 def test_features_lists_only_what_is_handled() -> None:
     doc = features()
-    assert doc["hooks"] == [] and "user" not in doc["linux"]["namespaces"]
-    assert "rbind" in doc["mountOptions"] and "idmap" not in doc["mountOptions"]
+    assert "poststop" in doc["hooks"] and {"user", "time"} <= set(doc["linux"]["namespaces"])
+    assert "rbind" in doc["mountOptions"] and "rro" in doc["mountOptions"] and "idmap" in doc["mountOptions"]
+    assert "tmpcopyup" in doc["mountOptions"] and doc["linux"]["mountExtensions"]["idmap"]["enabled"]
 
 
 def test_cgroup_v2_group_made_and_written(tmp_path: Any) -> None:

@@ -145,6 +145,7 @@ class CriPod:
             raise CriError(f"container {meta.get('name')} attempt {meta.get('attempt', 0)} exists in sandbox {self.id}",
                            "ALREADY_EXISTS")
         spec_dict, volumes = tr.container_manifest(config, name, len(self.manifest["spec"].get("volumes", [])))
+        devices = tr.container_devices(config)
         security = tr.container_security(config, self.facts["config"], self.rt.cfg.seccomp_profile_root)
         resources, oom_score_adj = tr.container_resources(
             (config.get("linux") or {}).get("resources") or {}, "config.linux.resources")
@@ -170,7 +171,7 @@ class CriPod:
                                               {v["name"]: v["hostPath"]["path"] for v in volumes}, log_path,
                                               masked_paths=security.masked_paths,
                                               readonly_paths=security.readonly_paths,
-                                              oom_score_adj=oom_score_adj)
+                                              oom_score_adj=oom_score_adj, devices=devices)
         except CreateError as e:
             self._set_manifest(old)
             raise CriError(f"{e.reason}: {e.message}", "UNKNOWN") from None

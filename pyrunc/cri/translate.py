@@ -161,6 +161,24 @@ def container_manifest(config: Mapping, name: str, first_volume: int) -> tuple[M
     return container, volumes
 
 
+def container_devices(config: Mapping) -> list[tuple[str, str, str]]:
+    """(host path, container path, permissions) of a ContainerConfig's devices. Permissions are letters of
+    "rwm" (none given: "rwm", containerd's default); the runtime service looks the host node up (a missing
+    one fails the creation). A host directory (containerd gives every node under it) is not served."""
+    out = []
+    for i, d in enumerate(config.get("devices", [])):
+        host, inner = str(d.get("host_path") or ""), str(d.get("container_path") or "")
+        perms = str(d.get("permissions") or "rwm")
+        if not host.startswith("/"):
+            raise CriError(f"config.devices[{i}].host_path: {host!r} must be an absolute path")
+        if not inner.startswith("/") or ".." in inner.split("/"):
+            raise CriError(f"config.devices[{i}].container_path: {inner!r} must be an absolute path without '..'")
+        if set(perms) - set("rwm") or len(set(perms)) != len(perms):
+            raise CriError(f"config.devices[{i}].permissions: {perms!r} must be letters of 'rwm'")
+        out.append((host, inner, perms))
+    return out
+
+
 # ---------------------------------------------------------------------------------------------- security
 def _int64(wrapper: Any) -> int | None:
     """An Int64Value (`{"value": "1000"}`: protobuf's JSON writes int64 as a string), None when not set."""

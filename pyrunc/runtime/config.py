@@ -61,6 +61,20 @@ class CapabilitySets(NamedTuple):
     ambient: tuple[str, ...] = ()
 
 
+class DeviceNode(NamedTuple):
+    """A host device node made in the container at `path` (CRI's `devices`): its type ("c" or "b"), numbers,
+    mode and owner as on the host, and the access ("rwm" letters) its device cgroup rule allows."""
+
+    path: str
+    kind: str
+    major: int
+    minor: int
+    mode: int
+    uid: int
+    gid: int
+    access: str
+
+
 class ContainerConfig(NamedTuple):
     pod_key: str
     name: str
@@ -96,10 +110,12 @@ class ContainerConfig(NamedTuple):
     readonly_paths: tuple[str, ...] = ()
     privileged: bool = False
     oom_score_adj: int | None = None  # the caller's own value (CRI's request); None: the pod's cgroup plan's
+    devices: tuple[DeviceNode, ...] = ()  # host device nodes given to the container (CRI's request)
 
     def to_json(self) -> str:
         d = self._asdict()
         d["mounts"] = [m._asdict() for m in self.mounts]
+        d["devices"] = [n._asdict() for n in self.devices]
         d["namespaces"] = dict(self.namespaces)
         d["capabilities"] = self.capabilities._asdict()
         return json.dumps(d, sort_keys=True)
@@ -108,6 +124,7 @@ class ContainerConfig(NamedTuple):
     def from_json(text: str) -> "ContainerConfig":
         d = json.loads(text)
         d["mounts"] = tuple(Mount(**m) for m in d["mounts"])
+        d["devices"] = tuple(DeviceNode(**n) for n in d.get("devices", ()))
         for k in ("args", "additional_gids", "masked_paths", "readonly_paths"):
             d[k] = tuple(d.get(k, ()))
         d["env"] = tuple((k, v) for k, v in d["env"])

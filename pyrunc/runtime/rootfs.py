@@ -16,6 +16,7 @@ and /sys, after they are mounted.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import os
@@ -24,7 +25,7 @@ import stat
 from pyrunc.linux import mountfd, safepath
 from pyrunc.linux import syscalls as sc
 from pyrunc.linux.safepath import O_PATH, fd_path
-from pyrunc.runtime.config import ContainerConfig, Mount
+from pyrunc.runtime.config import ContainerConfig, DeviceNode, Mount
 from pyrunc.runtime.launch import LaunchError
 
 # Device nodes of a minimal /dev (runc's default set): name -> (major, minor, mode).
@@ -192,6 +193,21 @@ def mount_dev(root: int, shm: str, privileged: bool = False) -> None:
         os.close(dev)
 
 
+def make_device(root: int, node: DeviceNode) -> None:
+    """A device node the config gives (CRI's devices) at its path in the container, parents made beneath the
+    root (the path is the container's, so it is resolved inside it), as on the host (type, numbers, mode,
+    owner). It replaces what the path held (a default node of /dev: the request names its own)."""
+    parent = safepath.mkdirs_in(root, os.path.dirname(node.path) or "/")
+    try:
+        name = os.path.basename(node.path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=parent)
+        kind = stat.S_IFCHR if node.kind == "c" else stat.S_IFBLK
+        _mknod_at(parent, name, stat.S_IMODE(node.mode) | kind, os.makedev(node.major, node.minor), node.uid, node.gid)
+    finally:
+        os.close(parent)
+
+
 def _open_source(m: Mount, container: str) -> int:
     """An O_PATH descriptor of a bind mount's source.
 
@@ -290,6 +306,8 @@ def build_rootfs(cfg: ContainerConfig) -> None:
     try:
         mount_kernel_fs(root, cfg.privileged)
         mount_dev(root, cfg.shm, cfg.privileged)
+        for node in cfg.devices:
+            make_device(root, node)
         for m in cfg.mounts:
             mount_user(root, m, cfg.name)
         if any(m.destination == "/sys/fs/cgroup" and m.type == "tmpfs" for m in cfg.mounts):

@@ -26,12 +26,13 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from pyrunc.cgroups import detect
-from pyrunc.cgroups.devices import container_rules
+from pyrunc.cgroups.devices import DeviceRule, container_rules
 from pyrunc.cgroups.oom import apply_oom_score_adj
 from pyrunc.cgroups.plan import ContainerResources, PodCgroupPlan, PodLevelResources, describe_values, plan_pod
 from pyrunc.clock import Clock
@@ -45,7 +46,7 @@ from pyrunc.network import NetConfig, PortMapping, reclaim_stale, remove_bridge_
 from pyrunc.network import teardown_pod_network
 from pyrunc.network.files import read_host_resolv, render_hosts, render_resolv
 from pyrunc.runtime.attach import AttachPoint
-from pyrunc.runtime.config import ContainerConfig, Mount, SandboxFacts, cgroup_view_mounts, container_config
+from pyrunc.runtime.config import ContainerConfig, DeviceNode, Mount, SandboxFacts, cgroup_view_mounts, container_config
 from pyrunc.runtime.launch import LaunchError, Pending, Stdio, begin
 from pyrunc.runtime import envsources, exec_service
 from pyrunc.runtime.exec_service import ExecResult
@@ -106,6 +107,8 @@ class _Starting:
     console: socket.socket | None
     attach: dict[str, object] = field(default_factory=dict)  # record fields set at the cgroup attach
     oom_score_adj: int | None = None  # the config's own, else the plan's
+    device_rules: tuple[DeviceRule, ...] = ()  # allows for the config's own device nodes
+
 
 
 class RuntimeService:
@@ -283,12 +286,15 @@ class RuntimeService:
                          volumes: dict[str, str], log_path: str = "", *,
                          masked_paths: tuple[str, ...] | None = None,
                          readonly_paths: tuple[str, ...] | None = None,
-                         oom_score_adj: int | None = None) -> ContainerRecord:
+                         oom_score_adj: int | None = None,
+                         devices: Sequence[tuple[str, str, str]] = ()) -> ContainerRecord:
         """A new instance, CREATED: image resolved, fresh writable layer, config written. Its log goes to
         `log_path` when given (CRI's, under the sandbox's log directory), else to the pod's log directory.
         `masked_paths` and `readonly_paths`, when given, replace the defaults of a container that is not
         privileged (CRI's request carries its own lists); `oom_score_adj`, when given, replaces the one of
-        the pod's cgroup plan (CRI's request carries the kubelet's).
+        the pod's cgroup plan (CRI's request carries the kubelet's). `devices` are host device nodes
+        (host path, path in the container, access letters of "rwm") made in the container and allowed by its
+        device cgroup (CRI's request); a host path that is not a device node is a CreateContainerConfigError.
 
         Raises CreateError with the kubelet's reason (InvalidImageName, ErrImagePull,
         CreateContainerConfigError, CreateContainerError)."""
@@ -303,7 +309,7 @@ class RuntimeService:
             raise CreateError("ErrImagePull", e.message) from None
         try:
             cfg = self._container_config(pod, layout, spec, image, volumes, masked_paths, readonly_paths,
-                                         oom_score_adj)
+                                         oom_score_adj, tuple(host_device(*d) for d in devices))
         except ContainerConfigError as e:
             self.images.release(container_id)
             raise CreateError("CreateContainerConfigError", e.message) from None
@@ -321,7 +327,8 @@ class RuntimeService:
     def _container_config(self, pod: Pod, layout: PodLayout, spec: Container, image: Image,
                           volumes: dict[str, str], masked_paths: tuple[str, ...] | None = None,
                           readonly_paths: tuple[str, ...] | None = None,
-                          oom_score_adj: int | None = None) -> ContainerConfig:
+                          oom_score_adj: int | None = None,
+                          devices: tuple[DeviceNode, ...] = ()) -> ContainerConfig:
         # Fail closed: without verified sandbox facts the container is not created (never the host's namespaces).
         sandbox = sbx.verified_sandbox(layout, pod.spec, sbx.load_sandbox(layout))
         cdir = layout.container_dir(spec.name)
@@ -356,6 +363,8 @@ class RuntimeService:
                 cfg = cfg._replace(readonly_paths=readonly_paths)
         if oom_score_adj is not None:
             cfg = cfg._replace(oom_score_adj=oom_score_adj)
+        if devices:
+            cfg = cfg._replace(devices=devices)
         write_text(layout.container_config(spec.name), cfg.to_json())  # 0600: it holds the env
         return cfg
 
@@ -438,14 +447,17 @@ class RuntimeService:
             if in_r >= 0:
                 os.close(in_r)
         return _Starting(record, spec, pending, out_r, err_r, in_w, console[0] if console is not None else None,
-                         oom_score_adj=cfg.oom_score_adj)
+                         oom_score_adj=cfg.oom_score_adj,
+                         device_rules=tuple(DeviceRule(n.kind, n.major, n.minor, n.access, allow=True)
+                                            for n in cfg.devices))
 
     def _release(self, pod: Pod, layout: PodLayout, starting: _Starting,
                  plan: PodCgroupPlan) -> ContainerRecord | CreateError | None:
         """Into its cgroups, then let its init go; the failed record or error when that fails, else None."""
 
         def before_go(pid: int) -> None:
-            starting.attach.update(self._attach_cgroups(pod, layout, starting.spec, plan, pid, starting.oom_score_adj))
+            starting.attach.update(self._attach_cgroups(pod, layout, starting.spec, plan, pid, starting.oom_score_adj,
+                                                        starting.device_rules))
 
         try:
             starting.pending.release(before_go)
@@ -811,7 +823,8 @@ class RuntimeService:
 
     # ================================================================== cgroups of a container
     def _attach_cgroups(self, pod: Pod, layout: PodLayout, spec: Container, plan: PodCgroupPlan,
-                        pid: int, oom_score_adj: int | None = None) -> dict[str, object]:
+                        pid: int, oom_score_adj: int | None = None,
+                        device_rules: tuple[DeviceRule, ...] = ()) -> dict[str, object]:
         """Before the container's init may exec: its cgroup with its device rules, then oom_score_adj
         (clamped if refused). Returns the record fields it sets."""
         uid = pod.metadata.uid
@@ -820,7 +833,10 @@ class RuntimeService:
         # get them too); the pod's own group has none, as under the kubelet.
         security = spec.security_context
         privileged = bool(security and security.privileged)
-        self.cgroups.set_devices(uid, spec.name, container_rules(privileged))
+        # The container's own device nodes (CRI's devices) are exceptions to the default deny; a privileged
+        # container allows every device already.
+        rules = container_rules(privileged) + (() if privileged else device_rules)
+        self.cgroups.set_devices(uid, spec.name, rules)
         if not self.cgroups.version and not privileged:
             self._degraded(layout, "no usable cgroups: containers' access to device nodes is not restricted")
         self.cgroups.attach(pid, uid, spec.name)
@@ -933,3 +949,26 @@ def pod_level_of(pod: Pod) -> PodLevelResources | None:
 
     return PodLevelResources(get(res.requests, "cpu", True), get(res.limits, "cpu", True),
                              get(res.requests, "memory", False), get(res.limits, "memory", False))
+
+
+def host_device(host_path: str, container_path: str, access: str) -> DeviceNode:
+    """The device node at `host_path` on the host, to be made at `container_path` with `access` ("" = rwm, as
+    containerd's default). Its type, numbers, mode and owner are the host node's (containerd's DeviceFromPath)."""
+    access = access or "rwm"
+    if not access or set(access) - set("rwm") or len(set(access)) != len(access):
+        raise ContainerConfigError(f"device {host_path}: permissions {access!r} must be letters of 'rwm'")
+    if not container_path.startswith("/") or ".." in container_path.split("/"):
+        raise ContainerConfigError(f"device {host_path}: container path {container_path!r} must be absolute, "
+                                   "without '..'")
+    try:
+        info = os.stat(host_path)
+    except OSError as e:
+        raise ContainerConfigError(f"device {host_path}: {e.strerror} on the host") from None
+    if stat.S_ISCHR(info.st_mode):
+        kind = "c"
+    elif stat.S_ISBLK(info.st_mode):
+        kind = "b"
+    else:
+        raise ContainerConfigError(f"device {host_path}: not a character or block device on the host")
+    return DeviceNode(container_path, kind, os.major(info.st_rdev), os.minor(info.st_rdev), info.st_mode,
+                      info.st_uid, info.st_gid, "".join(a for a in "rwm" if a in access))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from pyrunc.cgroups.devices import DeviceRule
+from pyrunc.cgroups.raw import RawResources
 from pyrunc.errors import CgroupError
 
 # The file helpers live in files.py (pyrunc-oci loads them without the drivers' interface); the drivers
@@ -59,6 +60,8 @@ class CgroupDriver(Protocol):
     def setup_container(self, plan: PodCgroupPlan, name: str) -> None: ...
 
     def set_devices(self, pod_uid: str, name: str, rules: Sequence[DeviceRule]) -> None: ...
+
+    def set_raw(self, pod_uid: str, name: str, raw: RawResources, memory_limit: int | None) -> None: ...
 
     def attach(self, pid: int, pod_uid: str, name: str | None) -> None: ...
 

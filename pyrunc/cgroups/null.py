@@ -30,6 +30,9 @@ class NullDriver:
     def set_devices(self, pod_uid: str, name: str, rules: object) -> None:
         return None  # nothing can restrict devices here; `describe` says limits are not enforced
 
+    def set_raw(self, pod_uid: str, name: str, raw: object, memory_limit: int | None) -> None:
+        return None  # as for every limit here: `describe` says limits are not enforced
+
     def attach(self, pid: int, pod_uid: str, name: str | None) -> None:
         return None
 

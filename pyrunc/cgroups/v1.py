@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 from pyrunc.cgroups import base
 from pyrunc.cgroups.devices import ALLOW_ALL, DeviceRule, v1_writes
 from pyrunc.cgroups.plan import PodCgroupPlan, qos_dir, v1_files
+from pyrunc.cgroups.raw import RawResources, v1_raw_files
 from pyrunc.errors import CgroupError
 
 REQUIRED = ("cpu", "memory", "pids")
-OPTIONAL = ("cpuacct", "freezer", "devices")
+# cpuset and hugetlb as runc joins them for every container: a container's CPUs and memory nodes and its
+# huge page limits (CRI's requests) are written there; without them the groups inherit everything.
+OPTIONAL = ("cpuacct", "freezer", "devices", "cpuset", "hugetlb")
 FREEZE_ATTEMPTS = 200
 
 
@@ -88,6 +91,25 @@ class V1Driver:
                 os.makedirs(path, exist_ok=True)
             except OSError as e:
                 raise CgroupError(f"cannot create cgroup {path}: {e.strerror}", path=path) from e
+        if "cpuset" in self.mounts:
+            _fill_cpuset(self.mounts["cpuset"], rel)
+
+    def set_raw(self, pod_uid: str, name: str, raw: RawResources, memory_limit: int | None) -> None:
+        """The caller's own values (CRI's cpuset, memory+swap, huge pages) in the container's groups, after the
+        planned ones; `unified` has no v1 form (refused before it gets here)."""
+        if raw.unified:
+            raise CgroupError("raw cgroup v2 files (unified) cannot be written on cgroup v1")
+        rel = self._rel(pod_uid, name)
+        for controller_file, value in v1_raw_files(raw):
+            controller, filename = controller_file.split("/")
+            if controller not in self.mounts:
+                raise CgroupError(f"cannot set {filename}: the cgroup v1 {controller} controller is not mounted")
+            path = os.path.join(self.mounts[controller], rel, filename)
+            if not os.path.exists(path):
+                if controller == "hugetlb" and value == "0":
+                    continue  # a page size this host does not have: nothing to limit
+                raise CgroupError(f"cannot set {filename}: not offered by this host", path=path)
+            base.write(path, value)
 
     def setup_pod(self, plan: PodCgroupPlan) -> None:
         if plan.pod_uid in self.placed:
@@ -217,6 +239,19 @@ class V1Driver:
             for hierarchy in self._hierarchies():
                 for qos in ("burstable", "besteffort", ""):
                     base.rmdir_if_empty(os.path.join(hierarchy, self.parent, qos))
+
+
+def _fill_cpuset(root: str, rel: str) -> None:
+    """A new v1 cpuset group has no CPUs and no memory nodes, and no task may join it so: each group from the
+    hierarchy's root down to `rel` gets its parent's where it has none (runc does the same)."""
+    parent = root
+    for part in rel.strip("/").split("/"):
+        directory = os.path.join(parent, part)
+        for filename in ("cpuset.cpus", "cpuset.mems"):
+            path = os.path.join(directory, filename)
+            if os.path.exists(path) and not base.read(path).strip():
+                base.write(path, base.read(os.path.join(parent, filename)).strip())
+        parent = directory
 
 
 def _set_memory_limit(directory: str, value: str) -> None:

@@ -13,10 +13,14 @@ from dataclasses import dataclass, field
 
 from pyrunc.cgroups import base
 from pyrunc.cgroups.devices import DeviceRule, device_program
+from pyrunc.cgroups.raw import RawResources, v2_raw_files
 from pyrunc.cgroups.plan import PodCgroupPlan, qos_dir, v2_files
 from pyrunc.errors import CgroupError
 
 CONTROLLERS = ("cpu", "memory", "pids")
+# Enabled for the pods' groups where the kernel offers them (not required): a container's CPUs and memory nodes
+# and its huge page limits (CRI's requests) are written there.
+ENABLED = (*CONTROLLERS, "cpuset", "hugetlb")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +58,7 @@ class V2Driver:
     def _enable_controllers(self, directory: str) -> None:
         """Let the children of ``directory`` use cpu, memory and pids (those the kernel offers)."""
         available = base.read(os.path.join(directory, "cgroup.controllers")).split()
-        wanted = [c for c in CONTROLLERS if c in available]
+        wanted = [c for c in ENABLED if c in available]
         enabled = base.read(os.path.join(directory, "cgroup.subtree_control")).split()
         if any(c not in enabled for c in wanted):
             base.write(os.path.join(directory, "cgroup.subtree_control"), " ".join(f"+{c}" for c in wanted))
@@ -103,6 +107,20 @@ class V2Driver:
         self._make(directory)
         if name in plan.containers:
             self._write_values(directory, v2_files(plan.containers[name], self.weight_method, container=True))
+
+    def set_raw(self, pod_uid: str, name: str, raw: RawResources, memory_limit: int | None) -> None:
+        """The caller's own values (CRI's cpuset, swap, huge pages, unified files) in the container's group,
+        after the planned ones."""
+        directory = self._dir(pod_uid, name)
+        for filename, value in v2_raw_files(raw, memory_limit):
+            path = os.path.join(directory, filename)
+            if "/" in filename or filename.startswith("."):
+                raise CgroupError(f"cgroup file {filename!r}: not a file of the container's group", path=path)
+            if not os.path.exists(path):
+                if filename.startswith("hugetlb.") and value == "0":
+                    continue  # a page size this host does not have: nothing to limit
+                raise CgroupError(f"cannot set {filename}: not offered by this host's cgroup v2", path=path)
+            base.write(path, value)
 
     def set_devices(self, pod_uid: str, name: str, rules: Sequence[DeviceRule]) -> None:
         """The container's device rules as a BPF program on its group (before any task of it runs there)."""

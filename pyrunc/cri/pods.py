@@ -28,7 +28,7 @@ from pyrunc.clock import Clock
 from pyrunc.config import NodeConfig
 from pyrunc.cri import translate as tr
 from pyrunc.cri.translate import CriError
-from pyrunc.errors import PyruncError, SpecError
+from pyrunc.errors import CgroupError, PyruncError, SpecError
 from pyrunc.network import PortMapping
 from pyrunc.runtime.records import ContainerRecord, ContainerState
 from pyrunc.runtime.service import CreateError, RuntimeService, resources_of
@@ -147,8 +147,9 @@ class CriPod:
         spec_dict, volumes = tr.container_manifest(config, name, len(self.manifest["spec"].get("volumes", [])))
         devices = tr.container_devices(config)
         security = tr.container_security(config, self.facts["config"], self.rt.cfg.seccomp_profile_root)
-        resources, oom_score_adj = tr.container_resources(
-            (config.get("linux") or {}).get("resources") or {}, "config.linux.resources")
+        linux_resources = (config.get("linux") or {}).get("resources") or {}
+        resources, oom_score_adj = tr.container_resources(linux_resources, "config.linux.resources")
+        raw = tr.raw_resources(linux_resources, "config.linux.resources", self.rt.cgroups.version)
         spec_dict = {**spec_dict, "securityContext": security.container,
                      **({"resources": resources} if resources else {})}
         old = self.manifest
@@ -171,7 +172,7 @@ class CriPod:
                                               {v["name"]: v["hostPath"]["path"] for v in volumes}, log_path,
                                               masked_paths=security.masked_paths,
                                               readonly_paths=security.readonly_paths,
-                                              oom_score_adj=oom_score_adj, devices=devices)
+                                              oom_score_adj=oom_score_adj, devices=devices, raw_resources=raw)
         except CreateError as e:
             self._set_manifest(old)
             raise CriError(f"{e.reason}: {e.message}", "UNKNOWN") from None
@@ -179,6 +180,7 @@ class CriPod:
             "name": name, "metadata": {"name": str(meta.get("name")), "attempt": int(meta.get("attempt") or 0)},
             "image": spec_dict["image"], "labels": config.get("labels", {}),
             "annotations": config.get("annotations", {}), "mounts": config.get("mounts", []),
+            "resources": linux_resources,
         }
         self.save()
         return record.id
@@ -190,16 +192,21 @@ class CriPod:
         if entry is None:
             raise tr.not_found(f"container {container_id}")
         resources, _ = tr.container_resources(linux, "linux")
+        raw = tr.raw_resources(linux, "linux", self.rt.cgroups.version)
         spec = self.manifest["spec"]
         containers = [{**{k: v for k, v in c.items() if k != "resources"},
                        **({"resources": resources} if resources else {})} if c["name"] == entry["name"] else c
                       for c in spec["containers"]]
         self._set_manifest({**self.manifest, "spec": {**spec, "containers": containers}})
+        entry["resources"] = linux  # what ContainerStatus reports from now on
         self.save()
         record = self.record_of(container_id)
         if record is not None and record.state is ContainerState.RUNNING:
             container = next(c for c in self.pod.spec.containers if c.name == entry["name"])
-            self.rt.update_container_resources(self.pod, entry["name"], resources_of(container))
+            try:
+                self.rt.update_container_resources(self.pod, entry["name"], resources_of(container), raw)
+            except CgroupError as e:
+                raise CriError(f"linux: {e.message}", "UNKNOWN") from None
 
     def start_container(self, container_id: str) -> None:
         record = self.record_of(container_id)

@@ -13,9 +13,11 @@ after CRI's (name, attempt): the kubelet keeps an exited container while the nex
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
+from pyrunc.cgroups.raw import RawResources
 from pyrunc.errors import PyruncError
 
 SANDBOX_ANNOTATION = "cri.pyrunc.io/sandbox-id"  # the marker of a CRI-managed pod in its pod.json
@@ -330,8 +332,7 @@ def container_resources(linux: Mapping, path: str) -> tuple[Mapping, int | None]
     2; quota = milli * period / 1000); pyrunc's cgroup code does the same arithmetic from requests and limits,
     so the request is taken back to them (rounded up: the floor lost less than one share, so the same value
     comes out again). A memory request is not carried by CRI (the kubelet decided the pod's QoS class).
-    cpuset, unified and non-zero hugepage limits are refused: pyrunc does not write those files; the zero
-    hugepage limits a kubelet sends for each page size are accepted (pyrunc's pods get no huge pages)."""
+    The fields with no Pod API form are raw_resources'."""
     requests: dict[str, str] = {}
     limits: dict[str, str] = {}
     shares = int(linux.get("cpu_shares") or 0)
@@ -345,14 +346,6 @@ def container_resources(linux: Mapping, path: str) -> tuple[Mapping, int | None]
     memory = int(linux.get("memory_limit_in_bytes") or 0)
     if memory > 0:
         limits["memory"] = str(memory)
-    for field in ("cpuset_cpus", "cpuset_mems"):
-        if linux.get(field):
-            raise CriError(f"{path}.{field}: pyrunc does not pin CPUs or memory nodes", "UNIMPLEMENTED")
-    if linux.get("unified"):
-        raise CriError(f"{path}.unified: pyrunc does not write raw cgroup v2 files", "UNIMPLEMENTED")
-    for i, h in enumerate(linux.get("hugepage_limits", [])):
-        if int(h.get("limit") or 0):
-            raise CriError(f"{path}.hugepage_limits[{i}]: pyrunc does not give pods huge pages", "UNIMPLEMENTED")
     out: dict[str, Any] = {}
     if requests:
         out["requests"] = requests
@@ -360,6 +353,41 @@ def container_resources(linux: Mapping, path: str) -> tuple[Mapping, int | None]
         out["limits"] = limits
     oom = linux.get("oom_score_adj")
     return out, int(oom) if oom is not None else None
+
+
+_CPU_LIST = re.compile(r"^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$")
+_PAGE_SIZE = re.compile(r"^[0-9]+[KMG]B$")
+
+
+def raw_resources(linux: Mapping, path: str, cgroup_version: int) -> RawResources:
+    """The LinuxContainerResources fields written into the cgroup as given: cpuset_cpus/cpuset_mems,
+    memory_swap_limit_in_bytes (memory+swap, at least the memory limit; -1 unlimited), hugepage_limits (every
+    one, zeros included, as containerd writes them; a page size the host lacks is an error only when its limit
+    is not zero) and unified (cgroup v2 files; refused on a cgroup v1 node)."""
+    for field in ("cpuset_cpus", "cpuset_mems"):
+        value = str(linux.get(field) or "")
+        if value and not _CPU_LIST.match(value):
+            raise CriError(f"{path}.{field}: {value!r} is not a list such as 0-2,4")
+    swap = int(linux.get("memory_swap_limit_in_bytes") or 0)
+    memory = int(linux.get("memory_limit_in_bytes") or 0)
+    if swap < -1 or (swap > 0 and memory > 0 and swap < memory):
+        raise CriError(f"{path}.memory_swap_limit_in_bytes: {swap} must be -1 or at least memory_limit_in_bytes "
+                       f"({memory}): it is memory plus swap")
+    hugepages = []
+    for i, h in enumerate(linux.get("hugepage_limits", [])):
+        size = str(h.get("page_size") or "")
+        if not _PAGE_SIZE.match(size):
+            raise CriError(f"{path}.hugepage_limits[{i}].page_size: {size!r} is not a size such as 2MB")
+        hugepages.append((size, int(h.get("limit") or 0)))
+    unified = sorted((str(k), str(v)) for k, v in (linux.get("unified") or {}).items())
+    if unified and cgroup_version != 2:
+        raise CriError(f"{path}.unified: raw cgroup v2 files need a cgroup v2 node (this node's cgroups are "
+                       f"v{cgroup_version or ' (none)'})", "UNIMPLEMENTED")
+    for name, _ in unified:
+        if not name or "/" in name or name.startswith(".") or name.startswith("cgroup."):
+            raise CriError(f"{path}.unified: {name!r} is not a controller file of the container's group")
+    return RawResources(str(linux.get("cpuset_cpus") or ""), str(linux.get("cpuset_mems") or ""), swap,
+                        tuple(hugepages), tuple(unified))
 
 
 # ---------------------------------------------------------------------------------------------- stats

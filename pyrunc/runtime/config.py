@@ -12,6 +12,7 @@ import signal
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
+from pyrunc.cgroups.raw import RawResources
 from pyrunc.spec import downward
 
 # (kind, name) in the pod's namespace -> a ConfigMap or Secret, or None (runtime/envsources.py). The
@@ -111,11 +112,13 @@ class ContainerConfig(NamedTuple):
     privileged: bool = False
     oom_score_adj: int | None = None  # the caller's own value (CRI's request); None: the pod's cgroup plan's
     devices: tuple[DeviceNode, ...] = ()  # host device nodes given to the container (CRI's request)
+    raw_resources: RawResources = RawResources()  # cgroup values given as they are (CRI's cpuset, swap, ...)
 
     def to_json(self) -> str:
         d = self._asdict()
         d["mounts"] = [m._asdict() for m in self.mounts]
         d["devices"] = [n._asdict() for n in self.devices]
+        d["raw_resources"] = self.raw_resources.to_dict()
         d["namespaces"] = dict(self.namespaces)
         d["capabilities"] = self.capabilities._asdict()
         return json.dumps(d, sort_keys=True)
@@ -125,6 +128,7 @@ class ContainerConfig(NamedTuple):
         d = json.loads(text)
         d["mounts"] = tuple(Mount(**m) for m in d["mounts"])
         d["devices"] = tuple(DeviceNode(**n) for n in d.get("devices", ()))
+        d["raw_resources"] = RawResources.from_dict(d.get("raw_resources") or {})
         for k in ("args", "additional_gids", "masked_paths", "readonly_paths"):
             d[k] = tuple(d.get(k, ()))
         d["env"] = tuple((k, v) for k, v in d["env"])

@@ -34,6 +34,7 @@ from typing import Callable, Sequence
 from pyrunc.cgroups import detect
 from pyrunc.cgroups.devices import DeviceRule, container_rules
 from pyrunc.cgroups.oom import apply_oom_score_adj
+from pyrunc.cgroups.raw import RawResources
 from pyrunc.cgroups.plan import ContainerResources, PodCgroupPlan, PodLevelResources, describe_values, plan_pod
 from pyrunc.clock import Clock
 from pyrunc.config import NodeConfig
@@ -108,6 +109,7 @@ class _Starting:
     attach: dict[str, object] = field(default_factory=dict)  # record fields set at the cgroup attach
     oom_score_adj: int | None = None  # the config's own, else the plan's
     device_rules: tuple[DeviceRule, ...] = ()  # allows for the config's own device nodes
+    raw: RawResources = RawResources()  # the config's own cgroup values
 
 
 
@@ -287,7 +289,8 @@ class RuntimeService:
                          masked_paths: tuple[str, ...] | None = None,
                          readonly_paths: tuple[str, ...] | None = None,
                          oom_score_adj: int | None = None,
-                         devices: Sequence[tuple[str, str, str]] = ()) -> ContainerRecord:
+                         devices: Sequence[tuple[str, str, str]] = (),
+                         raw_resources: RawResources = RawResources()) -> ContainerRecord:
         """A new instance, CREATED: image resolved, fresh writable layer, config written. Its log goes to
         `log_path` when given (CRI's, under the sandbox's log directory), else to the pod's log directory.
         `masked_paths` and `readonly_paths`, when given, replace the defaults of a container that is not
@@ -295,6 +298,7 @@ class RuntimeService:
         the pod's cgroup plan (CRI's request carries the kubelet's). `devices` are host device nodes
         (host path, path in the container, access letters of "rwm") made in the container and allowed by its
         device cgroup (CRI's request); a host path that is not a device node is a CreateContainerConfigError.
+        `raw_resources` are cgroup values written as given after the planned ones (CRI's cpuset, swap, ...).
 
         Raises CreateError with the kubelet's reason (InvalidImageName, ErrImagePull,
         CreateContainerConfigError, CreateContainerError)."""
@@ -309,7 +313,7 @@ class RuntimeService:
             raise CreateError("ErrImagePull", e.message) from None
         try:
             cfg = self._container_config(pod, layout, spec, image, volumes, masked_paths, readonly_paths,
-                                         oom_score_adj, tuple(host_device(*d) for d in devices))
+                                         oom_score_adj, tuple(host_device(*d) for d in devices), raw_resources)
         except ContainerConfigError as e:
             self.images.release(container_id)
             raise CreateError("CreateContainerConfigError", e.message) from None
@@ -328,7 +332,8 @@ class RuntimeService:
                           volumes: dict[str, str], masked_paths: tuple[str, ...] | None = None,
                           readonly_paths: tuple[str, ...] | None = None,
                           oom_score_adj: int | None = None,
-                          devices: tuple[DeviceNode, ...] = ()) -> ContainerConfig:
+                          devices: tuple[DeviceNode, ...] = (),
+                          raw_resources: RawResources = RawResources()) -> ContainerConfig:
         # Fail closed: without verified sandbox facts the container is not created (never the host's namespaces).
         sandbox = sbx.verified_sandbox(layout, pod.spec, sbx.load_sandbox(layout))
         cdir = layout.container_dir(spec.name)
@@ -365,6 +370,8 @@ class RuntimeService:
             cfg = cfg._replace(oom_score_adj=oom_score_adj)
         if devices:
             cfg = cfg._replace(devices=devices)
+        if raw_resources:
+            cfg = cfg._replace(raw_resources=raw_resources)
         write_text(layout.container_config(spec.name), cfg.to_json())  # 0600: it holds the env
         return cfg
 
@@ -449,7 +456,8 @@ class RuntimeService:
         return _Starting(record, spec, pending, out_r, err_r, in_w, console[0] if console is not None else None,
                          oom_score_adj=cfg.oom_score_adj,
                          device_rules=tuple(DeviceRule(n.kind, n.major, n.minor, n.access, allow=True)
-                                            for n in cfg.devices))
+                                            for n in cfg.devices),
+                         raw=cfg.raw_resources)
 
     def _release(self, pod: Pod, layout: PodLayout, starting: _Starting,
                  plan: PodCgroupPlan) -> ContainerRecord | CreateError | None:
@@ -457,7 +465,7 @@ class RuntimeService:
 
         def before_go(pid: int) -> None:
             starting.attach.update(self._attach_cgroups(pod, layout, starting.spec, plan, pid, starting.oom_score_adj,
-                                                        starting.device_rules))
+                                                        starting.device_rules, starting.raw))
 
         try:
             starting.pending.release(before_go)
@@ -595,9 +603,10 @@ class RuntimeService:
              tty: bool = False) -> tuple[int, str]:
         return exec_service.exec_stream(exec_service.target(layout, name), argv, stdin=stdin, tty=tty)
 
-    def update_container_resources(self, pod: Pod, name: str, resources: ContainerResources) -> None:
-        """CRI UpdateContainerResources: the container's cgroup values computed anew from `resources`
-        (the pod's own group is the caller's to size, as the kubelet sizes it)."""
+    def update_container_resources(self, pod: Pod, name: str, resources: ContainerResources,
+                                   raw: RawResources = RawResources()) -> None:
+        """CRI UpdateContainerResources: the container's cgroup values computed anew from `resources`, then
+        `raw` written as given (the pod's own group is the caller's to size, as the kubelet sizes it)."""
         spec = pod.spec
         apps = [resources if c.name == name else resources_of(c) for c in spec.containers]
         inits = [resources if c.name == name else resources_of(c) for c in spec.init_containers]
@@ -606,6 +615,8 @@ class RuntimeService:
                         pod_level=pod_level_of(pod))
         if self.cgroups.version:
             self.cgroups.setup_container(plan, name)
+            if raw:
+                self.cgroups.set_raw(pod.metadata.uid, name, raw, resources.memory_limit)
 
     def container_stats(self, pod: Pod, name: str | None) -> ContainerStats:
         """CRI ContainerStats: CPU time and memory of the container's cgroup (`name` None: the pod's).
@@ -824,11 +835,14 @@ class RuntimeService:
     # ================================================================== cgroups of a container
     def _attach_cgroups(self, pod: Pod, layout: PodLayout, spec: Container, plan: PodCgroupPlan,
                         pid: int, oom_score_adj: int | None = None,
-                        device_rules: tuple[DeviceRule, ...] = ()) -> dict[str, object]:
+                        device_rules: tuple[DeviceRule, ...] = (),
+                        raw: RawResources = RawResources()) -> dict[str, object]:
         """Before the container's init may exec: its cgroup with its device rules, then oom_score_adj
         (clamped if refused). Returns the record fields it sets."""
         uid = pod.metadata.uid
         self.cgroups.setup_container(plan, spec.name)
+        if raw:
+            self.cgroups.set_raw(uid, spec.name, raw, resources_of(spec).memory_limit)
         # Device rules before the first task enters the group (exec'd processes join it later and
         # get them too); the pod's own group has none, as under the kubelet.
         security = spec.security_context

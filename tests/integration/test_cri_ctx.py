@@ -261,7 +261,7 @@ def test_container_resources_in_cgroupfs_and_updated_live(cri: Cri, tmp_path: Pa
         assert cgroup_file(pid, "cpu", "cpu.cfs_quota_us") == "150000"
         assert cgroup_file(pid, "cpu", "cpu.shares") == "1024"
     assert code_of(lambda: rt.UpdateContainerResources(pb.UpdateContainerResourcesRequest(
-        container_id=cid, linux=pb.LinuxContainerResources(cpuset_cpus="0")))) == grpc.StatusCode.UNIMPLEMENTED
+        container_id=cid, linux=pb.LinuxContainerResources(cpuset_cpus="zero")))) == grpc.StatusCode.INVALID_ARGUMENT
     assert code_of(lambda: rt.UpdateContainerResources(pb.UpdateContainerResourcesRequest(
         container_id="nope", linux=pb.LinuxContainerResources()))) == grpc.StatusCode.NOT_FOUND
 

@@ -70,3 +70,50 @@ def test_devices_made_in_the_container_and_allowed_by_its_cgroup(cri: Cri, tmp_p
     bad.devices.append(pb.Device(host_path="/dev/null", container_path="/dev/x", permissions="rwx"))
     assert code_of(lambda: rt.CreateContainer(pb.CreateContainerRequest(
         pod_sandbox_id=sandbox_id, config=bad, sandbox_config=config))) == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_cpuset_swap_and_huge_pages_in_cgroupfs_and_updated(cri: Cri, tmp_path: Path) -> None:  # noqa: F811
+    pb, rt = cri.pb, cri.rt
+    config = sandbox(pb, tmp_path / "logs", name="pin")
+    sandbox_id = run_sandbox(cri, config)
+    cri.node.remember_pids()
+    last = max(os.sched_getaffinity(0))
+    has_2mb = Path("/sys/kernel/mm/hugepages/hugepages-2048kB").is_dir()
+    container = sleeper(pb, "app", pb.LinuxContainerSecurityContext())
+    container.linux.resources.CopyFrom(pb.LinuxContainerResources(
+        cpu_shares=512, memory_limit_in_bytes=64 << 20, memory_swap_limit_in_bytes=96 << 20,
+        cpuset_cpus=str(last), cpuset_mems="0",
+        hugepage_limits=[pb.HugepageLimit(page_size="2MB", limit=(4 << 20) if has_2mb else 0)]))
+    pid = run(cri, sandbox_id, config, container)
+    # The kernel applies the cpuset: the container's process may run on that CPU only.
+    assert os.sched_getaffinity(pid) == {last}
+    assert cgroup_file(pid, "cpuset", "cpuset.cpus") == str(last)
+    assert cgroup_file(pid, "cpuset", "cpuset.mems") == "0"
+    if v2():
+        assert cgroup_file(pid, "memory", "memory.swap.max") == str(32 << 20)
+        if has_2mb:
+            assert cgroup_file(pid, "hugetlb", "hugetlb.2MB.max") == str(4 << 20)
+    else:
+        if Path("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists():
+            assert cgroup_file(pid, "memory", "memory.memsw.limit_in_bytes") == str(96 << 20)
+        if has_2mb:
+            assert cgroup_file(pid, "hugetlb", "hugetlb.2MB.limit_in_bytes") == str(4 << 20)
+
+    cid = _cid(cri, "app")
+    first = min(os.sched_getaffinity(0))
+    rt.UpdateContainerResources(pb.UpdateContainerResourcesRequest(container_id=cid, linux=pb.LinuxContainerResources(
+        cpu_shares=512, memory_limit_in_bytes=64 << 20, cpuset_cpus=str(first))))
+    assert cgroup_file(pid, "cpuset", "cpuset.cpus") == str(first)
+    assert os.sched_getaffinity(pid) == {first}
+    # A process exec'd later joins the same groups.
+    seen = rt.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["grep", "Cpus_allowed_list", "/proc/self/status"],
+                                          timeout=10))
+    assert seen.stdout.decode().split()[-1] == str(first), seen
+    unified = pb.LinuxContainerResources(unified={"memory.high": str(32 << 20)})
+    if v2():
+        rt.UpdateContainerResources(pb.UpdateContainerResourcesRequest(container_id=cid, linux=unified))
+        assert cgroup_file(pid, "memory", "memory.high") == str(32 << 20)
+    else:
+        with pytest.raises(grpc.RpcError) as info:
+            rt.UpdateContainerResources(pb.UpdateContainerResourcesRequest(container_id=cid, linux=unified))
+        assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED and "cgroup v2" in str(info.value.details())

@@ -172,7 +172,9 @@ class CriPod:
                                               {v["name"]: v["hostPath"]["path"] for v in volumes}, log_path,
                                               masked_paths=security.masked_paths,
                                               readonly_paths=security.readonly_paths,
-                                              oom_score_adj=oom_score_adj, devices=devices, raw_resources=raw)
+                                              oom_score_adj=oom_score_adj, devices=devices, raw_resources=raw,
+                                              username=security.username,
+                                              ambient_capabilities=security.ambient)
         except CreateError as e:
             self._set_manifest(old)
             raise CriError(f"{e.reason}: {e.message}", "UNKNOWN") from None
@@ -182,6 +184,8 @@ class CriPod:
             "annotations": config.get("annotations", {}), "mounts": config.get("mounts", []),
             "resources": linux_resources,
         }
+        uid, gid, groups = self.rt.container_identity(self.layout, name)
+        self.facts["containers"][record.id]["user"] = {"uid": uid, "gid": gid, "supplemental_groups": list(groups)}
         self.save()
         return record.id
 

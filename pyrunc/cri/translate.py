@@ -256,6 +256,8 @@ class ContainerSecurity:
     pod: Mapping
     masked_paths: tuple[str, ...] | None
     readonly_paths: tuple[str, ...] | None
+    username: str = ""  # run_as_username: the user the runtime looks up in the image's /etc/passwd
+    ambient: tuple[str, ...] = ()  # add_ambient_capabilities, as named in the request
 
 
 def container_security(config: Mapping, sandbox_config: Mapping, profile_root: str) -> ContainerSecurity:
@@ -286,9 +288,7 @@ def container_security(config: Mapping, sandbox_config: Mapping, profile_root: s
     if sc.get("no_new_privs"):
         out["allowPrivilegeEscalation"] = False  # pyrunc's rule: no_new_privs exactly when this is false
     caps = sc.get("capabilities") or {}
-    if caps.get("add_ambient_capabilities"):
-        raise CriError(f"{path}.capabilities.add_ambient_capabilities: ambient capabilities are not supported yet",
-                       "UNIMPLEMENTED")
+    ambient = tuple(str(c) for c in caps.get("add_ambient_capabilities", []))
     if caps.get("add_capabilities") or caps.get("drop_capabilities"):
         out["capabilities"] = {"add": [str(c) for c in caps.get("add_capabilities", [])],
                                "drop": [str(c) for c in caps.get("drop_capabilities", [])]}
@@ -313,7 +313,8 @@ def container_security(config: Mapping, sandbox_config: Mapping, profile_root: s
         for i, p in enumerate(paths or ()):
             if not p.startswith("/") or ".." in p.split("/"):
                 raise CriError(f"{path}.{field}[{i}]: {p!r} must be an absolute path without '..'")
-    return ContainerSecurity(out, pod, None if privileged else masked, None if privileged else readonly)
+    return ContainerSecurity(out, pod, None if privileged else masked, None if privileged else readonly,
+                             username if user is None else "", ambient)
 
 
 # ---------------------------------------------------------------------------------------------- resources
@@ -501,6 +502,14 @@ def container_status(record: Mapping, facts: Mapping) -> Mapping:
         "labels": facts.get("labels", {}), "annotations": facts.get("annotations", {}),
         "mounts": facts.get("mounts", []), "log_path": record.get("logPath", ""),
     }
+    # The LinuxContainerResources in effect (the creation's, then each UpdateContainerResources'), and the
+    # identity the process runs with, as containerd reports them.
+    if facts.get("resources"):
+        out["resources"] = {"linux": facts["resources"]}
+    user = facts.get("user")
+    if user:
+        out["user"] = {"linux": {"uid": user["uid"], "gid": user["gid"],
+                                 "supplemental_groups": list(user["supplemental_groups"])}}
     if state in ("CONTAINER_EXITED", "CONTAINER_UNKNOWN"):
         out.update(exit_code=int(record.get("exitCode") or 0), reason=str(record.get("reason") or ""),
                    message=str(record.get("message") or ""))

@@ -264,8 +264,11 @@ def container_config(pod: Any, container: Any, image: Any, facts: SandboxFacts, 
                      read_image_file: Callable[[str], bytes | None] = lambda path: None,
                      seccomp_profile_root: str = "", seccomp_default: bool = False, layer: str = "",
                      cgroup_mounts: Sequence[Mount] = (), cgroupns: bool = False,
-                     lookup: ObjectLookup = _no_objects) -> ContainerConfig:
+                     lookup: ObjectLookup = _no_objects, username: str = "") -> ContainerConfig:
     """Everything the launcher needs to start `container` of `pod`, decided up front.
+
+    `username`, when given, replaces the image's USER (CRI's run_as_username): looked up in the image's
+    /etc/passwd like the image's own, the securityContext's runAsGroup still applying.
 
     `read_image_file` returns a file of the image (resolved inside its root), for the user
     database; ContainerConfigError (runAsNonRoot) and UserLookupError (an unknown user) mean the
@@ -279,7 +282,7 @@ def container_config(pod: Any, container: Any, image: Any, facts: SandboxFacts, 
     from pyrunc.runtime.users import ImageUsers, resolve_identity
     from pyrunc.spec.model import pod_hostname  # here: `exec` reads a ContainerConfig without the model (~70 ms)
 
-    identity = resolve_identity(pod, container, image.user, ImageUsers(read_image_file))
+    identity = resolve_identity(pod, container, username or image.user, ImageUsers(read_image_file))
     cdir = layout.container_dir(container.name)
     layer = layer or f"{cdir}/rootfs"
 

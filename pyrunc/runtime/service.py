@@ -53,6 +53,7 @@ from pyrunc.runtime import envsources, exec_service
 from pyrunc.runtime.exec_service import ExecResult
 from pyrunc.runtime.records import ContainerRecord, ContainerState, ContainerStats, SandboxRecord, SandboxState
 from pyrunc.sandbox import sandbox as sbx
+from pyrunc.security.caps import with_ambient
 from pyrunc.spec.load import pod_from_dict
 from pyrunc.spec.model import Container, Pod, pod_hostname
 from pyrunc.spec.quantity import Quantity
@@ -290,7 +291,8 @@ class RuntimeService:
                          readonly_paths: tuple[str, ...] | None = None,
                          oom_score_adj: int | None = None,
                          devices: Sequence[tuple[str, str, str]] = (),
-                         raw_resources: RawResources = RawResources()) -> ContainerRecord:
+                         raw_resources: RawResources = RawResources(),
+                         username: str = "", ambient_capabilities: Sequence[str] = ()) -> ContainerRecord:
         """A new instance, CREATED: image resolved, fresh writable layer, config written. Its log goes to
         `log_path` when given (CRI's, under the sandbox's log directory), else to the pod's log directory.
         `masked_paths` and `readonly_paths`, when given, replace the defaults of a container that is not
@@ -299,6 +301,8 @@ class RuntimeService:
         (host path, path in the container, access letters of "rwm") made in the container and allowed by its
         device cgroup (CRI's request); a host path that is not a device node is a CreateContainerConfigError.
         `raw_resources` are cgroup values written as given after the planned ones (CRI's cpuset, swap, ...).
+        `username` replaces the image's USER (CRI's run_as_username), looked up in the image's /etc/passwd.
+        `ambient_capabilities` are raised in the process's ambient set (security/caps.py with_ambient).
 
         Raises CreateError with the kubelet's reason (InvalidImageName, ErrImagePull,
         CreateContainerConfigError, CreateContainerError)."""
@@ -313,7 +317,8 @@ class RuntimeService:
             raise CreateError("ErrImagePull", e.message) from None
         try:
             cfg = self._container_config(pod, layout, spec, image, volumes, masked_paths, readonly_paths,
-                                         oom_score_adj, tuple(host_device(*d) for d in devices), raw_resources)
+                                         oom_score_adj, tuple(host_device(*d) for d in devices), raw_resources,
+                                         username, tuple(ambient_capabilities))
         except ContainerConfigError as e:
             self.images.release(container_id)
             raise CreateError("CreateContainerConfigError", e.message) from None
@@ -333,7 +338,8 @@ class RuntimeService:
                           readonly_paths: tuple[str, ...] | None = None,
                           oom_score_adj: int | None = None,
                           devices: tuple[DeviceNode, ...] = (),
-                          raw_resources: RawResources = RawResources()) -> ContainerConfig:
+                          raw_resources: RawResources = RawResources(),
+                          username: str = "", ambient: tuple[str, ...] = ()) -> ContainerConfig:
         # Fail closed: without verified sandbox facts the container is not created (never the host's namespaces).
         sandbox = sbx.verified_sandbox(layout, pod.spec, sbx.load_sandbox(layout))
         cdir = layout.container_dir(spec.name)
@@ -360,7 +366,8 @@ class RuntimeService:
                                seccomp_profile_root=self.cfg.seccomp_profile_root,
                                seccomp_default=self.cfg.seccomp_default, layer=layer,
                                cgroup_mounts=cg_mounts, cgroupns=cgroupns,
-                               lookup=envsources.store_lookup(self.cfg.root, pod.metadata.namespace))
+                               lookup=envsources.store_lookup(self.cfg.root, pod.metadata.namespace),
+                               username=username)
         if not cfg.privileged:
             if masked_paths is not None:
                 cfg = cfg._replace(masked_paths=masked_paths)
@@ -372,6 +379,8 @@ class RuntimeService:
             cfg = cfg._replace(devices=devices)
         if raw_resources:
             cfg = cfg._replace(raw_resources=raw_resources)
+        if ambient:
+            cfg = cfg._replace(capabilities=with_ambient(cfg.capabilities, ambient))
         write_text(layout.container_config(spec.name), cfg.to_json())  # 0600: it holds the env
         return cfg
 
@@ -602,6 +611,11 @@ class RuntimeService:
     def exec(layout: PodLayout, name: str, argv: Sequence[str], stdin: bool = False,
              tty: bool = False) -> tuple[int, str]:
         return exec_service.exec_stream(exec_service.target(layout, name), argv, stdin=stdin, tty=tty)
+
+    def container_identity(self, layout: PodLayout, name: str) -> tuple[int, int, tuple[int, ...]]:
+        """(uid, gid, supplementary groups) the container `name` runs with, from its config."""
+        cfg = ContainerConfig.from_json(_read_text(layout.container_config(name)))
+        return cfg.uid, cfg.gid, cfg.additional_gids
 
     def update_container_resources(self, pod: Pod, name: str, resources: ContainerResources,
                                    raw: RawResources = RawResources()) -> None:

@@ -128,3 +128,28 @@ def capability_sets(security_context: Any, uid: int, all_caps: Iterable[str] = C
         bounding = by_number(current)
     effective = bounding if uid == 0 else ()
     return CapabilitySets(bounding=bounding, effective=effective, permitted=effective, inheritable=(), ambient=())
+
+
+def with_ambient(sets: "CapabilitySets", names: Iterable[str]) -> "CapabilitySets":
+    """`sets` with ambient capabilities `names` (CRI's add_ambient_capabilities): each in the inheritable and
+    ambient sets, as containerd's WithAmbientCapabilities sets both, and in permitted and effective, where the
+    kernel puts the ambient set at execve for any user (so a non-root process holds them; the kernel raises an
+    ambient capability only when it is permitted and inheritable). One outside the bounding set cannot be held:
+    ContainerConfigError."""
+    from pyrunc.errors import ContainerConfigError
+
+    wanted: list[str] = []
+    for name in names:
+        full = canonical(name)
+        if full is None or full == "ALL":
+            raise ContainerConfigError(f"ambient capability {name!r}: not a capability name")
+        if full not in sets.bounding:
+            raise ContainerConfigError(f"ambient capability {full}: not in the container's bounding set "
+                                       "(add it to the capabilities too)")
+        wanted.append(full)
+    if not wanted:
+        return sets
+    ambient = by_number(wanted)
+    return sets._replace(inheritable=ambient, ambient=ambient,
+                         permitted=by_number({*sets.permitted, *ambient}),
+                         effective=by_number({*sets.effective, *ambient}))

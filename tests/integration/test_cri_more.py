@@ -117,3 +117,57 @@ def test_cpuset_swap_and_huge_pages_in_cgroupfs_and_updated(cri: Cri, tmp_path: 
         with pytest.raises(grpc.RpcError) as info:
             rt.UpdateContainerResources(pb.UpdateContainerResourcesRequest(container_id=cid, linux=unified))
         assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED and "cgroup v2" in str(info.value.details())
+
+
+CAP_NET_BIND_SERVICE = 10
+
+
+def test_container_status_user_and_resources_run_as_username_and_ambient_caps(cri: Cri, tmp_path: Path) -> None:  # noqa: F811
+    pb, rt = cri.pb, cri.rt
+    config = sandbox(pb, tmp_path / "logs", name="who")
+    sandbox_id = run_sandbox(cri, config)
+    cri.node.remember_pids()
+    # busybox's /etc/passwd has www-data (33:33): the name is looked up in the image, as containerd does.
+    named = sleeper(pb, "named", pb.LinuxContainerSecurityContext(run_as_username="www-data",
+                                                                  supplemental_groups=[3000]))
+    named.linux.resources.CopyFrom(pb.LinuxContainerResources(cpu_shares=256, memory_limit_in_bytes=32 << 20,
+                                                              oom_score_adj=900))
+    pid = run(cri, sandbox_id, config, named)
+    st = status_of(pid)
+    assert st["Uid"].split()[0] == "33" and st["Gid"].split()[0] == "33", st
+    cid = _cid(cri, "named")
+    status = rt.ContainerStatus(pb.ContainerStatusRequest(container_id=cid)).status
+    assert status.user.linux.uid == 33 and status.user.linux.gid == 33
+    assert sorted(status.user.linux.supplemental_groups) == sorted(int(g) for g in st["Groups"].split())
+    assert 3000 in status.user.linux.supplemental_groups
+    assert status.resources.linux.cpu_shares == 256 and status.resources.linux.memory_limit_in_bytes == 32 << 20
+    rt.UpdateContainerResources(pb.UpdateContainerResourcesRequest(container_id=cid, linux=pb.LinuxContainerResources(
+        cpu_shares=512, memory_limit_in_bytes=48 << 20)))
+    status = rt.ContainerStatus(pb.ContainerStatusRequest(container_id=cid)).status
+    assert status.resources.linux.cpu_shares == 512 and status.resources.linux.memory_limit_in_bytes == 48 << 20
+
+    unknown = sleeper(pb, "unknown", pb.LinuxContainerSecurityContext(run_as_username="no-such-user"))
+    with pytest.raises(grpc.RpcError) as info:
+        rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=sandbox_id, config=unknown, sandbox_config=config))
+    assert "no-such-user" in str(info.value.details()), info.value.details()
+
+    # A non-root process keeps an ambient capability across execve: in CapAmb, and so in CapEff.
+    ambient = sleeper(pb, "ambient", pb.LinuxContainerSecurityContext(
+        run_as_user=pb.Int64Value(value=1000),
+        capabilities=pb.Capability(add_ambient_capabilities=["NET_BIND_SERVICE"])))
+    pid = run(cri, sandbox_id, config, ambient)
+    st = status_of(pid)
+    assert int(st["CapAmb"], 16) == 1 << CAP_NET_BIND_SERVICE, st
+    assert int(st["CapEff"], 16) == 1 << CAP_NET_BIND_SERVICE and int(st["CapPrm"], 16) == 1 << CAP_NET_BIND_SERVICE
+    # An exec'd process gets it too, and binds a port below the sandbox's unprivileged start (81).
+    bound = rt.ExecSync(pb.ExecSyncRequest(container_id=_cid(cri, "ambient"), cmd=[
+        "sh", "-c", "grep CapAmb /proc/self/status; nc -l -p 80 & "
+        "for i in $(seq 100); do netstat -ltn | grep -q ':80 ' && break; sleep 0.1; done; "  # poll for the bind
+        "netstat -ltn | grep -c ':80 '; kill %1"], timeout=20))
+    assert f"{1 << CAP_NET_BIND_SERVICE:016x}" in bound.stdout.decode(), bound
+    assert bound.stdout.decode().split()[-1] == "1", bound
+    outside = sleeper(pb, "outside", pb.LinuxContainerSecurityContext(
+        capabilities=pb.Capability(add_ambient_capabilities=["SYS_ADMIN"])))
+    with pytest.raises(grpc.RpcError) as info:
+        rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=sandbox_id, config=outside, sandbox_config=config))
+    assert "CAP_SYS_ADMIN" in str(info.value.details()), info.value.details()

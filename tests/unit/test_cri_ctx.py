@@ -73,7 +73,7 @@ def test_refusals_name_the_field() -> None:
     assert security({"run_as_username": "nobody", "run_as_group": {"value": "1"}}).container == \
         {"runAsGroup": 1, "seccompProfile": {"type": "Unconfined"}}
     for sc in ({"selinux_options": {"type": "spc_t"}}, {"apparmor": {"profile_type": "Localhost"}},
-               {"apparmor_profile": "localhost/x"}, {"capabilities": {"add_ambient_capabilities": ["NET_RAW"]}},
+               {"apparmor_profile": "localhost/x"},
                {"namespace_options": {"pid": "NODE"}}):
         with pytest.raises(tr.CriError) as e:
             security(sc)

@@ -58,3 +58,42 @@ def test_raw_resources_of_linux_container_resources() -> None:
                        ({"unified": {"../x": "1"}}, "unified"), ({"unified": {"cgroup.procs": "1"}}, "unified")):
         with pytest.raises(tr.CriError, match=rf"^r.{field}"):
             tr.raw_resources(bad, "r", 2)
+
+
+def test_run_as_username_and_ambient_capabilities_are_handed_on() -> None:
+    sandbox = {"linux": {"security_context": {}}}
+    sec = tr.container_security({"linux": {"security_context": {
+        "run_as_username": "www-data", "capabilities": {"add_ambient_capabilities": ["NET_BIND_SERVICE"]}}}},
+        sandbox, "/var/lib/kubelet/seccomp")
+    assert sec.username == "www-data" and sec.ambient == ("NET_BIND_SERVICE",)
+    assert "runAsUser" not in sec.container
+
+
+def test_ambient_capabilities_join_the_sets_a_process_holds() -> None:
+    from pyrunc.errors import ContainerConfigError
+    from pyrunc.runtime.config import CapabilitySets
+    from pyrunc.security.caps import with_ambient
+
+    nonroot = CapabilitySets(bounding=("CAP_CHOWN", "CAP_NET_BIND_SERVICE"))
+    got = with_ambient(nonroot, ["net_bind_service"])
+    assert got.ambient == got.inheritable == got.effective == got.permitted == ("CAP_NET_BIND_SERVICE",)
+    assert got.bounding == nonroot.bounding
+    root = CapabilitySets(bounding=("CAP_CHOWN", "CAP_NET_BIND_SERVICE"), effective=("CAP_CHOWN", "CAP_NET_BIND_SERVICE"),
+                          permitted=("CAP_CHOWN", "CAP_NET_BIND_SERVICE"))
+    assert with_ambient(root, ["CAP_NET_BIND_SERVICE"]).permitted == root.permitted
+    assert with_ambient(root, []) == root
+    with pytest.raises(ContainerConfigError, match="CAP_NET_ADMIN: not in the container's bounding set"):
+        with_ambient(nonroot, ["NET_ADMIN"])
+    with pytest.raises(ContainerConfigError, match="not a capability name"):
+        with_ambient(nonroot, ["ALL"])
+
+
+def test_container_status_reports_resources_and_user() -> None:
+    record = {"id": "c1", "state": "RUNNING", "createdAt": 1.0}
+    facts = {"metadata": {"name": "app"}, "image": "busybox", "resources": {"cpu_shares": "512", "cpuset_cpus": "1"},
+             "user": {"uid": 33, "gid": 33, "supplemental_groups": [33, 3000]}}
+    status = tr.container_status(record, facts)
+    assert status["resources"] == {"linux": {"cpu_shares": "512", "cpuset_cpus": "1"}}
+    assert status["user"] == {"linux": {"uid": 33, "gid": 33, "supplemental_groups": [33, 3000]}}
+    older = tr.container_status(record, {"metadata": {"name": "app"}, "image": "busybox"})
+    assert "resources" not in older and "user" not in older

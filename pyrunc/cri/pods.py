@@ -205,6 +205,8 @@ class CriPod:
         entry["resources"] = linux  # what ContainerStatus reports from now on
         self.save()
         record = self.record_of(container_id)
+        if record is not None and record.state is ContainerState.CREATED:
+            self.rt.set_created_raw_resources(self.layout, record, raw)  # its start writes them
         if record is not None and record.state is ContainerState.RUNNING:
             container = next(c for c in self.pod.spec.containers if c.name == entry["name"])
             try:

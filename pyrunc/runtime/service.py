@@ -612,6 +612,16 @@ class RuntimeService:
              tty: bool = False) -> tuple[int, str]:
         return exec_service.exec_stream(exec_service.target(layout, name), argv, stdin=stdin, tty=tty)
 
+    def set_created_raw_resources(self, layout: PodLayout, record: ContainerRecord, raw: RawResources) -> None:
+        """A CREATED instance's own cgroup values replaced before it starts (CRI UpdateContainerResources)."""
+        cfg = self._created.get(record.id)
+        if cfg is None:  # created by an earlier supervisor
+            cfg = ContainerConfig.from_json(_read_text(layout.container_config(record.name)))
+        cfg = cfg._replace(raw_resources=raw)
+        write_text(layout.container_config(record.name), cfg.to_json())
+        if record.id in self._created:
+            self._created[record.id] = cfg
+
     def container_identity(self, layout: PodLayout, name: str) -> tuple[int, int, tuple[int, ...]]:
         """(uid, gid, supplementary groups) the container `name` runs with, from its config."""
         cfg = ContainerConfig.from_json(_read_text(layout.container_config(name)))

@@ -109,6 +109,15 @@ def test_cpuset_swap_and_huge_pages_in_cgroupfs_and_updated(cri: Cri, tmp_path: 
     seen = rt.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["grep", "Cpus_allowed_list", "/proc/self/status"],
                                           timeout=10))
     assert seen.stdout.decode().split()[-1] == str(first), seen
+    # Updated while created: its start writes the new values.
+    later = sleeper(pb, "later", pb.LinuxContainerSecurityContext())
+    later.linux.resources.CopyFrom(pb.LinuxContainerResources(cpu_shares=512, cpuset_cpus=str(last)))
+    later_id = rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=sandbox_id, config=later,
+                                                            sandbox_config=config)).container_id
+    rt.UpdateContainerResources(pb.UpdateContainerResourcesRequest(container_id=later_id, linux=pb.LinuxContainerResources(
+        cpu_shares=512, cpuset_cpus=str(first))))
+    rt.StartContainer(pb.StartContainerRequest(container_id=later_id))
+    assert os.sched_getaffinity(cri.node.container_pid("pin", "later")) == {first}
     unified = pb.LinuxContainerResources(unified={"memory.high": str(32 << 20)})
     if v2():
         rt.UpdateContainerResources(pb.UpdateContainerResourcesRequest(container_id=cid, linux=unified))

@@ -114,8 +114,8 @@ def test_cpuset_swap_and_huge_pages_in_cgroupfs_and_updated(cri: Cri, tmp_path: 
     later.linux.resources.CopyFrom(pb.LinuxContainerResources(cpu_shares=512, cpuset_cpus=str(last)))
     later_id = rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=sandbox_id, config=later,
                                                             sandbox_config=config)).container_id
-    rt.UpdateContainerResources(pb.UpdateContainerResourcesRequest(container_id=later_id, linux=pb.LinuxContainerResources(
-        cpu_shares=512, cpuset_cpus=str(first))))
+    rt.UpdateContainerResources(pb.UpdateContainerResourcesRequest(
+        container_id=later_id, linux=pb.LinuxContainerResources(cpu_shares=512, cpuset_cpus=str(first))))
     rt.StartContainer(pb.StartContainerRequest(container_id=later_id))
     assert os.sched_getaffinity(cri.node.container_pid("pin", "later")) == {first}
     unified = pb.LinuxContainerResources(unified={"memory.high": str(32 << 20)})
@@ -131,7 +131,7 @@ def test_cpuset_swap_and_huge_pages_in_cgroupfs_and_updated(cri: Cri, tmp_path: 
 CAP_NET_BIND_SERVICE = 10
 
 
-def test_container_status_user_and_resources_run_as_username_and_ambient_caps(cri: Cri, tmp_path: Path) -> None:  # noqa: F811
+def test_status_user_and_resources_run_as_username_ambient_caps(cri: Cri, tmp_path: Path) -> None:  # noqa: F811
     pb, rt = cri.pb, cri.rt
     config = sandbox(pb, tmp_path / "logs", name="who")
     sandbox_id = run_sandbox(cri, config)

@@ -78,8 +78,8 @@ def test_ambient_capabilities_join_the_sets_a_process_holds() -> None:
     got = with_ambient(nonroot, ["net_bind_service"])
     assert got.ambient == got.inheritable == got.effective == got.permitted == ("CAP_NET_BIND_SERVICE",)
     assert got.bounding == nonroot.bounding
-    root = CapabilitySets(bounding=("CAP_CHOWN", "CAP_NET_BIND_SERVICE"), effective=("CAP_CHOWN", "CAP_NET_BIND_SERVICE"),
-                          permitted=("CAP_CHOWN", "CAP_NET_BIND_SERVICE"))
+    both = ("CAP_CHOWN", "CAP_NET_BIND_SERVICE")
+    root = CapabilitySets(bounding=both, effective=both, permitted=both)
     assert with_ambient(root, ["CAP_NET_BIND_SERVICE"]).permitted == root.permitted
     assert with_ambient(root, []) == root
     with pytest.raises(ContainerConfigError, match="CAP_NET_ADMIN: not in the container's bounding set"):

@@ -30,6 +30,7 @@ from pyrunc.store.supervisor import daemon_json
 
 START_TIMEOUT = 120.0  # a slow or loaded machine (the QEMU guest under TCG) needs long for a cold start
 HANDOVER_TIMEOUT = 60.0  # for the old supervisor to exit after it handed over (it only closes files)
+RECONNECT_TIMEOUT = 30.0  # for an exiting supervisor's connections to stop being dropped (see request)
 _checked: set[str] = set()  # roots whose supervisor this process found of its own build
 
 
@@ -187,11 +188,16 @@ def request(cfg: NodeConfig, msg: dict[str, Any]) -> dict[str, Any]:
     as the same PyruncError class the supervisor raised."""
     from pyrunc.supervisor import protocol  # noqa: PLC0415 - `pyrunc get` imports this module and needs none of it
     _ensure_own_build(cfg)
-    for attempt in range(5):
+    deadline = time.monotonic() + RECONNECT_TIMEOUT
+    attempt = 0
+    while attempt < 5 or time.monotonic() < deadline:
+        attempt += 1
         reply = _exchange(cfg, _stamped(msg))
         if reply is None:
-            # The daemon was exiting as we connected; the next attempt starts a new one.
-            time.sleep(0.05 * (attempt + 1))
+            # The daemon was exiting as we connected (its last pod just went): a connection it had accepted
+            # is dropped unread. Its teardown (bridge, NAT table) can take a while on a busy host, and until its
+            # socket closes a new connection may meet the same fate: try again until a new one answers.
+            time.sleep(min(0.05 * attempt, 0.5))
             continue
         if _handed_over(cfg, reply):
             continue

@@ -202,24 +202,13 @@ def _exchange(root: str, data: bytes) -> dict[str, object] | None:
     return decode(buf)
 
 
-class _Context:
-    """What _json's C scanner reads from json.JSONDecoder: json.loads without json's imports."""
-
-    strict = True
-    object_hook = None
-    object_pairs_hook = None
-    parse_float = float
-    parse_int = int
-    parse_constant = float  # NaN, Infinity, -Infinity: float() reads all three
-
-
 def decode(data: bytes) -> dict[str, object] | None:
     """A reply line as json.loads reads it; None when it is not one JSON object."""
-    from _json import make_scanner
+    from pyrunc.cli.cjson import scan
 
     text = data.decode("utf-8", "replace").strip()
     try:
-        value, end = make_scanner(_Context())(text, 0)  # type: ignore[arg-type]  # a duck of JSONDecoder
+        value, end = scan(text)
     except (StopIteration, ValueError):
         return None
     return value if isinstance(value, dict) and end == len(text) else None

@@ -23,6 +23,8 @@ import os
 import sys
 import time
 
+from pyrunc.cli.cjson import scan
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing; mypy reads any name TYPE_CHECKING as true
 if TYPE_CHECKING:
     from typing import Any
@@ -281,34 +283,15 @@ def pid_alive(pid: int, start_time: int | None) -> bool:
     return start_time is None or int(rest[19]) == start_time
 
 
-# --- JSON without the json package (it imports re: ~5-10 ms) ------------------------------------------------
-class _Context:
-    """What _json.make_scanner reads from a JSONDecoder: json.loads' defaults."""
-
-    strict = True
-    object_hook = None
-    object_pairs_hook = None
-    parse_float = float
-    parse_int = int
-    parse_constant = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}.__getitem__
-
-
-_scan = None
-
-
+# --- JSON without the json package (it imports re: ~5-10 ms): cli/cjson.py ------------------------------------
 def loads(data: bytes) -> Any:
     """json.loads(data), through json's own C scanner. A document in the form pyrunc writes (UTF-8, starting
     with { or [, nothing but whitespace after it) is read here; anything else goes to json.loads itself, so
     the result, or the ValueError, is always json.loads'."""
-    global _scan
     try:
         text = data.decode()
         if text[:1] in ("{", "["):
-            if _scan is None:
-                from _json import make_scanner  # json.scanner's c_make_scanner
-
-                _scan = make_scanner(_Context())  # type: ignore[arg-type]  # typeshed: a JSONDecoder; it reads these fields
-            obj, end = _scan(text, 0)
+            obj, end = scan(text)
             if not text[end:].strip(" \t\n\r"):
                 return obj
     except Exception:  # noqa: BLE001 - json.loads below gives the exact answer or error

@@ -25,8 +25,8 @@ from typing import Any, Iterator
 
 from pyrunc.cri import spdy
 from pyrunc.cri import websocket as ws
+from pyrunc.cri.conn import CHUNK, UpgradedConn
 
-CHUNK = 65536
 STREAM_TIMEOUT = 30.0  # seconds to wait for the client's streams, as the kubelet's stream creation timeout
 # X-Stream-Protocol-Version values, in the kubelet's order of preference (v5 is WebSocket's only).
 REMOTECOMMAND_PROTOCOLS = ("v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io")
@@ -34,26 +34,17 @@ PORTFORWARD_PROTOCOLS = ("portforward.k8s.io",)
 CHANNELS = {"stdin": ws.STDIN, "stdout": ws.STDOUT, "stderr": ws.STDERR, "error": ws.ERROR, "resize": ws.RESIZE}
 
 
-class SpdyConn:
+class SpdyConn(UpgradedConn):
     """One upgraded connection: frames read from the socket as events, frames written under a lock."""
 
     def __init__(self, sock: socket.socket, leftover: bytes = b"") -> None:
-        self.sock = sock
-        self.buf = bytearray(leftover)
-        self.lock = threading.Lock()
+        super().__init__(sock, leftover)
         self.compress = spdy.Compressor()
         self.inflate = spdy.Decompressor()
-        self.closed = False
         self.last_stream = 0
 
     def write(self, frame: bytes) -> None:
-        with self.lock:
-            if self.closed:
-                return
-            try:
-                self.sock.sendall(frame)
-            except OSError:
-                self.closed = True
+        self._send(frame)
 
     def data(self, stream_id: int, data: bytes, fin: bool = False) -> None:
         for at in range(0, max(len(data), 1), CHUNK):  # an empty FIN frame too
@@ -72,10 +63,6 @@ class SpdyConn:
         self.write(spdy.goaway(self.last_stream))
         with self.lock:
             self.closed = True
-
-    def shutdown(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
 
     def events(self) -> Iterator[tuple[str, int, Any]]:
         """("stream", id, headers), ("data", id, bytes), ("fin", id, None), ("reset", id, None) until the client
@@ -107,13 +94,8 @@ class SpdyConn:
             except spdy.SpdyError:
                 self.write(spdy.goaway(self.last_stream, spdy.PROTOCOL_ERROR))
                 return
-            try:
-                data = self.sock.recv(CHUNK)
-            except OSError:
+            if not self._fill():
                 return
-            if not data:
-                return
-            self.buf += data
 
 
 class SpdyChannels:

@@ -27,13 +27,13 @@ import tty as ttymod
 from typing import Any, Callable, Iterator, Protocol
 
 from pyrunc.cri import websocket as ws
+from pyrunc.cri.conn import CHUNK, UpgradedConn
 from pyrunc.cri.translate import CriError
 from pyrunc.linux import terminal
 from pyrunc.runtime import attach as wire
 from pyrunc.store.layout import PodLayout
 from pyrunc.supervisor import exec_handoff, protocol
 
-CHUNK = 65536
 
 
 class Channels(Protocol):
@@ -53,26 +53,14 @@ class Channels(Protocol):
     def messages(self) -> Iterator[tuple[int, bytes]]: ...
 
 
-class WsConn:
+class WsConn(UpgradedConn):
     """The server's side of one upgraded connection: channel messages in and out (writes under a lock: the
     reader thread answers pings while the session's thread sends output)."""
 
     def __init__(self, sock: socket.socket, protocol_name: str, leftover: bytes = b"") -> None:
-        self.sock = sock
+        super().__init__(sock, leftover)
         self.protocol = protocol_name
-        self.buf = bytearray(leftover)
-        self.lock = threading.Lock()
-        self.closed = False
         self.half_close = protocol_name == ws.V5
-
-    def _send(self, frame: bytes) -> None:
-        with self.lock:
-            if self.closed:
-                return
-            try:
-                self.sock.sendall(frame)
-            except OSError:
-                self.closed = True
 
     def send(self, channel: int, data: bytes) -> None:
         self._send(ws.channel_message(self.protocol, channel, data))
@@ -81,10 +69,6 @@ class WsConn:
         self._send(ws.encode_frame(ws.OP_CLOSE, ws.close_payload(code, reason)))
         with self.lock:
             self.closed = True
-
-    def shutdown(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
 
     def messages(self) -> Iterator[tuple[int, bytes]]:
         """(channel, bytes) of each client message until the client closes or leaves; pings answered."""
@@ -106,13 +90,8 @@ class WsConn:
             except ws.ProtocolError as e:
                 self.close(e.code, str(e))
                 return
-            try:
-                data = self.sock.recv(CHUNK)
-            except OSError:
+            if not self._fill():
                 return
-            if not data:
-                return
-            self.buf += data
 
     # -- the error channel -------------------------------------------------------------------------------------
     def status(self, status: dict[str, Any]) -> None:

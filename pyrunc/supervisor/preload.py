@@ -32,13 +32,15 @@ from types import ModuleType
 import pyrunc
 
 log = logging.getLogger("pyrunc.preload")
-CLI_ONLY: tuple[str, ...]  # below, then extended with the CRI streaming server's modules
 
 # Packages only the CLI runs: the supervisor never needs them (nor pays their memory). pyrunc-oci
 # (pyrunc/oci/) is its own program with no resident process.
-# The CRI server's edge (pyrunc/cri/__init__.py) runs in its own process with grpcio: never in the supervisor.
-CLI_ONLY = ("pyrunc.cli", "pyrunc.printers", "pyrunc.cri.api_pb2", "pyrunc.cri.server", "pyrunc.cri.codegen",
-            "pyrunc.cri.execsync", "pyrunc.oci")
+# The CRI server's edge (pyrunc/cri/__init__.py) runs in its own process with grpcio, and its streaming server
+# (Exec, Attach, PortForward URLs: pyrunc/cri/streaming.py) in it too: never in the supervisor.
+CLI_ONLY = ("pyrunc.cli", "pyrunc.printers", "pyrunc.oci",
+            "pyrunc.cri.api_pb2", "pyrunc.cri.server", "pyrunc.cri.codegen", "pyrunc.cri.execsync",
+            "pyrunc.cri.streaming", "pyrunc.cri.stream_session", "pyrunc.cri.websocket", "pyrunc.cri.spdy",
+            "pyrunc.cri.spdy_session", "pyrunc.cri.conn")
 
 # Imported inside functions on the supervisor's path (the network, cgroup v1 and seccomp libraries
 # are heavy: `pyrunc get` must not pay for them, so the package imports them late).
@@ -57,9 +59,6 @@ STDLIB = (
     "struct", "termios", "time", "tty", "urllib.parse", "logging", "encodings.idna", "encodings.ascii",
 )
 
-# The CRI streaming server (Exec, Attach, PortForward URLs: pyrunc/cri/streaming.py) runs in the edge too.
-CLI_ONLY += ("pyrunc.cri.streaming", "pyrunc.cri.stream_session", "pyrunc.cri.websocket", "pyrunc.cri.spdy",
-             "pyrunc.cri.spdy_session")
 
 
 def package_modules() -> list[str]:

@@ -21,6 +21,32 @@ class HandshakeRefused(Exception):
         self.status = status
 
 
+def upgrade(url: str, request_lines: list[str], timeout: float) -> tuple[socket.socket, dict[str, str], bytearray]:
+    """Send an upgrade request (`request_lines` after the request line's path and Host) and read the answer:
+    the socket, the response's headers and what came after them; HandshakeRefused unless it is 101."""
+    parts = urllib.parse.urlsplit(url)
+    assert parts.scheme == "http" and parts.hostname, url
+    sock = socket.create_connection((parts.hostname, parts.port or 80), timeout=timeout)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    method, *rest = request_lines
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {parts.netloc}", *rest]
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    buf = bytearray()
+    while b"\r\n\r\n" not in buf:
+        data = sock.recv(4096)
+        if not data:
+            break
+        buf += data
+    head, _, after = bytes(buf).partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode().split("\r\n")
+    status = int(status_line.split()[1])
+    headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
+    if status != 101:
+        sock.close()
+        raise HandshakeRefused(status, after.decode(errors="replace"))
+    return sock, headers, bytearray(after)
+
+
 @dataclass
 class Received:
     channels: dict[int, bytearray] = field(default_factory=dict)
@@ -32,30 +58,12 @@ class Received:
 
 class WsClient:
     def __init__(self, url: str, protocols: list[str], timeout: float = 60.0) -> None:
-        parts = urllib.parse.urlsplit(url)
-        assert parts.scheme == "http" and parts.hostname, url
-        self.sock = socket.create_connection((parts.hostname, parts.port or 80), timeout=timeout)
         key = base64.b64encode(os.urandom(16)).decode()
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
-        lines = [f"GET {path} HTTP/1.1", f"Host: {parts.netloc}", "Upgrade: websocket", "Connection: Upgrade",
-                 f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
+        lines = ["GET", "Upgrade: websocket", "Connection: Upgrade", f"Sec-WebSocket-Key: {key}",
+                 "Sec-WebSocket-Version: 13"]
         if protocols:
             lines.append(f"Sec-WebSocket-Protocol: {', '.join(protocols)}")
-        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        self.buf = bytearray()
-        while b"\r\n\r\n" not in self.buf:
-            data = self.sock.recv(4096)
-            if not data:
-                break
-            self.buf += data
-        head, _, rest = bytes(self.buf).partition(b"\r\n\r\n")
-        self.buf = bytearray(rest)
-        status_line, *header_lines = head.decode().split("\r\n")
-        status = int(status_line.split()[1])
-        headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
-        if status != 101:
-            self.sock.close()
-            raise HandshakeRefused(status, rest.decode(errors="replace"))
+        self.sock, headers, self.buf = upgrade(url, lines, timeout)
         expected = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
         assert headers.get("sec-websocket-accept") == expected, headers
         self.protocol = headers.get("sec-websocket-protocol", "")
@@ -178,27 +186,9 @@ class SpdyClient:
 
         from pyrunc.cri.spdy import DICTIONARY
 
-        parts = urllib.parse.urlsplit(url)
-        assert parts.hostname
-        self.sock = socket.create_connection((parts.hostname, parts.port or 80), timeout=timeout)
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
-        lines = [f"POST {path} HTTP/1.1", f"Host: {parts.netloc}", "Connection: Upgrade", "Upgrade: SPDY/3.1",
-                 "Content-Length: 0"] + [f"X-Stream-Protocol-Version: {p}" for p in protocols]
-        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        self.buf = bytearray()
-        while b"\r\n\r\n" not in self.buf:
-            data = self.sock.recv(4096)
-            if not data:
-                break
-            self.buf += data
-        head, _, rest = bytes(self.buf).partition(b"\r\n\r\n")
-        self.buf = bytearray(rest)
-        status_line, *header_lines = head.decode().split("\r\n")
-        status = int(status_line.split()[1])
-        headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
-        if status != 101:
-            self.sock.close()
-            raise HandshakeRefused(status, rest.decode(errors="replace"))
+        lines = ["POST", "Connection: Upgrade", "Upgrade: SPDY/3.1", "Content-Length: 0",
+                 *(f"X-Stream-Protocol-Version: {p}" for p in protocols)]
+        self.sock, headers, self.buf = upgrade(url, lines, timeout)
         assert headers.get("upgrade", "").lower() == "spdy/3.1", headers
         self.protocol = headers.get("x-stream-protocol-version", "")
         self.deflate = zlib.compressobj(9, zlib.DEFLATED, 15, 9, zlib.Z_DEFAULT_STRATEGY, DICTIONARY)

@@ -17,10 +17,12 @@ from typing import Any
 
 from pyrunc.cgroups.devices import ALLOW_ALL, DEFAULT_ALLOWED, DENY_ALL, DeviceRule, split_default
 from pyrunc.errors import FieldError
+from pyrunc.oci import check_id  # noqa: F401 - re-exported (the id rule is in pyrunc/oci/__init__.py)
 from pyrunc.oci.hooks import KINDS as HOOK_KINDS
 from pyrunc.oci.hooks import Hook
 from pyrunc.oci.mountattr import RECURSIVE_WORDS
 from pyrunc.oci.mountattr import combine as combine_attributes
+from pyrunc.oci.process import Process, Rlimit, Scheduler  # noqa: F401 - re-exported: config's records
 from pyrunc.oci.userns import CLOCKS, IdMap
 from pyrunc.runtime.config import CapabilitySets
 from pyrunc.security import caps as capsets
@@ -37,7 +39,6 @@ NOT_YET = ("linux.intelRdt",
            "linux.resources.rdma", "solaris", "windows", "vm", "zos")
 # Deprecated by the spec (kernel memory limits are gone from cgroup v2 and from recent v1 kernels).
 NOT_YET_MEMORY = ("kernel", "kernelTCP", "useHierarchy")
-_ID = re.compile(r"^[\w+\-.]+$")  # runc's container id rule
 
 
 @dataclass(frozen=True)
@@ -54,43 +55,6 @@ class OciMount:
     uid_map: tuple[IdMap, ...] = ()  # the mount's own mappings (else the container's user namespace's)
     gid_map: tuple[IdMap, ...] = ()
     tmpcopyup: bool = False  # a tmpfs that starts with a copy of what it covers (runc's tmpcopyup)
-
-
-@dataclass(frozen=True)
-class Rlimit:
-    resource: str
-    soft: int
-    hard: int
-
-
-@dataclass(frozen=True)
-class Process:
-    args: tuple[str, ...]
-    env: tuple[tuple[str, str], ...]
-    cwd: str
-    uid: int
-    gid: int
-    additional_gids: tuple[int, ...]
-    umask: int | None
-    capabilities: CapabilitySets
-    rlimits: tuple[Rlimit, ...]
-    no_new_privileges: bool
-    oom_score_adj: int | None
-    terminal: bool
-    console_size: tuple[int, int] | None  # (height, width)
-    io_priority: tuple[int, int] | None = None  # (IOPRIO_CLASS_*, level) for ioprio_set
-    scheduler: Scheduler | None = None
-    cpu_affinity_initial: tuple[int, ...] = ()  # execCPUAffinity (1.2): the init's until it joins its cgroup
-    cpu_affinity_final: tuple[int, ...] = ()  # ... and the program's
-
-
-@dataclass(frozen=True)
-class Scheduler:
-    """process.scheduler (runtime-spec 1.2), set with sched_setscheduler and setpriority."""
-
-    policy: int  # SCHED_* (| SCHED_RESET_ON_FORK)
-    nice: int
-    priority: int
 
 
 @dataclass(frozen=True)
@@ -239,12 +203,6 @@ def _present(doc: dict[str, Any], dotted: str) -> bool:
 
 def _not_yet(path: str) -> FieldError:
     return FieldError(path, "not supported by pyrunc-oci yet (docs/oci.md)")
-
-
-def check_id(container_id: str) -> str:
-    if not container_id or not _ID.match(container_id) or container_id in (".", ".."):
-        raise FieldError("container id", f"invalid id format: {container_id!r}")
-    return container_id
 
 
 # ---------------------------------------------------------------------------------------- mounts

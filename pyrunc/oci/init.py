@@ -27,6 +27,7 @@ from pyrunc.linux import syscalls as sc
 from pyrunc.linux.safepath import O_PATH, fd_path
 from pyrunc.oci import config as oc
 from pyrunc.oci import hooks, userns
+from pyrunc.oci.process import _home, _look_path  # noqa: F401 - the init's too (exec's command uses them)
 from pyrunc.runtime import rootfs
 from pyrunc.runtime.launch import (JOIN_ORDER, LaunchError, enter_pid_namespace, join_namespaces,
                                    report_and_exit, reset_signals, send, set_identity)
@@ -275,37 +276,6 @@ def _before_pivot(a: InitArgs, sync_w: int, go_r: int) -> None:
             hooks.run("createContainer", a.cfg.hooks_of("createContainer"), _state(a, "creating"))
         except hooks.HookError as e:
             raise LaunchError("create", e.message) from None
-
-
-def _home(uid: int) -> str:
-    """The home directory of `uid` in the container's /etc/passwd (read after pivot_root), else "/"."""
-    try:
-        with open("/etc/passwd", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                fields = line.rstrip("\n").split(":")
-                if len(fields) >= 6 and fields[2] == str(uid):
-                    return fields[5] or "/"
-    except OSError:
-        pass
-    return "/"
-
-
-def _look_path(name: str, path: str) -> str:
-    """Go's exec.LookPath, as runc's init uses it: a name with a slash as is, else the first executable
-    regular file of that name in PATH."""
-    if "/" in name:
-        candidates = [name]
-    else:
-        candidates = [os.path.join(d or ".", name) for d in path.split(":")] if path else []
-    for candidate in candidates:
-        try:
-            st = os.stat(candidate)
-        except OSError:
-            continue
-        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
-            return candidate
-    where = "executable file not found in $PATH" if "/" not in name else "no such file or directory"
-    raise LaunchError("create", f'exec: "{name}": {where}')
 
 
 def _os_error(e: OSError) -> str:

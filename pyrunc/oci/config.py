@@ -24,7 +24,7 @@ from pyrunc.oci.mountattr import RECURSIVE_WORDS
 from pyrunc.oci.mountattr import combine as combine_attributes
 from pyrunc.oci.process import Process, Rlimit, Scheduler  # noqa: F401 - re-exported: config's records
 from pyrunc.oci.userns import CLOCKS, IdMap
-from pyrunc.runtime.config import CapabilitySets
+from pyrunc.security.caps import CapabilitySets
 from pyrunc.security import caps as capsets
 
 NAMESPACE_KINDS = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts", "user": "user",

@@ -28,7 +28,7 @@ from pyrunc.linux import hygiene
 from pyrunc.linux import syscalls as sc
 from pyrunc.oci.container import OciError, _facts, load, set_child_subreaper
 from pyrunc.oci.process import Process, from_facts
-from pyrunc.runtime.config import CapabilitySets
+from pyrunc.security.caps import CapabilitySets
 
 if TYPE_CHECKING:
     import socket  # loaded with a terminal only: ~3 ms of every exec otherwise
@@ -186,11 +186,13 @@ def exec_in_container(root: str, container_id: str, o: ExecOptions) -> int:
         _joiner(st.pid, list(st.cgroups.values()), proc, security, console, o.preserve_fds, err_w, pid_w)
     for fd in (err_w, pid_w) + ((console,) if console >= 0 else ()):
         os.close(fd)
-    _, status = os.waitpid(joiner, 0)
+    # The pipes first, the joiner's exit last: its teardown (a whole interpreter's memory) then overlaps
+    # the command's start instead of delaying it.
     with os.fdopen(pid_r, "rb") as f:
         text = f.read()
     with os.fdopen(err_r, "rb") as f:
         error = f.read().decode(errors="replace")  # EOF once the command has exec'd (or died)
+    _, status = os.waitpid(joiner, 0)
     pid = int(text) if text.strip() else 0
     if error or not pid:
         if pid:
@@ -289,7 +291,6 @@ def _joiner(init: int, groups: list[str], proc: Process, security: Security, con
     try:
         from pyrunc.security.process import ProcessSecurity
 
-        import pyrunc.runtime.launch  # noqa: F401 - what the command uses, loaded before the chroot
 
         sec = ProcessSecurity(security)  # compiled now: after the chroot below libseccomp is out of reach
         gc.disable()
@@ -340,8 +341,8 @@ def _describe(e: BaseException) -> str:
 
 
 def _command(proc: Process, sec: Any, console: int, preserve: int, err_w: int) -> NoReturn:
-    from pyrunc.oci.process import _home, _look_path
-    from pyrunc.runtime.launch import LaunchError, reset_signals, set_identity
+    from pyrunc.linux.hygiene import reset_signals, set_identity
+    from pyrunc.oci.process import _home, _look_path, not_found
 
     try:
         os.setsid()
@@ -369,18 +370,20 @@ def _command(proc: Process, sec: Any, console: int, preserve: int, err_w: int) -
         if "HOME" not in env:
             env["HOME"] = _home(proc.uid)
         program = _look_path(proc.args[0], env.get("PATH", ""))
+        if not program:
+            raise ExecFailed(not_found(proc.args[0]))
         sec.enter(lambda: set_identity(proc.uid, proc.gid, proc.additional_gids))
         if proc.umask is not None:
             os.umask(proc.umask)
         try:
             os.chdir(proc.cwd)
         except OSError as e:
-            raise LaunchError("exec", f"chdir to cwd ({proc.cwd!r}) set in config.json failed: {e.strerror}") from None
+            raise ExecFailed(f"chdir to cwd ({proc.cwd!r}) set in config.json failed: {e.strerror}") from None
         reset_signals()
         try:
             os.execve(program, list(proc.args), env)
         except OSError as e:
-            raise LaunchError("exec", f'exec: "{proc.args[0]}": {e.strerror}') from None
+            raise ExecFailed(f'exec: "{proc.args[0]}": {e.strerror}') from None
     except BaseException as e:  # noqa: BLE001
         try:
             os.write(err_w, ("unable to start container process: " + _describe(e)).encode())

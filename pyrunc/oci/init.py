@@ -27,7 +27,7 @@ from pyrunc.linux import syscalls as sc
 from pyrunc.linux.safepath import O_PATH, fd_path
 from pyrunc.oci import config as oc
 from pyrunc.oci import hooks, userns
-from pyrunc.oci.process import _home, _look_path  # noqa: F401 - the init's too (exec's command uses them)
+from pyrunc.oci.process import _home, _look_path, not_found
 from pyrunc.runtime import rootfs
 from pyrunc.runtime.launch import (JOIN_ORDER, LaunchError, enter_pid_namespace, join_namespaces,
                                    report_and_exit, reset_signals, send, set_identity)
@@ -160,6 +160,8 @@ def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
         def wait_for_start() -> None:
             # As runc: a program that is not there fails `create`, not the `start` that nobody would hear.
             program[0] = _look_path(argv[0], env.get("PATH", ""))
+            if not program[0]:
+                raise LaunchError("create", not_found(argv[0]))
             send(sync_w, {"created": 1})
             told[0] = True
             fifo = os.open(FIFO, os.O_WRONLY | os.O_CLOEXEC, dir_fd=a.state_dir)

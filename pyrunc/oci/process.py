@@ -11,7 +11,7 @@ import os
 import stat
 from typing import Any, NamedTuple
 
-from pyrunc.runtime.config import CapabilitySets
+from pyrunc.security.caps import CapabilitySets
 
 
 class Rlimit(NamedTuple):
@@ -92,7 +92,7 @@ def _home(uid: int) -> str:
 
 def _look_path(name: str, path: str) -> str:
     """Go's exec.LookPath, as runc's init uses it: a name with a slash as is, else the first executable
-    regular file of that name in PATH."""
+    regular file of that name in PATH; "" when there is none (not_found() says it in runc's words)."""
     if "/" in name:
         candidates = [name]
     else:
@@ -104,8 +104,9 @@ def _look_path(name: str, path: str) -> str:
             continue
         if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
             return candidate
-    # Loaded already by whoever calls this (init.py, exec's joiner), before its chroot: not an import of exec's.
-    from pyrunc.runtime.launch import LaunchError
+    return ""
 
+
+def not_found(name: str) -> str:
     where = "executable file not found in $PATH" if "/" not in name else "no such file or directory"
-    raise LaunchError("create", f'exec: "{name}": {where}')
+    return f'exec: "{name}": {where}'

@@ -36,6 +36,7 @@ from typing import Any, Callable, NamedTuple, NoReturn, cast
 
 from pyrunc.errors import RuntimeFailure
 from pyrunc.linux import hygiene
+from pyrunc.linux.hygiene import reset_signals, set_identity  # noqa: F401 - re-exported (they moved to hygiene)
 from pyrunc.linux import syscalls as sc
 from pyrunc.runtime.config import ContainerConfig
 
@@ -62,24 +63,6 @@ def send(fd: int, msg: dict) -> None:
     os.write(fd, (json.dumps(msg) + "\n").encode())
 
 
-def reset_signals() -> None:
-    """Every signal at its default and none blocked, as runc starts a process: Python ignores SIGPIPE
-    and SIGXFSZ, a caller may ignore others, and an ignored signal survives execve."""
-    for sig in signal.valid_signals():
-        if sig in (signal.SIGKILL, signal.SIGSTOP):
-            continue
-        try:
-            signal.signal(sig, signal.SIG_DFL)
-        except (OSError, ValueError):
-            pass
-    for number in sc.GLIBC_RESERVED_SIGNALS:
-        try:
-            sc.set_signal_disposition(number, sc.SIG_DFL)
-        except OSError:
-            pass  # an unknown architecture: they keep what the caller gave them
-    signal.pthread_sigmask(signal.SIG_SETMASK, set())
-
-
 def join_namespaces(namespaces: dict[str, str], order: tuple[str, ...] = JOIN_ORDER) -> None:
     for kind in order:
         # No default: a namespace nobody recorded must not silently become the host's (fail closed).
@@ -98,12 +81,6 @@ def enter_pid_namespace(where: str) -> None:
         sc.unshare(sc.CLONE_NEWPID)
     elif where != "host":
         sc.setns_path(where, sc.CLONE_NEWPID)
-
-
-def set_identity(uid: int, gid: int, groups: tuple[int, ...]) -> None:
-    os.setgroups(list(groups))
-    os.setgid(gid)
-    os.setuid(uid)
 
 
 def exec_argv(argv: list[str], env: dict[str, str]) -> NoReturn:

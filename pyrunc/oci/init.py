@@ -366,11 +366,16 @@ def _parent_mount_private(parent: str) -> None:
     """Make the mount that holds `parent` private when it is shared (only then: runc's rule)."""
     best, shared = "", False
     with open("/proc/self/mountinfo", encoding="utf-8") as f:
-        for line in f:
-            fields = line.split(" - ")[0].split()
-            point = fields[4].replace("\\040", " ")
-            if (parent == point or parent.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
-                best, shared = point, any(tag.startswith("shared:") for tag in fields[6:])
+        data = f.read()
+    # A busy host has a thousand mounts: split a line whole only when its mount point (the fifth field)
+    # holds `parent`.
+    for line in data.split("\n"):
+        head = line.split(" ", 5)
+        if len(head) < 6:
+            continue
+        point = head[4].replace("\\040", " ")
+        if (parent == point or parent.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
+            best, shared = point, any(tag.startswith("shared:") for tag in head[5].split(" - ")[0].split()[1:])
     if best and shared:
         sc.mount(None, best, None, sc.MS_PRIVATE)
 

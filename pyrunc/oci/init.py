@@ -18,7 +18,6 @@ from __future__ import annotations
 import ctypes
 import gc
 import os
-import socket
 import stat
 from typing import Callable, NamedTuple
 
@@ -121,7 +120,9 @@ def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
         keep = [0, 1, 2, sync_w, go_r, a.state_dir, *range(3, 3 + a.preserve_fds), *(fd for _, fd in a.mount_fds)]
         hygiene.close_fds_except([fd for fd in keep if fd >= 0] + ([a.console] if a.console >= 0 else []))
         if a.console >= 0:
-            from pyrunc.linux import terminal  # noqa: F401 - now: after pivot_root the host's modules are out of reach
+            import socket  # noqa: F401 - with a terminal only (~3 ms otherwise); now: after pivot_root the host's modules are out of reach
+
+            from pyrunc.linux import terminal  # noqa: F401 - the same
         security = ProcessSecurity(cfg)
         if proc.cpu_affinity_initial:
             os.sched_setaffinity(0, proc.cpu_affinity_initial)  # until the cgroup's cpuset replaces it
@@ -612,6 +613,8 @@ def _terminal(a: InitArgs) -> None:
     """process.terminal: a pty of the container's devpts; the master goes to the console socket with
     SCM_RIGHTS (runc's message: the name "/dev/ptmx"), the slave becomes /dev/console, the controlling
     terminal and stdio."""
+    import socket  # loaded before pivot_root (launcher_main)
+
     from pyrunc.linux import terminal
 
     master, slave, number = terminal.allocate_pty(a.cfg.process.uid)

@@ -29,16 +29,17 @@ import json
 import os
 import resource  # imported here, not in the child: after pivot_root the host's stdlib is out of reach
 import signal
-import socket
 import sys
 import time
-from typing import Any, Callable, NamedTuple, NoReturn, cast
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, NoReturn, cast
 
 from pyrunc.errors import RuntimeFailure
 from pyrunc.linux import hygiene
-from pyrunc.linux.hygiene import reset_signals, set_identity  # noqa: F401 - re-exported (they moved to hygiene)
 from pyrunc.linux import syscalls as sc
-from pyrunc.runtime.config import ContainerConfig
+from pyrunc.linux.hygiene import reset_signals, set_identity  # noqa: F401 - re-exported (they moved to hygiene)
+
+if TYPE_CHECKING:  # socket and runtime.config are not loaded by pyrunc-oci's run (~5 ms)
+    from pyrunc.runtime.config import ContainerConfig
 
 # Joining order matters: user first would be, mount never (the init makes its own).
 JOIN_ORDER = ("ipc", "uts", "net")
@@ -126,7 +127,9 @@ def _own_terminal(cfg: ContainerConfig, console: int) -> None:
     """tty: true: a pty of the container's own devpts (we are in its mount namespace and root, as exec -t's
     joiner is), the slave as controlling terminal and stdio, the master sent to the supervisor, which keeps it
     (logs and attach). The master never stays in the container."""
-    from pyrunc.linux import terminal  # imported before build_rootfs (_init_main): the host's modules are gone here
+    import socket  # both imported before build_rootfs (_init_main): the host's modules are gone here
+
+    from pyrunc.linux import terminal
 
     master, slave, _ = terminal.allocate_pty(cfg.uid)
     socket.send_fds(socket.socket(fileno=console), [b"m"], [master])
@@ -151,7 +154,9 @@ def _init_main(cfg: ContainerConfig, sync_w: int, go_r: int, stdout: int, stderr
         hygiene.set_dumpable(False)
         hygiene.close_fds_except([sync_w, go_r, stdout, stderr, *readers, *(fd for fd in stdio if fd >= 0)])
         if stdio.console >= 0:
-            from pyrunc.linux import terminal  # noqa: F401 - now: after build_rootfs the host's modules are out of reach
+            import socket  # noqa: F401 - now: after build_rootfs the host's modules are out of reach
+
+            from pyrunc.linux import terminal  # noqa: F401 - the same
 
         security = ProcessSecurity(cfg)  # the seccomp filter is compiled while the host's libseccomp is reachable
         os.setsid()

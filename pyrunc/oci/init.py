@@ -142,9 +142,9 @@ def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
         if not a.no_new_keyring:
             _join_session_keyring(f"_ses.{a.container_id}")
         if cfg.hostname:
-            sc.set_hostname(cfg.hostname)
+            _set_uts_name("sethostname", cfg.hostname)
         if cfg.domainname:
-            _set_domainname(cfg.domainname)
+            _set_uts_name("setdomainname", cfg.domainname)
         _build_root(a, lambda: _before_pivot(a, sync_w, go_r if runtime_hooks else -1))
         if a.console >= 0:
             _terminal(a)
@@ -295,11 +295,14 @@ def _fail(sync_w: int, stage: str, message: str, created: bool) -> None:
     report_and_exit(sync_w, stage, message)
 
 
-def _set_domainname(name: str) -> None:
+def _set_uts_name(call: str, name: str) -> None:
+    """sethostname(2) or setdomainname(2) through ctypes (loaded for the process security anyway): not
+    socket.sethostname, whose module would be one import more, and one the init can no longer load once it
+    is the root of a user namespace (the host's /root, where Python may live, is closed to that uid)."""
     raw = name.encode()
-    if sc._libc().setdomainname(ctypes.c_char_p(raw), ctypes.c_size_t(len(raw))) != 0:
+    if getattr(sc._libc(), call)(ctypes.c_char_p(raw), ctypes.c_size_t(len(raw))) != 0:
         err = ctypes.get_errno()
-        raise OSError(err, f"setdomainname: {os.strerror(err)}")
+        raise OSError(err, f"{call}: {os.strerror(err)}")
 
 
 # ---------------------------------------------------------------------------------------- rootfs

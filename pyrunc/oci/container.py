@@ -4,7 +4,8 @@
 State, under --root (a directory per container, 0711 as runc's, so that an init that dropped to another
 user can still open the FIFO in it):
     <root>/<id>/state.json   written once by create (atomically): pid, its start time, bundle, rootfs,
-                             created, annotations, cgroup groups
+                             created, annotations, cgroup groups, the poststart/poststop hooks, and the
+                             decoded process and seccomp JSON (what exec needs: it does not read config.json)
     <root>/<id>/exec.fifo    made by create, removed by start once the init went on
 While `create` works it holds a lock (flock) on the directory and has noted the container's cgroup in
 <root>/<id>/cgroups.json, so that what a `create` killed half-way leaves can still be deleted.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import select
 import shutil
 import statistics
 import subprocess
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 TIMEOUT = 60.0
@@ -48,6 +50,22 @@ def default_config(rootfs: Path, args: list[str]) -> dict:
     return doc
 
 
+def run_exactly(cmd: list[str], stdout: Any, stderr: Any) -> int:
+    """The command's exit status, seen the moment it exits. Not subprocess.run(timeout=...): its wait polls
+    with sleeps that double from 0.5 to 50 ms, so every duration came out as one of ~33, 65, 115, 165 ms
+    (the sums of those sleeps), whatever the command really took. A pidfd wakes us at the exit."""
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr)
+    pidfd = os.pidfd_open(proc.pid)
+    try:
+        if not select.select([pidfd], [], [], TIMEOUT)[0]:
+            proc.kill()
+            proc.wait()
+            raise subprocess.TimeoutExpired(cmd, TIMEOUT)
+    finally:
+        os.close(pidfd)
+    return proc.wait()
+
+
 class Runtime:
     def __init__(self, name: str, cmd: list[str], work: Path, rootfs: Path, run_id: str) -> None:
         self.name, self.cmd = name, cmd
@@ -66,9 +84,8 @@ class Runtime:
     def call(self, *args: str, detached: bool = False) -> None:
         # A detached container keeps the runtime's stdout and stderr: a file, not a pipe, else no EOF.
         with tempfile.TemporaryFile() as err:
-            rc = subprocess.run([*self.cmd, "--root", str(self.state), *args], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL if not detached else err, stderr=err, timeout=TIMEOUT,
-                                check=False).returncode
+            rc = run_exactly([*self.cmd, "--root", str(self.state), *args],
+                             stdout=subprocess.DEVNULL if not detached else err, stderr=err)
             if rc != 0:
                 err.seek(0)
                 raise RuntimeError(f"{self.name} {args[0]} exited {rc}: {err.read().decode(errors='replace')[-300:]}")

@@ -21,38 +21,45 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 WILDCARD = None  # a major or minor that matches any number (written "*")
 ACCESS_ALL = "rwm"
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceRule:
-    """One line of the device cgroup: `kind major:minor access`, allowed or denied.
-
-    ``kind`` is "a" (all devices), "c" (character) or "b" (block); major/minor None = "*". An "a" rule
-    is always `a *:* rwm`: cgroup v1 reads any line starting with "a" as "every device", whatever follows.
-    """
-
+class _Rule(NamedTuple):
     kind: str
     major: int | None
     minor: int | None
     access: str
     allow: bool
 
-    def __post_init__(self) -> None:
-        if self.kind not in ("a", "c", "b"):
-            raise ValueError(f"device rule type must be a, c or b, not {self.kind!r}")
-        letters = set(self.access)
-        if not self.access or not letters <= set(ACCESS_ALL) or len(letters) != len(self.access):
-            raise ValueError(f"device rule access must be letters of {ACCESS_ALL!r}, not {self.access!r}")
-        if self.kind == "a" and (self.major is not None or self.minor is not None or letters != set(ACCESS_ALL)):
+
+class DeviceRule(_Rule):
+    """One line of the device cgroup: `kind major:minor access`, allowed or denied.
+
+    ``kind`` is "a" (all devices), "c" (character) or "b" (block); major/minor None = "*". An "a" rule
+    is always `a *:* rwm`: cgroup v1 reads any line starting with "a" as "every device", whatever follows.
+
+    A NamedTuple checked in __new__, not a dataclass: pyrunc-oci's create loads this module, and dataclasses
+    (with inspect, ast, dis, tokenize) was ~7 ms of it.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, kind: str, major: int | None, minor: int | None, access: str, allow: bool) -> DeviceRule:
+        if kind not in ("a", "c", "b"):
+            raise ValueError(f"device rule type must be a, c or b, not {kind!r}")
+        letters = set(access)
+        if not access or not letters <= set(ACCESS_ALL) or len(letters) != len(access):
+            raise ValueError(f"device rule access must be letters of {ACCESS_ALL!r}, not {access!r}")
+        if kind == "a" and (major is not None or minor is not None or letters != set(ACCESS_ALL)):
             raise ValueError("an 'a' device rule covers every device: 'a *:* rwm'")
-        for number in (self.major, self.minor):
+        for number in (major, minor):
             # The BPF program compares with a signed 32-bit immediate; device numbers are far below.
             if number is not None and not 0 <= number < 2**31:
                 raise ValueError(f"device number {number} out of range")
+        return super().__new__(cls, kind, major, minor, access, allow)
 
     def cgroup_string(self) -> str:
         """The rule as cgroup v1 reads and writes it (`c 1:3 rwm`, `a *:* rwm`); access in r, w, m order."""

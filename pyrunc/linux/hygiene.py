@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 from typing import Iterable
 
 from pyrunc.linux import syscalls as sc
@@ -61,3 +62,27 @@ def move_above_stdio(fds: Iterable[int]) -> dict[int, int]:
     import fcntl
 
     return {fd: fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for fd in set(fds)}
+
+
+def reset_signals() -> None:
+    """Every signal at its default and none blocked, as runc starts a process: Python ignores SIGPIPE
+    and SIGXFSZ, a caller may ignore others, and an ignored signal survives execve."""
+    for sig in signal.valid_signals():
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+    for number in sc.GLIBC_RESERVED_SIGNALS:
+        try:
+            sc.set_signal_disposition(number, sc.SIG_DFL)
+        except OSError:
+            pass  # an unknown architecture: they keep what the caller gave them
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
+def set_identity(uid: int, gid: int, groups: tuple[int, ...]) -> None:
+    os.setgroups(list(groups))
+    os.setgid(gid)
+    os.setuid(uid)

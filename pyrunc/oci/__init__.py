@@ -17,3 +17,14 @@ def with_site() -> None:
         import site
 
         site.main()
+
+
+def check_id(container_id: str) -> str:
+    """runc's container id rule (here, not in config.py: every verb checks an id, few decode a config)."""
+    import re
+
+    from pyrunc.errors import FieldError
+
+    if not container_id or not re.match(r"^[\w+\-.]+$", container_id) or container_id in (".", ".."):
+        raise FieldError("container id", f"invalid id format: {container_id!r}")
+    return container_id

@@ -4,7 +4,8 @@
 State, under --root (a directory per container, 0711 as runc's, so that an init that dropped to another
 user can still open the FIFO in it):
     <root>/<id>/state.json   written once by create (atomically): pid, its start time, bundle, rootfs,
-                             created, annotations, cgroup groups
+                             created, annotations, cgroup groups, the poststart/poststop hooks, and the
+                             decoded process and seccomp JSON (what exec needs: it does not read config.json)
     <root>/<id>/exec.fifo    made by create, removed by start once the init went on
 While `create` works it holds a lock (flock) on the directory and has noted the container's cgroup in
 <root>/<id>/cgroups.json, so that what a `create` killed half-way leaves can still be deleted.
@@ -21,16 +22,15 @@ import os
 import resource
 import signal
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from pyrunc.errors import PyruncError
 from pyrunc.linux import syscalls as sc
-from pyrunc.oci import OCI_VERSION
-from pyrunc.oci import config as oc
+from pyrunc.oci import OCI_VERSION, check_id
 from pyrunc.store import atomic
 
 if TYPE_CHECKING:
+    from pyrunc.oci import config as oc  # loaded by the verbs that decode a config (create, run): not by exec
     from pyrunc.runtime.launch import Pending
 
 STATE = "state.json"
@@ -57,8 +57,7 @@ class OciError(PyruncError):
     """A lifecycle error (runc's words where it has some)."""
 
 
-@dataclass(frozen=True)
-class State:
+class State(NamedTuple):  # NamedTuples here: no dataclasses (with inspect) on exec's path
     id: str
     pid: int
     start_time: int
@@ -80,7 +79,7 @@ class State:
 
 
 def container_dir(root: str, container_id: str) -> str:
-    return os.path.join(root, oc.check_id(container_id))
+    return os.path.join(root, check_id(container_id))
 
 
 def load(root: str, container_id: str) -> State:
@@ -118,8 +117,7 @@ def list_all(root: str) -> list[State]:
     return out
 
 
-@dataclass(frozen=True)
-class CreateOptions:
+class CreateOptions(NamedTuple):
     bundle: str = "."
     pid_file: str = ""
     console_socket: str = ""
@@ -154,7 +152,9 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
            cfg: oc.OciConfig | None = None) -> State:
     """Everything but the user's program: the init waits on its FIFO. On error nothing is left behind."""
     from pyrunc.oci import cgroup
+    from pyrunc.oci import config as oc
     from pyrunc.oci.init import InitArgs, launcher_main
+    from pyrunc.oci.process import to_facts
 
     cfg = cfg or oc.load(opts.bundle)
     if cfg.process.terminal and not opts.console_socket and opts.console_fd < 0:
@@ -238,7 +238,9 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
         facts = {"pid": launched.pid, "start_time": launched.start_time, "bundle": cfg.bundle, "rootfs": cfg.root,
                  "created": _now(), "annotations": dict(cfg.annotations), "cgroups": groups,
                  "poststart": hooks.to_json(cfg.hooks_of("poststart")),
-                 "poststop": hooks.to_json(cfg.hooks_of("poststop"))}
+                 "poststop": hooks.to_json(cfg.hooks_of("poststop")),
+                 # what exec needs, so that it does not decode config.json again (runc keeps the spec in its state)
+                 "process": to_facts(cfg.process), "seccomp": cfg.seccomp}
         atomic.write_text(os.path.join(where, STATE), json.dumps(facts, sort_keys=True), mode=0o644)
         if opts.pid_file:
             _write_pid_file(opts.pid_file, launched.pid)
@@ -258,6 +260,7 @@ def _idmapped_trees(cfg: oc.OciConfig) -> tuple[tuple[int, int], ...]:
     out: list[tuple[int, int]] = []
     if not any(m.idmap for m in cfg.mounts):
         return ()
+    from pyrunc.oci import config as oc
     from pyrunc.oci import mountattr, userns
 
     try:
@@ -412,6 +415,8 @@ def run(root: str, container_id: str, opts: CreateOptions, detach: bool) -> int:
             delete(root, container_id, force=True)
             raise
         return 0
+    from pyrunc.oci import config as oc
+
     set_child_subreaper()
     relay = None
     cfg = oc.load(opts.bundle)
@@ -421,7 +426,7 @@ def run(root: str, container_id: str, opts: CreateOptions, detach: bool) -> int:
 
         relay, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            st = create(root, container_id, CreateOptions(**{**opts.__dict__, "console_fd": theirs.fileno()}),
+            st = create(root, container_id, opts._replace(console_fd=theirs.fileno()),
                         detached=False, cfg=cfg)
         except BaseException:
             relay.close()

@@ -18,9 +18,7 @@ its flags (--cwd, --env, --user, --cap, --no-new-privs, --tty) change the contai
 
 from __future__ import annotations
 
-import dataclasses
 import gc
-import json
 import os
 import signal
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
@@ -28,9 +26,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 from pyrunc.errors import FieldError, PyruncError
 from pyrunc.linux import hygiene
 from pyrunc.linux import syscalls as sc
-from pyrunc.oci import config as oc
-from pyrunc.oci.container import OciError, load, set_child_subreaper
-from pyrunc.runtime.config import CapabilitySets
+from pyrunc.oci.container import OciError, _facts, load, set_child_subreaper
+from pyrunc.oci.process import Process, from_facts
+from pyrunc.security.caps import CapabilitySets
 
 if TYPE_CHECKING:
     import socket  # loaded with a terminal only: ~3 ms of every exec otherwise
@@ -50,8 +48,7 @@ class ExecFailed(PyruncError):
     exit_code = 255
 
 
-@dataclasses.dataclass(frozen=True)
-class ExecOptions:
+class ExecOptions(NamedTuple):
     args: tuple[str, ...] = ()
     process_file: str = ""
     detach: bool = False
@@ -75,9 +72,14 @@ class Security(NamedTuple):
     seccomp: str
 
 
-def exec_process_config(cfg: oc.OciConfig, o: ExecOptions) -> oc.Process:
-    """The process to run: --process FILE's, else the container's with the flags applied (runc's getProcess)."""
+def exec_process_config(p: Process, o: ExecOptions) -> Process:
+    """The process to run: --process FILE's, else the container's (`p`) with the flags applied (runc's
+    getProcess)."""
     if o.process_file:
+        import json
+
+        from pyrunc.oci import config as oc
+
         try:
             with open(o.process_file, encoding="utf-8") as f:
                 doc = json.load(f)
@@ -88,7 +90,6 @@ def exec_process_config(cfg: oc.OciConfig, o: ExecOptions) -> oc.Process:
         return oc._process(doc, "process")
     if not o.args:
         raise FieldError("exec", "process args cannot be empty (give ARGS or --process FILE)")
-    p = cfg.process
     env = dict(p.env)
     for i, item in enumerate(o.env):
         key, sep, val = item.partition("=")
@@ -105,7 +106,9 @@ def exec_process_config(cfg: oc.OciConfig, o: ExecOptions) -> oc.Process:
             raise FieldError("--user", f"must be UID[:GID] (numbers), not {o.user!r}") from None
     caps = p.capabilities
     for name in o.caps:
-        if name not in oc.capsets.CAP_NUMBERS:
+        from pyrunc.security import caps as capsets
+
+        if name not in capsets.CAP_NUMBERS:
             raise FieldError("--cap", f"unknown capability {name!r}")
         caps = caps._replace(bounding=_add(caps.bounding, name), effective=_add(caps.effective, name),
                              permitted=_add(caps.permitted, name),
@@ -116,13 +119,15 @@ def exec_process_config(cfg: oc.OciConfig, o: ExecOptions) -> oc.Process:
         if not o.cwd.startswith("/"):
             raise FieldError("--cwd", f"must be an absolute path, not {o.cwd!r}")
         cwd = os.path.normpath(o.cwd)
-    return dataclasses.replace(p, args=tuple(o.args), env=tuple(env.items()), uid=uid, gid=gid, cwd=cwd,
+    return p._replace(args=tuple(o.args), env=tuple(env.items()), uid=uid, gid=gid, cwd=cwd,
                                additional_gids=p.additional_gids + tuple(o.additional_gids), capabilities=caps,
                                no_new_privileges=p.no_new_privileges or o.no_new_privs, terminal=o.tty)
 
 
 def _add(names: tuple[str, ...], name: str) -> tuple[str, ...]:
-    return names if name in names else oc.capsets.by_number((*names, name))
+    from pyrunc.security import caps as capsets
+
+    return names if name in names else capsets.by_number((*names, name))
 
 
 def exec_in_container(root: str, container_id: str, o: ExecOptions) -> int:
@@ -133,15 +138,22 @@ def exec_in_container(root: str, container_id: str, o: ExecOptions) -> int:
         raise OciError("cannot exec in a stopped container")
     if o.preserve_fds < 0:
         raise FieldError("--preserve-fds", "must not be negative")
-    cfg = oc.load(st.bundle)
-    proc = exec_process_config(cfg, o)
+    facts = _facts(root, container_id)
+    if "process" in facts:
+        container_process, seccomp = from_facts(facts["process"]), str(facts.get("seccomp") or "")
+    else:  # the state of an older pyrunc-oci: the bundle's config, decoded again
+        from pyrunc.oci import config as oc
+
+        cfg = oc.load(st.bundle)
+        container_process, seccomp = cfg.process, cfg.seccomp
+    proc = exec_process_config(container_process, o)
     if proc.terminal and o.detach and not o.console_socket:
         raise OciError("cannot allocate tty if pyrunc-oci will detach without setting console socket")
     if o.console_socket and not proc.terminal:
         raise OciError("cannot use console socket if pyrunc-oci will not detach or allocate tty")
     c = proc.capabilities
     security = Security(c._replace(ambient=tuple(n for n in c.ambient if n in c.inheritable and n in c.permitted)),
-                        proc.no_new_privileges, cfg.seccomp)
+                        proc.no_new_privileges, seccomp)
     console = -1
     relay: socket.socket | None = None
     if proc.terminal:
@@ -158,7 +170,7 @@ def exec_in_container(root: str, container_id: str, o: ExecOptions) -> int:
         else:
             relay, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             console = theirs.detach()
-    if cfg.seccomp:
+    if seccomp:
         from pyrunc.oci import with_site
 
         with_site()  # the joiner compiles the filter with pyseccomp, from the virtualenv
@@ -174,11 +186,13 @@ def exec_in_container(root: str, container_id: str, o: ExecOptions) -> int:
         _joiner(st.pid, list(st.cgroups.values()), proc, security, console, o.preserve_fds, err_w, pid_w)
     for fd in (err_w, pid_w) + ((console,) if console >= 0 else ()):
         os.close(fd)
-    _, status = os.waitpid(joiner, 0)
+    # The pipes first, the joiner's exit last: its teardown (a whole interpreter's memory) then overlaps
+    # the command's start instead of delaying it.
     with os.fdopen(pid_r, "rb") as f:
         text = f.read()
     with os.fdopen(err_r, "rb") as f:
         error = f.read().decode(errors="replace")  # EOF once the command has exec'd (or died)
+    _, status = os.waitpid(joiner, 0)
     pid = int(text) if text.strip() else 0
     if error or not pid:
         if pid:
@@ -272,13 +286,11 @@ def relay_terminal(relay: socket.socket, pid: int) -> None:
 
 
 # --- the joiner and the command (forked; never return) ------------------------------------------------------------
-def _joiner(init: int, groups: list[str], proc: oc.Process, security: Security, console: int, preserve: int,
+def _joiner(init: int, groups: list[str], proc: Process, security: Security, console: int, preserve: int,
             err_w: int, pid_w: int) -> NoReturn:
     try:
         from pyrunc.security.process import ProcessSecurity
 
-        import pyrunc.oci.init  # noqa: F401 - what the command uses, loaded before the chroot
-        import pyrunc.runtime.launch  # noqa: F401 - the same
 
         sec = ProcessSecurity(security)  # compiled now: after the chroot below libseccomp is out of reach
         gc.disable()
@@ -328,9 +340,9 @@ def _describe(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}" if not isinstance(e, PyruncError) else str(e)
 
 
-def _command(proc: oc.Process, sec: Any, console: int, preserve: int, err_w: int) -> NoReturn:
-    from pyrunc.oci.init import _home, _look_path
-    from pyrunc.runtime.launch import LaunchError, reset_signals, set_identity
+def _command(proc: Process, sec: Any, console: int, preserve: int, err_w: int) -> NoReturn:
+    from pyrunc.linux.hygiene import reset_signals, set_identity
+    from pyrunc.oci.process import _home, _look_path, not_found
 
     try:
         os.setsid()
@@ -358,18 +370,20 @@ def _command(proc: oc.Process, sec: Any, console: int, preserve: int, err_w: int
         if "HOME" not in env:
             env["HOME"] = _home(proc.uid)
         program = _look_path(proc.args[0], env.get("PATH", ""))
+        if not program:
+            raise ExecFailed(not_found(proc.args[0]))
         sec.enter(lambda: set_identity(proc.uid, proc.gid, proc.additional_gids))
         if proc.umask is not None:
             os.umask(proc.umask)
         try:
             os.chdir(proc.cwd)
         except OSError as e:
-            raise LaunchError("exec", f"chdir to cwd ({proc.cwd!r}) set in config.json failed: {e.strerror}") from None
+            raise ExecFailed(f"chdir to cwd ({proc.cwd!r}) set in config.json failed: {e.strerror}") from None
         reset_signals()
         try:
             os.execve(program, list(proc.args), env)
         except OSError as e:
-            raise LaunchError("exec", f'exec: "{proc.args[0]}": {e.strerror}') from None
+            raise ExecFailed(f'exec: "{proc.args[0]}": {e.strerror}') from None
     except BaseException as e:  # noqa: BLE001
         try:
             os.write(err_w, ("unable to start container process: " + _describe(e)).encode())

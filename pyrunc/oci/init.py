@@ -18,7 +18,6 @@ from __future__ import annotations
 import ctypes
 import gc
 import os
-import socket
 import stat
 from typing import Callable, NamedTuple
 
@@ -27,6 +26,7 @@ from pyrunc.linux import syscalls as sc
 from pyrunc.linux.safepath import O_PATH, fd_path
 from pyrunc.oci import config as oc
 from pyrunc.oci import hooks, userns
+from pyrunc.oci.process import _home, _look_path, not_found
 from pyrunc.runtime import rootfs
 from pyrunc.runtime.launch import (JOIN_ORDER, LaunchError, enter_pid_namespace, join_namespaces,
                                    report_and_exit, reset_signals, send, set_identity)
@@ -120,7 +120,9 @@ def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
         keep = [0, 1, 2, sync_w, go_r, a.state_dir, *range(3, 3 + a.preserve_fds), *(fd for _, fd in a.mount_fds)]
         hygiene.close_fds_except([fd for fd in keep if fd >= 0] + ([a.console] if a.console >= 0 else []))
         if a.console >= 0:
-            from pyrunc.linux import terminal  # noqa: F401 - now: after pivot_root the host's modules are out of reach
+            import socket  # noqa: F401 - with a terminal only (~3 ms otherwise); now: after pivot_root the host's modules are out of reach
+
+            from pyrunc.linux import terminal  # noqa: F401 - the same
         security = ProcessSecurity(cfg)
         if proc.cpu_affinity_initial:
             os.sched_setaffinity(0, proc.cpu_affinity_initial)  # until the cgroup's cpuset replaces it
@@ -140,9 +142,9 @@ def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
         if not a.no_new_keyring:
             _join_session_keyring(f"_ses.{a.container_id}")
         if cfg.hostname:
-            sc.set_hostname(cfg.hostname)
+            _set_uts_name("sethostname", cfg.hostname)
         if cfg.domainname:
-            _set_domainname(cfg.domainname)
+            _set_uts_name("setdomainname", cfg.domainname)
         _build_root(a, lambda: _before_pivot(a, sync_w, go_r if runtime_hooks else -1))
         if a.console >= 0:
             _terminal(a)
@@ -159,6 +161,8 @@ def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
         def wait_for_start() -> None:
             # As runc: a program that is not there fails `create`, not the `start` that nobody would hear.
             program[0] = _look_path(argv[0], env.get("PATH", ""))
+            if not program[0]:
+                raise LaunchError("create", not_found(argv[0]))
             send(sync_w, {"created": 1})
             told[0] = True
             fifo = os.open(FIFO, os.O_WRONLY | os.O_CLOEXEC, dir_fd=a.state_dir)
@@ -277,37 +281,6 @@ def _before_pivot(a: InitArgs, sync_w: int, go_r: int) -> None:
             raise LaunchError("create", e.message) from None
 
 
-def _home(uid: int) -> str:
-    """The home directory of `uid` in the container's /etc/passwd (read after pivot_root), else "/"."""
-    try:
-        with open("/etc/passwd", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                fields = line.rstrip("\n").split(":")
-                if len(fields) >= 6 and fields[2] == str(uid):
-                    return fields[5] or "/"
-    except OSError:
-        pass
-    return "/"
-
-
-def _look_path(name: str, path: str) -> str:
-    """Go's exec.LookPath, as runc's init uses it: a name with a slash as is, else the first executable
-    regular file of that name in PATH."""
-    if "/" in name:
-        candidates = [name]
-    else:
-        candidates = [os.path.join(d or ".", name) for d in path.split(":")] if path else []
-    for candidate in candidates:
-        try:
-            st = os.stat(candidate)
-        except OSError:
-            continue
-        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
-            return candidate
-    where = "executable file not found in $PATH" if "/" not in name else "no such file or directory"
-    raise LaunchError("create", f'exec: "{name}": {where}')
-
-
 def _os_error(e: OSError) -> str:
     where = f" {e.filename}" if e.filename else ""
     return f"{e.strerror or e}{':' if where else ''}{where}"
@@ -322,11 +295,14 @@ def _fail(sync_w: int, stage: str, message: str, created: bool) -> None:
     report_and_exit(sync_w, stage, message)
 
 
-def _set_domainname(name: str) -> None:
+def _set_uts_name(call: str, name: str) -> None:
+    """sethostname(2) or setdomainname(2) through ctypes (loaded for the process security anyway): not
+    socket.sethostname, whose module would be one import more, and one the init can no longer load once it
+    is the root of a user namespace (the host's /root, where Python may live, is closed to that uid)."""
     raw = name.encode()
-    if sc._libc().setdomainname(ctypes.c_char_p(raw), ctypes.c_size_t(len(raw))) != 0:
+    if getattr(sc._libc(), call)(ctypes.c_char_p(raw), ctypes.c_size_t(len(raw))) != 0:
         err = ctypes.get_errno()
-        raise OSError(err, f"setdomainname: {os.strerror(err)}")
+        raise OSError(err, f"{call}: {os.strerror(err)}")
 
 
 # ---------------------------------------------------------------------------------------- rootfs
@@ -394,11 +370,16 @@ def _parent_mount_private(parent: str) -> None:
     """Make the mount that holds `parent` private when it is shared (only then: runc's rule)."""
     best, shared = "", False
     with open("/proc/self/mountinfo", encoding="utf-8") as f:
-        for line in f:
-            fields = line.split(" - ")[0].split()
-            point = fields[4].replace("\\040", " ")
-            if (parent == point or parent.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
-                best, shared = point, any(tag.startswith("shared:") for tag in fields[6:])
+        data = f.read()
+    # A busy host has a thousand mounts: split a line whole only when its mount point (the fifth field)
+    # holds `parent`.
+    for line in data.split("\n"):
+        head = line.split(" ", 5)
+        if len(head) < 6:
+            continue
+        point = head[4].replace("\\040", " ")
+        if (parent == point or parent.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
+            best, shared = point, any(tag.startswith("shared:") for tag in head[5].split(" - ")[0].split()[1:])
     if best and shared:
         sc.mount(None, best, None, sc.MS_PRIVATE)
 
@@ -635,6 +616,8 @@ def _terminal(a: InitArgs) -> None:
     """process.terminal: a pty of the container's devpts; the master goes to the console socket with
     SCM_RIGHTS (runc's message: the name "/dev/ptmx"), the slave becomes /dev/console, the controlling
     terminal and stdio."""
+    import socket  # loaded before pivot_root (launcher_main)
+
     from pyrunc.linux import terminal
 
     master, slave, number = terminal.allocate_pty(a.cfg.process.uid)

@@ -123,6 +123,4 @@ def update(root: str, container_id: str, f: Flags) -> None:
 
 
 def _with(res: oc.Resources, **changes: Any) -> oc.Resources:
-    import dataclasses
-
-    return dataclasses.replace(res, **changes)
+    return res._replace(**changes)

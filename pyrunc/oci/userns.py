@@ -17,14 +17,13 @@ is forked: the kernel refuses them once a process lives in the namespace.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 CLONE_NEWTIME = 0x00000080
 CLOCKS = {"monotonic": 1, "boottime": 7}  # CLOCK_MONOTONIC, CLOCK_BOOTTIME: the only ones a time ns offsets
 
 
-@dataclass(frozen=True)
-class IdMap:
+class IdMap(NamedTuple):
     container_id: int
     host_id: int
     size: int

@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 from pyrunc.cgroups.raw import RawResources
+from pyrunc.security.caps import CapabilitySets  # noqa: F401 - re-exported (defined with the capability names)
 from pyrunc.spec import downward
 
 # (kind, name) in the pod's namespace -> a ConfigMap or Secret, or None (runtime/envsources.py). The
@@ -50,16 +51,6 @@ DEFAULT_MASKED_PATHS = (
     "/sys/devices/virtual/powercap",
 )
 DEFAULT_READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
-
-
-class CapabilitySets(NamedTuple):
-    """The five capability sets of the container's process, as capability names ("CAP_CHOWN")."""
-
-    bounding: tuple[str, ...] = ()
-    effective: tuple[str, ...] = ()
-    permitted: tuple[str, ...] = ()
-    inheritable: tuple[str, ...] = ()
-    ambient: tuple[str, ...] = ()
 
 
 class DeviceNode(NamedTuple):

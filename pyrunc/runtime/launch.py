@@ -29,15 +29,17 @@ import json
 import os
 import resource  # imported here, not in the child: after pivot_root the host's stdlib is out of reach
 import signal
-import socket
 import sys
 import time
-from typing import Any, Callable, NamedTuple, NoReturn, cast
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, NoReturn, cast
 
 from pyrunc.errors import RuntimeFailure
 from pyrunc.linux import hygiene
 from pyrunc.linux import syscalls as sc
-from pyrunc.runtime.config import ContainerConfig
+from pyrunc.linux.hygiene import reset_signals, set_identity  # noqa: F401 - re-exported (they moved to hygiene)
+
+if TYPE_CHECKING:  # socket and runtime.config are not loaded by pyrunc-oci's run (~5 ms)
+    from pyrunc.runtime.config import ContainerConfig
 
 # Joining order matters: user first would be, mount never (the init makes its own).
 JOIN_ORDER = ("ipc", "uts", "net")
@@ -62,24 +64,6 @@ def send(fd: int, msg: dict) -> None:
     os.write(fd, (json.dumps(msg) + "\n").encode())
 
 
-def reset_signals() -> None:
-    """Every signal at its default and none blocked, as runc starts a process: Python ignores SIGPIPE
-    and SIGXFSZ, a caller may ignore others, and an ignored signal survives execve."""
-    for sig in signal.valid_signals():
-        if sig in (signal.SIGKILL, signal.SIGSTOP):
-            continue
-        try:
-            signal.signal(sig, signal.SIG_DFL)
-        except (OSError, ValueError):
-            pass
-    for number in sc.GLIBC_RESERVED_SIGNALS:
-        try:
-            sc.set_signal_disposition(number, sc.SIG_DFL)
-        except OSError:
-            pass  # an unknown architecture: they keep what the caller gave them
-    signal.pthread_sigmask(signal.SIG_SETMASK, set())
-
-
 def join_namespaces(namespaces: dict[str, str], order: tuple[str, ...] = JOIN_ORDER) -> None:
     for kind in order:
         # No default: a namespace nobody recorded must not silently become the host's (fail closed).
@@ -98,12 +82,6 @@ def enter_pid_namespace(where: str) -> None:
         sc.unshare(sc.CLONE_NEWPID)
     elif where != "host":
         sc.setns_path(where, sc.CLONE_NEWPID)
-
-
-def set_identity(uid: int, gid: int, groups: tuple[int, ...]) -> None:
-    os.setgroups(list(groups))
-    os.setgid(gid)
-    os.setuid(uid)
 
 
 def exec_argv(argv: list[str], env: dict[str, str]) -> NoReturn:
@@ -149,7 +127,9 @@ def _own_terminal(cfg: ContainerConfig, console: int) -> None:
     """tty: true: a pty of the container's own devpts (we are in its mount namespace and root, as exec -t's
     joiner is), the slave as controlling terminal and stdio, the master sent to the supervisor, which keeps it
     (logs and attach). The master never stays in the container."""
-    from pyrunc.linux import terminal  # imported before build_rootfs (_init_main): the host's modules are gone here
+    import socket  # both imported before build_rootfs (_init_main): the host's modules are gone here
+
+    from pyrunc.linux import terminal
 
     master, slave, _ = terminal.allocate_pty(cfg.uid)
     socket.send_fds(socket.socket(fileno=console), [b"m"], [master])
@@ -174,7 +154,9 @@ def _init_main(cfg: ContainerConfig, sync_w: int, go_r: int, stdout: int, stderr
         hygiene.set_dumpable(False)
         hygiene.close_fds_except([sync_w, go_r, stdout, stderr, *readers, *(fd for fd in stdio if fd >= 0)])
         if stdio.console >= 0:
-            from pyrunc.linux import terminal  # noqa: F401 - now: after build_rootfs the host's modules are out of reach
+            import socket  # noqa: F401 - now: after build_rootfs the host's modules are out of reach
+
+            from pyrunc.linux import terminal  # noqa: F401 - the same
 
         security = ProcessSecurity(cfg)  # the seccomp filter is compiled while the host's libseccomp is reachable
         os.setsid()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, NamedTuple
 
-from pyrunc.runtime.config import CapabilitySets
+from pyrunc.security.caps import CapabilitySets
 
 
 class ContainerSecurity(NamedTuple):

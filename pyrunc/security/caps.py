@@ -8,10 +8,18 @@ sets are applied by pyrunc/security/process.py.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
-if TYPE_CHECKING:
-    from pyrunc.runtime.config import CapabilitySets
+
+class CapabilitySets(NamedTuple):
+    """The five capability sets of the container's process, as capability names ("CAP_CHOWN")."""
+
+    bounding: tuple[str, ...] = ()
+    effective: tuple[str, ...] = ()
+    permitted: tuple[str, ...] = ()
+    inheritable: tuple[str, ...] = ()
+    ambient: tuple[str, ...] = ()
+
 
 # linux/capability.h, by number. CAP_CHECKPOINT_RESTORE (40) is the last one as of Linux 6.x; a
 # kernel may know fewer (/proc/sys/kernel/cap_last_cap) and those are then simply not applied.
@@ -109,7 +117,6 @@ def capability_sets(security_context: Any, uid: int, all_caps: Iterable[str] = C
     user without ambient capabilities, written down so /proc/PID/status and the config agree. The
     bounding set stays, so a setuid-root binary or file capabilities never exceed it.
     """
-    from pyrunc.runtime.config import CapabilitySets
 
     everything = by_number(c for c in all_caps if c in CAP_NUMBERS)
     caps = getattr(security_context, "capabilities", None)

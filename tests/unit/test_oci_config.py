@@ -296,3 +296,24 @@ def test_cgroup_v2_group_made_and_written(tmp_path: Any) -> None:
     with pytest.raises(CgroupError):
         cgroup.create(2, {"": str(top)}, "a/c/d", res)  # a/c has no cgroup files: fails
     assert not (top / "a" / "c").exists()
+
+
+def test_the_process_kept_in_state_json_comes_back_equal() -> None:
+    """exec rebuilds the container's process from state.json (process.to_facts at create), not config.json."""
+    import json
+
+    from pyrunc.oci.process import from_facts, to_facts
+
+    full = decode(spec(process__scheduler={"policy": "SCHED_RR", "priority": 10},
+                       process__ioPriority={"class": "IOPRIO_CLASS_BE", "priority": 4},
+                       process__execCPUAffinity={"initial": "0-2", "final": "1"},
+                       process__consoleSize={"height": 24, "width": 80},
+                       process__rlimits=[{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 4096}],
+                       process__user={"uid": 5, "gid": 6, "additionalGids": [7, 8], "umask": 0o22},
+                       process__oomScoreAdj=100, process__noNewPrivileges=True), "/b").process
+    plain = decode(spec(), "/b").process
+    for p in (full, plain):
+        back = from_facts(json.loads(json.dumps(to_facts(p))))
+        assert back == p
+        assert type(back.capabilities) is type(p.capabilities) and all(type(r) is config.Rlimit for r in back.rlimits)
+    assert full.scheduler is not None and full.console_size == (24, 80) and full.umask == 0o22

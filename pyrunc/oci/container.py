@@ -130,6 +130,19 @@ class CreateOptions(NamedTuple):
 PR_SET_CHILD_SUBREAPER = 36
 
 
+def connect_console_socket(path: str) -> int:
+    """A connected descriptor of `--console-socket PATH`, where the pty master is sent (SCM_RIGHTS), as runc's."""
+    import socket  # only with a terminal: ~2-3 ms of the start-up otherwise
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError as e:
+        sock.close()
+        raise OciError(f"--console-socket {path}: {e.strerror}") from None
+    return sock.detach()
+
+
 def set_child_subreaper() -> None:
     """Through ctypes (loaded for the init's security anyway), not python-prctl: one import less."""
     sc.prctl(PR_SET_CHILD_SUBREAPER, 1, what="prctl(PR_SET_CHILD_SUBREAPER)")
@@ -186,18 +199,10 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
         rel = cgroup.relative_path(cfg.cgroups_path, container_id)
         atomic.write_text(os.path.join(where, CGROUPS), json.dumps(cgroup.paths(version, hierarchies, rel)), mode=0o644)
         groups = cgroup.create(version, hierarchies, rel, cfg.resources)
-        if opts.console_fd >= 0 or opts.console_socket:
-            import socket
         if opts.console_fd >= 0:
             console = os.dup(opts.console_fd)
         elif opts.console_socket:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.connect(opts.console_socket)
-            except OSError as e:
-                sock.close()
-                raise OciError(f"--console-socket {opts.console_socket}: {e.strerror}") from None
-            console = sock.detach()
+            console = connect_console_socket(opts.console_socket)
         state_fd = os.open(where, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         trees = _idmapped_trees(cfg)
         args = InitArgs(cfg, container_id, state_fd, console, opts.preserve_fds, opts.no_pivot, opts.no_new_keyring,

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 from pyrunc.errors import FieldError, PyruncError
 from pyrunc.linux import hygiene
 from pyrunc.linux import syscalls as sc
-from pyrunc.oci.container import OciError, _facts, load, set_child_subreaper
+from pyrunc.oci.container import OciError, _facts, connect_console_socket, load, set_child_subreaper
 from pyrunc.oci.process import Process, from_facts
 from pyrunc.security.caps import CapabilitySets
 
@@ -160,13 +160,7 @@ def exec_in_container(root: str, container_id: str, o: ExecOptions) -> int:
         import socket
 
         if o.console_socket:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.connect(o.console_socket)
-            except OSError as e:
-                sock.close()
-                raise OciError(f"--console-socket {o.console_socket}: {e.strerror}") from None
-            console = sock.detach()
+            console = connect_console_socket(o.console_socket)
         else:
             relay, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             console = theirs.detach()

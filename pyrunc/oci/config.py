@@ -799,19 +799,29 @@ def decode(doc: Any, bundle: str) -> OciConfig:
         rootfs_propagation=_rootfs_propagation(linux.get("rootfsPropagation"), "linux.rootfsPropagation"))
 
 
-def load(bundle: str) -> OciConfig:
-    """Read and decode `<bundle>/config.json`."""
-    where = os.path.join(bundle, "config.json")
+def read_json_file(path: str, where: str, stdin_dash: bool = False) -> Any:
+    """The JSON document of the file `path` (with `stdin_dash`, "-" is standard input: runc's `update -r -`);
+    an error names `where` (the file, or the flag that gave it) in one line."""
+    import sys
+
     try:
-        with open(where, encoding="utf-8") as f:
-            text = f.read()
+        if stdin_dash and path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
     except OSError as e:
         raise FieldError(where, e.strerror or str(e)) from None
     try:
-        doc = json.loads(text)
+        return json.loads(text)
     except ValueError as e:
         raise FieldError(where, f"invalid JSON: {e}") from None
-    return decode(doc, os.path.abspath(bundle))
+
+
+def load(bundle: str) -> OciConfig:
+    """Read and decode `<bundle>/config.json`."""
+    where = os.path.join(bundle, "config.json")
+    return decode(read_json_file(where, where), os.path.abspath(bundle))
 
 
 def signal_number(text: str) -> int:

@@ -76,18 +76,9 @@ def exec_process_config(p: Process, o: ExecOptions) -> Process:
     """The process to run: --process FILE's, else the container's (`p`) with the flags applied (runc's
     getProcess)."""
     if o.process_file:
-        import json
-
         from pyrunc.oci import config as oc
 
-        try:
-            with open(o.process_file, encoding="utf-8") as f:
-                doc = json.load(f)
-        except OSError as e:
-            raise FieldError(f"--process {o.process_file}", e.strerror or str(e)) from None
-        except ValueError as e:
-            raise FieldError(f"--process {o.process_file}", f"invalid JSON: {e}") from None
-        return oc._process(doc, "process")
+        return oc._process(oc.read_json_file(o.process_file, f"--process {o.process_file}"), "process")
     if not o.args:
         raise FieldError("exec", "process args cannot be empty (give ARGS or --process FILE)")
     env = dict(p.env)

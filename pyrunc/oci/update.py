@@ -4,10 +4,8 @@ them (cgroup.py v1_files, v2_files)."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import sys
 from typing import Any, NamedTuple
 
 from pyrunc.errors import FieldError
@@ -54,16 +52,7 @@ def resources_doc(f: Flags) -> dict[str, Any]:
     """The linux.resources object: --resources's, then the flags over it."""
     doc: dict[str, Any] = {}
     if f.resources:
-        try:
-            if f.resources == "-":
-                doc = json.load(sys.stdin)
-            else:
-                with open(f.resources, encoding="utf-8") as fh:
-                    doc = json.load(fh)
-        except OSError as e:
-            raise FieldError(f"--resources {f.resources}", e.strerror or str(e)) from None
-        except ValueError as e:
-            raise FieldError(f"--resources {f.resources}", f"invalid JSON: {e}") from None
+        doc = oc.read_json_file(f.resources, f"--resources {f.resources}", stdin_dash=True)
         if not isinstance(doc, dict):
             raise FieldError(f"--resources {f.resources}", "must be a JSON object (linux.resources)")
     mem, cpu = dict(doc.get("memory") or {}), dict(doc.get("cpu") or {})

@@ -108,6 +108,19 @@ def oci(tmp_path: Path, rootfs: Path) -> Iterator[Oci]:
             assert not (hierarchy / cid).exists(), f"cgroup left behind: {hierarchy / cid}"
 
 
+def hello_through(master: int) -> bytes:
+    """Talk to a container's `read` loop through its pty master: wait for "ready", type "hello", wait for its
+    answer "got=hello"; everything the terminal showed. The master is closed."""
+    text = b""
+    while b"ready" not in text:
+        text += os.read(master, 1024)
+    os.write(master, b"hello\n")
+    while b"got=hello" not in text:
+        text += os.read(master, 1024)
+    os.close(master)
+    return text
+
+
 def status(pid: int) -> dict[str, str]:
     out = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -501,13 +514,7 @@ def test_console_socket_gets_a_real_pty(oci: Oci) -> None:
 
     assert os.isatty(master) and termios.tcgetattr(master)
     oci("start", "tty")
-    text = b""
-    while b"ready" not in text:
-        text += os.read(master, 1024)
-    os.write(master, b"hello\n")
-    while b"got=hello" not in text:
-        text += os.read(master, 1024)
-    os.close(master)
+    text = hello_through(master)
     lines = text.decode().splitlines()
     assert lines[0].startswith("/dev/") and "30 100" in lines
     poll("the container to stop", lambda: oci.state("tty")["status"] == "stopped")

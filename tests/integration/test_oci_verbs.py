@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.integration.helpers import WAIT, poll
-from tests.integration.test_oci import (PYRUNC_OCI, SLEEP, Oci, container_cgroup, oci, rootfs,  # noqa: F401
+from tests.integration.test_oci import (PYRUNC_OCI, SLEEP, Oci, container_cgroup, hello_through, oci, rootfs,  # noqa: F401
                                         status)
 
 pytestmark = [pytest.mark.root]
@@ -109,13 +109,7 @@ def test_exec_tty_through_the_console_socket(oci: Oci) -> None:
     assert proc.wait(WAIT) == 0, proc.stderr.read() if proc.stderr else ""
     (master,) = fds
     assert os.isatty(master)
-    text = b""
-    while b"ready" not in text:
-        text += os.read(master, 1024)
-    os.write(master, b"hello\n")
-    while b"got=hello" not in text:
-        text += os.read(master, 1024)
-    os.close(master)
+    text = hello_through(master)
     assert text.decode().splitlines()[0].startswith("/dev/pts/")
 
 

@@ -121,10 +121,10 @@ class GuestRun:
         self.err = open(self.dir / "stderr", "w+", encoding="utf-8")  # noqa: SIM115
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, str(HARNESS), "--timeout", "1500", str(self.dir / "stage"), "sh", "-c", GUEST_SCRIPT],
+            [sys.executable, str(HARNESS), "--timeout", "2400", str(self.dir / "stage"), "sh", "-c", GUEST_SCRIPT],  # ~5 min alone, ~14 beside the host tests; a slow shared machine took over 25
             stdout=self.out, stderr=self.err, stdin=subprocess.DEVNULL, start_new_session=True)
 
-    def result(self, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    def result(self, timeout: float = 2700) -> subprocess.CompletedProcess[str]:
         try:
             code = self.proc.wait(timeout=max(1.0, timeout - (time.monotonic() - self.started)))
         except subprocess.TimeoutExpired:

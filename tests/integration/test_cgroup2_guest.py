@@ -120,8 +120,9 @@ class GuestRun:
         self.out = open(self.dir / "stdout", "w+", encoding="utf-8")  # noqa: SIM115 (closed by result)
         self.err = open(self.dir / "stderr", "w+", encoding="utf-8")  # noqa: SIM115
         self.started = time.monotonic()
+        # ~5 min alone, ~14 beside the host tests; a slow shared machine once took over 25.
         self.proc = subprocess.Popen(
-            [sys.executable, str(HARNESS), "--timeout", "2400", str(self.dir / "stage"), "sh", "-c", GUEST_SCRIPT],  # ~5 min alone, ~14 beside the host tests; a slow shared machine took over 25
+            [sys.executable, str(HARNESS), "--timeout", "2400", str(self.dir / "stage"), "sh", "-c", GUEST_SCRIPT],
             stdout=self.out, stderr=self.err, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def result(self, timeout: float = 2700) -> subprocess.CompletedProcess[str]:

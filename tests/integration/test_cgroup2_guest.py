@@ -58,7 +58,9 @@ NOT_IN_GUEST = ("--ignore-glob='tests/integration/test_security_*.py' --ignore-g
                 "--ignore=tests/integration/test_registry_client.py --ignore=tests/integration/test_archive_tools.py "
                 "--ignore=tests/integration/test_pull_second.py")
 HOST_ONLY = "tests/integration/test_security_mounts.py::test_sub_path_race_never_reaches_the_host"
-PYTEST = "python3 -m pytest -q -rA -p no:cacheprovider --durations=8"
+# -v: each test's id is printed as it starts, so a guest killed by its timeout still shows (in the
+# assertion's context) which test it was in and how far it got.
+PYTEST = "python3 -m pytest -v -rA -p no:cacheprovider --durations=8"
 GUEST_SCRIPT = f"""
 export PYTHONPATH="$PWD/site-packages:$PWD"
 export PYRUNC_IMAGES="$PWD/images"

@@ -1,0 +1,331 @@
+"""containerd from Debian's package runs containers through pyrunc-oci: `ctr run --runc-binary` makes the
+io.containerd.runc.v2 shim call pyrunc-oci (`--root R --log L --log-format json create --bundle B
+--pid-file P [--console-socket S]`, `start`, `state`, `kill`, `delete`, `exec --process F --detach
+--pid-file P`, `ps --format json`, `pause`, `resume`) instead of runc.
+
+Each test module starts its OWN containerd (never the system's service or socket): a private config.toml
+with its own root, state, gRPC and ttrpc sockets under a tmp directory, the CRI plugin disabled, and a
+unique namespace. The image is an OCI layout of the busybox rootfs built here and `ctr images import`ed (no
+network). Teardown stops containerd (SIGTERM, then SIGKILL), kills the shims it started (found by their
+`-address` argument), removes the containers' cgroups, unmounts what is left under its root and removes the
+shims' sockets (containerd 1.6 puts them in /run/containerd/s/ whatever its state directory is)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.imagekit import ImageSpec, Layout, busybox_layer, host_arch, tar_layout
+from tests.integration.helpers import WAIT, REPO, poll, proc_stat
+from tests.integration.test_oci_verbs import _through_a_terminal
+
+CONTAINERD = shutil.which("containerd")
+CTR = shutil.which("ctr")
+pytestmark = [pytest.mark.root,
+              pytest.mark.skipif(CONTAINERD is None or CTR is None,
+                                 reason="containerd is not installed (scripts/setup.sh --test installs it)")]
+IMAGE = "docker.io/library/pyrunc-busybox:ctr"
+CGROUP = Path("/sys/fs/cgroup")
+# containerd 1.6's shims listen in /run/containerd/s/ (hard-coded, not under `state`), named by a hash of
+# the containerd address, the namespace and the container id (runtime/v2/shim/util_unix.go SocketAddress).
+SHIM_SOCKETS = Path("/run/containerd/s")
+CONFIG = """version = 2
+root = "{d}/root"
+state = "{d}/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "{d}/c.sock"
+[ttrpc]
+  address = "{d}/c.ttrpc"
+[debug]
+  level = "debug"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{d}/opt"
+[plugins."io.containerd.snapshotter.v1.overlayfs"]
+  root_path = "{d}/root/overlayfs"
+"""
+
+
+def _cgroup_v2() -> bool:
+    return (CGROUP / "cgroup.controllers").exists()
+
+
+class Containerd:
+    """A private containerd, its namespace, pyrunc-oci as the shim's runtime binary and the ids made."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.dir = tmp
+        self.sock = tmp / "c.sock"
+        self.ns = "pyrunc-test-" + uuid.uuid4().hex[:8]
+        # The shim runs pyrunc-oci by path (options.json's BinaryName), as conmon does for podman.
+        self.runtime = tmp / "pyrunc-oci"
+        self.runtime.write_text(f"#!{sys.executable}\nimport sys; sys.path.insert(0, {str(REPO)!r})\n"
+                                "from pyrunc.oci.cli import console; console()\n")
+        self.runtime.chmod(0o755)
+        # The shim's --root for pyrunc-oci is <runc-root>/<namespace>: private too (the default would be
+        # /run/containerd/runc).
+        self.runc_root = tmp / "runtime-root"
+        self.state_root = self.runc_root / self.ns
+        self.fifos = tmp / "fifo"  # ctr's stdio FIFOs (default /run/containerd/fifo)
+        self.ids: set[str] = set()
+        self.made_run_containerd = not SHIM_SOCKETS.parent.exists()
+        (tmp / "config.toml").write_text(CONFIG.format(d=tmp))
+        self.log = open(tmp / "containerd.log", "wb")
+        self.proc = subprocess.Popen([CONTAINERD or "containerd", "--config", str(tmp / "config.toml")],
+                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        poll("containerd to answer", self._answers)
+
+    def _answers(self) -> bool:
+        if self.proc.poll() is not None:
+            pytest.fail(f"containerd exited {self.proc.returncode}: {self.logs()}")
+        return subprocess.run([CTR or "ctr", "--address", str(self.sock), "version"], capture_output=True,
+                              timeout=WAIT).returncode == 0
+
+    def logs(self) -> str:
+        return (self.dir / "containerd.log").read_text(errors="replace")[-4000:]
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        out = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=WAIT * 2,
+                             stdin=subprocess.DEVNULL, check=False)
+        if check:
+            assert out.returncode == 0, f"ctr {' '.join(args)}: {out.stderr}"
+        return out
+
+    def argv(self, *args: str) -> list[str]:
+        return [CTR or "ctr", "--address", str(self.sock), "--namespace", self.ns, *args]
+
+    def run_flags(self, cid: str) -> list[str]:
+        self.ids.add(cid)
+        return ["--runc-binary", str(self.runtime), "--runc-root", str(self.runc_root), "--fifo-dir", str(self.fifos)]
+
+    def import_image(self, tmp: Path) -> None:
+        layout = Layout(tmp / "layout")
+        spec = ImageSpec(IMAGE, [busybox_layer(tmp, "")], architecture=host_arch())
+        layout.add(spec)
+        # ctr names an imported image from containerd's own annotation (ref.name alone needs --base-name).
+        layout.index[-1]["annotations"]["io.containerd.image.name"] = IMAGE
+        layout.close()
+        self("images", "import", str(tar_layout(tmp / "layout", tmp / "busybox.tar")))
+
+    def tasks(self) -> dict[str, tuple[int, str]]:
+        """`ctr task ls`: id -> (pid, status)."""
+        rows = self("task", "ls").stdout.splitlines()[1:]
+        return {r.split()[0]: (int(r.split()[1]), r.split()[2]) for r in rows if r.strip()}
+
+    def remove(self, cid: str) -> None:
+        """What a user does: kill the task, delete it, delete the container."""
+        if cid in self.tasks():
+            self("task", "kill", "--signal", "KILL", cid, check=False)
+            poll(f"task {cid} to stop", lambda: self.tasks().get(cid, (0, "STOPPED"))[1] == "STOPPED")
+            self("task", "delete", cid, check=False)
+        self("container", "delete", cid, check=False)
+
+    def shims(self, cid: str | None = None) -> list[int]:
+        """Pids of the shims this containerd started (their argv holds `-address SOCK`), or of one container's."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"-address" in argv and str(self.sock).encode() in argv and b"-namespace" in argv \
+                    and (cid is None or cid.encode() in argv):
+                found.append(int(entry.name))
+        return found
+
+    def close(self) -> None:
+        for cid in sorted(self.ids):
+            try:
+                self.remove(cid)
+            except (Exception, pytest.fail.Exception):  # noqa: BLE001 - teardown goes on: the rest is removed below
+                pass
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(WAIT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        for pid in self.shims():
+            os.kill(pid, signal.SIGKILL)
+        for cid in self.ids:
+            for group in _cgroups(self.ns, cid):
+                for pid in _procs(group):
+                    os.kill(pid, signal.SIGKILL)
+            digest = hashlib.sha256(os.path.join(str(self.sock), self.ns, cid).encode()).hexdigest()
+            (SHIM_SOCKETS / digest).unlink(missing_ok=True)
+        for cid in self.ids:
+            for group in _cgroups(self.ns, cid):
+                poll(f"{group} to empty", lambda: not _procs(group))
+                group.rmdir()
+        for parent in _cgroup_dirs(self.ns):  # /<namespace> in each hierarchy: made by runc's and our create
+            parent.rmdir()
+        for mount in _mounts_under(self.dir):
+            subprocess.run(["umount", "-l", mount], check=False)
+        if self.made_run_containerd:
+            for d in (SHIM_SOCKETS, SHIM_SOCKETS.parent / "fifo", SHIM_SOCKETS.parent):
+                try:
+                    d.rmdir()
+                except OSError:
+                    pass  # not empty: something else uses it now
+        shutil.rmtree(self.dir / "root", ignore_errors=True)
+
+
+def _cgroup_dirs(*parts: str) -> list[Path]:
+    """The directory /<parts...> in every mounted hierarchy that has it."""
+    if _cgroup_v2():
+        candidates = [CGROUP.joinpath(*parts)]
+    else:
+        candidates = [h.joinpath(*parts) for h in CGROUP.iterdir() if h.is_dir() and not h.is_symlink()]
+    return [c for c in candidates if c.is_dir()]
+
+
+def _cgroups(ns: str, cid: str) -> list[Path]:
+    return _cgroup_dirs(ns, cid)
+
+
+def _procs(group: Path) -> list[int]:
+    try:
+        return [int(p) for p in (group / "cgroup.procs").read_text().split()]
+    except OSError:
+        return []
+
+
+def _mounts_under(where: Path) -> list[str]:
+    """Mount points below `where`, deepest first (mountinfo's 5th field, octal escapes undone)."""
+    points = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        for line in f:
+            point = line.split()[4].encode().decode("unicode_escape")
+            if point.startswith(str(where) + "/"):
+                points.append(point)
+    return sorted(points, key=len, reverse=True)
+
+
+@pytest.fixture(scope="module")
+def ctrd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Containerd]:
+    c = Containerd(tmp_path_factory.mktemp("ctrd"))
+    try:
+        c.import_image(tmp_path_factory.mktemp("ctrd-image"))
+        yield c
+    finally:
+        c.close()
+    assert not c.shims(), "a shim of the test's containerd is left"
+    assert not _cgroup_dirs(c.ns), "the namespace's cgroup is left"
+    assert not _mounts_under(c.dir), "a mount under the test's containerd is left"
+
+
+def _gone(ctrd: Containerd, cid: str, pid: int, start: int) -> None:
+    """Nothing of the container is left: its init, its cgroup, pyrunc-oci's state, its shim."""
+    stat = proc_stat(pid)
+    assert stat is None or stat[1] != start, f"the init {pid} of {cid} is left"
+    assert not _cgroups(ctrd.ns, cid), f"the cgroup of {cid} is left"
+    assert not (ctrd.state_root / cid).exists(), f"pyrunc-oci's state of {cid} is left"
+    poll(f"the shim of {cid} to exit", lambda: not ctrd.shims(cid))
+
+
+def test_run_in_the_foreground_returns_output_and_status(ctrd: Containerd) -> None:
+    out = ctrd("run", "--rm", *ctrd.run_flags("fg1"), IMAGE, "fg1", "sh", "-c", "echo hello; echo err >&2; exit 5",
+               check=False)
+    assert out.returncode == 5, out.stderr
+    assert out.stdout == "hello\n" and "err\n" in out.stderr
+    assert ctrd("container", "ls", "--quiet").stdout.split() == []
+    assert not (ctrd.state_root / "fg1").exists()
+
+
+def test_a_failing_create_reports_pyrunc_ocis_error(ctrd: Containerd) -> None:
+    # The shim reads the last error of pyrunc-oci's --log (JSON lines) into its own error.
+    out = ctrd("run", "--rm", *ctrd.run_flags("bad1"), IMAGE, "bad1", "/no-such-program", check=False)
+    assert out.returncode != 0
+    assert "OCI runtime create failed" in out.stderr and "/no-such-program" in out.stderr, out.stderr
+    assert not (ctrd.state_root / "bad1").exists()
+    assert not _cgroups(ctrd.ns, "bad1")
+
+
+def test_a_detached_container_seen_from_the_host(ctrd: Containerd) -> None:
+    cid = "det1"
+    ctrd("run", "--detach", *ctrd.run_flags(cid), IMAGE, cid, "sleep", "300")
+    pid, status = ctrd.tasks()[cid]
+    assert status == "RUNNING"
+    start = (proc_stat(pid) or ("", 0))[1]
+    # pyrunc-oci's state, where the shim's --root put it, names the same init.
+    state = json.loads(subprocess.run([str(ctrd.runtime), "--root", str(ctrd.state_root), "state", cid],
+                                      capture_output=True, text=True, check=True).stdout)
+    assert state["pid"] == pid and state["status"] == "running"
+    assert (ctrd.state_root / cid / "state.json").exists()
+    for ns in ("pid", "mnt", "uts", "ipc", "net"):
+        assert os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}"), ns
+    # containerd's cgroupsPath is /<namespace>/<id>.
+    lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    groups = _cgroups(ctrd.ns, cid)
+    assert groups and all(pid in _procs(g) for g in groups)
+    assert any(line.endswith(f"/{ctrd.ns}/{cid}") for line in lines), lines
+    assert (Path(f"/proc/{pid}/root/bin/busybox")).exists()
+
+    out = ctrd("task", "exec", "--exec-id", "e1", "--fifo-dir", str(ctrd.fifos), cid, "sh", "-c",
+               "echo in-exec; cat /proc/self/cgroup; exit 4", check=False)
+    assert out.returncode == 4, out.stderr
+    assert out.stdout.startswith("in-exec\n") and f"/{ctrd.ns}/{cid}" in out.stdout
+    out = ctrd("task", "exec", "--exec-id", "e2", "--fifo-dir", str(ctrd.fifos), cid, "/no-such-program", check=False)
+    assert out.returncode != 0 and "/no-such-program" in out.stderr, out.stderr
+    assert [int(r.split()[0]) for r in ctrd("task", "ps", cid).stdout.splitlines()[1:]] == [pid]
+
+    ctrd("task", "pause", cid)
+    assert ctrd.tasks()[cid][1] == "PAUSED"
+    if _cgroup_v2():
+        assert "frozen 1" in (groups[0] / "cgroup.events").read_text()
+    else:
+        assert (CGROUP / "freezer" / ctrd.ns / cid / "freezer.state").read_text().strip() == "FROZEN"
+    ctrd("task", "resume", cid)
+    assert ctrd.tasks()[cid][1] == "RUNNING"
+
+    # The shim's Update calls `update --resources -` with the spec's linux.resources on stdin (ctr has no
+    # verb for it): the same call here, on the container containerd made.
+    limit = 64 << 20
+    subprocess.run([str(ctrd.runtime), "--root", str(ctrd.state_root), "update", "--resources", "-", cid],
+                   input=json.dumps({"memory": {"limit": limit}}), text=True, check=True)
+    memory = groups[0] / "memory.max" if _cgroup_v2() else CGROUP / "memory" / ctrd.ns / cid / "memory.limit_in_bytes"
+    assert int(memory.read_text()) == limit
+
+    ctrd("task", "kill", "--signal", "KILL", cid)
+    poll("the task to stop", lambda: ctrd.tasks()[cid][1] == "STOPPED")
+    ctrd("task", "delete", cid)
+    ctrd("container", "delete", cid)
+    _gone(ctrd, cid, pid, start)
+    # The shim's cleanup after it lost its task runs `delete --force` of a container that may be gone:
+    # that succeeds, as with runc.
+    assert subprocess.run([str(ctrd.runtime), "--root", str(ctrd.state_root), "delete", "--force", cid],
+                          capture_output=True).returncode == 0
+
+
+def test_with_a_terminal(ctrd: Containerd) -> None:
+    code, text = _through_a_terminal(
+        ctrd.argv("run", "--rm", "--tty", *ctrd.run_flags("tty1"), IMAGE, "tty1", "sh", "-c",
+                  "tty; echo ready; read l; echo got=$l; exit 2"), b"hello\n", b"ready")
+    assert code == 2, text
+    assert b"/dev/pts/" in text and b"got=hello" in text
+    cid = "tty2"
+    ctrd("run", "--detach", *ctrd.run_flags(cid), IMAGE, cid, "sleep", "300")
+    pid = ctrd.tasks()[cid][0]
+    start = (proc_stat(pid) or ("", 0))[1]
+    # (ctr resizes the pty once more after the process exits and logs an error for it: runc's too.)
+    code, text = _through_a_terminal(
+        ctrd.argv("task", "exec", "--tty", "--exec-id", "t1", "--fifo-dir", str(ctrd.fifos), cid, "sh", "-c",
+                  "tty; echo ready; read l; echo got=$l; exit 6"), b"there\n", b"ready")
+    assert code == 6, text
+    assert b"/dev/pts/" in text and b"got=there" in text
+    ctrd.remove(cid)
+    _gone(ctrd, cid, pid, start)

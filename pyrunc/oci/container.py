@@ -349,7 +349,9 @@ def _facts(root: str, container_id: str) -> dict:
 
 def kill(root: str, container_id: str, sig: int, all_processes: bool = False) -> None:
     st = load(root, container_id)
-    if st.status not in ("created", "running", "paused"):
+    if st.status not in ("created", "running", "paused") and not all_processes:
+        # (runc's `kill --all` of a stopped container signals what is left in its cgroup and succeeds:
+        # containerd's shim calls it after the init exited, to kill the init's children.)
         raise OciError("container not running")
     from pyrunc.oci import cgroup
 

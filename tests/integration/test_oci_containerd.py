@@ -42,7 +42,7 @@ SHIM_SOCKETS = Path("/run/containerd/s")
 CONFIG = """version = 2
 root = "{d}/root"
 state = "{d}/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
+disabled_plugins = [{disabled}]
 [grpc]
   address = "{d}/c.sock"
 [ttrpc]
@@ -54,6 +54,24 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [plugins."io.containerd.snapshotter.v1.overlayfs"]
   root_path = "{d}/root/overlayfs"
 """
+# The CRI plugin with pyrunc-oci as its default runtime, configured as docs/oci.md tells users to: runc's
+# shim with BinaryName. Pods use the node's network (no CNI here); the stream server listens on loopback.
+CRI_CONFIG = """[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{pause}"
+  stream_server_address = "127.0.0.1"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "{d}/cni-bin"
+    conf_dir = "{d}/cni-conf"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    default_runtime_name = "pyrunc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.pyrunc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.pyrunc.options]
+        BinaryName = "{runtime}"
+        Root = "{runc_root}"
+"""
+PAUSE = "docker.io/library/pyrunc-pause:ctr"
+CRI_NS = "k8s.io"  # the CRI plugin's containerd namespace
 
 
 def _cgroup_v2() -> bool:
@@ -63,9 +81,11 @@ def _cgroup_v2() -> bool:
 class Containerd:
     """A private containerd, its namespace, pyrunc-oci as the shim's runtime binary and the ids made."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, cri: bool = False) -> None:
         self.dir = tmp
         self.sock = tmp / "c.sock"
+        # ctr's namespace, and the top cgroup of every container of this containerd (ctr's cgroupsPath is
+        # /NAMESPACE/ID; the CRI pods get it as their cgroup parent).
         self.ns = "pyrunc-test-" + uuid.uuid4().hex[:8]
         # The shim runs pyrunc-oci by path (options.json's BinaryName), as conmon does for podman.
         self.runtime = tmp / "pyrunc-oci"
@@ -75,11 +95,14 @@ class Containerd:
         # The shim's --root for pyrunc-oci is <runc-root>/<namespace>: private too (the default would be
         # /run/containerd/runc).
         self.runc_root = tmp / "runtime-root"
-        self.state_root = self.runc_root / self.ns
+        self.state_root = self.runc_root / (CRI_NS if cri else self.ns)
         self.fifos = tmp / "fifo"  # ctr's stdio FIFOs (default /run/containerd/fifo)
         self.ids: set[str] = set()
         self.made_run_containerd = not SHIM_SOCKETS.parent.exists()
-        (tmp / "config.toml").write_text(CONFIG.format(d=tmp))
+        config = CONFIG.format(d=tmp, disabled="" if cri else '"io.containerd.grpc.v1.cri"')
+        if cri:
+            config += CRI_CONFIG.format(d=tmp, pause=PAUSE, runtime=self.runtime, runc_root=self.runc_root)
+        (tmp / "config.toml").write_text(config)
         self.log = open(tmp / "containerd.log", "wb")
         self.proc = subprocess.Popen([CONTAINERD or "containerd", "--config", str(tmp / "config.toml")],
                                      stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
@@ -109,14 +132,16 @@ class Containerd:
         self.ids.add(cid)
         return ["--runc-binary", str(self.runtime), "--runc-root", str(self.runc_root), "--fifo-dir", str(self.fifos)]
 
-    def import_image(self, tmp: Path) -> None:
+    def import_image(self, tmp: Path, images: dict[str, list[str]], ns: str | None = None) -> None:
+        """An OCI archive of the busybox rootfs under each name (with its Cmd), imported with ctr."""
         layout = Layout(tmp / "layout")
-        spec = ImageSpec(IMAGE, [busybox_layer(tmp, "")], architecture=host_arch())
-        layout.add(spec)
-        # ctr names an imported image from containerd's own annotation (ref.name alone needs --base-name).
-        layout.index[-1]["annotations"]["io.containerd.image.name"] = IMAGE
+        for name, cmd in images.items():
+            layout.add(ImageSpec(name, [busybox_layer(tmp, "")], cmd=cmd, architecture=host_arch()))
+            # ctr names an imported image from containerd's own annotation (ref.name alone needs --base-name).
+            layout.index[-1]["annotations"]["io.containerd.image.name"] = name
         layout.close()
-        self("images", "import", str(tar_layout(tmp / "layout", tmp / "busybox.tar")))
+        archive = str(tar_layout(tmp / "layout", tmp / "busybox.tar"))
+        self("--namespace", ns or self.ns, "images", "import", archive)
 
     def tasks(self) -> dict[str, tuple[int, str]]:
         """`ctr task ls`: id -> (pid, status)."""
@@ -160,19 +185,19 @@ class Containerd:
             self.proc.wait()
         self.log.close()
         for pid in self.shims():
+            socket = _shim_socket(pid)
             os.kill(pid, signal.SIGKILL)
-        for cid in self.ids:
-            for group in _cgroups(self.ns, cid):
-                for pid in _procs(group):
-                    os.kill(pid, signal.SIGKILL)
-            digest = hashlib.sha256(os.path.join(str(self.sock), self.ns, cid).encode()).hexdigest()
-            (SHIM_SOCKETS / digest).unlink(missing_ok=True)
-        for cid in self.ids:
-            for group in _cgroups(self.ns, cid):
-                poll(f"{group} to empty", lambda: not _procs(group))
-                group.rmdir()
-        for parent in _cgroup_dirs(self.ns):  # /<namespace> in each hierarchy: made by runc's and our create
-            parent.rmdir()
+            if socket:
+                socket.unlink(missing_ok=True)
+        groups = [g for top in _cgroup_dirs(self.ns) for g in sorted(top.iterdir()) if g.is_dir()]
+        for group in groups:
+            for pid in _procs(group):
+                os.kill(pid, signal.SIGKILL)
+        for group in groups:
+            poll(f"{group} to empty", lambda: not _procs(group))
+            group.rmdir()
+        for top in _cgroup_dirs(self.ns):  # made by the runtime's create (runc leaves it too)
+            top.rmdir()
         for mount in _mounts_under(self.dir):
             subprocess.run(["umount", "-l", mount], check=False)
         if self.made_run_containerd:
@@ -182,6 +207,17 @@ class Containerd:
                 except OSError:
                     pass  # not empty: something else uses it now
         shutil.rmtree(self.dir / "root", ignore_errors=True)
+
+
+def _shim_socket(pid: int) -> Path | None:
+    """The socket a shim listens on, from its `-namespace NS -id ID -address A` (None once it is gone)."""
+    try:
+        argv = [a.decode() for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
+        flags = {argv[i]: argv[i + 1] for i in range(len(argv) - 1) if argv[i].startswith("-")}
+        key = os.path.join(flags["-address"], flags["-namespace"], flags["-id"])
+    except (OSError, KeyError):
+        return None
+    return SHIM_SOCKETS / hashlib.sha256(key.encode()).hexdigest()
 
 
 def _cgroup_dirs(*parts: str) -> list[Path]:
@@ -219,7 +255,7 @@ def _mounts_under(where: Path) -> list[str]:
 def ctrd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Containerd]:
     c = Containerd(tmp_path_factory.mktemp("ctrd"))
     try:
-        c.import_image(tmp_path_factory.mktemp("ctrd-image"))
+        c.import_image(tmp_path_factory.mktemp("ctrd-image"), {IMAGE: ["sh"]})
         yield c
     finally:
         c.close()
@@ -302,6 +338,9 @@ def test_a_detached_container_seen_from_the_host(ctrd: Containerd) -> None:
 
     ctrd("task", "kill", "--signal", "KILL", cid)
     poll("the task to stop", lambda: ctrd.tasks()[cid][1] == "STOPPED")
+    # The shim kills what is left of a stopped container with `kill --all ID 9`: that succeeds, as runc's.
+    assert subprocess.run([str(ctrd.runtime), "--root", str(ctrd.state_root), "kill", "--all", cid, "KILL"],
+                          capture_output=True).returncode == 0
     ctrd("task", "delete", cid)
     ctrd("container", "delete", cid)
     _gone(ctrd, cid, pid, start)
@@ -329,3 +368,78 @@ def test_with_a_terminal(ctrd: Containerd) -> None:
     assert b"/dev/pts/" in text and b"got=there" in text
     ctrd.remove(cid)
     _gone(ctrd, cid, pid, start)
+
+
+@pytest.fixture
+def cri_ctrd(tmp_path: Path) -> Iterator[Containerd]:
+    (tmp_path / "cri").mkdir()
+    c = Containerd(tmp_path / "cri", cri=True)
+    try:
+        # The sandbox's image stays up as pause does (`sleep`, pid 1 of its own pid namespace).
+        c.import_image(tmp_path / "image", {PAUSE: ["sleep", "1000000"], IMAGE: ["sh"]}, ns=CRI_NS)
+        yield c
+    finally:
+        c.close()
+    assert not c.shims(), "a shim of the test's containerd is left"
+    assert not _cgroup_dirs(c.ns), "the pods' cgroup parent is left"
+
+
+def test_the_cri_plugin_with_binary_name_runs_pods_through_pyrunc_oci(cri_ctrd: Containerd, tmp_path: Path) -> None:
+    """What a kubelet would do, through containerd's CRI plugin configured with `BinaryName` (docs/oci.md)."""
+    grpc = pytest.importorskip("grpc")
+    from pyrunc.cri import codegen
+
+    codegen.ensure()
+    from pyrunc.cri import api_pb2 as pb, api_pb2_grpc
+
+    channel = grpc.insecure_channel(f"unix://{cri_ctrd.sock}")
+    rt = api_pb2_grpc.RuntimeServiceStub(channel)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    # The node's network and uts namespaces, so no hostname (runc refuses one without a uts namespace too).
+    sandbox = pb.PodSandboxConfig(
+        metadata=pb.PodSandboxMetadata(name="web", uid="6f1c9a52-ctrd-test", namespace="default", attempt=0),
+        log_directory=str(logs),
+        linux=pb.LinuxPodSandboxConfig(cgroup_parent=f"/{cri_ctrd.ns}", security_context=pb.LinuxSandboxSecurityContext(
+            namespace_options=pb.NamespaceOption(network=pb.NODE, pid=pb.CONTAINER, ipc=pb.POD))))
+    try:
+        sid = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=sandbox)).pod_sandbox_id
+        config = pb.ContainerConfig(
+            metadata=pb.ContainerMetadata(name="c", attempt=0), image=pb.ImageSpec(image=IMAGE),
+            command=["sh", "-c", "echo started; exec sleep 1000"], log_path="c.log",
+            linux=pb.LinuxContainerConfig(resources=pb.LinuxContainerResources(memory_limit_in_bytes=128 << 20)))
+        cid = rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=sid, config=config,
+                                                           sandbox_config=sandbox)).container_id
+        rt.StartContainer(pb.StartContainerRequest(container_id=cid))
+        info = json.loads(rt.ContainerStatus(pb.ContainerStatusRequest(container_id=cid, verbose=True)).info["info"])
+        pid = int(info["pid"])
+        start = (proc_stat(pid) or ("", 0))[1]
+        # pyrunc-oci made both (the shim's --root: the options' Root / k8s.io).
+        for one in (sid, cid):
+            assert (cri_ctrd.state_root / one / "state.json").exists(), one
+        state = json.loads(subprocess.run([str(cri_ctrd.runtime), "--root", str(cri_ctrd.state_root), "state", cid],
+                                          capture_output=True, text=True, check=True).stdout)
+        assert state["pid"] == pid and state["status"] == "running"
+        assert pid in _procs(_cgroup_dirs(cri_ctrd.ns, cid)[0])
+        poll("the container's log", lambda: (logs / "c.log").exists() and "stdout F started" in (logs / "c.log").read_text())
+
+        out = rt.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["sh", "-c", "echo in-exec; exit 3"], timeout=int(WAIT)))
+        assert (out.exit_code, out.stdout) == (3, b"in-exec\n")
+        # UpdateContainerResources: the shim's `update --resources -`.
+        rt.UpdateContainerResources(pb.UpdateContainerResourcesRequest(
+            container_id=cid, linux=pb.LinuxContainerResources(memory_limit_in_bytes=96 << 20)))
+        group = _cgroup_dirs(cri_ctrd.ns, cid)[0] if _cgroup_v2() else CGROUP / "memory" / cri_ctrd.ns / cid
+        assert int((group / ("memory.max" if _cgroup_v2() else "memory.limit_in_bytes")).read_text()) == 96 << 20
+
+        rt.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=1))
+        rt.RemoveContainer(pb.RemoveContainerRequest(container_id=cid))
+        rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=sid))
+        rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sid))
+        _gone(cri_ctrd, cid, pid, start)
+        assert not (cri_ctrd.state_root / sid).exists()
+        assert not cri_ctrd.shims()
+    finally:
+        for item in rt.ListPodSandbox(pb.ListPodSandboxRequest()).items:
+            rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=item.id))
+            rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=item.id))
+        channel.close()

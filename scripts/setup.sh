@@ -32,8 +32,11 @@ if [ "${1:-}" = "--test" ]; then
   # ... and podman drives pyrunc-oci as its runtime (tests/integration/test_oci_podman.py; conmon comes with it).
   packages+=(podman)
   # ... and containerd's runc shim does (tests/integration/test_oci_containerd.py starts a containerd of its
-  # own, on a private socket; the package brings ctr and containerd-shim-runc-v2).
-  packages+=(containerd)
+  # own, on a private socket; the package brings ctr and containerd-shim-runc-v2). A containerd already
+  # there (Docker's containerd.io, which conflicts with Debian's package) serves as well.
+  if ! command -v containerd >/dev/null || ! command -v ctr >/dev/null; then
+    packages+=(containerd)
+  fi
 fi
 missing=()
 for p in "${packages[@]}"; do

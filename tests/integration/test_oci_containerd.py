@@ -12,6 +12,7 @@ shims' sockets (containerd 1.6 puts them in /run/containerd/s/ whatever its stat
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -89,7 +90,10 @@ class Containerd:
         self.ns = "pyrunc-test-" + uuid.uuid4().hex[:8]
         # The shim runs pyrunc-oci by path (options.json's BinaryName), as conmon does for podman.
         self.runtime = tmp / "pyrunc-oci"
+        # It also writes down every call (its argv, one Python list a line) for the tests to look at.
+        self.calls = tmp / "calls.txt"
         self.runtime.write_text(f"#!{sys.executable}\nimport sys; sys.path.insert(0, {str(REPO)!r})\n"
+                                f"with open({str(self.calls)!r}, 'a') as f: f.write(repr(sys.argv[1:]) + '\\n')\n"
                                 "from pyrunc.oci.cli import console; console()\n")
         self.runtime.chmod(0o755)
         # The shim's --root for pyrunc-oci is <runc-root>/<namespace>: private too (the default would be
@@ -142,6 +146,18 @@ class Containerd:
         layout.close()
         archive = str(tar_layout(tmp / "layout", tmp / "busybox.tar"))
         self("--namespace", ns or self.ns, "images", "import", archive)
+
+    def verbs(self, cid: str) -> list[list[str]]:
+        """The shim's calls of pyrunc-oci for one container, each [VERB, ARGS...] without the global flags
+        (`--root R --log L --log-format json`, checked here)."""
+        out = []
+        for line in self.calls.read_text().splitlines() if self.calls.exists() else []:
+            argv = ast.literal_eval(line)
+            assert argv[:2] == ["--root", str(self.state_root)] and argv[2] == "--log" \
+                and argv[4:6] == ["--log-format", "json"], argv
+            if cid in argv[6:]:
+                out.append(argv[6:])
+        return out
 
     def tasks(self) -> dict[str, tuple[int, str]]:
         """`ctr task ls`: id -> (pid, status)."""
@@ -264,6 +280,12 @@ def ctrd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Containerd]:
     assert not _mounts_under(c.dir), "a mount under the test's containerd is left"
 
 
+def _oci(ctrd: Containerd, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """pyrunc-oci itself on the containers containerd made (not through the recording script)."""
+    return subprocess.run([sys.executable, "-m", "pyrunc.oci", "--root", str(ctrd.state_root), *args], cwd=REPO,
+                          input=stdin, capture_output=True, text=True, timeout=WAIT)
+
+
 def _gone(ctrd: Containerd, cid: str, pid: int, start: int) -> None:
     """Nothing of the container is left: its init, its cgroup, pyrunc-oci's state, its shim."""
     stat = proc_stat(pid)
@@ -280,6 +302,10 @@ def test_run_in_the_foreground_returns_output_and_status(ctrd: Containerd) -> No
     assert out.stdout == "hello\n" and "err\n" in out.stderr
     assert ctrd("container", "ls", "--quiet").stdout.split() == []
     assert not (ctrd.state_root / "fg1").exists()
+    calls = ctrd.verbs("fg1")
+    assert [c[0] for c in calls][:3] == ["create", "start", "delete"], calls
+    bundle = ctrd.dir / "state" / "io.containerd.runtime.v2.task" / ctrd.ns / "fg1"
+    assert calls[0] == ["create", "--bundle", str(bundle), "--pid-file", str(bundle / "init.pid"), "fg1"], calls
 
 
 def test_a_failing_create_reports_pyrunc_ocis_error(ctrd: Containerd) -> None:
@@ -298,8 +324,7 @@ def test_a_detached_container_seen_from_the_host(ctrd: Containerd) -> None:
     assert status == "RUNNING"
     start = (proc_stat(pid) or ("", 0))[1]
     # pyrunc-oci's state, where the shim's --root put it, names the same init.
-    state = json.loads(subprocess.run([str(ctrd.runtime), "--root", str(ctrd.state_root), "state", cid],
-                                      capture_output=True, text=True, check=True).stdout)
+    state = json.loads(_oci(ctrd, "state", cid).stdout)
     assert state["pid"] == pid and state["status"] == "running"
     assert (ctrd.state_root / cid / "state.json").exists()
     for ns in ("pid", "mnt", "uts", "ipc", "net"):
@@ -331,23 +356,25 @@ def test_a_detached_container_seen_from_the_host(ctrd: Containerd) -> None:
     # The shim's Update calls `update --resources -` with the spec's linux.resources on stdin (ctr has no
     # verb for it): the same call here, on the container containerd made.
     limit = 64 << 20
-    subprocess.run([str(ctrd.runtime), "--root", str(ctrd.state_root), "update", "--resources", "-", cid],
-                   input=json.dumps({"memory": {"limit": limit}}), text=True, check=True)
+    assert _oci(ctrd, "update", "--resources", "-", cid, stdin=json.dumps({"memory": {"limit": limit}})).returncode == 0
     memory = groups[0] / "memory.max" if _cgroup_v2() else CGROUP / "memory" / ctrd.ns / cid / "memory.limit_in_bytes"
     assert int(memory.read_text()) == limit
 
     ctrd("task", "kill", "--signal", "KILL", cid)
     poll("the task to stop", lambda: ctrd.tasks()[cid][1] == "STOPPED")
     # The shim kills what is left of a stopped container with `kill --all ID 9`: that succeeds, as runc's.
-    assert subprocess.run([str(ctrd.runtime), "--root", str(ctrd.state_root), "kill", "--all", cid, "KILL"],
-                          capture_output=True).returncode == 0
+    assert _oci(ctrd, "kill", "--all", cid, "KILL").returncode == 0
     ctrd("task", "delete", cid)
     ctrd("container", "delete", cid)
     _gone(ctrd, cid, pid, start)
+    verbs = [c[0] for c in ctrd.verbs(cid)]
+    assert verbs[:2] == ["create", "start"] and {"exec", "ps", "pause", "resume", "kill", "delete"} <= set(verbs)
+    (exec_call,) = [c for c in ctrd.verbs(cid) if c[0] == "exec" and "e1" in c[c.index("--pid-file") + 1]]
+    assert exec_call[1:3] == ["--process", exec_call[2]] and "--detach" in exec_call, exec_call
+    assert ["ps", "--format", "json", cid] in ctrd.verbs(cid) and ["kill", cid, "9"] in ctrd.verbs(cid)
     # The shim's cleanup after it lost its task runs `delete --force` of a container that may be gone:
     # that succeeds, as with runc.
-    assert subprocess.run([str(ctrd.runtime), "--root", str(ctrd.state_root), "delete", "--force", cid],
-                          capture_output=True).returncode == 0
+    assert _oci(ctrd, "delete", "--force", cid).returncode == 0
 
 
 def test_with_a_terminal(ctrd: Containerd) -> None:
@@ -356,6 +383,7 @@ def test_with_a_terminal(ctrd: Containerd) -> None:
                   "tty; echo ready; read l; echo got=$l; exit 2"), b"hello\n", b"ready")
     assert code == 2, text
     assert b"/dev/pts/" in text and b"got=hello" in text
+    assert "--console-socket" in ctrd.verbs("tty1")[0], ctrd.verbs("tty1")
     cid = "tty2"
     ctrd("run", "--detach", *ctrd.run_flags(cid), IMAGE, cid, "sleep", "300")
     pid = ctrd.tasks()[cid][0]
@@ -417,8 +445,7 @@ def test_the_cri_plugin_with_binary_name_runs_pods_through_pyrunc_oci(cri_ctrd: 
         # pyrunc-oci made both (the shim's --root: the options' Root / k8s.io).
         for one in (sid, cid):
             assert (cri_ctrd.state_root / one / "state.json").exists(), one
-        state = json.loads(subprocess.run([str(cri_ctrd.runtime), "--root", str(cri_ctrd.state_root), "state", cid],
-                                          capture_output=True, text=True, check=True).stdout)
+        state = json.loads(_oci(cri_ctrd, "state", cid).stdout)
         assert state["pid"] == pid and state["status"] == "running"
         assert pid in _procs(_cgroup_dirs(cri_ctrd.ns, cid)[0])
         poll("the container's log", lambda: (logs / "c.log").exists() and "stdout F started" in (logs / "c.log").read_text())
@@ -430,6 +457,7 @@ def test_the_cri_plugin_with_binary_name_runs_pods_through_pyrunc_oci(cri_ctrd: 
             container_id=cid, linux=pb.LinuxContainerResources(memory_limit_in_bytes=96 << 20)))
         group = _cgroup_dirs(cri_ctrd.ns, cid)[0] if _cgroup_v2() else CGROUP / "memory" / cri_ctrd.ns / cid
         assert int((group / ("memory.max" if _cgroup_v2() else "memory.limit_in_bytes")).read_text()) == 96 << 20
+        assert ["update", "--resources", "-", cid] in cri_ctrd.verbs(cid)
 
         rt.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=1))
         rt.RemoveContainer(pb.RemoveContainerRequest(container_id=cid))

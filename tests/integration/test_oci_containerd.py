@@ -16,6 +16,7 @@ import ast
 import hashlib
 import json
 import os
+import select
 import signal
 import shutil
 import subprocess
@@ -343,6 +344,7 @@ def test_a_detached_container_seen_from_the_host(ctrd: Containerd) -> None:
     out = ctrd("task", "exec", "--exec-id", "e2", "--fifo-dir", str(ctrd.fifos), cid, "/no-such-program", check=False)
     assert out.returncode != 0 and "/no-such-program" in out.stderr, out.stderr
     assert [int(r.split()[0]) for r in ctrd("task", "ps", cid).stdout.splitlines()[1:]] == [pid]
+    assert "pids" in ctrd("task", "metrics", cid).stdout  # the shim reads the cgroup pyrunc-oci made
 
     ctrd("task", "pause", cid)
     assert ctrd.tasks()[cid][1] == "PAUSED"
@@ -471,3 +473,35 @@ def test_the_cri_plugin_with_binary_name_runs_pods_through_pyrunc_oci(cri_ctrd: 
             rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=item.id))
             rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=item.id))
         channel.close()
+
+
+@pytest.mark.skipif(len(Path("/proc/swaps").read_text().splitlines()) > 1,
+                    reason="swap is on: ctr's --memory-limit leaves swap unlimited, the hog would swap, not be killed")
+def test_an_oom_kill_reaches_containerd(ctrd: Containerd) -> None:
+    """ctr's --memory-limit, written by pyrunc-oci into the container's cgroup, kills the hog; the shim,
+    watching the init's cgroup, publishes /tasks/oom and the task exits 137."""
+    events = subprocess.Popen([CTR or "ctr", "--address", str(ctrd.sock), "events"], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+    stream = events.stdout
+    assert stream is not None
+    seen: list[str] = []
+
+    def subscribed() -> bool:
+        # `ctr events` prints nothing until an event: make one (a namespace label) until it shows up.
+        ctrd("namespaces", "label", ctrd.ns, f"ping={len(seen)}")
+        while select.select([stream], [], [], 0.2)[0]:
+            seen.append(stream.readline())
+            if "/namespaces/update" in seen[-1]:
+                return True
+        return False
+
+    try:
+        poll("ctr events to listen", subscribed)
+        out = ctrd("run", "--rm", "--memory-limit", str(32 << 20), *ctrd.run_flags("oom1"), IMAGE, "oom1",
+                   "sh", "-c", "echo start; tail /dev/zero", check=False)
+        assert out.returncode == 137 and out.stdout == "start\n", out
+    finally:
+        events.terminate()
+        seen += events.communicate(timeout=WAIT)[0].splitlines()
+    oom = [line for line in seen if "/tasks/oom" in line]
+    assert oom and ctrd.ns in oom[0], seen

@@ -31,6 +31,12 @@ if [ "${1:-}" = "--test" ]; then
   packages+=(runc)
   # ... and podman drives pyrunc-oci as its runtime (tests/integration/test_oci_podman.py; conmon comes with it).
   packages+=(podman)
+  # ... and containerd's runc shim does (tests/integration/test_oci_containerd.py starts a containerd of its
+  # own, on a private socket; the package brings ctr and containerd-shim-runc-v2). A containerd already
+  # there (Docker's containerd.io, which conflicts with Debian's package) serves as well.
+  if ! command -v containerd >/dev/null || ! command -v ctr >/dev/null; then
+    packages+=(containerd)
+  fi
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -41,6 +47,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get -o DPkg::Lock::Timeout=600 update -qq
   apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian's containerd enables and starts containerd.service where systemd runs. The tests need no system
+  # containerd, and one would keep running (and holding /run/containerd) on a test machine: the service
+  # installed just now is stopped and disabled; a containerd that was there before is left alone.
+  if [[ " ${missing[*]} " == *" containerd "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now containerd.service >/dev/null 2>&1 || true
+  fi
 fi
 
 python=${PYTHON:-python3}

@@ -349,7 +349,9 @@ def _facts(root: str, container_id: str) -> dict:
 
 def kill(root: str, container_id: str, sig: int, all_processes: bool = False) -> None:
     st = load(root, container_id)
-    if st.status not in ("created", "running", "paused"):
+    if st.status not in ("created", "running", "paused") and not all_processes:
+        # (runc's `kill --all` of a stopped container signals what is left in its cgroup and succeeds:
+        # containerd's shim calls it after the init exited, to kill the init's children.)
         raise OciError("container not running")
     from pyrunc.oci import cgroup
 
@@ -362,6 +364,10 @@ def kill(root: str, container_id: str, sig: int, all_processes: bool = False) ->
 
 
 def delete(root: str, container_id: str, force: bool = False) -> None:
+    if force and not os.path.isdir(container_dir(root, container_id)):
+        # runc's `delete --force` of a container that does not exist succeeds: containerd's shim runs it
+        # in its cleanup after the container may already be gone, and warns on a failure.
+        return
     st = load(root, container_id)
     if st.status in ("running", "paused") and not force:
         raise OciError(f"cannot delete container {container_id} that is not stopped: {st.status}")

@@ -197,6 +197,22 @@ def test_delete_of_a_created_container_and_force(oci: Oci) -> None:
     assert not alive(pid)
 
 
+@needs_runc
+def test_kill_all_and_delete_force_of_stopped_and_gone_containers_as_runc(oci: Oci) -> None:
+    # containerd's shim relies on both: `kill --all ID 9` once the init exited, `delete --force ID` in its
+    # cleanup when the container may be gone already.
+    bundle = oci.bundle(["true"])
+    oci.ids.add("ka")
+    for runc in (False, True):
+        oci("run", "--detach", "--bundle", str(bundle), "ka", runc=runc)
+        poll("the container to stop", lambda: oci.state("ka", runc=runc)["status"] == "stopped")
+        assert oci("kill", "ka", "KILL", check=False, runc=runc).returncode == 1
+        oci("kill", "--all", "ka", "KILL", runc=runc)
+        oci("delete", "ka", runc=runc)
+        oci("delete", "--force", "ka", runc=runc)
+        assert oci("delete", "ka", check=False, runc=runc).returncode == 1
+
+
 def test_what_a_killed_create_left_is_deleted(oci: Oci) -> None:
     """A create killed half-way leaves its directory (no state.json, the lock free) and its cgroup, noted in
     cgroups.json: it shows as stopped and delete removes both."""

@@ -15,10 +15,15 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
-from typing import Iterable
 
 from pyrunc.linux import syscalls as sc
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (and re): `pyrunc-oci exec` does without
+if TYPE_CHECKING:
+    import signal
+    from typing import Iterable
+else:
+    import _signal as signal  # the builtin under `signal`, which loads enum (for its IntEnums) on import
 
 SYS_CLOSE_RANGE = 436  # the same number on every architecture (the syscall table unified at 424+)
 PR_SET_DUMPABLE = 4

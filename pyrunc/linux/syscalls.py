@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import errno
 import os
-from functools import lru_cache
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (and re): `pyrunc-oci exec` does without
 if TYPE_CHECKING:
     import ctypes
 
 # ctypes and socket are imported where they are used: `pyrunc get` needs only proc_start_time here,
-# and those two imports cost it ~15 ms.
+# and those two imports cost it ~15 ms. No functools either (lru_cache): it loads collections.
 
 # Namespace flags (linux/sched.h).
 CLONE_NEWNS = 0x00020000
@@ -54,14 +53,18 @@ SYS_PIVOT_ROOT = {"x86_64": 155, "i686": 217, "aarch64": 41, "riscv64": 41, "arm
                   "s390x": 217}
 
 
-@lru_cache(maxsize=1)
-def _libc() -> "ctypes.CDLL":
-    import ctypes
+_LIBC: list[ctypes.CDLL] = []  # opened once
 
-    # Not ctypes.util.find_library: it runs ldconfig in a subprocess (tens of ms on every CLI call).
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.syscall.restype = ctypes.c_long  # syscall(2) returns a long (a descriptor, a count, -1)
-    return libc
+
+def _libc() -> ctypes.CDLL:
+    if not _LIBC:
+        import ctypes
+
+        # Not ctypes.util.find_library: it runs ldconfig in a subprocess (tens of ms on every CLI call).
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.syscall.restype = ctypes.c_long  # syscall(2) returns a long (a descriptor, a count, -1)
+        _LIBC.append(libc)
+    return _LIBC[0]
 
 
 def _check(ret: int, what: str, path: str | None = None) -> None:

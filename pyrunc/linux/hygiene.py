@@ -32,15 +32,14 @@ _UINT_MAX = (1 << 32) - 1
 
 def close_range(first: int, last: int) -> None:
     """close_range(2); falls back to os.closerange on kernels before 5.9 (ENOSYS)."""
-    import ctypes
+    from pyrunc.linux.libc import c_uint, get_errno
 
     if first > last:
         return
-    ret = sc._libc().syscall(SYS_CLOSE_RANGE, ctypes.c_uint(first), ctypes.c_uint(min(last, _UINT_MAX)),
-                             ctypes.c_uint(0))
+    ret = sc._libc().syscall(SYS_CLOSE_RANGE, c_uint(first), c_uint(min(last, _UINT_MAX)), c_uint(0))
     if ret == 0:
         return
-    err = ctypes.get_errno()
+    err = get_errno()
     if err not in (errno.ENOSYS, errno.EINVAL):
         raise OSError(err, f"close_range: {os.strerror(err)}")
     # Older kernel: close one by one up to the highest descriptor this process may hold.

@@ -15,8 +15,8 @@ no_new_privs and seccomp, in runc's order.
         6. seccomp now if no_new_privs is on: as late as possible, so that the runtime's own
            few remaining syscalls (chdir, sigaction, execve) are all the filter must allow
 
-capset(2) and prctl(2) go through ctypes: python-prctl is built against libcap and knows neither
-the ambient set nor the capabilities newer than its libcap.
+capset(2) and prctl(2) go through _ctypes (linux/libc.py): python-prctl is built against libcap and knows
+neither the ambient set nor the capabilities newer than its libcap.
 
 Here, in pyrunc/linux, with the capability numbers it needs (security/caps.py re-exports them), not in
 pyrunc/security: that package's __init__ loads typing (and with it re, enum: ~10 ms), and `pyrunc-oci exec`'s
@@ -99,19 +99,18 @@ def drop_bounding(keep: tuple[str, ...]) -> None:
 
 def capset(effective: int, permitted: int, inheritable: int) -> None:
     """capset(2) with the v3 ABI: two 32-bit words per set. The header (u32 version, int pid) and the two
-    data records (u32 effective, permitted, inheritable) as flat u32 arrays: the same bytes as the C structs,
-    and ctypes is loaded here only (security/caps.py, which imports this module, is pure)."""
-    import ctypes
+    data records (u32 effective, permitted, inheritable) as flat u32 arrays: the same bytes as the C structs."""
+    from pyrunc.linux.libc import array, c_uint32, get_errno
 
-    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (ctypes.c_uint32 * 6)()
+    header = array(c_uint32, 2)(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = array(c_uint32, 6)()
     for word in (0, 1):
         shift = 32 * word
         data[3 * word] = (effective >> shift) & 0xFFFFFFFF
         data[3 * word + 1] = (permitted >> shift) & 0xFFFFFFFF
         data[3 * word + 2] = (inheritable >> shift) & 0xFFFFFFFF
     if sc._libc().capset(header, data) != 0:
-        err = ctypes.get_errno()
+        err = get_errno()
         raise OSError(err, f"capset: {errno.errorcode.get(err, err)}")
 
 

@@ -55,8 +55,11 @@ def test_the_exec_path_imports_neither_json_re_enum_typing_nor_dataclasses(tmp_p
             "o = ex.ExecOptions(args=('true',), env=('A=1',), user='5:6', caps=('CAP_CHOWN',), cwd='/tmp')\n"
             "proc = ex.exec_process_config(facts['process'], o)\n"
             "ex.privileges.ProcessSecurity(ex.Security(ex.CapSets(proc['capabilities']), True, ''))\n"
+            "from pyrunc.linux import syscalls as sc\n"
+            "assert sc.prctl(3) in (0, 1)  # PR_GET_DUMPABLE, through linux/libc.py\n"
             "heavy = sorted({'json', 're', 'enum', 'typing', 'dataclasses', 'signal', 'functools', 'collections',\n"
-            "                'pyrunc.oci.container', 'pyrunc.oci.config', 'pyrunc.oci.process', 'pyrunc.security'}\n"
+            "                'ctypes', 'pyrunc.oci.container', 'pyrunc.oci.config', 'pyrunc.oci.process',\n"
+            "                'pyrunc.security'}\n"
             "               & set(sys.modules))\n"
             "assert not heavy, heavy\n")
     proc = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(REPO), str(tmp_path)], capture_output=True,
@@ -121,3 +124,27 @@ def test_container_ids(cid: str, ok: bool) -> None:
     else:
         with pytest.raises(FieldError, match="invalid id format"):
             check_id(cid)
+
+
+def test_libc_without_the_ctypes_package() -> None:
+    """linux/libc.py calls libc through _ctypes: results as ints (longs where restype says so), errno kept,
+    arrays, and ctypes' own types accepted as arguments."""
+    import ctypes
+    import errno
+
+    from pyrunc.linux import libc
+    from pyrunc.linux import syscalls as sc
+
+    lib = sc._libc()
+    assert lib.getpid() == os.getpid() and lib.getpid is lib.getpid  # looked up once
+    assert lib.prctl(libc.c_int(3), libc.c_ulong(0), ctypes.c_ulong(0), libc.c_ulong(0), libc.c_ulong(0)) in (0, 1)
+    assert lib.prctl(libc.c_int(-1), libc.c_ulong(0), libc.c_ulong(0), libc.c_ulong(0), libc.c_ulong(0)) == -1
+    assert libc.get_errno() == errno.EINVAL == ctypes.get_errno()
+    with pytest.raises(OSError) as e:
+        sc.prctl(-1, what="prctl(-1)")
+    assert e.value.errno == errno.EINVAL and "prctl(-1)" in str(e.value)
+    words = libc.array(libc.c_uint32, 3)(1, 2)
+    assert list(words) == [1, 2, 0] and ctypes.sizeof(words) == 12
+    assert lib.syscall.restype is libc.c_long
+    with pytest.raises(AttributeError):
+        lib.no_such_function_in_libc

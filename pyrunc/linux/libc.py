@@ -2,7 +2,7 @@
 
 `import ctypes` costs ~3.5 ms (it defines some forty type classes, loads struct and runs its self-checks),
 and every `pyrunc-oci exec` calls libc: prctl (the subreaper, dumpable, the capability sets), capset,
-setns (os.setns comes with Python 3.12), close_range and rt_sigaction. What those need is here: five C
+setns (os.setns comes with Python 3.12), close_range and rt_sigaction. What those need is here: the C
 types, arrays of them, and a library whose functions are its attributes, as ctypes.CDLL(name,
 use_errno=True) gives them (a result is a C int unless the function's restype says otherwise).
 
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 get_errno = _ctypes.get_errno
 byref = _ctypes.byref
+addressof = _ctypes.addressof
+Structure = _ctypes.Structure
 
 
 class c_int(_ctypes._SimpleCData):  # noqa: N801 - ctypes' names
@@ -37,6 +39,18 @@ class c_long(_ctypes._SimpleCData):  # noqa: N801
 
 class c_ulong(_ctypes._SimpleCData):  # noqa: N801
     _type_ = "L"
+
+
+class c_ushort(_ctypes._SimpleCData):  # noqa: N801
+    _type_ = "H"
+
+
+class c_char(_ctypes._SimpleCData):  # noqa: N801
+    _type_ = "c"
+
+
+class c_void_p(_ctypes._SimpleCData):  # noqa: N801
+    _type_ = "P"
 
 
 c_uint32 = c_uint  # int is 32 bits on every architecture Linux runs Python on

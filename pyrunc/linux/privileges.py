@@ -126,16 +126,46 @@ def _known(names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(n for n in names if CAP_NUMBERS[n] <= last)
 
 
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+
+
+class BpfFilter:
+    """A seccomp filter compiled before (libseccomp's export of the same filter: pyseccomp's export_bpf),
+    loaded as libseccomp loads a filter without flags: prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog).
+    pyrunc-oci exec keeps the program of a container's filter, so that its later execs load neither json nor
+    pyseccomp (oci/exec.py)."""
+
+    def __init__(self, program: bytes) -> None:
+        if not program or len(program) % 8:
+            raise ValueError(f"a BPF program is a whole number of 8-byte instructions, not {len(program)} bytes")
+        from pyrunc.linux.libc import Structure, addressof, array, c_char, c_ushort, c_void_p
+
+        class SockFprog(Structure):  # linux/filter.h struct sock_fprog
+            _fields_ = [("len", c_ushort), ("filter", c_void_p)]
+
+        self._code = array(c_char, len(program)).from_buffer_copy(program)
+        self._prog = SockFprog(len(program) // 8, addressof(self._code))
+        self._address = addressof(self._prog)
+
+    def load(self) -> None:
+        sc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, self._address, what="prctl(PR_SET_SECCOMP)")
+
+
 class ProcessSecurity:
-    """A container's capabilities, no_new_privs and seccomp filter, ready to apply."""
+    """A container's capabilities, no_new_privs and seccomp filter, ready to apply. The filter is the OCI
+    JSON of `cfg.seccomp`, compiled here, or a compiled program in `cfg.seccomp_bpf` (BpfFilter), if any."""
 
     def __init__(self, cfg: Any) -> None:
         self.caps = cfg.capabilities
         self.no_new_privs = bool(cfg.no_new_privileges)
         last_cap()  # read now (cached): inside the container /proc may be masked or another procfs
         sc._libc()  # loaded now (cached): after pivot_root or chroot the host's libc.so.6 is out of reach
-        self.filter = None
-        if cfg.seccomp:
+        self.filter: Any = None
+        program = getattr(cfg, "seccomp_bpf", b"")
+        if program:
+            self.filter = BpfFilter(program)
+        elif cfg.seccomp:
             import json  # here: json loads re (and enum), ~10 ms that an exec without seccomp does without
 
             from pyrunc.security.seccomp import compile_filter

@@ -19,7 +19,9 @@ Lean (docs/performance.md): every module this one loads at import is builtin or 
 json, re, enum, signal, dataclasses), and the process is the plain-JSON form state.json keeps ("process",
 process.to_facts), not the Process record: `exec ID CMD...` then loads ~40 modules where the whole CLI loads
 ~90. What is rare loads more, when it is used: --process FILE and the state of an older pyrunc-oci (config.py),
-a terminal (socket, exec_io), a seccomp filter (json, pyseccomp).
+a terminal (socket, exec_io), a seccomp filter (json, pyseccomp) the first time: the joiner keeps the compiled
+program in the container's directory (seccomp.bpf) and the next execs load that (linux/privileges.py
+BpfFilter), as the filter never changes after create.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from pyrunc.errors import FieldError, PyruncError
 from pyrunc.linux import hygiene, privileges
 from pyrunc.linux import syscalls as sc
 from pyrunc.oci.program import _home, _look_path, not_found
-from pyrunc.oci.state import OciError, connect_console_socket, load_with_facts, set_child_subreaper
+from pyrunc.oci.state import OciError, connect_console_socket, container_dir, load_with_facts, set_child_subreaper
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (which loads re)
 if TYPE_CHECKING:
@@ -46,6 +48,7 @@ else:
 NS_ORDER = ("user", "ipc", "uts", "net", "pid", "cgroup", "time", "mnt")
 NS_CLONE = {"user": 0x10000000, "ipc": 0x08000000, "uts": 0x04000000, "net": 0x40000000, "pid": 0x20000000,
             "cgroup": 0x02000000, "time": 0x00000080, "mnt": 0x00020000}
+SECCOMP_BPF = "seccomp.bpf"  # in the container's directory: its filter compiled by the first exec
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
              signal.SIGWINCH)
 
@@ -84,10 +87,11 @@ class CapSets:
 class Security:
     """What linux/privileges.py's ProcessSecurity reads, for the exec'd process."""
 
-    __slots__ = ("capabilities", "no_new_privileges", "seccomp")
+    __slots__ = ("capabilities", "no_new_privileges", "seccomp", "seccomp_bpf")
 
-    def __init__(self, capabilities: CapSets, no_new_privileges: bool, seccomp: str) -> None:
+    def __init__(self, capabilities: CapSets, no_new_privileges: bool, seccomp: str, seccomp_bpf: bytes = b"") -> None:
         self.capabilities, self.no_new_privileges, self.seccomp = capabilities, no_new_privileges, seccomp
+        self.seccomp_bpf = seccomp_bpf  # the filter's program kept by an earlier exec; then seccomp is ""
 
 
 def exec_process_config(p: dict[str, Any], o: ExecOptions) -> dict[str, Any]:
@@ -159,7 +163,9 @@ def exec_in_container(root: str, container_id: str, o: ExecOptions) -> int:
         raise OciError("cannot use console socket if pyrunc-oci will not detach or allocate tty")
     c = CapSets(proc["capabilities"])
     c.ambient = tuple(n for n in c.ambient if n in c.inheritable and n in c.permitted)
-    security = Security(c, bool(proc["no_new_privileges"]), seccomp)
+    kept = os.path.join(container_dir(root, container_id), SECCOMP_BPF)
+    program = _kept_program(kept) if seccomp else b""
+    security = Security(c, bool(proc["no_new_privileges"]), "" if program else seccomp, program)
     console = -1
     relay: socket.socket | None = None
     if proc["terminal"]:
@@ -170,7 +176,7 @@ def exec_in_container(root: str, container_id: str, o: ExecOptions) -> int:
         else:
             relay, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             console = theirs.detach()
-    if seccomp:
+    if security.seccomp:
         from pyrunc.oci import with_site
 
         with_site()  # the joiner compiles the filter with pyseccomp, from the virtualenv
@@ -183,7 +189,8 @@ def exec_in_container(root: str, container_id: str, o: ExecOptions) -> int:
         os.close(pid_r)
         if relay is not None:
             relay.close()
-        _joiner(st.pid, list(st.cgroups.values()), proc, security, console, o.preserve_fds, err_w, pid_w)
+        _joiner(st.pid, list(st.cgroups.values()), proc, security, console, o.preserve_fds, err_w, pid_w,
+                kept if security.seccomp else "")
     for fd in (err_w, pid_w) + ((console,) if console >= 0 else ()):
         os.close(fd)
     # The pipes first, the joiner's exit last: its teardown (a whole interpreter's memory) then overlaps
@@ -207,6 +214,37 @@ def exec_in_container(root: str, container_id: str, o: ExecOptions) -> int:
     if o.detach:
         return 0
     return _wait(pid, relay)
+
+
+def _kept_program(path: str) -> bytes:
+    """The filter's program an earlier exec kept (b"" if none: this exec compiles it)."""
+    try:
+        with open(path, "rb") as f:
+            program = f.read()
+    except OSError:
+        return b""
+    return program if program and len(program) % 8 == 0 else b""
+
+
+def _keep_program(flt: Any, seccomp: str, path: str) -> None:
+    """Keep the compiled filter's program (libseccomp's export of it) for the container's next execs, when
+    libseccomp loads it without flags (none of linux.seccomp.flags: those need seccomp(2) with them).
+    Written whole (a temporary file renamed) by whichever exec compiles first: the same bytes each time.
+    A failure here only means the next exec compiles again."""
+    import json
+
+    if json.loads(seccomp).get("flags"):
+        return
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600), "wb") as f:
+            flt.export_bpf(f)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
 
 
 def _reap(pid: int) -> None:
@@ -287,9 +325,11 @@ def relay_terminal(relay: socket.socket, pid: int) -> None:
 
 # --- the joiner and the command (forked; never return) ------------------------------------------------------------
 def _joiner(init: int, groups: list[str], proc: dict[str, Any], security: Security, console: int, preserve: int,
-            err_w: int, pid_w: int) -> NoReturn:
+            err_w: int, pid_w: int, keep: str) -> NoReturn:
     try:
         sec = privileges.ProcessSecurity(security)  # compiled now: after the chroot below libseccomp is out of reach
+        if keep:
+            _keep_program(sec.filter, security.seccomp, keep)
         gc.disable()
         if console >= 0:
             import socket  # noqa: F401 - now: after the chroot the host's modules are out of reach

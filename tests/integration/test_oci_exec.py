@@ -89,14 +89,33 @@ def test_descriptors_preserved_and_closed(oci: Oci, launcher: list[str]) -> None
 
 
 def test_a_container_with_seccomp(oci: Oci, launcher: list[str]) -> None:
-    """The filter is compiled in the joiner with pyseccomp: the launcher starts without site, exec loads it."""
+    """The first exec compiles the filter in the joiner with pyseccomp (the launcher starts without site, exec
+    loads it) and keeps its program in the container's directory; the next execs load that program, the same
+    filter as libseccomp's export of it. A filter with flags (loaded by seccomp(2) with them) is not kept."""
+    from pyrunc.security.seccomp import compile_filter
+
+    profile = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+               "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+
     def edit(doc: dict[str, Any]) -> None:
-        doc["linux"]["seccomp"] = {
-            "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
-            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+        doc["linux"]["seccomp"] = profile
         doc["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"})
 
     oci.run_detached("lx4", oci.bundle(SLEEP, edit))
-    out = _exec(oci, launcher, "lx4", "sh", "-c", "mkdir /tmp/a; echo mkdir=$?; grep Seccomp: /proc/self/status")
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["mkdir=1", "Seccomp:", "2"]
+    kept = oci.root / "lx4" / "seccomp.bpf"
+    assert not kept.exists()
+    for _ in range(2):
+        out = _exec(oci, launcher, "lx4", "sh", "-c", "mkdir /tmp/a; echo mkdir=$?; grep Seccomp: /proc/self/status")
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == ["mkdir=1", "Seccomp:", "2"]
+        assert kept.exists()
+    with open(oci.tmp / "fresh.bpf", "wb") as f:
+        compile_filter(profile).export_bpf(f)
+    assert kept.read_bytes() == (oci.tmp / "fresh.bpf").read_bytes()
+    assert kept.stat().st_mode & 0o777 == 0o600
+
+    profile["flags"] = ["SECCOMP_FILTER_FLAG_LOG"]
+    oci.run_detached("lx5", oci.bundle(SLEEP, edit))
+    out = _exec(oci, launcher, "lx5", "sh", "-c", "mkdir /tmp/a; echo mkdir=$?")
+    assert out.stdout.split() == ["mkdir=1"], out.stderr
+    assert not (oci.root / "lx5" / "seccomp.bpf").exists()

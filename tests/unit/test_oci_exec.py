@@ -148,3 +148,34 @@ def test_libc_without_the_ctypes_package() -> None:
     assert lib.syscall.restype is libc.c_long
     with pytest.raises(AttributeError):
         lib.no_such_function_in_libc
+
+
+def test_a_kept_bpf_program_loads_as_the_compiled_filter(tmp_path: Path) -> None:
+    """linux/privileges.py BpfFilter: libseccomp's export of a filter, loaded with prctl in a child, acts as
+    the filter (mkdir refused with errno 1, getpid allowed)."""
+    pytest.importorskip("pyseccomp")
+    from pyrunc.linux import privileges
+    from pyrunc.security.seccomp import compile_filter
+
+    with open(tmp_path / "f.bpf", "wb") as f:
+        compile_filter({"defaultAction": "SCMP_ACT_ALLOW",
+                        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+                        }).export_bpf(f)
+    flt = privileges.BpfFilter((tmp_path / "f.bpf").read_bytes())
+    pid = os.fork()
+    if pid == 0:
+        try:
+            privileges.set_no_new_privs()
+            flt.load()
+            try:
+                os.mkdir(str(tmp_path / "d"))
+                os._exit(2)
+            except OSError as e:
+                os._exit(0 if e.errno == 1 and os.getpid() > 0 else 3)
+        except BaseException:
+            os._exit(4)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert not (tmp_path / "d").exists()
+    with pytest.raises(ValueError):
+        privileges.BpfFilter(b"1234567")

@@ -16,12 +16,12 @@ No process of pyrunc stays with a detached exec (as runc). The process's securit
 its flags (--cwd, --env, --user, --cap, --no-new-privs, --tty) change the container's process as runc's do.
 
 Lean (docs/performance.md): every module this one loads at import is builtin or of the same kind (no typing,
-json, re, enum, signal, dataclasses), and the process is the plain-JSON form state.json keeps ("process",
-process.to_facts), not the Process record: `exec ID CMD...` then loads ~40 modules where the whole CLI loads
-~90. What is rare loads more, when it is used: --process FILE and the state of an older pyrunc-oci (config.py),
-a terminal (socket, exec_io), a seccomp filter (json, pyseccomp) the first time: the joiner keeps the compiled
-program in the container's directory (seccomp.bpf) and the next execs load that (linux/privileges.py
-BpfFilter), as the filter never changes after create.
+json, re, enum, signal, ctypes, dataclasses), and the process is the plain-JSON form state.json keeps
+("process", process.to_facts), not the Process record: `exec ID CMD...` loads ~30 modules beyond the
+interpreter's own (53 in all, where it loaded 88). What is rare loads more, when it is used: --process FILE
+and the state of an older pyrunc-oci (config.py), a terminal (socket, exec_io), a seccomp filter (json,
+pyseccomp) the first time: the joiner keeps the compiled program in the container's directory (seccomp.bpf)
+and the next execs load that (linux/privileges.py BpfFilter), as the filter never changes after create.
 """
 
 from __future__ import annotations

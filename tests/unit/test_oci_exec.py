@@ -48,8 +48,9 @@ def test_the_exec_path_imports_neither_json_re_enum_typing_nor_dataclasses(tmp_p
     write_state(tmp_path, "c1", 2**22 + 1, 1, container_process())
     code = ("import sys; sys.path.insert(0, sys.argv[1])\n"
             "from pyrunc.oci import cli\n"
-            "assert cli.main(['--root', sys.argv[2], 'exec', '-e', 'A=1', '-u', '5:6', '-g', '7', '--cap', 'CAP_CHOWN',\n"
-            "                 '--cwd', '/tmp', '--no-new-privs', '--pid-file', sys.argv[2] + '/p', 'c1', 'true']) == 1\n"
+            "assert cli.main(['--root', sys.argv[2], 'exec', '-e', 'A=1', '-u', '5:6', '-g', '7',\n"
+            "                 '--cap', 'CAP_CHOWN', '--cwd', '/tmp', '--no-new-privs',\n"
+            "                 '--pid-file', sys.argv[2] + '/p', 'c1', 'true']) == 1\n"
             "from pyrunc.oci import exec as ex, state\n"
             "st, facts = state.load_with_facts(sys.argv[2], 'c1')\n"
             "o = ex.ExecOptions(args=('true',), env=('A=1',), user='5:6', caps=('CAP_CHOWN',), cwd='/tmp')\n"

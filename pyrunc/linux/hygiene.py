@@ -15,10 +15,15 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
-from typing import Iterable
 
 from pyrunc.linux import syscalls as sc
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (and re): `pyrunc-oci exec` does without
+if TYPE_CHECKING:
+    import signal
+    from typing import Iterable
+else:
+    import _signal as signal  # the builtin under `signal`, which loads enum (for its IntEnums) on import
 
 SYS_CLOSE_RANGE = 436  # the same number on every architecture (the syscall table unified at 424+)
 PR_SET_DUMPABLE = 4
@@ -27,15 +32,14 @@ _UINT_MAX = (1 << 32) - 1
 
 def close_range(first: int, last: int) -> None:
     """close_range(2); falls back to os.closerange on kernels before 5.9 (ENOSYS)."""
-    import ctypes
+    from pyrunc.linux.libc import c_uint, get_errno
 
     if first > last:
         return
-    ret = sc._libc().syscall(SYS_CLOSE_RANGE, ctypes.c_uint(first), ctypes.c_uint(min(last, _UINT_MAX)),
-                             ctypes.c_uint(0))
+    ret = sc._libc().syscall(SYS_CLOSE_RANGE, c_uint(first), c_uint(min(last, _UINT_MAX)), c_uint(0))
     if ret == 0:
         return
-    err = ctypes.get_errno()
+    err = get_errno()
     if err not in (errno.ENOSYS, errno.EINVAL):
         raise OSError(err, f"close_range: {os.strerror(err)}")
     # Older kernel: close one by one up to the highest descriptor this process may hold.

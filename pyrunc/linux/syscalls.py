@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import errno
 import os
-from functools import lru_cache
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (and re): `pyrunc-oci exec` does without
 if TYPE_CHECKING:
-    import ctypes
+    from pyrunc.linux.libc import Library
 
-# ctypes and socket are imported where they are used: `pyrunc get` needs only proc_start_time here,
-# and those two imports cost it ~15 ms.
+# libc is called through linux/libc.py (_ctypes, not the ctypes package: ~3.5 ms of every pyrunc-oci exec),
+# loaded where it is used, as socket is: `pyrunc get` needs only proc_start_time here. No functools either
+# (lru_cache): it loads collections.
 
 # Namespace flags (linux/sched.h).
 CLONE_NEWNS = 0x00020000
@@ -54,31 +54,35 @@ SYS_PIVOT_ROOT = {"x86_64": 155, "i686": 217, "aarch64": 41, "riscv64": 41, "arm
                   "s390x": 217}
 
 
-@lru_cache(maxsize=1)
-def _libc() -> "ctypes.CDLL":
-    import ctypes
+_LIBC: list[Library] = []  # opened once
 
-    # Not ctypes.util.find_library: it runs ldconfig in a subprocess (tens of ms on every CLI call).
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.syscall.restype = ctypes.c_long  # syscall(2) returns a long (a descriptor, a count, -1)
-    return libc
+
+def _libc() -> Library:
+    if not _LIBC:
+        from pyrunc.linux.libc import Library, c_long
+
+        # Not ctypes.util.find_library: it runs ldconfig in a subprocess (tens of ms on every CLI call).
+        libc = Library("libc.so.6")
+        libc.syscall.restype = c_long  # syscall(2) returns a long (a descriptor, a count, -1)
+        _LIBC.append(libc)
+    return _LIBC[0]
 
 
 def _check(ret: int, what: str, path: str | None = None) -> None:
     if ret != 0:
-        import ctypes
+        from pyrunc.linux.libc import get_errno
 
-        err = ctypes.get_errno()
+        err = get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}", path)
 
 
 def syscall(nr: int, *args: object, what: str = "syscall") -> int:
     """A raw syscall (ctypes-typed arguments); its result, or OSError with the errno."""
-    import ctypes
+    from pyrunc.linux.libc import c_long, get_errno
 
-    ret = _libc().syscall(ctypes.c_long(nr), *args)
+    ret = _libc().syscall(c_long(nr), *args)
     if ret < 0:
-        err = ctypes.get_errno()
+        err = get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
     return int(ret)
 
@@ -99,12 +103,11 @@ def syscall_number(table: dict[str, int], name: str) -> int:
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0, what: str = "prctl") -> int:
     """prctl(2) with the unused arguments zeroed (the kernel refuses some options otherwise)."""
-    import ctypes
+    from pyrunc.linux.libc import c_int, c_ulong, get_errno
 
-    ret = _libc().prctl(ctypes.c_int(option), ctypes.c_ulong(arg2), ctypes.c_ulong(arg3), ctypes.c_ulong(0),
-                        ctypes.c_ulong(0))
+    ret = _libc().prctl(c_int(option), c_ulong(arg2), c_ulong(arg3), c_ulong(0), c_ulong(0))
     if ret < 0:
-        err = ctypes.get_errno()
+        err = get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
     return int(ret)
 
@@ -132,10 +135,10 @@ def unshare(flags: int) -> None:
 
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
-    import ctypes
+    from pyrunc.linux.libc import c_ulong
 
     enc = lambda s: s.encode() if s is not None else None  # noqa: E731
-    ret = _libc().mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data))
+    ret = _libc().mount(enc(source), enc(target), enc(fstype), c_ulong(flags), enc(data))
     _check(ret, f"mount {source or fstype} on {target}", target)
 
 
@@ -171,12 +174,12 @@ GLIBC_RESERVED_SIGNALS = (32, 33)
 def set_signal_disposition(signum: int, handler: int) -> None:
     """SIG_DFL or SIG_IGN for `signum` through the raw syscall (a zeroed struct sigaction with only
     the handler set means the same on every architecture: no flags, no mask, no restorer)."""
-    import ctypes
+    from pyrunc.linux.libc import array, byref, c_int, c_size_t, c_ulong
 
-    act = (ctypes.c_ulong * 8)()  # larger than any architecture's kernel struct sigaction
+    act = array(c_ulong, 8)()  # larger than any architecture's kernel struct sigaction
     act[0] = handler
-    syscall(syscall_number(SYS_RT_SIGACTION, "rt_sigaction"), ctypes.c_int(signum), ctypes.byref(act), None,
-            ctypes.c_size_t(8), what=f"rt_sigaction {signum}")
+    syscall(syscall_number(SYS_RT_SIGACTION, "rt_sigaction"), c_int(signum), byref(act), None, c_size_t(8),
+            what=f"rt_sigaction {signum}")
 
 
 def set_hostname(name: str) -> None:

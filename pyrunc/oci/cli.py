@@ -7,15 +7,18 @@ Every failure: one line `error: ...` on stderr (and in --log, in its format), ex
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from typing import Any
 
 from pyrunc import __version__
 from pyrunc.oci import OCI_VERSION
 from pyrunc.oci.args import UsageError, help_text, parse, verb_help
 
+# json and typing are loaded where they are used: json loads re and enum, typing loads re, ~15 ms of every
+# command that needs neither (exec: docs/performance.md).
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 DEFAULT_ROOT = "/run/pyrunc-oci"
 NEEDS_ROOT = ("create", "start", "kill", "delete", "run", "exec", "pause", "resume", "update")
 
@@ -39,6 +42,7 @@ class Log:
         if not self.path:
             return
         import datetime
+        import json
 
         now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         if self.fmt == "json":
@@ -95,10 +99,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: Any) -> int:
-    from pyrunc.oci import container as ct
-
     root = os.path.abspath(args.root)
     verb = args.verb
+    if verb in ("exec", "ps", "pause", "resume", "update", "events"):
+        return _lifecycle(root, args)  # before container.py (and json) is loaded: those read the state only
+    import json
+
+    from pyrunc.oci import container as ct
+
     if verb in ("create", "run"):
         if args.preserve_fds < 0:
             raise UsageError("--preserve-fds: must not be negative")
@@ -123,8 +131,6 @@ def _dispatch(args: Any) -> int:
         _list(root, args.format, args.quiet)
     elif verb == "spec":
         _spec(args.bundle, args.rootless)
-    elif verb in ("exec", "ps", "pause", "resume", "update", "events"):
-        return _lifecycle(root, args)
     elif verb == "features":
         from pyrunc.oci.defaults import features
 
@@ -150,14 +156,14 @@ def _lifecycle(root: str, args: Any) -> int:
 
         print(ps(root, args.id, args.format, [a for a in args.ps_args if a != "--"]))
     elif verb in ("pause", "resume"):
-        from pyrunc.oci import container as ct
+        from pyrunc.oci import state
         from pyrunc.oci.freeze import set_frozen
 
-        st = ct.load(root, args.id)
+        st = state.load(root, args.id)
         if verb == "pause" and st.status != "running":
-            raise ct.OciError("container not running")
+            raise state.OciError("container not running")
         if verb == "resume" and st.status != "paused":
-            raise ct.OciError("container not paused")
+            raise state.OciError("container not paused")
         set_frozen(st.cgroups, verb == "pause")
     elif verb == "update":
         from pyrunc.oci.update import Flags, update
@@ -173,9 +179,11 @@ def _lifecycle(root: str, args: Any) -> int:
 
 
 def _list(root: str, fmt: str, quiet: bool) -> None:
-    from pyrunc.oci import container as ct
+    import json
 
-    states = ct.list_all(root)
+    from pyrunc.oci import state
+
+    states = state.list_all(root)
     if quiet:
         for s in states:
             print(s.id)
@@ -192,6 +200,8 @@ def _list(root: str, fmt: str, quiet: bool) -> None:
 
 
 def _spec(bundle: str, rootless: bool) -> None:
+    import json
+
     from pyrunc.oci.defaults import default_spec
 
     if rootless:

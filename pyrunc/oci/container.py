@@ -9,9 +9,8 @@ user can still open the FIFO in it):
     <root>/<id>/exec.fifo    made by create, removed by start once the init went on
 While `create` works it holds a lock (flock) on the directory and has noted the container's cgroup in
 <root>/<id>/cgroups.json, so that what a `create` killed half-way leaves can still be deleted.
-The status is derived on read, as runc does: no state.json yet = creating (stopped once the lock is free:
-its create died); init gone (or its pid reused:
-the start time differs) = stopped; FIFO still there = created; else running.
+The status is derived on read, as runc does (state.py: the read side, which exec and the other verbs load
+without this module).
 """
 
 from __future__ import annotations
@@ -24,97 +23,27 @@ import signal
 import time
 from typing import TYPE_CHECKING, NamedTuple
 
-from pyrunc.errors import PyruncError
 from pyrunc.linux import syscalls as sc
-from pyrunc.oci import OCI_VERSION, check_id
+from pyrunc.oci.state import (  # noqa: F401 - the read side, re-exported
+    CGROUPS,
+    FIFO,
+    STATE,
+    OciError,
+    State,
+    _facts,
+    _locked,
+    _write_pid_file,
+    connect_console_socket,
+    container_dir,
+    list_all,
+    load,
+    set_child_subreaper,
+)
 from pyrunc.store import atomic
 
 if TYPE_CHECKING:
     from pyrunc.oci import config as oc  # loaded by the verbs that decode a config (create, run): not by exec
     from pyrunc.runtime.launch import Pending
-
-STATE = "state.json"
-FIFO = "exec.fifo"  # init.py's FIFO (tests/unit/test_oci_args.py keeps them equal): init.py is only loaded to create
-CGROUPS = "cgroups.json"
-
-
-def _locked(where: str) -> bool:
-    """A `create` holds the directory's lock (it is running)."""
-    try:
-        fd = os.open(where, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-
-
-class OciError(PyruncError):
-    """A lifecycle error (runc's words where it has some)."""
-
-
-class State(NamedTuple):  # NamedTuples here: no dataclasses (with inspect) on exec's path
-    id: str
-    pid: int
-    start_time: int
-    bundle: str
-    rootfs: str
-    created: str
-    annotations: dict[str, str]
-    cgroups: dict[str, str]
-    status: str
-
-    def to_oci(self) -> dict[str, object]:
-        """runc's `state` output: the spec's state plus rootfs, created and owner; annotations when any."""
-        out: dict[str, object] = {"ociVersion": OCI_VERSION, "id": self.id, "pid": self.pid if self.status in (
-            "created", "running", "paused") else 0, "status": self.status, "bundle": self.bundle, "rootfs": self.rootfs,
-            "created": self.created, "owner": ""}
-        if self.annotations:
-            out["annotations"] = self.annotations
-        return out
-
-
-def container_dir(root: str, container_id: str) -> str:
-    return os.path.join(root, check_id(container_id))
-
-
-def load(root: str, container_id: str) -> State:
-    where = container_dir(root, container_id)
-    if not os.path.isdir(where):
-        raise OciError(f"container {container_id} does not exist")
-    facts = atomic.read_json(os.path.join(where, STATE))
-    if facts is None:
-        groups = atomic.read_json(os.path.join(where, CGROUPS)) or {}
-        return State(container_id, 0, 0, "", "", "", {}, dict(groups), "creating" if _locked(where) else "stopped")
-    pid, start = int(facts["pid"]), int(facts["start_time"])
-    if not sc.pid_alive(pid, start):
-        status = "stopped"
-    elif os.path.exists(os.path.join(where, FIFO)):
-        status = "created"
-    else:
-        from pyrunc.oci.freeze import is_frozen
-
-        status = "paused" if is_frozen(dict(facts.get("cgroups") or {})) else "running"
-    return State(container_id, pid, start, facts["bundle"], facts["rootfs"], facts["created"],
-                 dict(facts.get("annotations") or {}), dict(facts.get("cgroups") or {}), status)
-
-
-def list_all(root: str) -> list[State]:
-    try:
-        names = sorted(os.listdir(root))
-    except FileNotFoundError:
-        return []
-    out = []
-    for name in names:
-        try:
-            out.append(load(root, name))
-        except (PyruncError, OSError, ValueError, KeyError):
-            continue
-    return out
 
 
 class CreateOptions(NamedTuple):
@@ -127,38 +56,9 @@ class CreateOptions(NamedTuple):
     console_fd: int = -1  # run in the foreground with process.terminal: our end of a socketpair (exec.py relays)
 
 
-PR_SET_CHILD_SUBREAPER = 36
-
-
-def connect_console_socket(path: str) -> int:
-    """A connected descriptor of `--console-socket PATH`, where the pty master is sent (SCM_RIGHTS), as runc's."""
-    import socket  # only with a terminal: ~2-3 ms of the start-up otherwise
-
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.connect(path)
-    except OSError as e:
-        sock.close()
-        raise OciError(f"--console-socket {path}: {e.strerror}") from None
-    return sock.detach()
-
-
-def set_child_subreaper() -> None:
-    """Through ctypes (loaded for the init's security anyway), not python-prctl: one import less."""
-    sc.prctl(PR_SET_CHILD_SUBREAPER, 1, what="prctl(PR_SET_CHILD_SUBREAPER)")
-
-
 def _now() -> str:
     ns = time.time_ns()  # not datetime: one import less on every create
     return time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(ns // 1_000_000_000)) + f"{ns % 1_000_000_000:09d}Z"
-
-
-def _write_pid_file(path: str, pid: int) -> None:
-    path = os.path.abspath(path)
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}")
-    with open(tmp, "w", encoding="ascii") as f:
-        f.write(str(pid))  # runc writes the bare number, no newline
-    os.replace(tmp, path)
 
 
 def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool = True,
@@ -341,10 +241,6 @@ def start(root: str, container_id: str) -> None:
     posts = hooks.from_json(_facts(root, container_id).get("poststart") or [])
     if posts:
         hooks.run_warning("poststart", posts, _state_for_hooks(st, "running"))
-
-
-def _facts(root: str, container_id: str) -> dict:
-    return atomic.read_json(os.path.join(container_dir(root, container_id), STATE)) or {}
 
 
 def kill(root: str, container_id: str, sig: int, all_processes: bool = False) -> None:

@@ -17,7 +17,7 @@ import sys
 from typing import Any
 
 from pyrunc.errors import FieldError
-from pyrunc.oci.container import OciError, load
+from pyrunc.oci.state import OciError, load
 
 MAX_UINT64 = (1 << 64) - 1
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")

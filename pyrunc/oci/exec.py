@@ -14,30 +14,41 @@
 No process of pyrunc stays with a detached exec (as runc). The process's security is the container's
 (linux.seccomp, the process's capabilities and noNewPrivileges), or --process FILE's process object;
 its flags (--cwd, --env, --user, --cap, --no-new-privs, --tty) change the container's process as runc's do.
+
+Lean (docs/performance.md): every module this one loads at import is builtin or of the same kind (no typing,
+json, re, enum, signal, ctypes, dataclasses), and the process is the plain-JSON form state.json keeps
+("process", process.to_facts), not the Process record: `exec ID CMD...` loads ~30 modules beyond the
+interpreter's own (53 in all, where it loaded 88). What is rare loads more, when it is used: --process FILE
+and the state of an older pyrunc-oci (config.py), a terminal (socket, exec_io), a seccomp filter (json,
+pyseccomp) the first time: the joiner keeps the compiled program in the container's directory (seccomp.bpf)
+and the next execs load that (linux/privileges.py BpfFilter), as the filter never changes after create.
 """
 
 from __future__ import annotations
 
 import gc
 import os
-import signal
-from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from pyrunc.errors import FieldError, PyruncError
-from pyrunc.linux import hygiene
+from pyrunc.linux import hygiene, privileges
 from pyrunc.linux import syscalls as sc
-from pyrunc.oci.container import OciError, _facts, connect_console_socket, load, set_child_subreaper
-from pyrunc.oci.process import Process, from_facts
-from pyrunc.security.caps import CapabilitySets
+from pyrunc.oci.program import _home, _look_path, not_found
+from pyrunc.oci.state import OciError, connect_console_socket, container_dir, load_with_facts, set_child_subreaper
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (which loads re)
 if TYPE_CHECKING:
+    import signal
     import socket  # loaded with a terminal only: ~3 ms of every exec otherwise
+    from typing import Any, NoReturn
+else:
+    import _signal as signal  # the builtin under `signal`, which loads enum (for its IntEnums) on import
 
 # user first (joining the others needs the capabilities it gives), mnt last (the paths of /proc are the host's
 # until then); time before the fork so that the command is in it.
 NS_ORDER = ("user", "ipc", "uts", "net", "pid", "cgroup", "time", "mnt")
 NS_CLONE = {"user": 0x10000000, "ipc": 0x08000000, "uts": 0x04000000, "net": 0x40000000, "pid": 0x20000000,
             "cgroup": 0x02000000, "time": 0x00000080, "mnt": 0x00020000}
+SECCOMP_BPF = "seccomp.bpf"  # in the container's directory: its filter compiled by the first exec
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
              signal.SIGWINCH)
 
@@ -48,46 +59,58 @@ class ExecFailed(PyruncError):
     exit_code = 255
 
 
-class ExecOptions(NamedTuple):
-    args: tuple[str, ...] = ()
-    process_file: str = ""
-    detach: bool = False
-    tty: bool = False
-    console_socket: str = ""
-    pid_file: str = ""
-    cwd: str = ""
-    env: tuple[str, ...] = ()
-    user: str = ""
-    additional_gids: tuple[int, ...] = ()
-    caps: tuple[str, ...] = ()
-    no_new_privs: bool = False
-    preserve_fds: int = 0
+class ExecOptions:
+    """exec's flags. Plain classes here, not NamedTuples (see the module docstring)."""
+
+    __slots__ = ("args", "process_file", "detach", "tty", "console_socket", "pid_file", "cwd", "env", "user",
+                 "additional_gids", "caps", "no_new_privs", "preserve_fds")
+
+    def __init__(self, args: tuple[str, ...] = (), process_file: str = "", detach: bool = False, tty: bool = False,
+                 console_socket: str = "", pid_file: str = "", cwd: str = "", env: tuple[str, ...] = (),
+                 user: str = "", additional_gids: tuple[int, ...] = (), caps: tuple[str, ...] = (),
+                 no_new_privs: bool = False, preserve_fds: int = 0) -> None:
+        self.args, self.process_file, self.detach, self.tty = args, process_file, detach, tty
+        self.console_socket, self.pid_file, self.cwd, self.env, self.user = console_socket, pid_file, cwd, env, user
+        self.additional_gids, self.caps, self.no_new_privs = additional_gids, caps, no_new_privs
+        self.preserve_fds = preserve_fds
 
 
-class Security(NamedTuple):
-    """What security/process.py's ProcessSecurity reads, for the exec'd process."""
+class CapSets:
+    """The five sets of state.json's "capabilities" (CapabilitySets' order), as ProcessSecurity reads them."""
 
-    capabilities: CapabilitySets
-    no_new_privileges: bool
-    seccomp: str
+    __slots__ = ("bounding", "effective", "permitted", "inheritable", "ambient")
+
+    def __init__(self, sets: list[list[str]]) -> None:
+        self.bounding, self.effective, self.permitted, self.inheritable, self.ambient = (tuple(s) for s in sets)
 
 
-def exec_process_config(p: Process, o: ExecOptions) -> Process:
-    """The process to run: --process FILE's, else the container's (`p`) with the flags applied (runc's
-    getProcess)."""
+class Security:
+    """What linux/privileges.py's ProcessSecurity reads, for the exec'd process."""
+
+    __slots__ = ("capabilities", "no_new_privileges", "seccomp", "seccomp_bpf")
+
+    def __init__(self, capabilities: CapSets, no_new_privileges: bool, seccomp: str, seccomp_bpf: bytes = b"") -> None:
+        self.capabilities, self.no_new_privileges, self.seccomp = capabilities, no_new_privileges, seccomp
+        self.seccomp_bpf = seccomp_bpf  # the filter's program kept by an earlier exec; then seccomp is ""
+
+
+def exec_process_config(p: dict[str, Any], o: ExecOptions) -> dict[str, Any]:
+    """The process to run, in state.json's plain form (process.to_facts): --process FILE's, else the
+    container's (`p`) with the flags applied (runc's getProcess)."""
     if o.process_file:
         from pyrunc.oci import config as oc
+        from pyrunc.oci.process import to_facts
 
-        return oc._process(oc.read_json_file(o.process_file, f"--process {o.process_file}"), "process")
+        return to_facts(oc._process(oc.read_json_file(o.process_file, f"--process {o.process_file}"), "process"))
     if not o.args:
         raise FieldError("exec", "process args cannot be empty (give ARGS or --process FILE)")
-    env = dict(p.env)
+    env = {k: v for k, v in p["env"]}
     for i, item in enumerate(o.env):
         key, sep, val = item.partition("=")
         if not sep or not key:
             raise FieldError(f"--env[{i}]", f"must be KEY=value, not {item!r}")
         env[key] = val
-    uid, gid = p.uid, p.gid
+    uid, gid = p["uid"], p["gid"]
     if o.user:
         u, _, g = o.user.partition(":")
         try:
@@ -95,59 +118,57 @@ def exec_process_config(p: Process, o: ExecOptions) -> Process:
             gid = int(g) if g else gid
         except ValueError:
             raise FieldError("--user", f"must be UID[:GID] (numbers), not {o.user!r}") from None
-    caps = p.capabilities
+    bounding, effective, permitted, inheritable, ambient = p["capabilities"]
     for name in o.caps:
-        from pyrunc.security import caps as capsets
-
-        if name not in capsets.CAP_NUMBERS:
+        if name not in privileges.CAP_NUMBERS:
             raise FieldError("--cap", f"unknown capability {name!r}")
-        caps = caps._replace(bounding=_add(caps.bounding, name), effective=_add(caps.effective, name),
-                             permitted=_add(caps.permitted, name),
-                             # as runc: ambient only when the process has an inheritable set to go with it
-                             ambient=_add(caps.ambient, name) if caps.inheritable else caps.ambient)
-    cwd = p.cwd
+        bounding, effective, permitted = _add(bounding, name), _add(effective, name), _add(permitted, name)
+        if inheritable:  # as runc: ambient only when the process has an inheritable set to go with it
+            ambient = _add(ambient, name)
+    cwd = p["cwd"]
     if o.cwd:
         if not o.cwd.startswith("/"):
             raise FieldError("--cwd", f"must be an absolute path, not {o.cwd!r}")
         cwd = os.path.normpath(o.cwd)
-    return p._replace(args=tuple(o.args), env=tuple(env.items()), uid=uid, gid=gid, cwd=cwd,
-                               additional_gids=p.additional_gids + tuple(o.additional_gids), capabilities=caps,
-                               no_new_privileges=p.no_new_privileges or o.no_new_privs, terminal=o.tty)
+    return {**p, "args": list(o.args), "env": [[k, v] for k, v in env.items()], "uid": uid, "gid": gid, "cwd": cwd,
+            "additional_gids": [*p["additional_gids"], *o.additional_gids],
+            "capabilities": [bounding, effective, permitted, inheritable, ambient],
+            "no_new_privileges": bool(p["no_new_privileges"] or o.no_new_privs), "terminal": o.tty}
 
 
-def _add(names: tuple[str, ...], name: str) -> tuple[str, ...]:
-    from pyrunc.security import caps as capsets
-
-    return names if name in names else capsets.by_number((*names, name))
+def _add(names: list[str], name: str) -> list[str]:
+    return names if name in names else list(privileges.by_number((*names, name)))
 
 
 def exec_in_container(root: str, container_id: str, o: ExecOptions) -> int:
-    st = load(root, container_id)
+    st, facts = load_with_facts(root, container_id)
     if st.status == "paused":
         raise OciError("cannot exec in a paused container")
     if st.status not in ("created", "running"):
         raise OciError("cannot exec in a stopped container")
     if o.preserve_fds < 0:
         raise FieldError("--preserve-fds", "must not be negative")
-    facts = _facts(root, container_id)
     if "process" in facts:
-        container_process, seccomp = from_facts(facts["process"]), str(facts.get("seccomp") or "")
+        container_process, seccomp = facts["process"], str(facts.get("seccomp") or "")
     else:  # the state of an older pyrunc-oci: the bundle's config, decoded again
         from pyrunc.oci import config as oc
+        from pyrunc.oci.process import to_facts
 
         cfg = oc.load(st.bundle)
-        container_process, seccomp = cfg.process, cfg.seccomp
+        container_process, seccomp = to_facts(cfg.process), cfg.seccomp
     proc = exec_process_config(container_process, o)
-    if proc.terminal and o.detach and not o.console_socket:
+    if proc["terminal"] and o.detach and not o.console_socket:
         raise OciError("cannot allocate tty if pyrunc-oci will detach without setting console socket")
-    if o.console_socket and not proc.terminal:
+    if o.console_socket and not proc["terminal"]:
         raise OciError("cannot use console socket if pyrunc-oci will not detach or allocate tty")
-    c = proc.capabilities
-    security = Security(c._replace(ambient=tuple(n for n in c.ambient if n in c.inheritable and n in c.permitted)),
-                        proc.no_new_privileges, seccomp)
+    c = CapSets(proc["capabilities"])
+    c.ambient = tuple(n for n in c.ambient if n in c.inheritable and n in c.permitted)
+    kept = os.path.join(container_dir(root, container_id), SECCOMP_BPF)
+    program = _kept_program(kept) if seccomp else b""
+    security = Security(c, bool(proc["no_new_privileges"]), "" if program else seccomp, program)
     console = -1
     relay: socket.socket | None = None
-    if proc.terminal:
+    if proc["terminal"]:
         import socket
 
         if o.console_socket:
@@ -155,7 +176,7 @@ def exec_in_container(root: str, container_id: str, o: ExecOptions) -> int:
         else:
             relay, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             console = theirs.detach()
-    if seccomp:
+    if security.seccomp:
         from pyrunc.oci import with_site
 
         with_site()  # the joiner compiles the filter with pyseccomp, from the virtualenv
@@ -168,7 +189,8 @@ def exec_in_container(root: str, container_id: str, o: ExecOptions) -> int:
         os.close(pid_r)
         if relay is not None:
             relay.close()
-        _joiner(st.pid, list(st.cgroups.values()), proc, security, console, o.preserve_fds, err_w, pid_w)
+        _joiner(st.pid, list(st.cgroups.values()), proc, security, console, o.preserve_fds, err_w, pid_w,
+                kept if security.seccomp else "")
     for fd in (err_w, pid_w) + ((console,) if console >= 0 else ()):
         os.close(fd)
     # The pipes first, the joiner's exit last: its teardown (a whole interpreter's memory) then overlaps
@@ -186,12 +208,43 @@ def exec_in_container(root: str, container_id: str, o: ExecOptions) -> int:
             relay.close()
         raise ExecFailed(f"exec failed: {error or 'the joiner exited with status ' + str(status)}")
     if o.pid_file:
-        from pyrunc.oci.container import _write_pid_file
+        from pyrunc.oci.state import _write_pid_file
 
         _write_pid_file(o.pid_file, pid)
     if o.detach:
         return 0
     return _wait(pid, relay)
+
+
+def _kept_program(path: str) -> bytes:
+    """The filter's program an earlier exec kept (b"" if none: this exec compiles it)."""
+    try:
+        with open(path, "rb") as f:
+            program = f.read()
+    except OSError:
+        return b""
+    return program if program and len(program) % 8 == 0 else b""
+
+
+def _keep_program(flt: Any, seccomp: str, path: str) -> None:
+    """Keep the compiled filter's program (libseccomp's export of it) for the container's next execs, when
+    libseccomp loads it without flags (none of linux.seccomp.flags: those need seccomp(2) with them).
+    Written whole (a temporary file renamed) by whichever exec compiles first: the same bytes each time.
+    A failure here only means the next exec compiles again."""
+    import json
+
+    if json.loads(seccomp).get("flags"):
+        return
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600), "wb") as f:
+            flt.export_bpf(f)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
 
 
 def _reap(pid: int) -> None:
@@ -271,13 +324,12 @@ def relay_terminal(relay: socket.socket, pid: int) -> None:
 
 
 # --- the joiner and the command (forked; never return) ------------------------------------------------------------
-def _joiner(init: int, groups: list[str], proc: Process, security: Security, console: int, preserve: int,
-            err_w: int, pid_w: int) -> NoReturn:
+def _joiner(init: int, groups: list[str], proc: dict[str, Any], security: Security, console: int, preserve: int,
+            err_w: int, pid_w: int, keep: str) -> NoReturn:
     try:
-        from pyrunc.security.process import ProcessSecurity
-
-
-        sec = ProcessSecurity(security)  # compiled now: after the chroot below libseccomp is out of reach
+        sec = privileges.ProcessSecurity(security)  # compiled now: after the chroot below libseccomp is out of reach
+        if keep:
+            _keep_program(sec.filter, security.seccomp, keep)
         gc.disable()
         if console >= 0:
             import socket  # noqa: F401 - now: after the chroot the host's modules are out of reach
@@ -325,10 +377,7 @@ def _describe(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}" if not isinstance(e, PyruncError) else str(e)
 
 
-def _command(proc: Process, sec: Any, console: int, preserve: int, err_w: int) -> NoReturn:
-    from pyrunc.linux.hygiene import reset_signals, set_identity
-    from pyrunc.oci.process import _home, _look_path, not_found
-
+def _command(proc: dict[str, Any], sec: Any, console: int, preserve: int, err_w: int) -> NoReturn:
     try:
         os.setsid()
         if console >= 0:
@@ -336,12 +385,12 @@ def _command(proc: Process, sec: Any, console: int, preserve: int, err_w: int) -
 
             from pyrunc.linux import terminal
 
-            master, slave, _ = terminal.allocate_pty(proc.uid)
-            if proc.console_size is not None:
+            master, slave, _ = terminal.allocate_pty(proc["uid"])
+            size = proc["console_size"]
+            if size is not None:
                 import struct
 
-                terminal.set_winsize(master, struct.pack(terminal.WINSIZE, proc.console_size[0],
-                                                         proc.console_size[1], 0, 0))
+                terminal.set_winsize(master, struct.pack(terminal.WINSIZE, size[0], size[1], 0, 0))
             with socket.socket(fileno=console) as s:
                 socket.send_fds(s, [b"/dev/ptmx"], [master])
             os.close(master)
@@ -351,24 +400,26 @@ def _command(proc: Process, sec: Any, console: int, preserve: int, err_w: int) -
                 os.set_inheritable(fd, True)
             except OSError:
                 pass
-        env = dict(proc.env)
+        env = {k: v for k, v in proc["env"]}
         if "HOME" not in env:
-            env["HOME"] = _home(proc.uid)
-        program = _look_path(proc.args[0], env.get("PATH", ""))
+            env["HOME"] = _home(proc["uid"])
+        args = list(proc["args"])
+        program = _look_path(args[0], env.get("PATH", ""))
         if not program:
-            raise ExecFailed(not_found(proc.args[0]))
-        sec.enter(lambda: set_identity(proc.uid, proc.gid, proc.additional_gids))
-        if proc.umask is not None:
-            os.umask(proc.umask)
+            raise ExecFailed(not_found(args[0]))
+        sec.enter(lambda: hygiene.set_identity(proc["uid"], proc["gid"], tuple(proc["additional_gids"])))
+        if proc["umask"] is not None:
+            os.umask(proc["umask"])
+        cwd = proc["cwd"]
         try:
-            os.chdir(proc.cwd)
+            os.chdir(cwd)
         except OSError as e:
-            raise ExecFailed(f"chdir to cwd ({proc.cwd!r}) set in config.json failed: {e.strerror}") from None
-        reset_signals()
+            raise ExecFailed(f"chdir to cwd ({cwd!r}) set in config.json failed: {e.strerror}") from None
+        hygiene.reset_signals()
         try:
-            os.execve(program, list(proc.args), env)
+            os.execve(program, args, env)
         except OSError as e:
-            raise ExecFailed(f'exec: "{proc.args[0]}": {e.strerror}') from None
+            raise ExecFailed(f'exec: "{args[0]}": {e.strerror}') from None
     except BaseException as e:  # noqa: BLE001
         try:
             os.write(err_w, ("unable to start container process: " + _describe(e)).encode())

@@ -1,16 +1,15 @@
 """The `process` records of a config.json (config.py decodes them) and their plain-JSON form in state.json.
 
-NamedTuples, not dataclasses, and in a module of their own: `pyrunc-oci exec` reads the container's process
-from state.json (create writes it there, as runc keeps the spec in its state) and so loads neither config.py
-nor dataclasses (with inspect, ~10 ms of every exec on a loaded machine).
+NamedTuples, not dataclasses (with inspect, ~10 ms of import). create writes the decoded process into
+state.json (to_facts), as runc keeps the spec in its state; `pyrunc-oci exec` works on that plain form
+itself and loads neither this module nor config.py (typing loads re: exec.py's docstring).
 """
 
 from __future__ import annotations
 
-import os
-import stat
 from typing import Any, NamedTuple
 
+from pyrunc.oci.program import _home, _look_path, not_found  # noqa: F401 - re-exported (init.py)
 from pyrunc.security.caps import CapabilitySets
 
 
@@ -74,39 +73,3 @@ def from_facts(d: dict[str, Any]) -> Process:
         oom_score_adj=d["oom_score_adj"], terminal=d["terminal"], console_size=_pair(d["console_size"]),
         io_priority=_pair(d["io_priority"]), scheduler=Scheduler(*sched) if sched is not None else None,
         cpu_affinity_initial=tuple(d["cpu_affinity_initial"]), cpu_affinity_final=tuple(d["cpu_affinity_final"]))
-
-
-# --- the program of a process (the init's and exec's command, in the container's root) -----------------------
-def _home(uid: int) -> str:
-    """The home directory of `uid` in the container's /etc/passwd (read after pivot_root), else "/"."""
-    try:
-        with open("/etc/passwd", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                fields = line.rstrip("\n").split(":")
-                if len(fields) >= 6 and fields[2] == str(uid):
-                    return fields[5] or "/"
-    except OSError:
-        pass
-    return "/"
-
-
-def _look_path(name: str, path: str) -> str:
-    """Go's exec.LookPath, as runc's init uses it: a name with a slash as is, else the first executable
-    regular file of that name in PATH; "" when there is none (not_found() says it in runc's words)."""
-    if "/" in name:
-        candidates = [name]
-    else:
-        candidates = [os.path.join(d or ".", name) for d in path.split(":")] if path else []
-    for candidate in candidates:
-        try:
-            st = os.stat(candidate)
-        except OSError:
-            continue
-        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
-            return candidate
-    return ""
-
-
-def not_found(name: str) -> str:
-    where = "executable file not found in $PATH" if "/" not in name else "no such file or directory"
-    return f'exec: "{name}": {where}'

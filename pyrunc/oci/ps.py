@@ -7,7 +7,7 @@ import json
 import subprocess
 
 from pyrunc.oci import cgroup
-from pyrunc.oci.container import OciError, load
+from pyrunc.oci.state import OciError, load
 
 
 def ps(root: str, container_id: str, fmt: str, ps_args: list[str]) -> str:

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 from pyrunc.errors import FieldError
 from pyrunc.oci import cgroup
 from pyrunc.oci import config as oc
-from pyrunc.oci.container import OciError, load
+from pyrunc.oci.state import OciError, load
 
 _SIZE = re.compile(r"^(-?\d+(?:\.\d+)?)\s*([kmgtp]?)i?b?$", re.IGNORECASE)
 

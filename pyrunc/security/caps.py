@@ -10,6 +10,10 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Iterable, NamedTuple
 
+# The numbers are in linux/privileges.py, which applies them without loading this package (whose __init__
+# loads typing): re-exported here.
+from pyrunc.linux.privileges import CAP_NAMES, CAP_NUMBERS, by_number, last_cap, mask  # noqa: F401
+
 
 class CapabilitySets(NamedTuple):
     """The five capability sets of the container's process, as capability names ("CAP_CHOWN")."""
@@ -20,19 +24,6 @@ class CapabilitySets(NamedTuple):
     inheritable: tuple[str, ...] = ()
     ambient: tuple[str, ...] = ()
 
-
-# linux/capability.h, by number. CAP_CHECKPOINT_RESTORE (40) is the last one as of Linux 6.x; a
-# kernel may know fewer (/proc/sys/kernel/cap_last_cap) and those are then simply not applied.
-CAP_NAMES: tuple[str, ...] = (
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
-    "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT",
-    "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
-    "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
-)
-CAP_NUMBERS: dict[str, int] = {name: n for n, name in enumerate(CAP_NAMES)}
 
 # containerd's default set for every non-privileged container (its oci.defaultUnixCaps()):
 # CapBnd = CapEff = 00000000a80425fb for root.
@@ -56,31 +47,8 @@ def canonical(name: str) -> str | None:
     return full if full in CAP_NUMBERS else None
 
 
-def by_number(names: Iterable[str]) -> tuple[str, ...]:
-    """Capability names in kernel order, without duplicates."""
-    return tuple(sorted(set(names), key=CAP_NUMBERS.__getitem__))
-
-
-def mask(names: Iterable[str]) -> int:
-    """The bit mask of /proc/PID/status (CapEff: 00000000a80425fb is mask(DEFAULT_CAPS))."""
-    bits = 0
-    for name in names:
-        bits |= 1 << CAP_NUMBERS[name]
-    return bits
-
-
 def names_of(bits: int) -> tuple[str, ...]:
     return tuple(name for n, name in enumerate(CAP_NAMES) if bits >> n & 1)
-
-
-@lru_cache(maxsize=1)
-def last_cap() -> int:
-    """The highest capability number the running kernel knows."""
-    try:
-        with open("/proc/sys/kernel/cap_last_cap", "rb") as f:
-            return min(int(f.read()), len(CAP_NAMES) - 1)
-    except (OSError, ValueError):
-        return len(CAP_NAMES) - 1
 
 
 @lru_cache(maxsize=1)

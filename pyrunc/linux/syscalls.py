@@ -9,7 +9,8 @@ from __future__ import annotations
 import errno
 import os
 from functools import lru_cache
-from typing import TYPE_CHECKING
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (docs/performance.md: no typing on `run`)
 
 if TYPE_CHECKING:
     import ctypes

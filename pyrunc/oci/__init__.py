@@ -21,10 +21,10 @@ def with_site() -> None:
 
 def check_id(container_id: str) -> str:
     """runc's container id rule (here, not in config.py: every verb checks an id, few decode a config)."""
-    import re
-
     from pyrunc.errors import FieldError
 
-    if not container_id or not re.match(r"^[\w+\-.]+$", container_id) or container_id in (".", ".."):
+    # runc's ^[\w+-.]+$ (Python's \w: letters, digits and "_"), without re (with enum, ~3 ms of every verb)
+    if (not container_id or not all(c.isalnum() or c in "_+-." for c in container_id)
+            or container_id in (".", "..")):
         raise FieldError("container id", f"invalid id format: {container_id!r}")
     return container_id

@@ -7,14 +7,17 @@ Every failure: one line `error: ...` on stderr (and in --log, in its format), ex
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from typing import Any
 
 from pyrunc import __version__
 from pyrunc.oci import OCI_VERSION
 from pyrunc.oci.args import UsageError, help_text, parse, verb_help
+from pyrunc.store.leanjson import dumps  # json.dumps without json's imports (re, enum): docs/performance.md
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (docs/performance.md: no typing on `run`)
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_ROOT = "/run/pyrunc-oci"
 NEEDS_ROOT = ("create", "start", "kill", "delete", "run", "exec", "pause", "resume", "update")
@@ -42,9 +45,9 @@ class Log:
 
         now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         if self.fmt == "json":
-            line = json.dumps({"level": level, "msg": msg, "time": now})
+            line = dumps({"level": level, "msg": msg, "time": now})
         else:
-            line = f"time={json.dumps(now)} level={level} msg={json.dumps(msg)}"
+            line = f"time={dumps(now)} level={level} msg={dumps(msg)}"
         try:
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(line + "\n")
@@ -112,6 +115,8 @@ def _dispatch(args: Any) -> int:
     if verb == "start":
         ct.start(root, args.id)
     elif verb == "state":
+        import json  # with indent: json's own encoder
+
         print(json.dumps(ct.load(root, args.id).to_oci(), indent=2))
     elif verb == "kill":
         from pyrunc.oci.config import signal_number
@@ -126,6 +131,8 @@ def _dispatch(args: Any) -> int:
     elif verb in ("exec", "ps", "pause", "resume", "update", "events"):
         return _lifecycle(root, args)
     elif verb == "features":
+        import json
+
         from pyrunc.oci.defaults import features
 
         print(json.dumps(features(), indent=4))
@@ -181,7 +188,7 @@ def _list(root: str, fmt: str, quiet: bool) -> None:
             print(s.id)
         return
     if fmt == "json":
-        print(json.dumps([{**s.to_oci(), "rootfs": s.rootfs} for s in states]))
+        print(dumps([{**s.to_oci(), "rootfs": s.rootfs} for s in states]))
         return
     rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
     for s in states:
@@ -192,6 +199,8 @@ def _list(root: str, fmt: str, quiet: bool) -> None:
 
 
 def _spec(bundle: str, rootless: bool) -> None:
+    import json
+
     from pyrunc.oci.defaults import default_spec
 
     if rootless:

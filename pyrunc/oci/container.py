@@ -17,17 +17,24 @@ the start time differs) = stopped; FIFO still there = created; else running.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import resource
-import signal
 import time
-from typing import TYPE_CHECKING, NamedTuple
 
 from pyrunc.errors import PyruncError
 from pyrunc.linux import syscalls as sc
 from pyrunc.oci import OCI_VERSION, check_id
-from pyrunc.store import atomic
+from pyrunc.store import atomic, leanjson
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (docs/performance.md: no typing on `run`)
+if TYPE_CHECKING:
+    from typing import NamedTuple
+else:
+    from pyrunc.records import NamedTuple
+if TYPE_CHECKING:
+    import signal
+else:  # signal.py's C module: the same numbers and calls, without signal.py's enums (enum: ~2 ms)
+    import _signal as signal
 
 if TYPE_CHECKING:
     from pyrunc.oci import config as oc  # loaded by the verbs that decode a config (create, run): not by exec
@@ -197,7 +204,7 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
         os.chmod(os.path.join(where, FIFO), 0o622)
         version, hierarchies = cgroup.host_version()
         rel = cgroup.relative_path(cfg.cgroups_path, container_id)
-        atomic.write_text(os.path.join(where, CGROUPS), json.dumps(cgroup.paths(version, hierarchies, rel)), mode=0o644)
+        atomic.write_text(os.path.join(where, CGROUPS), leanjson.dumps(cgroup.paths(version, hierarchies, rel)), mode=0o644)
         groups = cgroup.create(version, hierarchies, rel, cfg.resources)
         if opts.console_fd >= 0:
             console = os.dup(opts.console_fd)
@@ -246,7 +253,7 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
                  "poststop": hooks.to_json(cfg.hooks_of("poststop")),
                  # what exec needs, so that it does not decode config.json again (runc keeps the spec in its state)
                  "process": to_facts(cfg.process), "seccomp": cfg.seccomp}
-        atomic.write_text(os.path.join(where, STATE), json.dumps(facts, sort_keys=True), mode=0o644)
+        atomic.write_text(os.path.join(where, STATE), leanjson.dumps(facts, sort_keys=True), mode=0o644)
         if opts.pid_file:
             _write_pid_file(opts.pid_file, launched.pid)
     except BaseException:

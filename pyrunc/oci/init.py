@@ -19,7 +19,6 @@ import ctypes
 import gc
 import os
 import stat
-from typing import Callable, NamedTuple
 
 from pyrunc.linux import hygiene, mountfd, safepath
 from pyrunc.linux import syscalls as sc
@@ -30,6 +29,12 @@ from pyrunc.oci.process import _home, _look_path, not_found
 from pyrunc.runtime import rootfs
 from pyrunc.runtime.launch import (JOIN_ORDER, LaunchError, enter_pid_namespace, join_namespaces,
                                    report_and_exit, reset_signals, send, set_identity)
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (docs/performance.md: no typing on `run`)
+if TYPE_CHECKING:
+    from typing import Callable, NamedTuple
+else:
+    from pyrunc.records import NamedTuple
 
 FIFO = "exec.fifo"
 KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_SETPERM, KEYCTL_DESCRIBE = 1, 5, 6

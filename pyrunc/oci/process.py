@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Any, NamedTuple
 
 from pyrunc.security.caps import CapabilitySets
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (docs/performance.md: no typing on `run`)
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
+else:
+    from pyrunc.records import NamedTuple
 
 
 class Rlimit(NamedTuple):

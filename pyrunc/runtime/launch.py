@@ -25,18 +25,26 @@ from __future__ import annotations
 
 import fcntl
 import gc
-import json
 import os
 import resource  # imported here, not in the child: after pivot_root the host's stdlib is out of reach
-import signal
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple, NoReturn, cast
 
 from pyrunc.errors import RuntimeFailure
 from pyrunc.linux import hygiene
 from pyrunc.linux import syscalls as sc
 from pyrunc.linux.hygiene import reset_signals, set_identity  # noqa: F401 - re-exported (they moved to hygiene)
+from pyrunc.store import leanjson
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (docs/performance.md: no typing on `run`)
+if TYPE_CHECKING:
+    from typing import Any, Callable, NamedTuple, NoReturn
+else:
+    from pyrunc.records import NamedTuple
+if TYPE_CHECKING:
+    import signal
+else:  # signal.py's C module: the same numbers and calls, without signal.py's enums (enum: ~2 ms)
+    import _signal as signal
 
 if TYPE_CHECKING:  # socket and runtime.config are not loaded by pyrunc-oci's run (~5 ms)
     from pyrunc.runtime.config import ContainerConfig
@@ -61,7 +69,7 @@ class Launched(NamedTuple):  # not a dataclass: keeps dataclasses off `pyrunc ex
 
 
 def send(fd: int, msg: dict) -> None:
-    os.write(fd, (json.dumps(msg) + "\n").encode())
+    os.write(fd, (leanjson.dumps(msg) + "\n").encode())
 
 
 def join_namespaces(namespaces: dict[str, str], order: tuple[str, ...] = JOIN_ORDER) -> None:
@@ -232,7 +240,8 @@ class _Reader:
                 return None
             self.buf += chunk
         line, self.buf = self.buf.split(b"\n", 1)
-        return cast(dict[str, Any], json.loads(line))
+        msg: dict[str, Any] = leanjson.loads(line)
+        return msg
 
 
 class Pending:

@@ -21,12 +21,13 @@ import errno
 import functools
 import os
 import stat
-from typing import TYPE_CHECKING
 
 from pyrunc.linux import mountfd, safepath
 from pyrunc.linux import syscalls as sc
 from pyrunc.linux.safepath import O_PATH, fd_path
 from pyrunc.runtime.launch import LaunchError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (docs/performance.md: no typing on `run`)
 
 if TYPE_CHECKING:  # pyrunc-oci's init uses this module's /dev and masks, not the pods' config (dataclasses: ~10 ms)
     from pyrunc.runtime.config import ContainerConfig, DeviceNode, Mount

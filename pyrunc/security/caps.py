@@ -8,7 +8,12 @@ sets are applied by pyrunc/security/process.py.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Iterable, NamedTuple
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (docs/performance.md: no typing on `run`)
+if TYPE_CHECKING:
+    from typing import Any, Iterable, NamedTuple
+else:
+    from pyrunc.records import NamedTuple
 
 
 class CapabilitySets(NamedTuple):

@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import json
-from typing import Any, Callable
 
 from pyrunc.linux import syscalls as sc
 from pyrunc.security import caps as capsets
+from pyrunc.store import leanjson
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (docs/performance.md: no typing on `run`)
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 PR_CAPBSET_DROP = 24
 PR_SET_KEEPCAPS = 8
@@ -99,7 +102,7 @@ class ProcessSecurity:
         if cfg.seccomp:
             from pyrunc.security.seccomp import compile_filter
 
-            self.filter = compile_filter(json.loads(cfg.seccomp))
+            self.filter = compile_filter(leanjson.loads(cfg.seccomp))
 
     def _load_seccomp(self) -> None:
         if self.filter is not None:

@@ -223,12 +223,18 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
 
         pending = begin_with(lambda sync_w, go_r: launcher_main(args, sync_w, go_r))
 
+        # The cgroup as soon as the init's pid is known, while it still starts (the first cgroup.procs write
+        # waits for an RCU grace period on v1, ~10 ms): unless execCPUAffinity.initial, which the init sets
+        # before it joins the cgroup (whose cpuset then replaces it).
+        early = not cfg.process.cpu_affinity_initial
+
         def before_go(pid: int) -> None:
             if cfg.namespaces.get("user") == "new":
                 from pyrunc.oci.userns import write_maps
 
                 write_maps(pid, cfg.uid_map, cfg.gid_map)
-            cgroup.attach(groups, pid)
+            if not early:
+                cgroup.attach(groups, pid)
             for r in cfg.process.rlimits:
                 resource.prlimit(pid, getattr(resource, r.resource), (r.soft, r.hard))
             if cfg.process.oom_score_adj is not None:
@@ -237,7 +243,7 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
                 apply_oom_score_adj(pid, cfg.process.oom_score_adj)  # clamped as the pods' when refused
 
         try:
-            pending.release(before_go)
+            pending.release(before_go, on_pid=(lambda pid: cgroup.attach(groups, pid)) if early else None)
             _create_hooks(pending, cfg, container_id)
             launched = pending.finish_at("created")
         except LaunchError as e:

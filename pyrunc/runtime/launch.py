@@ -259,8 +259,12 @@ class Pending:
         self.start_time = 0
         self.reader = _Reader(sync_r, time.monotonic() + HANDSHAKE_TIMEOUT)
 
-    def release(self, before_go: Callable[[int], None]) -> None:
-        """Wait until the init is ready, run `before_go(pid)` (cgroup attach etc.), then let it go."""
+    def release(self, before_go: Callable[[int], None], on_pid: Callable[[int], None] | None = None) -> None:
+        """Wait until the init is ready, run `before_go(pid)` (cgroup attach etc.), then let it go.
+        `on_pid(pid)` runs as soon as the init's pid is known, while the init still starts: work that may overlap
+        the init's own start-up (pyrunc-oci's cgroup attach: the first cgroup.procs write waits for an RCU grace
+        period on cgroup v1). Its error is raised once the init is ready (the init's own error comes first)."""
+        late: Exception | None = None
         try:
             # The launcher's {"pid"} and the init's {"ready"} share the pipe: they may come in either order.
             got: dict = {}
@@ -274,6 +278,13 @@ class Pending:
                     self.init_pid = int(msg["pid"])
                     os.waitpid(self.launcher, 0)
                     self.launcher = 0
+                    if on_pid is not None:
+                        try:
+                            on_pid(self.init_pid)
+                        except Exception as e:  # noqa: BLE001 - raised below, unless the init reports its own
+                            late = e
+            if late is not None:
+                raise LaunchError("create", str(late)) from late
             self.start_time = sc.proc_start_time(self.init_pid) or 0
             try:
                 before_go(self.init_pid)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 import os
-from functools import lru_cache
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (docs/performance.md: no typing on `run`)
 
@@ -55,13 +54,18 @@ SYS_PIVOT_ROOT = {"x86_64": 155, "i686": 217, "aarch64": 41, "riscv64": 41, "arm
                   "s390x": 217}
 
 
-@lru_cache(maxsize=1)
+_LIBC: list[ctypes.CDLL] = []  # loaded once (a list, not functools.lru_cache: functools is an import more)
+
+
 def _libc() -> "ctypes.CDLL":
+    if _LIBC:
+        return _LIBC[0]
     import ctypes
 
     # Not ctypes.util.find_library: it runs ldconfig in a subprocess (tens of ms on every CLI call).
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.syscall.restype = ctypes.c_long  # syscall(2) returns a long (a descriptor, a count, -1)
+    _LIBC.append(libc)
     return libc
 
 

@@ -173,8 +173,11 @@ def _lifecycle(root: str, args: Any) -> int:
                                     args.cpu_shares, args.cpu_quota, args.cpu_period, args.cpuset_cpus,
                                     args.cpuset_mems, args.pids_limit))
     elif verb == "events":
+        import gc
+
         from pyrunc.oci.events import events, parse_interval
 
+        gc.enable()  # console() turned it off for the short commands: this one may run for days
         events(root, args.id, parse_interval(args.interval), args.stats)
     return 0
 
@@ -215,7 +218,12 @@ def _spec(bundle: str, rootless: bool) -> None:
 
 def console() -> None:
     """The `pyrunc-oci` console script. It leaves with os._exit: the interpreter's teardown (finalising every
-    module and object) was ~10 ms of each command, and nothing of ours needs it once the streams are flushed."""
+    module and object) was ~10 ms of each command, and nothing of ours needs it once the streams are flushed.
+    Nor the cyclic garbage collector: its ~16 passes over what the imports make were 1-3 ms of a `run`, and a
+    command's few cycles die with it (`events`, which loops until killed, turns it back on)."""
+    import gc
+
+    gc.disable()
     code = main()
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -16,9 +16,7 @@ and /sys, after they are mounted.
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import functools
 import os
 import stat
 
@@ -204,8 +202,10 @@ def make_device(root: int, node: DeviceNode) -> None:
     parent = safepath.mkdirs_in(root, os.path.dirname(node.path) or "/")
     try:
         name = os.path.basename(node.path)
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(name, dir_fd=parent)
+        except FileNotFoundError:  # not contextlib.suppress: contextlib is one import more for pyrunc-oci's init
+            pass
         kind = stat.S_IFCHR if node.kind == "c" else stat.S_IFBLK
         _mknod_at(parent, name, stat.S_IMODE(node.mode) | kind, os.makedev(node.major, node.minor), node.uid, node.gid)
     finally:
@@ -294,8 +294,11 @@ def mask_paths(root: int, masked: tuple[str, ...], readonly: tuple[str, ...]) ->
             fd = safepath.open_in(root, path)
         except (FileNotFoundError, NotADirectoryError):
             continue
+        def reopen(p: str = path) -> int:  # not functools.partial: functools is an import more for pyrunc-oci's init
+            return safepath.open_in(root, p)
+
         try:
-            mountfd.bind(fd, fd, read_only=True, reopen=functools.partial(safepath.open_in, root, path))
+            mountfd.bind(fd, fd, read_only=True, reopen=reopen)
         finally:
             os.close(fd)
 

@@ -7,7 +7,6 @@ sets are applied by pyrunc/security/process.py.
 
 from __future__ import annotations
 
-from functools import lru_cache
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (docs/performance.md: no typing on `run`)
 if TYPE_CHECKING:
@@ -78,21 +77,33 @@ def names_of(bits: int) -> tuple[str, ...]:
     return tuple(name for n, name in enumerate(CAP_NAMES) if bits >> n & 1)
 
 
-@lru_cache(maxsize=1)
+# Read once per process (a dict, not functools.lru_cache: functools is an import more for pyrunc-oci).
+_READ: dict[str, Any] = {}
+
+
 def last_cap() -> int:
     """The highest capability number the running kernel knows."""
-    try:
-        with open("/proc/sys/kernel/cap_last_cap", "rb") as f:
-            return min(int(f.read()), len(CAP_NAMES) - 1)
-    except (OSError, ValueError):
-        return len(CAP_NAMES) - 1
+    if "last_cap" not in _READ:
+        try:
+            with open("/proc/sys/kernel/cap_last_cap", "rb") as f:
+                _READ["last_cap"] = min(int(f.read()), len(CAP_NAMES) - 1)
+        except (OSError, ValueError):
+            _READ["last_cap"] = len(CAP_NAMES) - 1
+    value: int = _READ["last_cap"]
+    return value
 
 
-@lru_cache(maxsize=1)
 def runtime_capabilities() -> tuple[str, ...]:
     """The bounding set of the runtime itself: "all capabilities" for privileged containers and
     `add: [ALL]` (containerd takes its own current set too: a container can never get more than the
     runtime has; here root lacks CAP_SYS_RESOURCE, for instance)."""
+    if "bounding" not in _READ:
+        _READ["bounding"] = _bounding_set()
+    value: tuple[str, ...] = _READ["bounding"]
+    return value
+
+
+def _bounding_set() -> tuple[str, ...]:
     try:
         with open("/proc/self/status", "rb") as f:
             for line in f:

@@ -11,7 +11,6 @@ and a pod start writes a dozen times.
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 from pyrunc.store import leanjson  # json's own C scanner and encoder, without json's imports (re, enum)
@@ -38,8 +37,10 @@ def write_text(path: str, text: str, mode: int = PRIVATE_FILE) -> None:
             os.close(fd)
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(tmp)  # a full disk must not leave half a file behind
+        except FileNotFoundError:  # not contextlib.suppress: contextlib is one import more for pyrunc-oci
+            pass
         raise
 
 

@@ -492,11 +492,9 @@ def _namespaces(value: Any, path: str) -> dict[str, str]:
         where = R.str_(d.get("path"), f"{np}.path")
         if where and not where.startswith("/"):
             raise FieldError(f"{np}.path", f"must be an absolute path, not {where!r}")
-        if where and kind == "mount":
-            raise FieldError(f"{np}.path", f"joining a {kind} namespace is not supported by pyrunc-oci yet")
         out[kind] = where or "new"
     if "mount" not in out:
-        raise FieldError(path, "pyrunc-oci needs a new mount namespace (a mount entry without path)")
+        raise FieldError(path, "pyrunc-oci needs a mount namespace, new or joined by path (a mount entry)")
     return out
 
 

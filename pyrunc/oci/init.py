@@ -72,6 +72,8 @@ def launcher_main(a: InitArgs, sync_w: int, go_r: int) -> None:
             enter_pid_namespace(pid_ns)
         if time_ns not in (None, "new"):
             sc.setns_path(time_ns, userns.CLONE_NEWTIME)
+        if ns.get("mount", "new") != "new":
+            _join_mount_namespace(a, ns["mount"])
         # A new user namespace before the new others, so that it owns them (userns.py).
         if user == "new":
             sc.unshare(sc.CLONE_NEWUSER)
@@ -89,6 +91,28 @@ def launcher_main(a: InitArgs, sync_w: int, go_r: int) -> None:
         os._exit(0)
     except BaseException as e:  # noqa: BLE001
         report_and_exit(sync_w, "create", f"joining the namespaces: {e}")
+
+
+def _join_mount_namespace(a: InitArgs, where: str) -> None:
+    """linux.namespaces' mount entry with a path, as runc's nsexec joins it: the last of the namespaces given
+    by path (the paths of the others are the host's until then), before a new user namespace is made (whose
+    root could not join a mount namespace the host's user namespace owns). The init then builds the root in
+    it as in a new one (mounts, pivot_root): the rootfs and the bundle's sources must be visible there.
+    What the init imports later is imported first: the host's Python files may not be visible there."""
+    from pyrunc.security.process import ProcessSecurity  # noqa: F401 - the init's, before "ready"
+
+    if a.cfg.seccomp:
+        from pyrunc.security.seccomp import _pyseccomp
+
+        _pyseccomp()
+    if a.console >= 0:
+        import socket  # noqa: F401
+        import struct  # noqa: F401
+
+        from pyrunc.linux import terminal  # noqa: F401
+    if any(a.cfg.hooks_of(kind) for kind in ("createContainer", "startContainer")):
+        import subprocess  # noqa: F401 - hooks.run's
+    sc.setns_path(where, sc.CLONE_NEWNS)
 
 
 def _join_session_keyring(name: str) -> None:
@@ -143,7 +167,10 @@ def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
         cgroup_ns = cfg.namespaces.get("cgroup")
         if cgroup_ns not in (None, "new"):
             sc.setns_path(cgroup_ns, sc.CLONE_NEWCGROUP)  # now: the init is in its cgroup
-        sc.unshare(sc.CLONE_NEWNS | (sc.CLONE_NEWCGROUP if cgroup_ns == "new" else 0))
+        new_mount = cfg.namespaces.get("mount") == "new"  # else joined by the launcher (_join_mount_namespace)
+        flags = (sc.CLONE_NEWNS if new_mount else 0) | (sc.CLONE_NEWCGROUP if cgroup_ns == "new" else 0)
+        if flags:
+            sc.unshare(flags)
         if not a.no_new_keyring:
             _join_session_keyring(f"_ses.{a.container_id}")
         if cfg.hostname:

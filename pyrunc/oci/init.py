@@ -156,28 +156,24 @@ def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
         if proc.cpu_affinity_initial:
             os.sched_setaffinity(0, proc.cpu_affinity_initial)  # until the cgroup's cpuset replaces it
         os.setsid()
+        runtime_hooks = bool(cfg.hooks_of("prestart") or cfg.hooks_of("createRuntime"))
+        # The root is built before "ready" when nothing of it waits on what the runtime does first: the
+        # runtime puts us in our cgroup meanwhile (create.py attaches on our pid), and its first cgroup.procs
+        # write waits for an RCU grace period on cgroup v1 (~10 ms): the two overlap. Else after "go", in
+        # runc's order: in the cgroup first (a new cgroup namespace is rooted at it; hooks run in it), and as
+        # the user namespace's root once its maps are written.
+        early = _root_before_go(cfg)
+        if early:
+            _enter_and_build(a, sync_w, -1)
         send(sync_w, {"ready": 1})
         if os.read(go_r, 1) != b"g":
             os._exit(1)
-        runtime_hooks = bool(cfg.hooks_of("prestart") or cfg.hooks_of("createRuntime"))
         if not runtime_hooks:
             os.close(go_r)
-        if "user" in cfg.namespaces:
-            _become_namespace_root()
-        cgroup_ns = cfg.namespaces.get("cgroup")
-        if cgroup_ns not in (None, "new"):
-            sc.setns_path(cgroup_ns, sc.CLONE_NEWCGROUP)  # now: the init is in its cgroup
-        new_mount = cfg.namespaces.get("mount") == "new"  # else joined by the launcher (_join_mount_namespace)
-        flags = (sc.CLONE_NEWNS if new_mount else 0) | (sc.CLONE_NEWCGROUP if cgroup_ns == "new" else 0)
-        if flags:
-            sc.unshare(flags)
-        if not a.no_new_keyring:
-            _join_session_keyring(f"_ses.{a.container_id}")
-        if cfg.hostname:
-            _set_uts_name("sethostname", cfg.hostname)
-        if cfg.domainname:
-            _set_uts_name("setdomainname", cfg.domainname)
-        _build_root(a, lambda: _before_pivot(a, sync_w, go_r if runtime_hooks else -1))
+        if not early:
+            if "user" in cfg.namespaces:
+                _become_namespace_root()
+            _enter_and_build(a, sync_w, go_r if runtime_hooks else -1)
         if a.console >= 0:
             _terminal(a)
         os.umask(proc.umask if proc.umask is not None else 0o022)
@@ -296,6 +292,33 @@ def _become_namespace_root() -> None:
 def _state(a: InitArgs, status: str) -> bytes:
     """The state the hooks run in the container get: the init's own pid there (runc: the same)."""
     return hooks.state_json(a.container_id, status, os.getpid(), a.cfg.bundle, dict(a.cfg.annotations))
+
+
+def _root_before_go(cfg: oc.OciConfig) -> bool:
+    """The root may be built before the init is in its cgroup (see _init_main): no user namespace (the maps come
+    with "go"), no cgroup namespace, no hooks before pivot_root (they run in the container's cgroup), no
+    execCPUAffinity.initial (the cgroup is joined after it is set: create.py)."""
+    return ("user" not in cfg.namespaces and "cgroup" not in cfg.namespaces and not cfg.process.cpu_affinity_initial
+            and not any(cfg.hooks_of(kind) for kind in ("prestart", "createRuntime", "createContainer")))
+
+
+def _enter_and_build(a: InitArgs, sync_w: int, go_r: int) -> None:
+    """The mount (and cgroup) namespace, the session keyring, hostname and domainname, then the root."""
+    cfg = a.cfg
+    cgroup_ns = cfg.namespaces.get("cgroup")
+    if cgroup_ns not in (None, "new"):
+        sc.setns_path(cgroup_ns, sc.CLONE_NEWCGROUP)  # now: the init is in its cgroup
+    new_mount = cfg.namespaces.get("mount") == "new"  # else joined by the launcher (_join_mount_namespace)
+    flags = (sc.CLONE_NEWNS if new_mount else 0) | (sc.CLONE_NEWCGROUP if cgroup_ns == "new" else 0)
+    if flags:
+        sc.unshare(flags)
+    if not a.no_new_keyring:
+        _join_session_keyring(f"_ses.{a.container_id}")
+    if cfg.hostname:
+        _set_uts_name("sethostname", cfg.hostname)
+    if cfg.domainname:
+        _set_uts_name("setdomainname", cfg.domainname)
+    _build_root(a, lambda: _before_pivot(a, sync_w, go_r))
 
 
 def _before_pivot(a: InitArgs, sync_w: int, go_r: int) -> None:

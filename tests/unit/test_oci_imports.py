@@ -4,10 +4,13 @@ of what it costs to run, so the heavy modules stay off its path. tests/integrati
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from pyrunc.oci.defaults import default_spec
 from pyrunc.records import NamedTuple as LeanNamedTuple
@@ -15,7 +18,7 @@ from pyrunc.store import leanjson
 
 REPO = Path(__file__).resolve().parents[2]
 HEAVY = ("dataclasses", "inspect", "typing", "re", "json", "enum", "argparse", "pyrunc.runtime.config",
-         "pyrunc.cgroups.raw", "socket", "shutil", "datetime", "contextlib", "functools")
+         "pyrunc.cgroups.raw", "socket", "shutil", "datetime", "contextlib", "functools", "collections")
 
 
 def test_the_run_path_imports_none_of_the_heavy_modules(tmp_path: Path) -> None:
@@ -86,12 +89,63 @@ class _Point(LeanNamedTuple):
         return self.x * 2
 
 
+class _TypingPoint(NamedTuple):
+    """A record."""
+
+    x: int
+    label: str = "origin"
+
+
+class _Bare(LeanNamedTuple):
+    a: int
+    b: tuple[int, ...]
+
+
+class _Checked(_Bare):
+    """A subclass that checks its fields in __new__, as cgroups/devices.py's DeviceRule."""
+
+    __slots__ = ()
+
+    def __new__(cls, a: int, b: tuple[int, ...]) -> _Checked:
+        if a < 0:
+            raise ValueError("a must not be negative")
+        return super().__new__(cls, a, b)
+
+
 def test_records_namedtuple_is_typings() -> None:
-    p = _Point(3)
-    assert (p, p.double(), p._replace(label="a"), _Point._fields, _Point._field_defaults) == (
-        (3, "origin"), 6, _Point(3, "a"), ("x", "label"), {"label": "origin"})
+    p, t = _Point(3), _TypingPoint(3)
+    assert (p, p.double(), p._replace(label="a"), p._asdict()) == ((3, "origin"), 6, _Point(3, "a"),
+                                                                    {"x": 3, "label": "origin"})
+    assert (_Point._fields, _Point._field_defaults, _Point.__match_args__) == (
+        _TypingPoint._fields, _TypingPoint._field_defaults, _TypingPoint.__match_args__)
+    assert repr(p) == repr(t).replace("_TypingPoint", "_Point") == "_Point(x=3, label='origin')"
     assert (_Point.__name__, _Point.__qualname__, _Point.__doc__, _Point.__module__) == (
         "_Point", "_Point", "A record.", __name__)
+    assert _Bare.__doc__ == "_Bare(a, b)" and isinstance(p, tuple) and not hasattr(p, "__dict__")
+    assert p == t and hash(p) == hash(t) and _Point(x=3) == p and _Point(3, label="b") == (3, "b")
+    assert _Point._make([1, "m"]) == (1, "m") and pickle.loads(pickle.dumps(p)) == p
+    assert copy.copy(p) == p and copy.deepcopy(_Bare(1, (2,))) == (1, (2,))
+    assert (_Point.x.__doc__, _Point.label.__get__(p)) == ("Alias for field number 0", "origin")
+    assert _Checked(1, (2,)).b == (2,) and _Checked(1, (2,))._replace(a=5) == (5, (2,))
+    for call, words in ((lambda: _Point(), "missing"), (lambda: _Point(1, "a", 3), "positional"),
+                        (lambda: _Point(1, y=2), "unexpected"), (lambda: _Point(1, x=2), "multiple"),
+                        (lambda: _Point._make([1]), "Expected 2"), (lambda: _Checked(-1, ()), "negative")):
+        try:
+            call()
+        except (TypeError, ValueError) as e:
+            assert words in str(e), (words, e)
+        else:
+            raise AssertionError(f"accepted: {words}")
+    try:
+        p._replace(y=1)
+    except ValueError as e:
+        assert "unexpected field names" in str(e)
+    try:
+        p.x = 4  # type: ignore[misc]
+    except AttributeError:
+        pass
+    else:
+        raise AssertionError("a field was set")
     try:
         class _Bad(LeanNamedTuple):
             x: int = 1

@@ -18,12 +18,12 @@ import os
 
 from pyrunc.linux import syscalls as sc
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (docs/performance.md: no typing on `run`)
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (and re): `pyrunc-oci exec` does without
 if TYPE_CHECKING:
     import signal
     from typing import Iterable
-else:  # signal.py's C module: the same numbers and calls, without signal.py's enums (enum: ~2 ms)
-    import _signal as signal
+else:
+    import _signal as signal  # the builtin under `signal`, which loads enum (for its IntEnums) on import
 
 SYS_CLOSE_RANGE = 436  # the same number on every architecture (the syscall table unified at 424+)
 PR_SET_DUMPABLE = 4

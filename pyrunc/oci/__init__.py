@@ -20,11 +20,11 @@ def with_site() -> None:
 
 
 def check_id(container_id: str) -> str:
-    """runc's container id rule (here, not in config.py: every verb checks an id, few decode a config)."""
+    """runc's container id rule, ^[\\w+-.]+$ (here, not in config.py: every verb checks an id, few decode a
+    config). By hand, not with re: re loads enum, ~7 ms of every command (\\w is what str.isalnum says, or _)."""
     from pyrunc.errors import FieldError
 
-    # runc's ^[\w+-.]+$ (Python's \w: letters, digits and "_"), without re (with enum, ~3 ms of every verb)
-    if (not container_id or not all(c.isalnum() or c in "_+-." for c in container_id)
-            or container_id in (".", "..")):
+    if (not container_id or container_id in (".", "..")
+            or not all(ch.isalnum() or ch in "_+-." for ch in container_id)):
         raise FieldError("container id", f"invalid id format: {container_id!r}")
     return container_id

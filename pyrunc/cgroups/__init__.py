@@ -6,7 +6,8 @@ Nothing is detected at import time; call ``detect()`` once and pass the driver d
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (docs/performance.md: no typing on `run`)
 
 if TYPE_CHECKING:
     from pyrunc.cgroups.base import CgroupDriver, CgroupStats

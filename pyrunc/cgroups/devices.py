@@ -20,8 +20,13 @@ rule's), otherwise the default applies. The v2 program below is built to answer 
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
-from typing import NamedTuple
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (docs/performance.md: no typing on `run`)
+if TYPE_CHECKING:
+    from collections.abc import Sequence  # annotations only: collections is an import more for pyrunc-oci
+    from typing import NamedTuple
+else:
+    from pyrunc.records import NamedTuple
 
 WILDCARD = None  # a major or minor that matches any number (written "*")
 ACCESS_ALL = "rwm"

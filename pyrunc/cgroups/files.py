@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 import time
-from collections.abc import Iterator
 
 from pyrunc.errors import CgroupError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (docs/performance.md: no typing on `run`)
+if TYPE_CHECKING:
+    import signal
+    from collections.abc import Iterator  # annotations only: collections is an import more for pyrunc-oci
+else:  # signal.py's C module: the same numbers and calls, without signal.py's enums (enum: ~2 ms)
+    import _signal as signal
 
 # rmdir of a cgroup fails with EBUSY until its last task has left; killed tasks leave
 # within milliseconds, so a short bounded retry is enough (runc retries ~5 s in total too).

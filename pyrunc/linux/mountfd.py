@@ -16,12 +16,15 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-from typing import Callable
 
 from pyrunc.linux import syscalls as sc
 from pyrunc.linux.safepath import fd_path
 
 # Syscall numbers added after 5.1 are the same on every architecture.
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (docs/performance.md: no typing on `run`)
+if TYPE_CHECKING:
+    from typing import Callable
 SYS_OPEN_TREE = 428
 SYS_MOVE_MOUNT = 429
 SYS_MOUNT_SETATTR = 442

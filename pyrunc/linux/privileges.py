@@ -166,11 +166,10 @@ class ProcessSecurity:
         if program:
             self.filter = BpfFilter(program)
         elif cfg.seccomp:
-            import json  # here: json loads re (and enum), ~10 ms that an exec without seccomp does without
-
             from pyrunc.security.seccomp import compile_filter
+            from pyrunc.store import leanjson  # not json: it loads re (and enum), ~10 ms
 
-            self.filter = compile_filter(json.loads(cfg.seccomp))
+            self.filter = compile_filter(leanjson.loads(cfg.seccomp))
 
     def _load_seccomp(self) -> None:
         if self.filter is not None:

@@ -13,6 +13,11 @@ import sys
 from pyrunc import __version__
 from pyrunc.oci import OCI_VERSION
 from pyrunc.oci.args import UsageError, help_text, parse, verb_help
+from pyrunc.store.leanjson import dumps  # json.dumps without json's imports (re, enum): docs/performance.md
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (docs/performance.md: no typing on `run`)
+if TYPE_CHECKING:
+    from typing import Any
 
 # json and typing are loaded where they are used: json loads re and enum, typing loads re, ~15 ms of every
 # command that needs neither (exec: docs/performance.md).
@@ -46,9 +51,9 @@ class Log:
 
         now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         if self.fmt == "json":
-            line = json.dumps({"level": level, "msg": msg, "time": now})
+            line = dumps({"level": level, "msg": msg, "time": now})
         else:
-            line = f"time={json.dumps(now)} level={level} msg={json.dumps(msg)}"
+            line = f"time={dumps(now)} level={level} msg={dumps(msg)}"
         try:
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(line + "\n")
@@ -120,6 +125,8 @@ def _dispatch(args: Any) -> int:
     if verb == "start":
         ct.start(root, args.id)
     elif verb == "state":
+        import json  # with indent: json's own encoder
+
         print(json.dumps(ct.load(root, args.id).to_oci(), indent=2))
     elif verb == "kill":
         from pyrunc.oci.config import signal_number
@@ -132,6 +139,8 @@ def _dispatch(args: Any) -> int:
     elif verb == "spec":
         _spec(args.bundle, args.rootless)
     elif verb == "features":
+        import json
+
         from pyrunc.oci.defaults import features
 
         print(json.dumps(features(), indent=4))
@@ -172,8 +181,11 @@ def _lifecycle(root: str, args: Any) -> int:
                                     args.cpu_shares, args.cpu_quota, args.cpu_period, args.cpuset_cpus,
                                     args.cpuset_mems, args.pids_limit))
     elif verb == "events":
+        import gc
+
         from pyrunc.oci.events import events, parse_interval
 
+        gc.enable()  # console() turned it off for the short commands: this one may run for days
         events(root, args.id, parse_interval(args.interval), args.stats)
     return 0
 
@@ -189,7 +201,7 @@ def _list(root: str, fmt: str, quiet: bool) -> None:
             print(s.id)
         return
     if fmt == "json":
-        print(json.dumps([{**s.to_oci(), "rootfs": s.rootfs} for s in states]))
+        print(dumps([{**s.to_oci(), "rootfs": s.rootfs} for s in states]))
         return
     rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
     for s in states:
@@ -216,7 +228,12 @@ def _spec(bundle: str, rootless: bool) -> None:
 
 def console() -> None:
     """The `pyrunc-oci` console script. It leaves with os._exit: the interpreter's teardown (finalising every
-    module and object) was ~10 ms of each command, and nothing of ours needs it once the streams are flushed."""
+    module and object) was ~10 ms of each command, and nothing of ours needs it once the streams are flushed.
+    Nor the cyclic garbage collector: its ~16 passes over what the imports make were 1-3 ms of a `run`, and a
+    command's few cycles die with it (`events`, which loops until killed, turns it back on)."""
+    import gc
+
+    gc.disable()
     code = main()
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -16,12 +16,9 @@ without this module).
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import resource
-import signal
 import time
-from typing import TYPE_CHECKING, NamedTuple
 
 from pyrunc.linux import syscalls as sc
 from pyrunc.oci.state import (  # noqa: F401 - the read side, re-exported
@@ -39,7 +36,17 @@ from pyrunc.oci.state import (  # noqa: F401 - the read side, re-exported
     load,
     set_child_subreaper,
 )
-from pyrunc.store import atomic
+from pyrunc.store import atomic, leanjson
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (docs/performance.md: no typing on `run`)
+if TYPE_CHECKING:
+    from typing import NamedTuple
+else:
+    from pyrunc.records import NamedTuple
+if TYPE_CHECKING:
+    import signal
+else:  # signal.py's C module: the same numbers and calls, without signal.py's enums (enum: ~2 ms)
+    import _signal as signal
 
 if TYPE_CHECKING:
     from pyrunc.oci import config as oc  # loaded by the verbs that decode a config (create, run): not by exec
@@ -97,7 +104,7 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
         os.chmod(os.path.join(where, FIFO), 0o622)
         version, hierarchies = cgroup.host_version()
         rel = cgroup.relative_path(cfg.cgroups_path, container_id)
-        atomic.write_text(os.path.join(where, CGROUPS), json.dumps(cgroup.paths(version, hierarchies, rel)), mode=0o644)
+        atomic.write_text(os.path.join(where, CGROUPS), leanjson.dumps(cgroup.paths(version, hierarchies, rel)), mode=0o644)
         groups = cgroup.create(version, hierarchies, rel, cfg.resources)
         if opts.console_fd >= 0:
             console = os.dup(opts.console_fd)
@@ -116,12 +123,18 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
 
         pending = begin_with(lambda sync_w, go_r: launcher_main(args, sync_w, go_r))
 
+        # The cgroup as soon as the init's pid is known, while it still starts (the first cgroup.procs write
+        # waits for an RCU grace period on v1, ~10 ms): unless execCPUAffinity.initial, which the init sets
+        # before it joins the cgroup (whose cpuset then replaces it).
+        early = not cfg.process.cpu_affinity_initial
+
         def before_go(pid: int) -> None:
             if cfg.namespaces.get("user") == "new":
                 from pyrunc.oci.userns import write_maps
 
                 write_maps(pid, cfg.uid_map, cfg.gid_map)
-            cgroup.attach(groups, pid)
+            if not early:
+                cgroup.attach(groups, pid)
             for r in cfg.process.rlimits:
                 resource.prlimit(pid, getattr(resource, r.resource), (r.soft, r.hard))
             if cfg.process.oom_score_adj is not None:
@@ -130,7 +143,7 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
                 apply_oom_score_adj(pid, cfg.process.oom_score_adj)  # clamped as the pods' when refused
 
         try:
-            pending.release(before_go)
+            pending.release(before_go, on_pid=(lambda pid: cgroup.attach(groups, pid)) if early else None)
             _create_hooks(pending, cfg, container_id)
             launched = pending.finish_at("created")
         except LaunchError as e:
@@ -146,7 +159,7 @@ def create(root: str, container_id: str, opts: CreateOptions, *, detached: bool 
                  "poststop": hooks.to_json(cfg.hooks_of("poststop")),
                  # what exec needs, so that it does not decode config.json again (runc keeps the spec in its state)
                  "process": to_facts(cfg.process), "seccomp": cfg.seccomp}
-        atomic.write_text(os.path.join(where, STATE), json.dumps(facts, sort_keys=True), mode=0o644)
+        atomic.write_text(os.path.join(where, STATE), leanjson.dumps(facts, sort_keys=True), mode=0o644)
         if opts.pid_file:
             _write_pid_file(opts.pid_file, launched.pid)
     except BaseException:

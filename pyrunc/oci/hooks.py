@@ -17,11 +17,16 @@ poststart or poststop hook is a warning and the rest goes on (runtime.md).
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import Any, NamedTuple
 
 from pyrunc.oci import OCI_VERSION
+from pyrunc.store import leanjson
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (docs/performance.md: no typing on `run`)
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
+else:
+    from pyrunc.records import NamedTuple
 
 KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 
@@ -49,7 +54,7 @@ def state_json(container_id: str, status: str, pid: int, bundle: str, annotation
     doc["bundle"] = bundle
     if annotations:
         doc["annotations"] = annotations
-    return json.dumps(doc).encode()
+    return leanjson.dumps(doc).encode()
 
 
 def run_one(kind: str, index: int, hook: Hook, state: bytes) -> None:

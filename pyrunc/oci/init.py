@@ -19,7 +19,6 @@ import ctypes
 import gc
 import os
 import stat
-from typing import Callable, NamedTuple
 
 from pyrunc.linux import hygiene, mountfd, safepath
 from pyrunc.linux import syscalls as sc
@@ -30,6 +29,12 @@ from pyrunc.oci.process import _home, _look_path, not_found
 from pyrunc.runtime import rootfs
 from pyrunc.runtime.launch import (JOIN_ORDER, LaunchError, enter_pid_namespace, join_namespaces,
                                    report_and_exit, reset_signals, send, set_identity)
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (docs/performance.md: no typing on `run`)
+if TYPE_CHECKING:
+    from typing import Callable, NamedTuple
+else:
+    from pyrunc.records import NamedTuple
 
 FIFO = "exec.fifo"
 KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_SETPERM, KEYCTL_DESCRIBE = 1, 5, 6
@@ -67,6 +72,8 @@ def launcher_main(a: InitArgs, sync_w: int, go_r: int) -> None:
             enter_pid_namespace(pid_ns)
         if time_ns not in (None, "new"):
             sc.setns_path(time_ns, userns.CLONE_NEWTIME)
+        if ns.get("mount", "new") != "new":
+            _join_mount_namespace(a, ns["mount"])
         # A new user namespace before the new others, so that it owns them (userns.py).
         if user == "new":
             sc.unshare(sc.CLONE_NEWUSER)
@@ -84,6 +91,28 @@ def launcher_main(a: InitArgs, sync_w: int, go_r: int) -> None:
         os._exit(0)
     except BaseException as e:  # noqa: BLE001
         report_and_exit(sync_w, "create", f"joining the namespaces: {e}")
+
+
+def _join_mount_namespace(a: InitArgs, where: str) -> None:
+    """linux.namespaces' mount entry with a path, as runc's nsexec joins it: the last of the namespaces given
+    by path (the paths of the others are the host's until then), before a new user namespace is made (whose
+    root could not join a mount namespace the host's user namespace owns). The init then builds the root in
+    it as in a new one (mounts, pivot_root): the rootfs and the bundle's sources must be visible there.
+    What the init imports later is imported first: the host's Python files may not be visible there."""
+    from pyrunc.security.process import ProcessSecurity  # noqa: F401 - the init's, before "ready"
+
+    if a.cfg.seccomp:
+        from pyrunc.security.seccomp import _pyseccomp
+
+        _pyseccomp()
+    if a.console >= 0:
+        import socket  # noqa: F401
+        import struct  # noqa: F401
+
+        from pyrunc.linux import terminal  # noqa: F401
+    if any(a.cfg.hooks_of(kind) for kind in ("createContainer", "startContainer")):
+        import subprocess  # noqa: F401 - hooks.run's
+    sc.setns_path(where, sc.CLONE_NEWNS)
 
 
 def _join_session_keyring(name: str) -> None:
@@ -127,25 +156,24 @@ def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
         if proc.cpu_affinity_initial:
             os.sched_setaffinity(0, proc.cpu_affinity_initial)  # until the cgroup's cpuset replaces it
         os.setsid()
+        runtime_hooks = bool(cfg.hooks_of("prestart") or cfg.hooks_of("createRuntime"))
+        # The root is built before "ready" when nothing of it waits on what the runtime does first: the
+        # runtime puts us in our cgroup meanwhile (create.py attaches on our pid), and its first cgroup.procs
+        # write waits for an RCU grace period on cgroup v1 (~10 ms): the two overlap. Else after "go", in
+        # runc's order: in the cgroup first (a new cgroup namespace is rooted at it; hooks run in it), and as
+        # the user namespace's root once its maps are written.
+        early = _root_before_go(cfg)
+        if early:
+            _enter_and_build(a, sync_w, -1)
         send(sync_w, {"ready": 1})
         if os.read(go_r, 1) != b"g":
             os._exit(1)
-        runtime_hooks = bool(cfg.hooks_of("prestart") or cfg.hooks_of("createRuntime"))
         if not runtime_hooks:
             os.close(go_r)
-        if "user" in cfg.namespaces:
-            _become_namespace_root()
-        cgroup_ns = cfg.namespaces.get("cgroup")
-        if cgroup_ns not in (None, "new"):
-            sc.setns_path(cgroup_ns, sc.CLONE_NEWCGROUP)  # now: the init is in its cgroup
-        sc.unshare(sc.CLONE_NEWNS | (sc.CLONE_NEWCGROUP if cgroup_ns == "new" else 0))
-        if not a.no_new_keyring:
-            _join_session_keyring(f"_ses.{a.container_id}")
-        if cfg.hostname:
-            _set_uts_name("sethostname", cfg.hostname)
-        if cfg.domainname:
-            _set_uts_name("setdomainname", cfg.domainname)
-        _build_root(a, lambda: _before_pivot(a, sync_w, go_r if runtime_hooks else -1))
+        if not early:
+            if "user" in cfg.namespaces:
+                _become_namespace_root()
+            _enter_and_build(a, sync_w, go_r if runtime_hooks else -1)
         if a.console >= 0:
             _terminal(a)
         os.umask(proc.umask if proc.umask is not None else 0o022)
@@ -264,6 +292,33 @@ def _become_namespace_root() -> None:
 def _state(a: InitArgs, status: str) -> bytes:
     """The state the hooks run in the container get: the init's own pid there (runc: the same)."""
     return hooks.state_json(a.container_id, status, os.getpid(), a.cfg.bundle, dict(a.cfg.annotations))
+
+
+def _root_before_go(cfg: oc.OciConfig) -> bool:
+    """The root may be built before the init is in its cgroup (see _init_main): no user namespace (the maps come
+    with "go"), no cgroup namespace, no hooks before pivot_root (they run in the container's cgroup), no
+    execCPUAffinity.initial (the cgroup is joined after it is set: create.py)."""
+    return ("user" not in cfg.namespaces and "cgroup" not in cfg.namespaces and not cfg.process.cpu_affinity_initial
+            and not any(cfg.hooks_of(kind) for kind in ("prestart", "createRuntime", "createContainer")))
+
+
+def _enter_and_build(a: InitArgs, sync_w: int, go_r: int) -> None:
+    """The mount (and cgroup) namespace, the session keyring, hostname and domainname, then the root."""
+    cfg = a.cfg
+    cgroup_ns = cfg.namespaces.get("cgroup")
+    if cgroup_ns not in (None, "new"):
+        sc.setns_path(cgroup_ns, sc.CLONE_NEWCGROUP)  # now: the init is in its cgroup
+    new_mount = cfg.namespaces.get("mount") == "new"  # else joined by the launcher (_join_mount_namespace)
+    flags = (sc.CLONE_NEWNS if new_mount else 0) | (sc.CLONE_NEWCGROUP if cgroup_ns == "new" else 0)
+    if flags:
+        sc.unshare(flags)
+    if not a.no_new_keyring:
+        _join_session_keyring(f"_ses.{a.container_id}")
+    if cfg.hostname:
+        _set_uts_name("sethostname", cfg.hostname)
+    if cfg.domainname:
+        _set_uts_name("setdomainname", cfg.domainname)
+    _build_root(a, lambda: _before_pivot(a, sync_w, go_r))
 
 
 def _before_pivot(a: InitArgs, sync_w: int, go_r: int) -> None:

@@ -7,10 +7,14 @@ itself and loads neither this module nor config.py (typing loads re: exec.py's d
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
-
 from pyrunc.oci.program import _home, _look_path, not_found  # noqa: F401 - re-exported (init.py)
 from pyrunc.security.caps import CapabilitySets
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (docs/performance.md: no typing on `run`)
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
+else:
+    from pyrunc.records import NamedTuple
 
 
 class Rlimit(NamedTuple):

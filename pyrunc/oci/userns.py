@@ -17,7 +17,12 @@ is forked: the kernel refuses them once a process lives in the namespace.
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (docs/performance.md: no typing on `run`)
+if TYPE_CHECKING:
+    from typing import NamedTuple
+else:
+    from pyrunc.records import NamedTuple
 
 CLONE_NEWTIME = 0x00000080
 CLOCKS = {"monotonic": 1, "boottime": 7}  # CLOCK_MONOTONIC, CLOCK_BOOTTIME: the only ones a time ns offsets

@@ -25,18 +25,26 @@ from __future__ import annotations
 
 import fcntl
 import gc
-import json
 import os
 import resource  # imported here, not in the child: after pivot_root the host's stdlib is out of reach
-import signal
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple, NoReturn, cast
 
 from pyrunc.errors import RuntimeFailure
 from pyrunc.linux import hygiene
 from pyrunc.linux import syscalls as sc
 from pyrunc.linux.hygiene import reset_signals, set_identity  # noqa: F401 - re-exported (they moved to hygiene)
+from pyrunc.store import leanjson
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (docs/performance.md: no typing on `run`)
+if TYPE_CHECKING:
+    from typing import Any, Callable, NamedTuple, NoReturn
+else:
+    from pyrunc.records import NamedTuple
+if TYPE_CHECKING:
+    import signal
+else:  # signal.py's C module: the same numbers and calls, without signal.py's enums (enum: ~2 ms)
+    import _signal as signal
 
 if TYPE_CHECKING:  # socket and runtime.config are not loaded by pyrunc-oci's run (~5 ms)
     from pyrunc.runtime.config import ContainerConfig
@@ -61,7 +69,7 @@ class Launched(NamedTuple):  # not a dataclass: keeps dataclasses off `pyrunc ex
 
 
 def send(fd: int, msg: dict) -> None:
-    os.write(fd, (json.dumps(msg) + "\n").encode())
+    os.write(fd, (leanjson.dumps(msg) + "\n").encode())
 
 
 def join_namespaces(namespaces: dict[str, str], order: tuple[str, ...] = JOIN_ORDER) -> None:
@@ -232,7 +240,8 @@ class _Reader:
                 return None
             self.buf += chunk
         line, self.buf = self.buf.split(b"\n", 1)
-        return cast(dict[str, Any], json.loads(line))
+        msg: dict[str, Any] = leanjson.loads(line)
+        return msg
 
 
 class Pending:
@@ -250,8 +259,12 @@ class Pending:
         self.start_time = 0
         self.reader = _Reader(sync_r, time.monotonic() + HANDSHAKE_TIMEOUT)
 
-    def release(self, before_go: Callable[[int], None]) -> None:
-        """Wait until the init is ready, run `before_go(pid)` (cgroup attach etc.), then let it go."""
+    def release(self, before_go: Callable[[int], None], on_pid: Callable[[int], None] | None = None) -> None:
+        """Wait until the init is ready, run `before_go(pid)` (cgroup attach etc.), then let it go.
+        `on_pid(pid)` runs as soon as the init's pid is known, while the init still starts: work that may overlap
+        the init's own start-up (pyrunc-oci's cgroup attach: the first cgroup.procs write waits for an RCU grace
+        period on cgroup v1). Its error is raised once the init is ready (the init's own error comes first)."""
+        late: Exception | None = None
         try:
             # The launcher's {"pid"} and the init's {"ready"} share the pipe: they may come in either order.
             got: dict = {}
@@ -265,6 +278,13 @@ class Pending:
                     self.init_pid = int(msg["pid"])
                     os.waitpid(self.launcher, 0)
                     self.launcher = 0
+                    if on_pid is not None:
+                        try:
+                            on_pid(self.init_pid)
+                        except Exception as e:  # noqa: BLE001 - raised below, unless the init reports its own
+                            late = e
+            if late is not None:
+                raise LaunchError("create", str(late)) from late
             self.start_time = sc.proc_start_time(self.init_pid) or 0
             try:
                 before_go(self.init_pid)

@@ -16,17 +16,19 @@ and /sys, after they are mounted.
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import functools
 import os
 import stat
 
 from pyrunc.linux import mountfd, safepath
 from pyrunc.linux import syscalls as sc
 from pyrunc.linux.safepath import O_PATH, fd_path
-from pyrunc.runtime.config import ContainerConfig, DeviceNode, Mount
 from pyrunc.runtime.launch import LaunchError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (docs/performance.md: no typing on `run`)
+
+if TYPE_CHECKING:  # pyrunc-oci's init uses this module's /dev and masks, not the pods' config (dataclasses: ~10 ms)
+    from pyrunc.runtime.config import ContainerConfig, DeviceNode, Mount
 
 # Device nodes of a minimal /dev (runc's default set): name -> (major, minor, mode).
 DEVICES = {
@@ -200,8 +202,10 @@ def make_device(root: int, node: DeviceNode) -> None:
     parent = safepath.mkdirs_in(root, os.path.dirname(node.path) or "/")
     try:
         name = os.path.basename(node.path)
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(name, dir_fd=parent)
+        except FileNotFoundError:  # not contextlib.suppress: contextlib is one import more for pyrunc-oci's init
+            pass
         kind = stat.S_IFCHR if node.kind == "c" else stat.S_IFBLK
         _mknod_at(parent, name, stat.S_IMODE(node.mode) | kind, os.makedev(node.major, node.minor), node.uid, node.gid)
     finally:
@@ -290,8 +294,11 @@ def mask_paths(root: int, masked: tuple[str, ...], readonly: tuple[str, ...]) ->
             fd = safepath.open_in(root, path)
         except (FileNotFoundError, NotADirectoryError):
             continue
+        def reopen(p: str = path) -> int:  # not functools.partial: functools is an import more for pyrunc-oci's init
+            return safepath.open_in(root, p)
+
         try:
-            mountfd.bind(fd, fd, read_only=True, reopen=functools.partial(safepath.open_in, root, path))
+            mountfd.bind(fd, fd, read_only=True, reopen=reopen)
         finally:
             os.close(fd)
 

@@ -11,9 +11,14 @@ the ContainerConfig (config.json) so that `pyrunc exec`, hooks and probes get th
 
 from __future__ import annotations
 
-from typing import Any, Iterable, NamedTuple
 
 from pyrunc.security.caps import CapabilitySets
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (docs/performance.md: no typing on `run`)
+if TYPE_CHECKING:
+    from typing import Any, Iterable, NamedTuple
+else:
+    from pyrunc.records import NamedTuple
 
 
 class ContainerSecurity(NamedTuple):

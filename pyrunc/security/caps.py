@@ -7,8 +7,12 @@ sets are applied by pyrunc/security/process.py.
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any, Iterable, NamedTuple
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (docs/performance.md: no typing on `run`)
+if TYPE_CHECKING:
+    from typing import Any, Iterable, NamedTuple
+else:
+    from pyrunc.records import NamedTuple
 
 # The numbers are in linux/privileges.py, which applies them without loading this package (whose __init__
 # loads typing): re-exported here.
@@ -51,11 +55,21 @@ def names_of(bits: int) -> tuple[str, ...]:
     return tuple(name for n, name in enumerate(CAP_NAMES) if bits >> n & 1)
 
 
-@lru_cache(maxsize=1)
+# Read once per process (a dict, not functools.lru_cache: functools is an import more for pyrunc-oci).
+_READ: dict[str, Any] = {}
+
+
 def runtime_capabilities() -> tuple[str, ...]:
     """The bounding set of the runtime itself: "all capabilities" for privileged containers and
     `add: [ALL]` (containerd takes its own current set too: a container can never get more than the
     runtime has; here root lacks CAP_SYS_RESOURCE, for instance)."""
+    if "bounding" not in _READ:
+        _READ["bounding"] = _bounding_set()
+    value: tuple[str, ...] = _READ["bounding"]
+    return value
+
+
+def _bounding_set() -> tuple[str, ...]:
     try:
         with open("/proc/self/status", "rb") as f:
             for line in f:

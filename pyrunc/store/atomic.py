@@ -11,10 +11,13 @@ and a pod start writes a dozen times.
 
 from __future__ import annotations
 
-import json
-import contextlib
 import os
-from typing import Any
+
+from pyrunc.store import leanjson  # json's own C scanner and encoder, without json's imports (re, enum)
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (docs/performance.md: no typing on `run`)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 PRIVATE_FILE = 0o600
@@ -34,13 +37,15 @@ def write_text(path: str, text: str, mode: int = PRIVATE_FILE) -> None:
             os.close(fd)
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(tmp)  # a full disk must not leave half a file behind
+        except FileNotFoundError:  # not contextlib.suppress: contextlib is one import more for pyrunc-oci
+            pass
         raise
 
 
 def write_json(path: str, data: Any) -> None:
-    write_text(path, json.dumps(data, separators=(",", ":"), sort_keys=True))
+    write_text(path, leanjson.dumps(data, separators=(",", ":"), sort_keys=True))
 
 
 def private_dir(path: str) -> None:
@@ -55,7 +60,7 @@ def read_json(path: str, default: Any = None) -> Any:
     try:
         # Bytes to json.loads (which decodes UTF-8 itself): no text layer for every small fact file read.
         with open(path, "rb") as f:
-            return json.loads(f.read())
+            return leanjson.loads(f.read())
     except FileNotFoundError:
         return default
     except ValueError:

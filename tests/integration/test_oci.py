@@ -260,6 +260,22 @@ def test_run_exit_statuses_and_output(oci: Oci) -> None:
         assert not (oci.root / cid).exists()  # run deletes the container once it has ended
 
 
+def test_run_loads_none_of_the_heavy_modules(oci: Oci) -> None:
+    """A real `run`, started as the launcher starts it (-I -S), with Python's import log on: neither the command
+    nor its init (which logs to the same stderr until it execs) loads what docs/performance.md took off."""
+    oci.ids.add("light")
+    repo = str(Path(__file__).resolve().parents[2])
+    code = f"import sys; sys.path.insert(0, {repo!r}); from pyrunc.oci.cli import console; console()"
+    done = subprocess.run([sys.executable, "-I", "-S", "-X", "importtime", "-c", code, "--root", str(oci.root),
+                           "run", "--bundle", str(oci.bundle(["true"])), "light"], capture_output=True, text=True,
+                          timeout=WAIT, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    loaded = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "pyrunc.oci.init" in loaded and "pyrunc.security.process" in loaded  # the log is the run's
+    heavy = {"dataclasses", "inspect", "typing", "re", "json", "enum", "pyrunc.runtime.config", "socket"} & loaded
+    assert not heavy, sorted(heavy)
+
+
 def test_run_of_a_killed_container_exits_128_plus_the_signal(oci: Oci) -> None:
     oci.ids.add("k9")
     cmd = [*PYRUNC_OCI, "--root", str(oci.root), "run", "--bundle", str(oci.bundle(SLEEP)), "k9"]

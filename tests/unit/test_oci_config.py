@@ -111,7 +111,7 @@ def test_mount_options_become_flags_and_data() -> None:
     ({"linux__timeOffsets": {"monotonic": {"secs": 1}}}, "linux.timeOffsets"),
     ({"linux__namespaces": [{"type": "time"}, {"type": "mount"}], "hostname": "", "linux__timeOffsets": {"realtime": {"secs": 1}}},
      "linux.timeOffsets.realtime"),
-    ({"linux__namespaces": [{"type": "mount", "path": "/proc/1/ns/mnt"}]}, "linux.namespaces[0].path"),
+    ({"linux__namespaces": [{"type": "mount", "path": "proc/1/ns/mnt"}]}, "linux.namespaces[0].path"),
     ({"linux__namespaces": [{"type": "pid"}]}, "linux.namespaces"),
     ({"linux__namespaces": [{"type": "mount"}, {"type": "bogus"}]}, "linux.namespaces[1].type"),
     ({"linux__namespaces": [{"type": "mount"}, {"type": "net", "path": "x"}]}, "linux.namespaces[1].type"),
@@ -139,6 +139,11 @@ def test_refusals_name_the_field(changes: dict[str, Any], path: str) -> None:
     doc = spec(**{k: copy.deepcopy(v) for k, v in changes.items()})
     message = refused(doc)
     assert message.startswith(path + ":"), message
+
+
+def test_a_mount_namespace_joined_by_path() -> None:
+    doc = spec(linux__namespaces=[{"type": "mount", "path": "/run/netns-like/mnt"}, {"type": "uts"}])
+    assert config.decode(doc, "/b").namespaces == {"mount": "/run/netns-like/mnt", "uts": "new"}
 
 
 def test_hostname_needs_a_new_uts_namespace() -> None:

@@ -15,12 +15,8 @@ from pyrunc.oci import OCI_VERSION
 from pyrunc.oci.args import UsageError, help_text, parse, verb_help
 from pyrunc.store.leanjson import dumps  # json.dumps without json's imports (re, enum): docs/performance.md
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (docs/performance.md: no typing on `run`)
-if TYPE_CHECKING:
-    from typing import Any
-
 # json and typing are loaded where they are used: json loads re and enum, typing loads re, ~15 ms of every
-# command that needs neither (exec: docs/performance.md).
+# command that needs neither (run, exec: docs/performance.md).
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from typing import Any
@@ -107,9 +103,7 @@ def _dispatch(args: Any) -> int:
     root = os.path.abspath(args.root)
     verb = args.verb
     if verb in ("exec", "ps", "pause", "resume", "update", "events"):
-        return _lifecycle(root, args)  # before container.py (and json) is loaded: those read the state only
-    import json
-
+        return _lifecycle(root, args)  # before container.py is loaded: those read the state only
     from pyrunc.oci import container as ct
 
     if verb in ("create", "run"):

@@ -204,7 +204,7 @@ def _exchange(root: str, data: bytes) -> dict[str, object] | None:
 
 def decode(data: bytes) -> dict[str, object] | None:
     """A reply line as json.loads reads it; None when it is not one JSON object."""
-    from pyrunc.cli.cjson import scan
+    from pyrunc.store.leanjson import scan
 
     text = data.decode("utf-8", "replace").strip()
     try:

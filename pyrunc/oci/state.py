@@ -2,7 +2,7 @@
 and the few helpers that `create` and `exec` share.
 
 Lean on purpose: `pyrunc-oci exec` (and state, kill, ps, pause ...) load this module, not container.py. Only
-builtin modules at import: state.json is read with json's C scanner (cli/cjson.py), not the json package
+builtin modules at import: state.json is read with json's C scanner (store/leanjson.py), not the json package
 (which loads re and enum: ~10 ms of every exec); State is a plain class, not a NamedTuple (typing, which
 loads re too); fcntl, socket and ctypes are loaded by the function that needs them.
 
@@ -64,7 +64,7 @@ def container_dir(root: str, container_id: str) -> str:
 def read_json(path: str) -> dict | None:
     """A fact file (written whole by store/atomic.py, so never torn); None when missing or not a JSON object
     (a corrupt file is treated as missing, as atomic.read_json does)."""
-    from pyrunc.cli.cjson import scan
+    from pyrunc.store.leanjson import scan
 
     try:
         with open(path, "rb") as f:

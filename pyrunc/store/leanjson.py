@@ -28,17 +28,23 @@ _WHITESPACE = " \t\n\r"  # json.decoder.WHITESPACE: what json skips around the v
 _scanner: Callable[[str, int], tuple[Any, int]] | None = None
 
 
+def scan(text: str) -> tuple[Any, int]:
+    """The JSON value at the start of `text` and where it ends, as json's scanner reads it (StopIteration
+    when no value starts there, ValueError for a malformed one)."""
+    global _scanner
+    if _scanner is None:
+        from _json import make_scanner  # json.scanner's c_make_scanner
+
+        _scanner = make_scanner(_Context())  # type: ignore[arg-type]  # typeshed: a JSONDecoder; it reads these
+    return _scanner(text, 0)
+
+
 def loads(data: str | bytes) -> Any:
     """json.loads(data)."""
-    global _scanner
     try:
         text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
         text = text.strip(_WHITESPACE)
-        if _scanner is None:
-            from _json import make_scanner  # json.scanner's c_make_scanner
-
-            _scanner = make_scanner(_Context())  # type: ignore[arg-type]  # typeshed: a JSONDecoder; it reads these
-        value, end = _scanner(text, 0)
+        value, end = scan(text)
         if end == len(text):
             return value
     except (StopIteration, ValueError):  # UnicodeDecodeError and json's JSONDecodeError are ValueErrors

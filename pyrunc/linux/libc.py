@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 get_errno = _ctypes.get_errno
 byref = _ctypes.byref
+sizeof = _ctypes.sizeof
 addressof = _ctypes.addressof
 Structure = _ctypes.Structure
 
@@ -53,7 +54,16 @@ class c_void_p(_ctypes._SimpleCData):  # noqa: N801
     _type_ = "P"
 
 
+class c_char_p(_ctypes._SimpleCData):  # noqa: N801
+    _type_ = "z"
+
+
+class c_ulonglong(_ctypes._SimpleCData):  # noqa: N801
+    _type_ = "Q"
+
+
 c_uint32 = c_uint  # int is 32 bits on every architecture Linux runs Python on
+c_uint64 = c_ulonglong  # long long is 64 bits everywhere
 c_size_t = c_ulong  # as wide as a long on Linux (LP64 and ILP32)
 
 

@@ -13,11 +13,11 @@ be the mount just made.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 
 from pyrunc.linux import syscalls as sc
+from pyrunc.linux.libc import array, byref, c_char_p, c_int, c_size_t, c_uint, c_uint64, sizeof
 from pyrunc.linux.safepath import fd_path
 
 # Syscall numbers added after 5.1 are the same on every architecture.
@@ -46,19 +46,19 @@ def _syscall(nr: int, *args: object) -> int:
 
 def _open_tree_clone(src_fd: int, recursive: bool) -> int:
     flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
-    return _syscall(SYS_OPEN_TREE, ctypes.c_int(src_fd), ctypes.c_char_p(b""), ctypes.c_uint(flags))
+    return _syscall(SYS_OPEN_TREE, c_int(src_fd), c_char_p(b""), c_uint(flags))
 
 
 def _set_read_only(mnt_fd: int) -> None:
     # struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd }
-    attr = (ctypes.c_uint64 * 4)(MOUNT_ATTR_RDONLY, 0, 0, 0)
-    _syscall(SYS_MOUNT_SETATTR, ctypes.c_int(mnt_fd), ctypes.c_char_p(b""),
-             ctypes.c_uint(AT_EMPTY_PATH | AT_RECURSIVE), ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)))
+    attr = array(c_uint64, 4)(MOUNT_ATTR_RDONLY, 0, 0, 0)
+    _syscall(SYS_MOUNT_SETATTR, c_int(mnt_fd), c_char_p(b""),
+             c_uint(AT_EMPTY_PATH | AT_RECURSIVE), byref(attr), c_size_t(sizeof(attr)))
 
 
 def _move_mount(mnt_fd: int, target_fd: int) -> None:
-    _syscall(SYS_MOVE_MOUNT, ctypes.c_int(mnt_fd), ctypes.c_char_p(b""), ctypes.c_int(target_fd),
-             ctypes.c_char_p(b""), ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH))
+    _syscall(SYS_MOVE_MOUNT, c_int(mnt_fd), c_char_p(b""), c_int(target_fd),
+             c_char_p(b""), c_uint(MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH))
 
 
 def mount_id(fd: int) -> int:

@@ -22,6 +22,7 @@ import os
 import stat
 
 from pyrunc.linux import syscalls as sc
+from pyrunc.linux.libc import array, byref, c_char_p, c_int, c_size_t, c_uint64, sizeof
 
 # linux/openat2.h
 RESOLVE_NO_MAGICLINKS = 0x02
@@ -39,14 +40,10 @@ _openat2_missing = False
 
 def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
     """openat2(2); raises OSError (ENOSYS where the kernel lacks it)."""
-    import ctypes
-    import struct
-
-    how = struct.pack("QQQ", flags | os.O_CLOEXEC, mode, resolve)  # struct open_how: three u64
-    buf = ctypes.create_string_buffer(how, len(how))
+    how = array(c_uint64, 3)(flags | os.O_CLOEXEC, mode, resolve)  # struct open_how: three u64
     try:
-        return sc.syscall(SYS_OPENAT2, ctypes.c_int(dirfd), ctypes.c_char_p(os.fsencode(path)), buf,
-                          ctypes.c_size_t(len(how)), what="openat2")
+        return sc.syscall(SYS_OPENAT2, c_int(dirfd), c_char_p(os.fsencode(path)), byref(how),
+                          c_size_t(sizeof(how)), what="openat2")
     except OSError as e:
         raise OSError(e.errno, os.strerror(e.errno or 0), path) from None
 

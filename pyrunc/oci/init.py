@@ -15,7 +15,6 @@ listens but the container's stderr, where runc's init also reports them.
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import os
 import stat
@@ -121,20 +120,22 @@ def _join_session_keyring(name: str) -> None:
     number = SYS_KEYCTL.get(sc.machine())
     if number is None:
         return
+    from pyrunc.linux.libc import array, c_char, c_char_p, c_long, c_uint32, get_errno
+
     libc = sc._libc()
-    key = libc.syscall(number, KEYCTL_JOIN_SESSION_KEYRING, ctypes.c_char_p(name.encode()))
+    key = libc.syscall(number, KEYCTL_JOIN_SESSION_KEYRING, c_char_p(name.encode()))
     if key < 0:
-        err = ctypes.get_errno()
+        err = get_errno()
         # ENOSYS: no keyrings in this kernel; EACCES/EPERM: a seccomp filter of the host's. runc goes on too.
         if err not in (1, 13, 38):
             raise OSError(err, f"joining session keyring {name}: {os.strerror(err)}")
         return
-    buf = ctypes.create_string_buffer(256)
-    if libc.syscall(number, KEYCTL_DESCRIBE, ctypes.c_long(key), buf, ctypes.c_long(len(buf))) < 0:
+    buf = array(c_char, 256)()  # ctypes.create_string_buffer(256)
+    if libc.syscall(number, KEYCTL_DESCRIBE, c_long(key), buf, c_long(len(buf))) < 0:
         return
     fields = buf.value.decode(errors="replace").split(";")  # type;uid;gid;perm;description
     perm = int(fields[3], 16) if len(fields) > 3 else 0x3F130000
-    libc.syscall(number, KEYCTL_SETPERM, ctypes.c_long(key), ctypes.c_uint32(perm | 0x080000))
+    libc.syscall(number, KEYCTL_SETPERM, c_long(key), c_uint32(perm | 0x080000))
 
 
 def _init_main(a: InitArgs, sync_w: int, go_r: int) -> None:
@@ -248,7 +249,9 @@ def _process_attributes(cfg: oc.OciConfig) -> None:
             raise OSError(38, f"process.ioPriority: unknown ioprio_set syscall on {sc.machine()}")
         value = io[0] << IOPRIO_CLASS_SHIFT | io[1]
         if sc._libc().syscall(number, IOPRIO_WHO_PROCESS, 0, value) < 0:
-            err = ctypes.get_errno()
+            from pyrunc.linux.libc import get_errno
+
+            err = get_errno()
             raise OSError(err, f"process.ioPriority: ioprio_set: {os.strerror(err)}")
 
 
@@ -261,20 +264,24 @@ def _set_mempolicy(mode: int, nodes: tuple[int, ...]) -> None:
     number = SYS_SET_MEMPOLICY.get(sc.machine())
     if number is None:
         raise OSError(38, f"linux.memoryPolicy: unknown set_mempolicy syscall on {sc.machine()}")
-    words = (ctypes.c_ulong * 16)()  # a nodemask of 1024 bits
+    from pyrunc.linux.libc import array, byref, c_ulong, get_errno
+
+    words = array(c_ulong, 16)()  # a nodemask of 1024 bits
     for n in nodes:
         words[n // 64] |= 1 << (n % 64)
-    mask = ctypes.byref(words) if nodes else None
-    if sc._libc().syscall(number, mode, mask, ctypes.c_ulong(1025 if nodes else 0)) < 0:
-        err = ctypes.get_errno()
+    mask = byref(words) if nodes else None
+    if sc._libc().syscall(number, mode, mask, c_ulong(1025 if nodes else 0)) < 0:
+        err = get_errno()
         raise OSError(err, f"linux.memoryPolicy: set_mempolicy: {os.strerror(err)}")
 
 
 def _set_personality(domain: int) -> None:
     """linux.personality, the last call before execve: a LINUX32 domain changes what uname(2) says, which
     the seccomp filter and the syscall tables above read to know the architecture."""
-    if sc._libc().personality(ctypes.c_ulong(domain)) < 0:
-        err = ctypes.get_errno()
+    from pyrunc.linux.libc import c_ulong, get_errno
+
+    if sc._libc().personality(c_ulong(domain)) < 0:
+        err = get_errno()
         raise OSError(err, f"linux.personality: {os.strerror(err)}")
 
 
@@ -351,12 +358,14 @@ def _fail(sync_w: int, stage: str, message: str, created: bool) -> None:
 
 
 def _set_uts_name(call: str, name: str) -> None:
-    """sethostname(2) or setdomainname(2) through ctypes (loaded for the process security anyway): not
+    """sethostname(2) or setdomainname(2) through libc (loaded for the process security anyway): not
     socket.sethostname, whose module would be one import more, and one the init can no longer load once it
     is the root of a user namespace (the host's /root, where Python may live, is closed to that uid)."""
+    from pyrunc.linux.libc import c_char_p, c_size_t, get_errno
+
     raw = name.encode()
-    if getattr(sc._libc(), call)(ctypes.c_char_p(raw), ctypes.c_size_t(len(raw))) != 0:
-        err = ctypes.get_errno()
+    if getattr(sc._libc(), call)(c_char_p(raw), c_size_t(len(raw))) != 0:
+        err = get_errno()
         raise OSError(err, f"{call}: {os.strerror(err)}")
 
 

@@ -45,16 +45,15 @@ def combine(words: list[str]) -> tuple[int, int]:
 
 def set_attributes(fd: int, clear: int, set_: int, recursive: bool = True, userns_fd: int = -1) -> None:
     """mount_setattr on the mount `fd` is the root of (an O_PATH descriptor, or a detached tree)."""
-    import ctypes  # here: config.py reads this module's words on every verb
-
-    from pyrunc.linux import syscalls as sc
+    from pyrunc.linux import syscalls as sc  # here: config.py reads this module's words on every verb
+    from pyrunc.linux.libc import array, byref, c_char_p, c_int, c_size_t, c_uint, c_uint64, sizeof
 
     # struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd }
-    attr = (ctypes.c_uint64 * 4)(set_, clear, 0, max(userns_fd, 0))
+    attr = array(c_uint64, 4)(set_, clear, 0, max(userns_fd, 0))
     flags = AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
     try:
-        sc.syscall(SYS_MOUNT_SETATTR, ctypes.c_int(fd), ctypes.c_char_p(b""), ctypes.c_uint(flags),
-                   ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)), what="mount_setattr")
+        sc.syscall(SYS_MOUNT_SETATTR, c_int(fd), c_char_p(b""), c_uint(flags), byref(attr), c_size_t(sizeof(attr)),
+                   what="mount_setattr")
     except OSError as e:
         if e.errno == errno.ENOSYS:
             raise OSError(e.errno, "mount attributes need mount_setattr (Linux 5.12 or later)") from None

@@ -272,7 +272,8 @@ def test_run_loads_none_of_the_heavy_modules(oci: Oci) -> None:
     assert done.returncode == 0, done.stderr
     loaded = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
     assert "pyrunc.oci.init" in loaded and "pyrunc.security.process" in loaded  # the log is the run's
-    heavy = {"dataclasses", "inspect", "typing", "re", "json", "enum", "pyrunc.runtime.config", "socket"} & loaded
+    heavy = {"dataclasses", "inspect", "typing", "re", "json", "enum", "pyrunc.runtime.config", "socket",
+             "ctypes"} & loaded
     assert not heavy, sorted(heavy)
 
 

@@ -18,7 +18,7 @@ from pyrunc.store import leanjson
 
 REPO = Path(__file__).resolve().parents[2]
 HEAVY = ("dataclasses", "inspect", "typing", "re", "json", "enum", "argparse", "pyrunc.runtime.config",
-         "pyrunc.cgroups.raw", "socket", "shutil", "datetime", "contextlib", "functools", "collections")
+         "pyrunc.cgroups.raw", "socket", "shutil", "datetime", "contextlib", "functools", "collections", "ctypes")
 
 
 def test_the_run_path_imports_none_of_the_heavy_modules(tmp_path: Path) -> None:

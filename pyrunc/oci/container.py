@@ -34,6 +34,7 @@ from pyrunc.oci.state import (  # noqa: F401 - the read side, re-exported
     container_dir,
     list_all,
     load,
+    load_with_facts,
     set_child_subreaper,
 )
 from pyrunc.store import atomic, leanjson
@@ -230,7 +231,7 @@ def _state_for_hooks(st: State, status: str) -> bytes:
 
 def start(root: str, container_id: str) -> None:
     """Release the init of a created container: read its FIFO (the init then execs), remove the FIFO."""
-    st = load(root, container_id)
+    st, facts = load_with_facts(root, container_id)
     if st.status != "created":
         raise OciError(f"cannot start a container that is {st.status}" if st.status != "running"
                        else "cannot start an already running container")
@@ -251,7 +252,7 @@ def start(root: str, container_id: str) -> None:
     os.unlink(path)
     from pyrunc.oci import hooks
 
-    posts = hooks.from_json(_facts(root, container_id).get("poststart") or [])
+    posts = hooks.from_json(facts.get("poststart") or [])
     if posts:
         hooks.run_warning("poststart", posts, _state_for_hooks(st, "running"))
 
@@ -277,14 +278,14 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
         # runc's `delete --force` of a container that does not exist succeeds: containerd's shim runs it
         # in its cleanup after the container may already be gone, and warns on a failure.
         return
-    st = load(root, container_id)
+    st, facts = load_with_facts(root, container_id)
     if st.status in ("running", "paused") and not force:
         raise OciError(f"cannot delete container {container_id} that is not stopped: {st.status}")
     if st.status in ("created", "running", "paused"):
         _kill_all(st)
     from pyrunc.oci import hooks
 
-    posts = hooks.from_json(_facts(root, container_id).get("poststop") or [])
+    posts = hooks.from_json(facts.get("poststop") or [])
     _remove(container_dir(root, container_id), st.cgroups)
     if posts:
         hooks.run_warning("poststop", posts, _state_for_hooks(st, "stopped"))

@@ -1,5 +1,9 @@
 """Probe and hook actions: each one is a forked child whose exit status is the result.
 
+The child is forked by fork_action(): in the action spawner (probe/spawner.py, a small process the supervisor
+hands its actions to: probe/starter.py), or in the supervisor itself through spawn() (while the spawner
+starts, or when it cannot run). Either way it is the same child:
+
     supervisor (single-threaded loop)               action child
       spawn(handler, target, timeout) ── fork ───▶  default SIGCHLD/SIGTERM, no wakeup fd; every fd closed
                                                     but the message pipe, not dumpable, a new session

@@ -1,7 +1,8 @@
 """Probes and lifecycle hooks of running containers, driven by the supervisor's event loop.
 
-Every probe or hook action is a child process (probe/action.py) whose exit is watched by the
-loop, with a SIGKILL backstop at its timeout; nothing here blocks. The decisions are the kubelet's,
+Every probe or hook action is a child process (probe/action.py), forked by the action spawner
+(probe/starter.py, probe/spawner.py) or by the supervisor itself, whose exit reaches the loop, with a
+SIGKILL backstop at its timeout; nothing here blocks. The decisions are the kubelet's,
 kept in worker.ProbeWorker (thresholds, periods, startup gating); this module only schedules them
 and reports results to the pod runner through callbacks.
 """

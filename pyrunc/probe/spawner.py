@@ -44,6 +44,7 @@ from pyrunc.build import build_id
 from pyrunc.linux import hygiene
 from pyrunc.linux import syscalls as sc
 from pyrunc.probe import action, wire
+from pyrunc.security import seccomp
 
 SOCK_FD = 3  # the spawner's end of the socket pair (posix_spawn puts it there)
 PR_SET_PDEATHSIG = 1
@@ -59,7 +60,7 @@ PRELOAD = (
     "ctypes", "ctypes.util", "fcntl", "struct", "stat", "termios", "tty", "http.client", "urllib.parse", "ssl",
     "encodings.idna",
 )
-PRELOAD_OPTIONAL = ("pyseccomp", "prctl")  # a node may run without them until a container needs them
+PRELOAD_OPTIONAL = ("prctl",)  # a node may run without it until a container needs it
 
 
 def command(parent: int, build: str) -> list[str]:
@@ -84,6 +85,12 @@ def main(argv: list[str]) -> int:
         print(f"pyrunc spawner: the files changed under the supervisor (build {build_id()}, not {build}): "
               "leaving its actions to it", file=sys.stderr, flush=True)
         return EXIT_OTHER_BUILD
+    preload()
+    gc.freeze()  # the forks' copy-on-write: a collection here would touch every object the children share
+    return Spawner(socket.socket(fileno=SOCK_FD)).serve()
+
+
+def preload() -> None:
     for name in PRELOAD:
         importlib.import_module(name)
     for name in PRELOAD_OPTIONAL:
@@ -91,8 +98,10 @@ def main(argv: list[str]) -> int:
             importlib.import_module(name)
         except ImportError:
             pass
-    gc.freeze()  # the forks' copy-on-write: a collection here would touch every object the children share
-    return Spawner(socket.socket(fileno=SOCK_FD)).serve()
+    try:
+        seccomp._pyseccomp()  # pyseccomp, loaded the way the joiner loads it (no ldconfig subprocess)
+    except (ImportError, RuntimeError):
+        pass  # without libseccomp a container asking for a filter fails to exec, as in the supervisor
 
 
 class Spawner:

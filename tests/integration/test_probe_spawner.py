@@ -102,9 +102,11 @@ def test_probe_actions_are_children_of_the_spawner(snode: Node) -> None:
     assert parent_pid(action_child) == spawner != daemon
     assert rest == [spawner, daemon]
     assert any("pyrunc.probe.spawner" in a for a in cmdline(spawner))
-    # The spawner holds no descriptor of the daemon's or of a pod: stdio, its socket, its signal wakeup pipe.
+    # The spawner holds no descriptor of the daemon's or of a pod: stdio, its socket, its signal wakeup pipe (and
+    # for an instant a request's message pipe), where the daemon holds dozens (log pipes, sockets, pidfds).
     fds = {int(fd): os.readlink(f"/proc/{spawner}/fd/{fd}") for fd in os.listdir(f"/proc/{spawner}/fd")}
-    assert fds[3].startswith("socket:") and len(fds) <= 6, fds
+    assert len(os.listdir(f"/proc/{daemon}/fd")) > 12, "the check below must be able to fail"
+    assert fds[3].startswith("socket:") and len(fds) <= 7, fds
     assert all(fd <= 3 or target.startswith("pipe:") for fd, target in fds.items()), fds
 
 

@@ -3,11 +3,15 @@ loop (probe/starter.py) with tcpSocket actions on loopback, which need no privil
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
@@ -22,6 +26,7 @@ from pyrunc.supervisor.loop import Loop
 TARGET = Target(netns="/run/netns/x", pod_ip="10.66.0.2", container_pid=4242, exec_config="/r/c/config.json",
                 cgroup_procs=("/sys/fs/cgroup/a/cgroup.procs", "/sys/fs/cgroup/b/cgroup.procs"))
 HOST = Target(netns=None, pod_ip="127.0.0.1", container_pid=0, exec_config="")
+REPO = str(Path(__file__).resolve().parents[2])
 
 
 # --- the messages ---------------------------------------------------------------------------------------------
@@ -232,3 +237,34 @@ def test_a_spawner_of_another_build_leaves_the_actions_to_the_supervisor(loop: L
         assert probe(loop, runner, TCPSocketAction(port=listener)) == ActionResult(True, "")
     finally:
         client.close()
+
+
+# --- what the spawner loads -----------------------------------------------------------------------------------
+# Imported inside functions of modules the spawner loads, on paths an action never takes: the container init's
+# rootfs (runtime/launch.py), building a container's config (users), cgroup detection, the build hash's
+# cache miss (done before the preload).
+NOT_ON_AN_ACTION_PATH = {"pyrunc.runtime.rootfs", "pyrunc.runtime.users", "pyrunc.cgroups.null",
+                         "pyrunc.cgroups.v1", "pyrunc.cgroups.v2", "hashlib"}
+
+
+def test_the_spawner_preloads_what_its_modules_import_late() -> None:
+    """As the supervisor's preload (test_supervisor_protocol.py): the spawner lives as long as the supervisor,
+    and an import inside an action child would read whatever is on disk then."""
+    script = ("import json, sys\nfrom pyrunc.probe.spawner import preload\npreload()\n"
+              "print(json.dumps(sorted(sys.modules)))\n")
+    loaded = set(json.loads(subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {REPO!r})\n"
+                                            + script], check=True, capture_output=True, text=True).stdout))
+    assert "pyrunc.probe.exec" in loaded and "pyrunc.security.process" in loaded
+    late: set[str] = set()
+    for module in (m for m in loaded if m.startswith("pyrunc.") or m == "pyrunc"):
+        path = Path(REPO, *module.split("."))
+        path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+        for fn in ast.walk(ast.parse(path.read_text())):
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for node in ast.walk(fn):
+                    if isinstance(node, ast.Import):
+                        late.update(alias.name for alias in node.names)
+                    elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                        late.add(node.module)
+    assert sorted(late - loaded - NOT_ON_AN_ACTION_PATH) == []
+    assert "pyrunc.spec.load" not in loaded and "pyrunc.supervisor.daemon" not in loaded  # it stays small

@@ -143,7 +143,10 @@ class SpawnerClient:
         except OSError as e:
             os.close(r)
             if not isinstance(e, BlockingIOError):  # full: the spawner is behind; else it is gone
-                self._lost(f"cannot send to it: {e}")
+                # From the loop, not here: ending the other actions runs their callbacks, which must not run
+                # inside the caller's start().
+                why, sock = f"cannot send to it: {e}", self.sock
+                self.loop.call_later(0.0, lambda: self._lost(why) if self.sock is sock else None)
             return self.local.start(handler, target, timeout, ports, purpose, exited)
         finally:
             os.close(w)

@@ -268,3 +268,19 @@ def test_the_spawner_preloads_what_its_modules_import_late() -> None:
                         late.add(node.module)
     assert sorted(late - loaded - NOT_ON_AN_ACTION_PATH) == []
     assert "pyrunc.spec.load" not in loaded and "pyrunc.supervisor.daemon" not in loaded  # it stays small
+
+
+def test_a_request_that_cannot_be_sent_runs_in_process_and_the_spawner_is_replaced(loop: Loop,
+                                                                                    listener: int) -> None:
+    client = SpawnerClient(loop, build_id())
+    runner = ActionRunner(loop, client)
+    try:
+        first = ready_spawner(loop, client, runner, listener)
+        assert client.sock is not None
+        client.sock.shutdown(socket.SHUT_WR)  # the next send fails (EPIPE), and the spawner sees its end
+        assert probe(loop, runner, TCPSocketAction(port=listener)) == ActionResult(True, "")  # forked here
+        run_until(loop, "the loss of the spawner", lambda: not client.ready)
+        assert ready_spawner(loop, client, runner, listener) != first and not client.disabled
+        run_until(loop, "the first spawner gone", lambda: not os.path.exists(f"/proc/{first}"))
+    finally:
+        client.close()

@@ -72,16 +72,14 @@ def _cpu(pid: int, children: bool = True) -> float:
 
 
 def spawners(daemon: int) -> list[int]:
-    """The supervisor's children that are action spawners (their command line names the module)."""
+    """The supervisor's children that are action spawners (named "pyrunc-spawner")."""
     found = []
     for entry in os.listdir("/proc"):
         try:
             with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            if ppid == daemon:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    if b"pyrunc.probe.spawner" in f.read():
-                        found.append(int(entry))
+                comm, rest = f.read().split(" (", 1)[1].rsplit(")", 1)
+            if int(rest.split()[1]) == daemon and comm == "pyrunc-spawner":
+                found.append(int(entry))
         except (OSError, ValueError, IndexError):
             continue
     return found

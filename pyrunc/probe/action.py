@@ -36,6 +36,7 @@ from pyrunc.probe import tcp as tcp_probe
 from pyrunc.spec.model import ExecAction, GRPCAction, HTTPGetAction, TCPSocketAction
 
 BACKSTOP = 1.0  # the caller SIGKILLs the child this long after `timeout`
+COMM = "pyrunc-action"  # the child's name in `ps` (else it would be its parent's: the supervisor, the spawner)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,7 @@ def fork_action(handler: Handler, target: Target, timeout: float, ports: Mapping
         try:
             _reset_inherited_signals()
             _shed_supervisor(message_w)
+            set_comm(COMM)
             code, message = _run(handler, target, float(timeout), dict(ports), purpose)
         except Failed as e:
             code, message = e.code, e.message
@@ -145,6 +147,15 @@ def _shed_supervisor(keep: int) -> None:
     hygiene.set_dumpable(False)
     hygiene.close_fds_except([keep])
     os.setsid()
+
+
+def set_comm(name: str) -> None:
+    """This process's name (/proc/self/comm, 15 bytes at most): what `ps` and `top` show."""
+    fd = os.open("/proc/self/comm", os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, name.encode()[:15])
+    finally:
+        os.close(fd)
 
 
 def _run(handler: Handler, target: Target, timeout: float, ports: dict[str, int], purpose: str) -> tuple[int, str]:

@@ -47,6 +47,7 @@ from pyrunc.probe import action, wire
 from pyrunc.security import seccomp
 
 SOCK_FD = 3  # the spawner's end of the socket pair (posix_spawn puts it there)
+COMM = "pyrunc-spawner"  # what `ps` shows (its action children rename themselves "pyrunc-action")
 PR_SET_PDEATHSIG = 1
 EXIT_OTHER_BUILD = 3  # the files under the supervisor changed: not started (it forks its actions itself)
 MAX_PACKET = 1 << 18  # above the socket's send buffer: a request (a command, headers) is never cut
@@ -81,6 +82,7 @@ def main(argv: list[str]) -> int:
         return 0
     hygiene.close_fds_except([SOCK_FD])  # posix_spawn passed only close-on-exec ones; none stays by mistake
     hygiene.set_dumpable(False)
+    action.set_comm(COMM)
     if build_id() != build:
         print(f"pyrunc spawner: the files changed under the supervisor (build {build_id()}, not {build}): "
               "leaving its actions to it", file=sys.stderr, flush=True)

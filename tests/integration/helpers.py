@@ -80,17 +80,20 @@ def cmdline(pid: int) -> list[str]:
 
 
 def spawner_pids(daemon: int) -> list[int]:
-    """The daemon's action spawner(s) (pyrunc/probe/spawner.py): its children started as one."""
+    """The daemon's action spawner(s) (pyrunc/probe/spawner.py): its children named "pyrunc-spawner". By name, not
+    command line: the spawner's action children share its command line (and are the daemon's children once
+    their spawner is gone), but name themselves "pyrunc-action"."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat", encoding="utf-8") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                comm, rest = f.read().split(" (", 1)[1].rsplit(")", 1)
+            ppid = int(rest.split()[1])
         except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
             continue
-        if ppid == daemon and any("pyrunc.probe.spawner" in a for a in cmdline(int(entry))):
+        if ppid == daemon and comm == "pyrunc-spawner":
             found.append(int(entry))
     return found
 

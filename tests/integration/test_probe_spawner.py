@@ -27,6 +27,8 @@ SLOW = pod_yaml("slow", sleeper("c", """\
       periodSeconds: 3
       timeoutSeconds: 10
 """))
+# Applied once the spawner runs, so that its postStart hook goes through it: the hook's `sleep 3` is seen from
+# the host while Running waits for it.
 WEB = """\
 apiVersion: v1
 kind: Pod
@@ -40,7 +42,7 @@ spec:
     command: [sh, -c, 'mkdir -p /www && echo ok > /www/ok && exec httpd -f -p 8080 -h /www']
     lifecycle:
       postStart:
-        exec: {command: [sh, -c, 'echo hooked > /tmp/hook']}
+        exec: {command: [sh, -c, 'echo hooked > /tmp/hook; sleep 3; true']}
     readinessProbe:
       httpGet: {path: /ok, port: 8080}
       periodSeconds: 1
@@ -53,8 +55,12 @@ spec:
 
 @pytest.fixture(scope="module")
 def snode(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    with started_node(tmp_path_factory.mktemp("spawner"), [SLOW, WEB]) as n:
+    with started_node(tmp_path_factory.mktemp("spawner"), [SLOW]) as n:
         yield n
+
+
+def comm(pid: int) -> str:
+    return Path(f"/proc/{pid}/comm").read_text().strip()
 
 
 def the_spawner(node: Node) -> int:
@@ -67,41 +73,41 @@ def the_spawner(node: Node) -> int:
     return int(poll("the daemon's action spawner", one))
 
 
-def probe_chain(node: Node, pod: str) -> list[int] | None:
-    """For a running `sleep 2` of the pod's exec probe: [the command, its joiner, the action child, ...]: the
-    command's ancestors up to the daemon (included). None while no probe runs."""
-    container = node.container_pid(pod, "c")
+def chain_of(node: Node, argv: list[str]) -> list[int] | None:
+    """For a running process `argv` of this node's probes or hooks: [it, its parent, ..., the daemon]. None while
+    there is none (the first probes may also have forked in the daemon while the spawner started)."""
+    daemon = node.daemon_pid()
     for entry in os.listdir("/proc"):
-        if not entry.isdigit() or cmdline(int(entry)) != ["sleep", "2"]:
+        if not entry.isdigit() or cmdline(int(entry)) != argv:
             continue
-        pid = int(entry)
-        try:
-            if ns_id(pid, "pid") != ns_id(container, "pid"):
-                continue
-        except FileNotFoundError:
-            continue
-        chain = [pid]
-        while chain[-1] not in (node.daemon_pid(), 0, 1) and len(chain) < 8:
+        chain = [int(entry)]
+        while chain[-1] not in (daemon, 0, 1) and len(chain) < 8:
             parent = parent_pid(chain[-1])
             if parent is None:
                 break
             chain.append(parent)
-        if chain[-1] == node.daemon_pid():
+        if chain[-1] == daemon:
             return chain
     return None
 
 
-def test_probe_actions_are_children_of_the_spawner(snode: Node) -> None:
-    daemon, spawner = snode.daemon_pid(), the_spawner(snode)
-
-    def through_spawner() -> list[int] | None:
-        chain = probe_chain(snode, "slow")  # the first probes may have forked in the daemon while it started
+def forked_by(node: Node, argv: list[str], spawner: int) -> list[int]:
+    """The chain of a running `argv` whose action child is a child of `spawner`, once there is one."""
+    def through() -> list[int] | None:
+        chain = chain_of(node, argv)
         return chain if chain and len(chain) >= 4 and chain[-2] == spawner else None
 
-    command, joiner, action_child, *rest = poll("an exec probe forked by the spawner", through_spawner)
+    return poll(f"{argv} forked by the spawner {spawner}", through)  # type: ignore[no-any-return]
+
+
+def test_probe_actions_are_children_of_the_spawner(snode: Node) -> None:
+    daemon, spawner = snode.daemon_pid(), the_spawner(snode)
+    command, joiner, action_child, *rest = forked_by(snode, ["sleep", "2"], spawner)
     assert parent_pid(action_child) == spawner != daemon
     assert rest == [spawner, daemon]
+    assert ns_id(command, "pid") == ns_id(snode.container_pid("slow", "c"), "pid")  # the probe of `slow`
     assert any("pyrunc.probe.spawner" in a for a in cmdline(spawner))
+    assert [comm(spawner), comm(action_child)] == ["pyrunc-spawner", "pyrunc-action"]  # as `ps` shows them
     # The spawner holds no descriptor of the daemon's or of a pod: stdio, its socket, its signal wakeup pipe (and
     # for an instant a request's message pipe), where the daemon holds dozens (log pipes, sockets, pidfds).
     fds = {int(fd): os.readlink(f"/proc/{spawner}/fd/{fd}") for fd in os.listdir(f"/proc/{spawner}/fd")}
@@ -110,14 +116,17 @@ def test_probe_actions_are_children_of_the_spawner(snode: Node) -> None:
     assert all(fd <= 3 or target.startswith("pipe:") for fd, target in fds.items()), fds
 
 
-def test_probes_and_hooks_work_through_the_spawner(snode: Node) -> None:
+def test_hooks_and_probes_work_through_the_spawner(snode: Node) -> None:
+    spawner = the_spawner(snode)
+    snode.apply(WEB)
+    forked_by(snode, ["sleep", "3"], spawner)  # the postStart hook, running
     snode.wait_running("web")
-    the_spawner(snode)
-    assert snode.exec("web", "c", "cat", "/tmp/hook").stdout == "hooked\n"  # the exec postStart hook ran
+    assert snode.exec("web", "c", "cat", "/tmp/hook").stdout == "hooked\n"
     poll("web ready (httpGet readiness)", lambda: condition(snode.pod_json("web"), "Ready") == "True")
     poll("slow ready (exec readiness)", lambda: condition(snode.pod_json("slow"), "Ready") == "True")
     assert status_of(snode.pod_json("web"))["restartCount"] == 0  # the tcpSocket liveness probe succeeds
     assert not [e for e in describe_events(snode, "web") if e[1] == "Unhealthy"]
+    assert spawner_pids(snode.daemon_pid()) == [spawner]  # all of it through the one spawner
     log = Path(snode.root, "daemon.log").read_text()
     assert "forks its actions itself" not in log, log[-2000:]
 
@@ -127,12 +136,9 @@ def test_a_killed_spawner_is_replaced_and_probes_go_on(snode: Node) -> None:
     os.kill(first, signal.SIGKILL)
     poll("a new spawner", lambda: (spawner_pids(snode.daemon_pid()) or [first])[0] != first)
     second = the_spawner(snode)
-    poll("an exec probe forked by the new spawner",
-         lambda: (probe_chain(snode, "slow") or [0, 0])[-2] == second)
-    restarts = status_of(snode.pod_json("web"))["restartCount"]
-    poll("web ready again after the spawner's loss",
-         lambda: condition(snode.pod_json("web"), "Ready") == "True")
-    assert status_of(snode.pod_json("web"))["restartCount"] == restarts == 0
+    forked_by(snode, ["sleep", "2"], second)
+    poll("slow ready after the spawner's loss", lambda: condition(snode.pod_json("slow"), "Ready") == "True")
+    assert status_of(snode.pod_json("slow"))["restartCount"] == 0
 
 
 @pytest.fixture

@@ -4,10 +4,10 @@ Why: an action child used to be a fork of the supervisor, ~50 MiB and ~1,800 des
 exec action forks twice more (the joiner, the command). Each fork copies the page tables and the descriptor
 table, the child then tears the copied address space down, and the supervisor takes copy-on-write faults while
 the children live: ~64 % of an idle 200-pod supervisor's time went into the probes' os.fork(). The spawner is a
-fresh interpreter (~20 MiB, four descriptors) with only the action modules loaded; its forks are the cheap
-ones, and the supervisor only sends a packet.
+fresh interpreter (~24 MiB; six descriptors: stdio, its socket, a signal pipe) with only the action modules
+loaded; its forks are the cheap ones, and the supervisor only sends a packet.
 
-    supervisor (probe/spawner_client.py)                spawner (this module, its own process)
+    supervisor (probe/starter.py SpawnerClient)         spawner (this module, its own process)
       posix_spawn(python -I -c ... spawner.main)  ───▶  PR_SET_PDEATHSIG(SIGKILL); every fd closed but 0-2
                                                         and the socket (fd 3); the action modules imported
       ◀── {"ready": pid} ─────────────────────────────  then serves
@@ -25,7 +25,7 @@ only relays the pid and the wait status. The messages are probe/wire.py's.
 The spawner holds no pod descriptor and runs as root like the supervisor. It is started from the files the
 supervisor was started from (the package's parent directory goes first on sys.path), and it checks that
 they are still the same build: after an upgrade under a running supervisor it exits before it is ready,
-and the supervisor then forks its actions itself, as before (probe/spawner_client.py).
+and the supervisor then forks its actions itself, as before (probe/starter.py).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ not ours, so its pid alone could be reused once the spawner has reaped it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import itertools
 import logging
@@ -142,7 +143,9 @@ class SpawnerClient:
             socket.send_fds(self.sock, [data], [w])
         except OSError as e:
             os.close(r)
-            if not isinstance(e, BlockingIOError):  # full: the spawner is behind; else it is gone
+            # Full (the spawner is behind) or too big for a packet (a huge command): this one forks here. Else
+            # the spawner is gone.
+            if not isinstance(e, BlockingIOError) and e.errno != errno.EMSGSIZE:
                 # From the loop, not here: ending the other actions runs their callbacks, which must not run
                 # inside the caller's start().
                 why, sock = f"cannot send to it: {e}", self.sock

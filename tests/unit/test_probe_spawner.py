@@ -284,3 +284,18 @@ def test_a_request_that_cannot_be_sent_runs_in_process_and_the_spawner_is_replac
         run_until(loop, "the first spawner gone", lambda: not os.path.exists(f"/proc/{first}"))
     finally:
         client.close()
+
+
+def test_a_request_too_big_for_a_packet_runs_in_process(loop: Loop, listener: int) -> None:
+    client = SpawnerClient(loop, build_id())
+    runner = ActionRunner(loop, client)
+    try:
+        spawner = ready_spawner(loop, client, runner, listener)
+        huge = {f"port-{i:06d}-{'x' * 100}": listener for i in range(4000)}  # ~0.5 MB of named ports
+        results: list[ActionResult] = []
+        runner.run(TCPSocketAction(port="port-000001-" + "x" * 100), HOST, 5, huge, "probe", results.append)
+        run_until(loop, "the big request's result", lambda: results)
+        assert results == [ActionResult(True, "")]
+        assert client.ready and client.pid == spawner  # the spawner stays
+    finally:
+        client.close()

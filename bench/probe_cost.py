@@ -4,10 +4,12 @@
     sudo python3 bench/probe_cost.py [--pods 4] [--seconds 20] [--execs 30]
     (also: sudo python3 bench/run.py --only probes)
 
-pyrunc: the supervisor runs every probe in a fork of itself (probe/action.py; an exec probe's joiner and
-command are that fork's children), so a probe's CPU is the supervisor's own and its reaped children's
-(utime + stime + cutime + cstime of /proc/PID/stat) over a window, less what the same supervisor spends
-in the same window with the same pods without probes, divided by the probes run (pods x seconds / period).
+pyrunc: the supervisor hands every probe to its action spawner, which forks it (probe/spawner.py; an exec
+probe's joiner and command are that fork's children), so a probe's CPU is the supervisor's own, the
+spawner's and their reaped children's (utime + stime + cutime + cstime of /proc/PID/stat) over a window,
+less what the same supervisor spends in the same window with the same pods without probes, divided by the
+probes run (pods x seconds / period). The "supervisor's share" rows count the supervisor process alone
+(utime + stime): the CPU its single-threaded loop spends per probe.
 runc: `runc exec CONTAINER /bin/true`, the CPU of this process's reaped children per exec. podman:
 `podman healthcheck run` of a `/bin/true` health command, the same way; this process is a child subreaper
 for it, so that conmon (which daemonises) is counted too. Every figure is from one run, same busybox image.
@@ -49,10 +51,38 @@ def probe_pod(name: str, image: str, kind: str) -> str:
 
 
 def supervisor_cpu(pid: int) -> float:
-    """Seconds of CPU of the supervisor and of its reaped children (its probe forks)."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
+    """Seconds of CPU of the supervisor and of its reaped children, plus its action spawner's and the spawner's
+    reaped children's (the probe forks: pyrunc/probe/spawner.py)."""
+    return sum(_cpu(p) for p in [pid, *spawners(pid)])
+
+
+def own_cpu(pid: int) -> float:
+    """The supervisor process alone (utime + stime)."""
+    return _cpu(pid, children=False)
+
+
+def _cpu(pid: int, children: bool = True) -> float:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    # utime stime (cutime cstime)
+    return sum(int(v) for v in fields[11:15 if children else 13]) / os.sysconf("SC_CLK_TCK")
+
+
+def spawners(daemon: int) -> list[int]:
+    """The supervisor's children that are action spawners (named "pyrunc-spawner")."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                comm, rest = f.read().split(" (", 1)[1].rsplit(")", 1)
+            if int(rest.split()[1]) == daemon and comm == "pyrunc-spawner":
+                found.append(int(entry))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
 
 
 def children_cpu() -> float:
@@ -65,8 +95,10 @@ def ready(side: bench.Pyrunc, name: str) -> bool:
     return all(s.get("ready") for s in pod.get("status", {}).get("containerStatuses") or [{}])
 
 
-def pyrunc_probes(side: bench.Pyrunc, run_id: str, kind: str, pods: int, seconds: float) -> tuple[float, int]:
-    """(supervisor CPU seconds over the window, probes run in it) with `pods` pods probing as `kind`."""
+def pyrunc_probes(side: bench.Pyrunc, run_id: str, kind: str, pods: int,
+                  seconds: float) -> tuple[float, float, int]:
+    """(CPU seconds of the supervisor and its helpers, of the supervisor process alone, over the window; probes
+    run in it) with `pods` pods probing as `kind`."""
     names = [f"pp{run_id}-{kind}-{i}" for i in range(pods)]
     for name in names:
         path = side.manifests / f"{name}.json"
@@ -78,12 +110,12 @@ def pyrunc_probes(side: bench.Pyrunc, run_id: str, kind: str, pods: int, seconds
     with open(os.path.join(side.root, "daemon.json"), encoding="utf-8") as f:
         daemon = int(json.load(f)["pid"])
     time.sleep(2.0)  # past the start-up of the pods
-    before, start = supervisor_cpu(daemon), time.monotonic()
+    before, own_before, start = supervisor_cpu(daemon), own_cpu(daemon), time.monotonic()
     time.sleep(seconds)
-    used, elapsed = supervisor_cpu(daemon) - before, time.monotonic() - start
+    used, own, elapsed = supervisor_cpu(daemon) - before, own_cpu(daemon) - own_before, time.monotonic() - start
     for name in names:
         side.delete(name)
-    return used, (0 if kind == "none" else int(pods * elapsed))  # one probe per pod per second
+    return used, own, (0 if kind == "none" else int(pods * elapsed))  # one probe per pod per second
 
 
 def per_exec(fn: object, count: int) -> float:
@@ -126,10 +158,11 @@ def measure(pods: int, seconds: float, execs: int, pyrunc_cmd: list[str] | None 
         with open(os.path.join(side.root, "config.json"), "w", encoding="utf-8") as f:
             json.dump({"bridge": side.bridge, "pod_subnet": f"10.79.{os.getpid() % 250}.0/24", "offline": True,
                        "daemon_linger": 60}, f)
-        idle, _ = pyrunc_probes(side, run_id, "none", pods, seconds)
+        idle, idle_own, _ = pyrunc_probes(side, run_id, "none", pods, seconds)
         for kind in ("exec", "http"):
-            used, probes = pyrunc_probes(side, run_id, kind, pods, seconds)
+            used, own, probes = pyrunc_probes(side, run_id, kind, pods, seconds)
             out[f"pyrunc {kind} probe"] = 1000 * max(0.0, used - idle) / probes
+            out[f"pyrunc {kind} probe: the supervisor's share"] = 1000 * max(0.0, own - idle_own) / probes
         oci = bench.OciRuntime("runc", work, run_id, image / "rootfs")
         oci.start()
         oci.exec_true()

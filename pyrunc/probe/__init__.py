@@ -3,6 +3,9 @@
     runner.py   ContainerProbes / ActionRunner: schedule actions on the supervisor's loop, report results
     worker.py   ProbeWorker: thresholds, periods, startup gating (kubelet pkg/kubelet/prober/worker.go); no I/O
     action.py   spawn / collect: every action is a forked child whose exit status is the result
+    starter.py  who forks it: the action spawner (SpawnerClient) or the supervisor itself (InProcess)
+    spawner.py  the action spawner: a small process of its own that forks the action children
+    wire.py     the spawner's messages (JSON packets)
     exec.py     run a command inside the container (kubelet pkg/probe/exec)
     http.py     httpGet (kubelet pkg/probe/http)
     tcp.py      tcpSocket, and the dialer the network mechanisms share (kubelet pkg/probe/tcp)

@@ -1,5 +1,9 @@
 """Probe and hook actions: each one is a forked child whose exit status is the result.
 
+The child is forked by fork_action(): in the action spawner (probe/spawner.py, a small process the supervisor
+hands its actions to: probe/starter.py), or in the supervisor itself through spawn() (while the spawner
+starts, or when it cannot run). Either way it is the same child:
+
     supervisor (single-threaded loop)               action child
       spawn(handler, target, timeout) ── fork ───▶  default SIGCHLD/SIGTERM, no wakeup fd; every fd closed
                                                     but the message pipe, not dumpable, a new session
@@ -32,6 +36,7 @@ from pyrunc.probe import tcp as tcp_probe
 from pyrunc.spec.model import ExecAction, GRPCAction, HTTPGetAction, TCPSocketAction
 
 BACKSTOP = 1.0  # the caller SIGKILLs the child this long after `timeout`
+COMM = "pyrunc-action"  # the child's name in `ps` (else it would be its parent's: the supervisor, the spawner)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,28 +58,44 @@ def spawn(handler: Handler, target: Target, timeout: float, *, ports: Mapping[st
     if purpose not in ("probe", "lifecycle"):
         raise ValueError(f"purpose must be 'probe' or 'lifecycle', not {purpose!r}")
     r, w = os.pipe2(os.O_CLOEXEC)
+    try:
+        pid = fork_action(handler, target, timeout, ports or {}, purpose, w)
+    except BaseException:
+        os.close(r)
+        raise
+    finally:
+        os.close(w)
+    os.set_blocking(r, False)
+    return Spawned(pid=pid, message_fd=r, kill_after=float(timeout) + BACKSTOP)
+
+
+def fork_action(handler: Handler, target: Target, timeout: float, ports: Mapping[str, int], purpose: str,
+                message_w: int) -> int:
+    """Fork the action child, which writes its message into `message_w` and exits with its code; its pid.
+
+    The caller keeps (and closes) its own copy of `message_w`. The supervisor calls it through spawn(); the
+    action spawner (probe/spawner.py) calls it for the supervisor's requests, with the same child.
+    """
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child's coverage is seen through its exit status
-        os.close(r)
         code, message = ERROR, "probe child ended without a result"
         try:
             _reset_inherited_signals()
-            _shed_supervisor(w)
-            code, message = _run(handler, target, float(timeout), dict(ports or {}), purpose)
+            _shed_supervisor(message_w)
+            set_comm(COMM)
+            code, message = _run(handler, target, float(timeout), dict(ports), purpose)
         except Failed as e:
             code, message = e.code, e.message
         except BaseException as e:  # noqa: BLE001 - the child must always report and _exit
             code, message = ERROR, f"{type(e).__name__}: {e}"
         finally:
-            try:
-                os.write(w, message.encode(errors="replace")[:60000])  # below the 64 KiB pipe buffer: no block
+            try:  # below the 64 KiB pipe buffer: no block
+                os.write(message_w, message.encode(errors="replace")[:60000])
             finally:
                 os._exit(code)
-    os.close(w)
-    os.set_blocking(r, False)
-    return Spawned(pid=pid, message_fd=r, kill_after=float(timeout) + BACKSTOP)
+    return pid
 
 
 def read_message(fd: int) -> str:
@@ -126,6 +147,15 @@ def _shed_supervisor(keep: int) -> None:
     hygiene.set_dumpable(False)
     hygiene.close_fds_except([keep])
     os.setsid()
+
+
+def set_comm(name: str) -> None:
+    """This process's name (/proc/self/comm, 15 bytes at most): what `ps` and `top` show."""
+    fd = os.open("/proc/self/comm", os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, name.encode()[:15])
+    finally:
+        os.close(fd)
 
 
 def _run(handler: Handler, target: Target, timeout: float, ports: dict[str, int], purpose: str) -> tuple[int, str]:

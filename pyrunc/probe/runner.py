@@ -1,20 +1,20 @@
 """Probes and lifecycle hooks of running containers, driven by the supervisor's event loop.
 
-Every probe or hook action is a child process (probe/action.py) whose exit is watched by the
-loop, with a SIGKILL backstop at its timeout; nothing here blocks. The decisions are the kubelet's,
+Every probe or hook action is a child process (probe/action.py), forked by the action spawner
+(probe/starter.py, probe/spawner.py) or by the supervisor itself, whose exit reaches the loop, with a
+SIGKILL backstop at its timeout; nothing here blocks. The decisions are the kubelet's,
 kept in worker.ProbeWorker (thresholds, periods, startup gating); this module only schedules them
 and reports results to the pod runner through callbacks.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
+import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from pyrunc.probe import ActionResult, Target, action
+from pyrunc.probe.starter import InProcess, Job, Starter
 from pyrunc.probe.worker import ProbeWorker
 
 if TYPE_CHECKING:
@@ -27,43 +27,43 @@ PROBE_KINDS = (("startup", "startup_probe"), ("liveness", "liveness_probe"), ("r
 class Running:
     """One action child in flight."""
 
-    pid: int
+    job: Job
     timer: int | None
 
 
 class ActionRunner:
-    """Runs actions as watched children; `cancel_all` kills whatever is still running (container gone)."""
+    """Runs actions as watched children; `cancel_all` kills whatever is still running (container gone).
 
-    def __init__(self, loop: Loop) -> None:
+    `starter` forks them: the supervisor's action spawner (starter.SpawnerClient), or the supervisor itself.
+    """
+
+    def __init__(self, loop: Loop, starter: Starter | None = None) -> None:
         self.loop = loop
+        self.starter = starter or InProcess(loop)
         self.running: dict[int, Running] = {}
+        self.ids = itertools.count()
 
     def run(self, handler: Any, target: Target, timeout: float, ports: dict[str, int], purpose: str,
             done: Callable[[ActionResult], None]) -> None:
-        try:
-            spawned = action.spawn(handler, target, timeout, ports=ports, purpose=purpose)
-        except OSError as e:
-            done(ActionResult(None, f"cannot start the {purpose}: {e}"))
-            return
-        timer = self.loop.call_later(spawned.kill_after, lambda: _kill(spawned.pid))
-        self.running[spawned.pid] = Running(spawned.pid, timer)
+        key = next(self.ids)
 
-        def exited(pid: int, status: int | None) -> None:
-            entry = self.running.pop(pid, None)
+        def exited(spawned: action.Spawned, status: int | None) -> None:
+            entry = self.running.pop(key, None)
             if entry is not None:
                 self.loop.cancel(entry.timer)
             done(action.collect(spawned, status))
 
-        self.loop.watch_child(spawned.pid, exited)
+        try:
+            job = self.starter.start(handler, target, timeout, ports, purpose, exited)
+        except OSError as e:
+            done(ActionResult(None, f"cannot start the {purpose}: {e}"))
+            return
+        timer = self.loop.call_later(job.kill_after, job.kill)
+        self.running[key] = Running(job, timer)
 
     def cancel_all(self) -> None:
         for entry in list(self.running.values()):
-            _kill(entry.pid)  # its exit callback still runs and closes the message pipe
-
-
-def _kill(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+            entry.job.kill()  # its exit callback still runs and closes the message pipe
 
 
 def handler_of(action: Any) -> tuple[Any, float | None]:
@@ -81,12 +81,12 @@ class ContainerProbes:
     """The startup, liveness and readiness workers of one container instance."""
 
     def __init__(self, container: Any, loop: Loop, target: Target, ports: dict[str, int],
-                 on_outcome: Callable[[str, bool | None, Any, str], None]) -> None:
+                 on_outcome: Callable[[str, bool | None, Any, str], None], starter: Starter | None = None) -> None:
         self.loop = loop
         self.target = target
         self.ports = ports
         self.on_outcome = on_outcome  # (kind, this probe's own result, the published Outcome, message)
-        self.actions = ActionRunner(loop)
+        self.actions = ActionRunner(loop, starter)
         now = self.loop.clock.monotonic()
         self.workers = {kind: ProbeWorker(getattr(container, attr), kind, now)
                         for kind, attr in PROBE_KINDS if getattr(container, attr) is not None}

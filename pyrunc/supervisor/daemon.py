@@ -53,6 +53,7 @@ from pyrunc.cri.pods import CriPod, CriRuntime, is_cri_manifest, refused_by_cri
 from pyrunc.errors import PyruncError
 from pyrunc.linux import syscalls as sc
 from pyrunc.node import node_facts
+from pyrunc.probe.starter import SpawnerClient
 from pyrunc.runtime.records import ContainerRecord
 from pyrunc.runtime.service import RuntimeService
 from pyrunc.runtime.sysctls import admit_on_node
@@ -95,6 +96,8 @@ class Daemon:
         self.pods: dict[str, PodWorker | HeldPod | CriPod] = {}
         self.cri = CriRuntime(cfg, self.runtime, self.clock, self.pods, guarded)  # pods made through `pyrunc cri`
         self.puller = Puller(cfg, self.loop, self.clock)
+        # Probe and hook actions are forked by a small helper process, not by this big one (probe/spawner.py).
+        self.actions = SpawnerClient(self.loop, build_id())
         self.pending = 0  # requests waiting for a pod to terminate
         self.server = Server(self.loop, socket_path(cfg.root), self._handle, build_id(), self._hand_over)
         # `pyrunc exec` with the caller's stdio (exec_handoff.py): a socket of its own, which an older supervisor
@@ -141,6 +144,7 @@ class Daemon:
             self.server.close()
             self.exec_server.close()
             self.server.drop_all()  # clients still waiting (a delete in flight) retry with the next supervisor
+            self.actions.close()  # the spawner leaves with us
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(daemon_json(self.cfg.root))
             if not self.pods and not self.handing_over:
@@ -190,7 +194,7 @@ class Daemon:
                     worker = HeldPod(self.cfg, layout, pod_from_dict(manifest))
                 else:
                     worker = PodWorker(self.runtime, self.loop, self.clock, self.cfg, layout,
-                                       pod_from_dict(manifest), self.puller)
+                                       pod_from_dict(manifest), self.puller, self.actions)
                 worker.adopt()
             except Exception:  # noqa: BLE001 - one broken pod must not stop the others
                 log.exception("cannot adopt pod %s", key)
@@ -390,7 +394,7 @@ class Daemon:
         else:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(layout.admission_json)  # it was held: it is not any more
-            worker = PodWorker(self.runtime, self.loop, self.clock, self.cfg, layout, pod, self.puller)
+            worker = PodWorker(self.runtime, self.loop, self.clock, self.cfg, layout, pod, self.puller, self.actions)
         self.pods[layout.key] = worker
         try:
             worker.create()

@@ -25,6 +25,7 @@ from pyrunc.images.reference import InvalidImageName, is_loopback, parse_ref
 from pyrunc.linux.syscalls import pid_alive
 from pyrunc.probe import ActionResult, Target
 from pyrunc.probe.runner import ActionRunner, ContainerProbes, handler_of
+from pyrunc.probe.starter import InProcess, Starter
 from pyrunc.runtime.records import ContainerRecord, ContainerState
 from pyrunc.runtime.service import CreateError, RuntimeService
 from pyrunc.sandbox import sandbox as sbx
@@ -59,8 +60,9 @@ OBJECT_RESYNC_PERIOD = 60.0
 
 class PodWorker:
     def __init__(self, runtime: RuntimeService, loop: Loop, clock: Clock, cfg: NodeConfig, layout: PodLayout,
-                 pod: Pod, puller: Puller | None = None) -> None:
+                 pod: Pod, puller: Puller | None = None, actions: Starter | None = None) -> None:
         self.rt = runtime
+        self.actions = actions or InProcess(loop)  # how probe and hook actions fork (probe/starter.py)
         self.puller = puller or Puller(cfg, loop, clock)
         self.pulling: dict[str, int] = {}  # container -> the attempt a pull in progress is for
         self.pulled: dict[str, int] = {}  # container -> the attempt its image was just pulled for
@@ -596,7 +598,7 @@ class PodWorker:
                   done: Callable[[ActionResult], None]) -> None:
         """exec and httpGet hooks run as children; a sleep hook is a timer."""
         handler, sleep = handler_of(action)
-        runner = self.hooks.setdefault(name, ActionRunner(self.loop))
+        runner = self.hooks.setdefault(name, ActionRunner(self.loop, self.actions))
         if sleep is not None:
             self.loop.call_later(min(sleep, timeout), lambda: done(ActionResult(True, "")))
             return
@@ -629,7 +631,8 @@ class PodWorker:
         spec = self.specs[name]
         workers = ContainerProbes(spec, self.loop, self._target(record), self._ports(name),
                                   lambda kind, raw, outcome, msg: self._probe_outcome(name, record.id, kind, raw,
-                                                                                       outcome, msg))
+                                                                                       outcome, msg),
+                                  self.actions)
         self.probes[name] = workers
         workers.start()
 

@@ -57,6 +57,47 @@ def alive(pid: int, start_time: int | None = None) -> bool:
     return exists(pid, start_time) and stat is not None and stat[0] not in ("Z", "X")
 
 
+def proc_start_time(pid: int) -> int | None:
+    stat = proc_stat(pid)
+    return stat[1] if stat else None
+
+
+def parent_pid(pid: int) -> int | None:
+    """PPid of /proc/PID/status; None when there is no such pid."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="utf-8") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("PPid:"))
+    except (FileNotFoundError, ProcessLookupError, StopIteration):
+        return None
+
+
+def cmdline(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return [a.decode(errors="replace") for a in f.read().split(b"\0")[:-1]]
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+
+
+def spawner_pids(daemon: int) -> list[int]:
+    """The daemon's action spawner(s) (pyrunc/probe/spawner.py): its children named "pyrunc-spawner". By name, not
+    command line: the spawner's action children share its command line (and are the daemon's children once
+    their spawner is gone), but name themselves "pyrunc-action"."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8") as f:
+                comm, rest = f.read().split(" (", 1)[1].rsplit(")", 1)
+            ppid = int(rest.split()[1])
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+        if ppid == daemon and comm == "pyrunc-spawner":
+            found.append(int(entry))
+    return found
+
+
 def ns_id(pid: int | str, kind: str) -> str:
     """The namespace identity (`net:[4026531992]`) of a pid, or of "self"."""
     return os.readlink(f"/proc/{pid}/ns/{kind}")
@@ -131,6 +172,7 @@ class Node:
         self.pods: set[tuple[str, str]] = set()  # (namespace, name) applied through this node
         self.pids: dict[int, int | None] = {}  # every container/holder pid seen -> its start time
         self.daemon_pids: set[int] = set()
+        self.helper_pids: dict[int, int | None] = {}  # the daemons' action spawners seen -> their start time
         self.hung = False  # a CLI call hung: teardown goes straight to the last-resort cleanup
 
     # -- the CLI -------------------------------------------------------------------------
@@ -222,9 +264,12 @@ class Node:
 
     def _remember_daemon(self) -> None:
         try:
-            self.daemon_pids.add(self.daemon_pid())
+            pid = self.daemon_pid()
         except (OSError, ValueError, KeyError):
-            pass
+            return
+        self.daemon_pids.add(pid)
+        for spawner in spawner_pids(pid):  # it must leave with the daemon
+            self.helper_pids.setdefault(spawner, proc_start_time(spawner))
 
     # -- waiting -------------------------------------------------------------------------
     def wait_running(self, pod: str, namespace: str = "default", timeout: float = WAIT) -> dict[str, Any]:
@@ -290,7 +335,7 @@ class Node:
 
     def lingering(self) -> list[int]:
         """The daemon, or recorded pids still in the process table (zombies included)."""
-        procs = [pid for pid, start in self.pids.items() if exists(pid, start)]
+        procs = [pid for pid, start in {**self.pids, **self.helper_pids}.items() if exists(pid, start)]
         return procs + [pid for pid in self.daemon_pids if exists(pid)]
 
     def teardown(self) -> None:
@@ -332,7 +377,7 @@ class Node:
         for pid in list(self.daemon_pids):
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
-        for pid, start in self.pids.items():
+        for pid, start in {**self.pids, **self.helper_pids}.items():
             if alive(pid, start):
                 os.kill(pid, signal.SIGKILL)
         for point in sorted(mounts_under(self.root), key=len, reverse=True):

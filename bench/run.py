@@ -84,7 +84,12 @@ def run(cmd: list[str], env: dict[str, str] | None = None, timeout: float = CMD_
         proc = subprocess.run(
             cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, check=False
         )
-    except (OSError, subprocess.TimeoutExpired) as e:
+    except subprocess.TimeoutExpired:
+        # not str(e): it spells out the whole command line (200 pod names for a `pod rm`)
+        more = f" (and {len(cmd) - 4} more arguments)" if len(cmd) > 4 else ""
+        raise BenchError(f"{' '.join(cmd[:4])}{more}: did not end within the bench's {timeout:.0f} s command timeout"
+                         ) from None
+    except OSError as e:
         raise BenchError(f"{' '.join(cmd[:4])}: {e}") from None
     if proc.returncode != 0:
         lines = (proc.stderr or proc.stdout).strip().splitlines()

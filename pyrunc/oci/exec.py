@@ -181,6 +181,12 @@ def exec_in_container(root: str, container_id: str, o: ExecOptions) -> int:
 
         with_site()  # the joiner compiles the filter with pyseccomp, from the virtualenv
     set_child_subreaper()  # the command is ours once the joiner exits
+    if not o.detach:
+        # The signals the foreground forwards stay pending until _wait has its handlers: the command may run
+        # (say "ready") and this process be signalled before then, and a SIGTERM with no handler yet would end
+        # this process and leave the command running (runc sets up its signal handler before the process
+        # starts, for the same reason). The command unblocks them (hygiene.reset_signals).
+        signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
     joiner = os.fork()
@@ -263,6 +269,7 @@ def _wait(pid: int, relay: socket.socket | None) -> int:
             pass
 
     saved = {s: signal.signal(s, forward) for s in FORWARDED if s != signal.SIGWINCH}
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)  # blocked since before the fork: what came is forwarded now
     try:
         if relay is not None:
             relay_terminal(relay, pid)

@@ -27,7 +27,6 @@ from pyrunc.oci.state import (  # noqa: F401 - the read side, re-exported
     STATE,
     OciError,
     State,
-    _facts,
     _locked,
     _write_pid_file,
     connect_console_socket,

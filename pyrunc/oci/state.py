@@ -64,20 +64,16 @@ def container_dir(root: str, container_id: str) -> str:
 def read_json(path: str) -> dict | None:
     """A fact file (written whole by store/atomic.py, so never torn); None when missing or not a JSON object
     (a corrupt file is treated as missing, as atomic.read_json does)."""
-    from pyrunc.store.leanjson import scan
+    from pyrunc.store import leanjson
 
     try:
         with open(path, "rb") as f:
-            text = f.read().decode("utf-8").strip()
+            value = leanjson.loads(f.read())
     except FileNotFoundError:
         return None
-    except UnicodeDecodeError:
+    except ValueError:  # not JSON, or not UTF-8 (UnicodeDecodeError is a ValueError)
         return None
-    try:
-        value, end = scan(text)
-    except (StopIteration, ValueError):
-        return None
-    return value if end == len(text) and isinstance(value, dict) else None
+    return value if isinstance(value, dict) else None
 
 
 def _locked(where: str) -> bool:
@@ -122,10 +118,6 @@ def load_with_facts(root: str, container_id: str) -> tuple[State, dict]:
 
 def load(root: str, container_id: str) -> State:
     return load_with_facts(root, container_id)[0]
-
-
-def _facts(root: str, container_id: str) -> dict:
-    return read_json(os.path.join(container_dir(root, container_id), STATE)) or {}
 
 
 def list_all(root: str) -> list[State]:

@@ -237,9 +237,9 @@ def _keep_program(flt: Any, seccomp: str, path: str) -> None:
     libseccomp loads it without flags (none of linux.seccomp.flags: those need seccomp(2) with them).
     Written whole (a temporary file renamed) by whichever exec compiles first: the same bytes each time.
     A failure here only means the next exec compiles again."""
-    import json
+    from pyrunc.store import leanjson
 
-    if json.loads(seccomp).get("flags"):
+    if leanjson.loads(seccomp).get("flags"):
         return
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
